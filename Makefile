@@ -1,0 +1,61 @@
+# Market Data Pipeline: every command a developer or CI needs. `make help` lists them.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+LAMBDA := lib/lambda
+NODE18_DIR := tools/node18
+NODE18 := $(NODE18_DIR)/node_modules/.bin/node
+BUNDLES := $(foreach f,ingestion processor aggregator query,sdk/python/market_data_pipeline/handlers/$(f)/index.mjs)
+export NODE_NO_WARNINGS := 1
+
+.PHONY: help venv node build schema lint test test-lambda test-python integration demo bench wheel examples-up examples-down clean
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | column -t -s $$'\t'
+
+$(VENV)/.installed: requirements-dev.txt sdk/python/pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -r requirements-dev.txt -e sdk/python
+	touch $@
+
+venv: $(VENV)/.installed ## create .venv with the SDK (editable) and the test tools
+
+$(LAMBDA)/node_modules/.installed: $(LAMBDA)/package-lock.json
+	cd $(LAMBDA) && npm ci --no-audit --no-fund
+	touch $@
+
+$(NODE18): $(NODE18_DIR)/package-lock.json
+	cd $(NODE18_DIR) && npm ci --no-audit --no-fund
+	touch $@
+
+node: $(LAMBDA)/node_modules/.installed $(NODE18) ## npm ci for the handlers and the Node 18 binary
+
+build: node ## type-check and bundle the four handlers into the Python package
+	cd $(LAMBDA) && npx tsc --noEmit && node build.mjs
+
+schema: venv ## regenerate schema.json from the component's annotations
+	$(PY) -m market_data_pipeline.schema > schema.json
+
+lint: venv ## ruff (lint + format check) and mypy
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
+
+test-lambda: build ## handler unit and property tests on Node 20 and Node 18
+	cd $(LAMBDA) && npm test
+	cd $(LAMBDA) && PATH="$(CURDIR)/$(NODE18_DIR)/node_modules/.bin:$$PATH" node --version && PATH="$(CURDIR)/$(NODE18_DIR)/node_modules/.bin:$$PATH" npm test
+
+test-python: venv build ## pytest: component under mocks, properties, package, local-stack integration
+	$(PY) -m pytest -q
+
+test: lint test-lambda test-python ## everything CI runs
+
+wheel: build venv ## build the SDK wheel (bundles included) into dist/
+	$(PY) -m build --wheel --outdir dist sdk/python
+
+clean: ## remove generated files
+	rm -rf $(VENV) dist $(LAMBDA)/node_modules $(NODE18_DIR)/node_modules sdk/python/market_data_pipeline/handlers sdk/python/build cfn-outputs .pytest_cache .mypy_cache .ruff_cache

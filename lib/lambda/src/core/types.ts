@@ -1,0 +1,43 @@
+/** Shared data types of the pipeline. See docs/design.md for the contracts. */
+
+/** A validated, normalised tick (R-DATA-1) as it travels through SQS. */
+export interface Tick {
+  /** 1-12 characters of A-Z 0-9 . - ^ */
+  symbol: string;
+  /** epoch milliseconds (integer) */
+  ts: number;
+  /** finite, > 0 */
+  price: number;
+  /** finite, >= 0 */
+  volume: number;
+  /** optional fields of the input record, kept as they came */
+  extra?: Record<string, unknown>;
+}
+
+/** The body of one ProcessingQueue message (at most 262,144 bytes). */
+export interface TickMessage {
+  v: 1;
+  /** where the ticks came from: `s3://bucket/key` or `api:<requestId>` */
+  src: string;
+  ticks: Tick[];
+}
+
+/** One 1-minute window of one symbol that received data. */
+export interface WindowRef {
+  symbol: string;
+  /** 1-minute window start, epoch ms */
+  start: number;
+}
+
+/** Detail of the `TicksStored` event DataProcessor emits once per invocation. */
+export interface TicksStoredDetail {
+  windows: WindowRef[];
+  ticks: number;
+}
+
+export const EVENT_SOURCE = "market-data.processor";
+export const EVENT_DETAIL_TYPE = "TicksStored";
+export const MAX_SQS_MESSAGE_BYTES = 262_144;
+export const DEFAULT_MAX_BODY_BYTES = 4_194_304;
+export const INTERVALS = { "1m": 60_000, "5m": 300_000 } as const;
+export type Interval = keyof typeof INTERVALS;

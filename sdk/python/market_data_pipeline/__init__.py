@@ -1,0 +1,1 @@
+"""Market Data Pipeline: a Pulumi component package (placeholder, the component lands next)."""
