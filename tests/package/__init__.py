@@ -1,0 +1,1 @@
+"""Package tests: schema, provider plugin, construct path, wheel."""

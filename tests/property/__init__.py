@@ -1,0 +1,1 @@
+"""Property tests of the MarketDataPipeline component (hypothesis over generated args)."""
