@@ -1,0 +1,1 @@
+"""Developer and local-stack tools of the Market Data Pipeline repository."""

@@ -1,0 +1,309 @@
+"""Start and stop the local Lambda host (``lib/lambda/host/lambda-host.mjs``) as a child process.
+
+The host runs the handler bundles in worker processes and emulates the triggers moto cannot run
+(see ``lib/lambda/host/README.md`` for the config format). Usage::
+
+    cfg = pipeline_host_config(PipelineResources(...), endpoint_url=moto.endpoint_url)
+    with LambdaHostProcess(cfg) as host:
+        status, headers, body = host.request("POST", "/ingest", b"[...]", {"x-api-key": key})
+        host.stats()["DataProcessor-dev"]["invocations"]
+"""
+
+import http.client
+import json
+import os
+import signal
+import subprocess
+import tempfile
+import time
+import urllib.parse
+from dataclasses import dataclass
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+REPO = Path(__file__).resolve().parents[2]
+HOST_SCRIPT = REPO / "lib" / "lambda" / "host" / "lambda-host.mjs"
+HANDLERS_DIR = REPO / "sdk" / "python" / "market_data_pipeline" / "handlers"
+NODE18 = REPO / "tools" / "node18" / "node_modules" / ".bin" / "node"
+FUNCTIONS = ("ingestion", "processor", "aggregator", "query")
+
+
+class LambdaHostError(RuntimeError):
+    """The host could not be started or answered unexpectedly."""
+
+
+def bundle_path(fn: str) -> Path:
+    """Path of the esbuild bundle of ``fn`` (one of ingestion, processor, aggregator, query)."""
+    if fn not in FUNCTIONS:
+        raise ValueError(f"unknown function {fn!r}; allowed: {', '.join(FUNCTIONS)}")
+    return HANDLERS_DIR / fn / "index.mjs"
+
+
+@dataclass(frozen=True)
+class PipelineResources:
+    """Physical names and URLs of the pipeline resources the host wires the four functions to."""
+
+    suffix: str
+    bucket: str
+    table: str
+    queue_url: str
+    event_bus: str
+    s3_shim_queue_url: str
+    rule_shim_queue_url: str
+    ingestion_failure_queue_url: str | None = None
+    aggregator_failure_queue_url: str | None = None
+    api_key: str | None = None
+    stage: str | None = None
+
+
+def pipeline_host_config(
+    res: PipelineResources,
+    *,
+    endpoint_url: str,
+    node_binary: str | Path | None = None,
+    schedule_every_ms: int | None = 300_000,
+    processor_batch_size: int = 10,
+    processor_batching_window_seconds: float = 0,
+    processor_concurrency: int = 2,
+    timeouts: dict[str, float] | None = None,
+    memory_mb: int = 3072,
+    retention_days: int = 30,
+    async_retry_delay_ms: int = 1000,
+    echo_logs: bool = False,
+    extra_env: dict[str, dict[str, str]] | None = None,
+) -> dict[str, Any]:
+    """Host config for the four real bundles, following the env-var contract of docs/design.md.
+
+    ``extra_env`` maps a function key (ingestion, ...) to additional environment variables.
+    ``schedule_every_ms=None`` turns the emulated schedule off (tests then invoke it explicitly).
+    """
+    if not res.suffix:
+        raise ValueError("suffix must not be empty")
+    names = {
+        "ingestion": f"DataIngestion-{res.suffix}",
+        "processor": f"DataProcessor-{res.suffix}",
+        "aggregator": f"DataAggregator-{res.suffix}",
+        "query": f"DataQuery-{res.suffix}",
+    }
+    t = {"ingestion": 60.0, "processor": 50.0, "aggregator": 120.0, "query": 29.0, **(timeouts or {})}
+    common = {"POWERTOOLS_METRICS_NAMESPACE": "MarketData", "POWERTOOLS_LOG_LEVEL": "INFO"}
+    env = {
+        "ingestion": {
+            "RAW_BUCKET": res.bucket,
+            "PROCESSING_QUEUE_URL": res.queue_url,
+            "MAX_BODY_BYTES": "4194304",
+        },
+        "processor": {
+            "STATE_TABLE": res.table,
+            "EVENT_BUS_NAME": res.event_bus,
+            "DATA_RETENTION_DAYS": str(retention_days),
+        },
+        "aggregator": {"STATE_TABLE": res.table, "DATA_RETENTION_DAYS": str(retention_days)},
+        "query": {"STATE_TABLE": res.table},
+    }
+    functions: dict[str, Any] = {}
+    for key, name in names.items():
+        functions[name] = {
+            "file": str(bundle_path(key)),
+            "timeout": t[key],
+            "memory": memory_mb,
+            "concurrency": processor_concurrency if key == "processor" else 2,
+            "env": {**common, "POWERTOOLS_SERVICE_NAME": key, **env[key], **(extra_env or {}).get(key, {})},
+            "async": {"maximumRetryAttempts": 2, "retryDelayMs": async_retry_delay_ms},
+        }
+    functions[names["ingestion"]]["async"]["onFailureQueueUrl"] = res.ingestion_failure_queue_url
+    functions[names["aggregator"]]["async"]["onFailureQueueUrl"] = res.aggregator_failure_queue_url
+    sources: list[dict[str, Any]] = [
+        {"type": "s3-notification", "queueUrl": res.s3_shim_queue_url, "function": names["ingestion"]},
+        {
+            "type": "sqs",
+            "queueUrl": res.queue_url,
+            "function": names["processor"],
+            "batchSize": processor_batch_size,
+            "maximumBatchingWindowSeconds": processor_batching_window_seconds,
+            "reportBatchItemFailures": True,
+        },
+        {"type": "eventbridge-rule", "queueUrl": res.rule_shim_queue_url, "function": names["aggregator"]},
+    ]
+    if schedule_every_ms is not None:
+        sources.append(
+            {
+                "type": "schedule",
+                "everyMs": schedule_every_ms,
+                "function": names["aggregator"],
+                "ruleName": f"AggregationSchedule-{res.suffix}",
+            }
+        )
+    q = names["query"]
+    cfg: dict[str, Any] = {
+        "endpointUrl": endpoint_url,
+        "echoLogs": echo_logs,
+        "functions": functions,
+        "eventSources": sources,
+        "api": {
+            "apiKey": res.api_key,
+            "stage": res.stage,
+            "routes": [
+                {"method": "POST", "resource": "/ingest", "function": names["ingestion"]},
+                {"method": "GET", "resource": "/symbols/{symbol}/latest", "function": q},
+                {"method": "GET", "resource": "/symbols/{symbol}/ticks", "function": q},
+                {"method": "GET", "resource": "/symbols/{symbol}/aggregates", "function": q},
+            ],
+        },
+    }
+    if node_binary is not None:
+        cfg["nodeBinary"] = str(node_binary)
+    return cfg
+
+
+class LambdaHostProcess:
+    """The Node host as a child process: ``start()`` waits until it listens, ``stop()`` ends it by PID."""
+
+    def __init__(
+        self,
+        config: dict[str, Any],
+        *,
+        node: str | Path = "node",
+        log_path: Path | None = None,
+        env: dict[str, str] | None = None,
+    ) -> None:
+        """``node`` runs the host itself (workers use ``config['nodeBinary']``); output goes to ``log_path``."""
+        self.config = config
+        self.node = str(node)
+        self.env = env
+        self._tmp = tempfile.TemporaryDirectory(prefix="lambda-host-")
+        self.log_path = log_path or Path(self._tmp.name) / "host.log"
+        self.port = 0
+        self.pid: int | None = None
+        self.url = ""
+        self._proc: subprocess.Popen[bytes] | None = None
+        self.returncode: int | None = None
+
+    def start(self, timeout: float = 30.0) -> "LambdaHostProcess":
+        """Write the config, spawn the host and wait (bounded) for its ready file."""
+        tmp = Path(self._tmp.name)
+        cfg_path, ready = tmp / "host.config.json", tmp / "ready.json"
+        cfg_path.write_text(json.dumps(self.config, indent=1))
+        env = {k: v for k, v in os.environ.items() if k != "AWS_EXECUTION_ENV"}
+        env.setdefault("NODE_NO_WARNINGS", "1")
+        env.update(self.env or {})
+        with open(self.log_path, "ab") as log:
+            self._proc = subprocess.Popen(
+                [self.node, str(HOST_SCRIPT), str(cfg_path), "--ready-file", str(ready)],
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                env=env,
+                cwd=str(REPO),
+                start_new_session=True,
+            )
+        self.pid = self._proc.pid
+        deadline = time.monotonic() + timeout
+        while not ready.exists():
+            if self._proc.poll() is not None:
+                self.returncode = self._proc.returncode
+                raise LambdaHostError(
+                    f"lambda host exited with {self._proc.returncode}: {self.host_log()[-3000:]}"
+                )
+            if time.monotonic() > deadline:
+                self.stop()
+                raise LambdaHostError(
+                    f"lambda host not ready within {timeout:.0f}s: {self.host_log()[-3000:]}"
+                )
+            time.sleep(0.05)
+        info = json.loads(ready.read_text())
+        self.port = int(info["port"])
+        self.url = f"http://127.0.0.1:{self.port}"
+        return self
+
+    def alive(self) -> bool:
+        """True while the host process runs."""
+        return self._proc is not None and self._proc.poll() is None
+
+    def stop(self, timeout: float = 15.0) -> int | None:
+        """SIGTERM the host by PID (it kills its workers and exits 0); SIGKILL if it does not. Returns the exit code."""
+        proc, self._proc = self._proc, None
+        if proc is not None:
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+                try:
+                    proc.wait(timeout=timeout)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+                    proc.wait(timeout=timeout)
+            self.returncode = proc.returncode
+        return self.returncode
+
+    def close(self) -> None:
+        """Stop and remove the temporary directory (the log too, unless ``log_path`` was given)."""
+        self.stop()
+        self._tmp.cleanup()
+
+    def host_log(self) -> str:
+        """Everything the host printed so far (host messages and, with echoLogs, worker lines)."""
+        try:
+            return self.log_path.read_text(errors="replace")
+        except FileNotFoundError:
+            return ""
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        body: bytes | str | None = None,
+        headers: dict[str, str] | None = None,
+        timeout: float = 120.0,
+    ) -> tuple[int, dict[str, str], bytes]:
+        """One HTTP request to the host; returns (status, lower-cased headers, body)."""
+        if not self.url:
+            raise LambdaHostError("host not started")
+        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout)
+        try:
+            data = body.encode() if isinstance(body, str) else body
+            conn.request(method, path, body=data, headers=headers or {})
+            resp = conn.getresponse()
+            return resp.status, {k.lower(): v for k, v in resp.getheaders()}, resp.read()
+        finally:
+            conn.close()
+
+    def get_json(self, path: str) -> Any:
+        """GET ``path`` and decode the JSON answer (raises on a non-200 status)."""
+        status, _h, body = self.request("GET", path)
+        if status != 200:
+            raise LambdaHostError(f"GET {path} -> {status}: {body[:500]!r}")
+        return json.loads(body)
+
+    def stats(self) -> dict[str, Any]:
+        """``GET /_host/stats``: invocations, errors, timeouts, cold starts and durations per function."""
+        result: dict[str, Any] = self.get_json("/_host/stats")
+        return result
+
+    def function_logs(self, name: str, since: int = 0) -> list[str]:
+        """The worker output lines (stdout and stderr) of function ``name`` kept by the host."""
+        data = self.get_json(f"/_host/logs?function={urllib.parse.quote(name)}&since={since}")
+        return [str(entry["line"]) for entry in data["lines"]]
+
+    def lambda_client(self) -> Any:
+        """A boto3 Lambda client speaking the Invoke API to this host."""
+        import boto3
+        from botocore.config import Config
+
+        return boto3.client(
+            "lambda",
+            endpoint_url=self.url,
+            region_name="us-east-1",
+            aws_access_key_id="test",
+            aws_secret_access_key="test",
+            config=Config(retries={"max_attempts": 1}, read_timeout=900),
+        )
+
+    def __enter__(self) -> "LambdaHostProcess":
+        """Start on entering the context."""
+        return self.start() if not self.url else self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        """Stop and clean up on leaving the context."""
+        self.close()
