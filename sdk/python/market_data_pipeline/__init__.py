@@ -1,1 +1,20 @@
-"""Market Data Pipeline: a Pulumi component package (placeholder, the component lands next)."""
+"""Market Data Pipeline: a Pulumi component package that deploys a serverless market-data pipeline on AWS.
+
+Usage: `MarketDataPipeline("md", {"environment_suffix": "prod"})` in a Pulumi Python program.
+"""
+
+from .component import MarketDataPipeline
+from .config import ApiAuth, ConfigError, MarketDataPipelineArgs, PipelineConfig, validate
+from .constants import COMPONENT_TOKEN, PACKAGE_NAME, PACKAGE_VERSION
+
+__all__ = [
+    "COMPONENT_TOKEN",
+    "PACKAGE_NAME",
+    "PACKAGE_VERSION",
+    "ApiAuth",
+    "ConfigError",
+    "MarketDataPipeline",
+    "MarketDataPipelineArgs",
+    "PipelineConfig",
+    "validate",
+]

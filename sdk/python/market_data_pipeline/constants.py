@@ -41,3 +41,40 @@ API_ARCHIVE_PREFIX = "api/"
 EVENT_SOURCE = "market-data.processor"  # R-EVB-1
 EVENT_DETAIL_TYPE = "TicksStored"
 METRICS_NAMESPACE = "MarketData"
+
+# Limits and fixed choices of the component (not args).
+MAX_SUFFIX_LENGTH = 20
+"""Longest environment suffix: keeps every physical name within its AWS limit (naming.NAME_LIMITS)."""
+
+ALLOWED_RUNTIMES = ("nodejs18.x", "nodejs20.x", "nodejs22.x", "nodejs24.x")  # R-FN-2
+RECOMMENDED_RUNTIME = "nodejs22.x"
+LOG_RETENTION_VALUES = (
+    1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653,
+)  # fmt: skip
+"""Retention values CloudWatch Logs accepts (days)."""
+
+DEFAULT_PROCESSOR_BATCH_SIZE = 10
+DEFAULT_PROCESSOR_BATCHING_WINDOW_SECONDS = 1
+DEFAULT_PROCESSOR_MAX_CONCURRENCY = 100
+MAX_PROCESSOR_TIMEOUT_SECONDS = 50  # R-FN-6: processor timeout = min(50, visibility // 6)
+INGESTION_TIMEOUT_SECONDS = 300  # S3 objects are streamed; API Gateway itself cuts the API path at 29 s
+AGGREGATOR_TIMEOUT_SECONDS = 120
+QUERY_TIMEOUT_SECONDS = 28  # below API Gateway's 29 s integration limit
+ASYNC_MAX_RETRY_ATTEMPTS = 2  # R-SQS-3: Lambda async retries (0-2)
+ASYNC_MAX_EVENT_AGE_SECONDS = 6 * 3600
+EVENT_TARGET_MAX_RETRY_ATTEMPTS = 8  # R-SQS-3: EventBridge target retry policy
+EVENT_TARGET_MAX_EVENT_AGE_SECONDS = 3600
+NONCURRENT_VERSION_DAYS = 1  # R-S3-4: noncurrent versions go one day after they stop being current
+ABORT_MULTIPART_DAYS = 1  # R-S3-4
+OLDEST_MESSAGE_AGE_ALARM_SECONDS = 900  # R-MON-3
+MAX_BODY_BYTES = 4 * 1024 * 1024  # API body limit passed to DataIngestion (docs/design.md)
+TTL_ATTRIBUTE = "expiresAt"  # R-DDB-2
+LOG_ERROR_PATTERN = '{ $.level = "ERROR" }'  # R-MON-2: Powertools Logger JSON error lines
+LOG_METRICS_NAMESPACE = "MarketData/Logs"
+API_PATHS = {
+    "ingest": "/ingest",
+    "latest": "/symbols/{symbol}/latest",
+    "ticks": "/symbols/{symbol}/ticks",
+    "aggregates": "/symbols/{symbol}/aggregates",
+}  # R-API-1, R-API-3
+XRAY_ACTIONS = ("xray:PutTraceSegments", "xray:PutTelemetryRecords")
