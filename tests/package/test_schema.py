@@ -75,9 +75,9 @@ def resource(committed: dict[str, Any]) -> dict[str, Any]:
 
 def test_r_pkg_4_committed_schema_equals_annotations(committed: dict[str, Any]) -> None:
     """R-PKG-4: ComponentProvider over the component's annotations produces exactly schema.json."""
-    produced = json.loads(
-        ComponentProvider([MarketDataPipeline], PACKAGE_NAME, version=PACKAGE_VERSION).schema
-    )
+    text = ComponentProvider([MarketDataPipeline], PACKAGE_NAME, version=PACKAGE_VERSION).schema
+    assert text is not None
+    produced = json.loads(text)
     assert produced == committed, "schema.json is stale: run `make schema` and commit it"
 
 
