@@ -90,7 +90,7 @@ export class LambdaHost {
     this.endpointUrl = cfg.endpointUrl ?? process.env.AWS_ENDPOINT_URL;
     this.fns = new Map();
     for (const [name, f] of Object.entries(cfg.functions)) {
-      this.fns.set(name, { ...f, name, idle: [], busy: new Set(), waiters: [], logLines: [], logSeq: 0,
+      this.fns.set(name, { ...f, name, idle: [], busy: new Set(), waiters: [], logLines: [], logSeq: 0, nodeVersions: new Set(),
         stats: { invocations: 0, errors: 0, timeouts: 0, coldStarts: 0, throttledWaits: 0, asyncRetries: 0, asyncFailures: 0, durations: [] } });
     }
     this.stopped = false;
@@ -145,7 +145,7 @@ export class LambdaHost {
     child.stderr.on("data", (d) => this.addLog(fn, w, "stderr", d));
     w.ready = new Promise((res, rej) => {
       child.on("message", (m) => {
-        if (m.type === "ready") { fn.stats.coldStarts++; w.initMs = m.initMs; res(w); }
+        if (m.type === "ready") { fn.stats.coldStarts++; fn.nodeVersions.add(m.nodeVersion); w.initMs = m.initMs; res(w); }
         else if (m.type === "initError") rej(Object.assign(new Error(m.error.errorMessage), { lambda: m.error }));
         else if (m.type === "result" && w.pending && m.id === w.pending.requestId) { const p = w.pending; w.pending = null; p.resolve(m); }
       });
@@ -335,7 +335,7 @@ export class LambdaHost {
       const d = [...fn.stats.durations].sort((a, b) => a - b);
       const q = (p) => (d.length ? d[Math.min(d.length - 1, Math.floor(p * d.length))] : null);
       const { durations, ...rest } = fn.stats;
-      out[name] = { ...rest, environments: fn.idle.length + fn.busy.size, busy: fn.busy.size,
+      out[name] = { ...rest, environments: fn.idle.length + fn.busy.size, busy: fn.busy.size, nodeVersions: [...fn.nodeVersions],
         durationMs: { count: d.length, total: d.reduce((a, b) => a + b, 0), max: d.length ? d[d.length - 1] : null, p50: q(0.5), p95: q(0.95) } };
     }
     return out;

@@ -28,7 +28,7 @@ try {
       name: "Runtime.HandlerNotFound",
     });
   }
-  process.send({ type: "ready", initMs: performance.now() - initStart });
+  process.send({ type: "ready", initMs: performance.now() - initStart, nodeVersion: process.version });
 } catch (e) {
   const err = errorOf(e);
   if (!String(err.errorType).startsWith("Runtime.")) err.errorType = "Runtime.ImportModuleError";
