@@ -1,0 +1,396 @@
+/**
+ * DynamoDB adapter (the only module that talks to DynamoDB). Low-level client and AttributeValue maps on purpose:
+ * tick sort keys have up to 24 significant digits and must travel as strings (`{N: "..."}`), never JS numbers.
+ * Item layout: docs/design.md "DynamoDB item layout".
+ */
+import {
+  type AttributeValue,
+  BatchWriteItemCommand,
+  DynamoDBClient,
+  GetItemCommand,
+  PutItemCommand,
+  QueryCommand,
+  type QueryCommandInput,
+  type WriteRequest,
+} from "@aws-sdk/client-dynamodb";
+import { NumberValueImpl as NumberValue, marshall, unmarshall } from "@aws-sdk/util-dynamodb";
+import type { Aggregate } from "../core/aggregate.ts";
+import type { Tick } from "../core/types.ts";
+import { clientConfig } from "./config.ts";
+
+/** The shared DynamoDB client (honours AWS_ENDPOINT_URL through the SDK's own env handling). */
+export const ddbClient = new DynamoDBClient(clientConfig());
+
+export type Item = Record<string, AttributeValue>;
+export const DIRTY_PARTITION = "#DIRTY";
+export const CURSOR_PARTITION = "#CURSOR";
+/** BatchWriteItem accepts at most 25 put requests per call. */
+export const BATCH_WRITE_MAX = 25;
+/** Bound on pages read by one paginated Query (each page is <= 1 MB): protects every loop. */
+export const MAX_QUERY_PAGES = 10_000;
+
+/** DynamoDB's Number range (38 digits, exponent -130..+125); values outside cannot be stored. */
+export function dynamoNumberProblem(n: number): string | null {
+  if (!Number.isFinite(n)) return `${n} is not finite`;
+  const a = Math.abs(n);
+  if (a !== 0 && (a < 1e-130 || a >= 1e126)) return `${n} is outside DynamoDB's number range (1e-130 .. 9.99e125)`;
+  return null;
+}
+
+/** Checks that `extra` can be stored as a DynamoDB map (numbers in range, depth <= 30, non-empty keys). */
+export function extraProblem(v: unknown, path = "extra", depth = 0): string | null {
+  if (depth > 30) return `${path} is nested deeper than 30 levels`;
+  if (v === null || typeof v === "string" || typeof v === "boolean") return null;
+  if (typeof v === "number") {
+    const p = dynamoNumberProblem(v);
+    return p ? `${path}: ${p}` : null;
+  }
+  if (Array.isArray(v)) {
+    for (let i = 0; i < v.length; i++) {
+      const p = extraProblem(v[i], `${path}[${i}]`, depth + 1);
+      if (p) return p;
+    }
+    return null;
+  }
+  if (typeof v === "object") {
+    for (const [k, x] of Object.entries(v as Record<string, unknown>)) {
+      if (k.length === 0) return `${path} has an empty field name`;
+      const p = extraProblem(x, `${path}.${k}`, depth + 1);
+      if (p) return p;
+    }
+    return null;
+  }
+  return `${path} holds a ${typeof v}, which JSON cannot carry`;
+}
+
+/** The tick item (keys symbol S / timestamp N = `key`). */
+export function tickItem(t: Tick, key: string, expiresAt: number): Item {
+  const item: Item = {
+    symbol: { S: t.symbol },
+    timestamp: { N: key },
+    ts: { N: String(t.ts) },
+    price: { N: String(t.price) },
+    volume: { N: String(t.volume) },
+    expiresAt: { N: String(expiresAt) },
+  };
+  if (t.extra && Object.keys(t.extra).length > 0) {
+    item.extra = { M: marshall(t.extra, { removeUndefinedValues: true }) };
+  }
+  return item;
+}
+
+function num(item: Item, name: string): number {
+  const n = item[name]?.N;
+  if (n === undefined) throw new Error(`item ${JSON.stringify(item.symbol?.S)}/${item.timestamp?.N} has no number ${name}`);
+  return Number(n);
+}
+
+/** A tick item read back: the key as DynamoDB returned it, plus the tick fields. */
+export interface TickRow {
+  key: string;
+  symbol: string;
+  ts: number;
+  price: number;
+  volume: number;
+  extra?: Record<string, unknown>;
+}
+
+/** Decodes a tick item. Numbers inside `extra` beyond JS precision come back as their decimal string form. */
+export function tickRow(item: Item): TickRow {
+  const key = item.timestamp?.N;
+  if (key === undefined || item.symbol?.S === undefined) throw new Error("item has no symbol/timestamp key");
+  const row: TickRow = {
+    key,
+    symbol: item.symbol.S,
+    ts: item.ts?.N !== undefined ? Number(item.ts.N) : Math.trunc(Number(key)),
+    price: num(item, "price"),
+    volume: num(item, "volume"),
+  };
+  if (item.extra?.M) {
+    const plain = unmarshall(item.extra.M, { wrapNumbers: true }) as Record<string, unknown>;
+    row.extra = unwrapNumbers(plain) as Record<string, unknown>;
+  }
+  return row;
+}
+
+function unwrapNumbers(v: unknown): unknown {
+  if (v === null || typeof v !== "object") return v;
+  if (Array.isArray(v)) return v.map(unwrapNumbers);
+  if (v instanceof Set) return [...v].map(unwrapNumbers);
+  if (v instanceof NumberValue) {
+    // Keep integers beyond 2^53 (and anything a double cannot hold) as their exact decimal string.
+    const n = Number(v.value);
+    return Number.isFinite(n) && !(Number.isInteger(n) && !Number.isSafeInteger(n)) ? n : v.value;
+  }
+  if (v instanceof Uint8Array) return Buffer.from(v).toString("base64");
+  return Object.fromEntries(Object.entries(v as Record<string, unknown>).map(([k, x]) => [k, unwrapNumbers(x)]));
+}
+
+/** The aggregate item (`<SYMBOL>#<interval>` / window start). */
+export function aggregateItem(a: Aggregate, computedAt: number, expiresAt: number): Item {
+  return {
+    symbol: { S: `${a.symbol}#${a.interval}` },
+    timestamp: { N: String(a.windowStart) },
+    open: { N: String(a.open) },
+    high: { N: String(a.high) },
+    low: { N: String(a.low) },
+    close: { N: String(a.close) },
+    volume: { N: String(a.volume) },
+    vwap: a.vwap === null ? { NULL: true } : { N: String(a.vwap) },
+    trades: { N: String(a.trades) },
+    windowStart: { N: String(a.windowStart) },
+    windowEnd: { N: String(a.windowEnd) },
+    interval: { S: a.interval },
+    computedAt: { N: String(computedAt) },
+    expiresAt: { N: String(expiresAt) },
+  };
+}
+
+/** The API form of an aggregate item. */
+export function aggregateRow(item: Item): Record<string, unknown> {
+  const symbol = (item.symbol?.S ?? "").split("#")[0];
+  return {
+    symbol,
+    interval: item.interval?.S,
+    windowStart: num(item, "windowStart"),
+    windowEnd: num(item, "windowEnd"),
+    open: num(item, "open"),
+    high: num(item, "high"),
+    low: num(item, "low"),
+    close: num(item, "close"),
+    volume: num(item, "volume"),
+    vwap: item.vwap?.N !== undefined ? Number(item.vwap.N) : null,
+    trades: num(item, "trades"),
+    computedAt: num(item, "computedAt"),
+  };
+}
+
+/** Options of `batchWriteAll`. Every retry loop is bounded by attempts AND by the invocation's remaining time. */
+export interface BatchWriteOptions {
+  /** ms left in the invocation (context.getRemainingTimeInMillis) */
+  remainingMs: () => number;
+  /** stop retrying when fewer ms than this would remain after the backoff (default 3000) */
+  reserveMs?: number;
+  /** attempts per chunk, first included (default 8) */
+  maxAttempts?: number;
+  /** backoff base and cap in ms: delay = random() * min(cap, base * 2^attempt) ("full jitter"; defaults 50 / 5000) */
+  baseDelayMs?: number;
+  maxDelayMs?: number;
+  /** BatchWriteItem calls in flight (default 4) */
+  concurrency?: number;
+  sleep?: (ms: number) => Promise<void>;
+  random?: () => number;
+  client?: DynamoDBClient;
+  /** called once per retry (for metrics/logs) */
+  onRetry?: (info: { attempt: number; items: number; reason: string; delayMs: number }) => void;
+}
+
+/** Result of `batchWriteAll`: ids that could not be written, with the reason. */
+export interface BatchWriteResult {
+  failed: Map<string, string>;
+  calls: number;
+  retries: number;
+}
+
+const RETRYABLE = new Set([
+  "ProvisionedThroughputExceededException",
+  "ThrottlingException",
+  "RequestLimitExceeded",
+  "InternalServerError",
+  "ServiceUnavailable",
+  "TimeoutError",
+]);
+
+/** True when an SDK error may succeed on retry (throttling, 5xx, network). */
+export function isRetryable(e: unknown): boolean {
+  const err = e as { name?: string; $retryable?: unknown; $metadata?: { httpStatusCode?: number }; code?: string };
+  if (err?.name && RETRYABLE.has(err.name)) return true;
+  if (err?.$retryable) return true;
+  const status = err?.$metadata?.httpStatusCode;
+  if (status !== undefined && status >= 500) return true;
+  return ["ECONNRESET", "ECONNREFUSED", "EPIPE", "ETIMEDOUT"].includes(err?.code ?? "");
+}
+
+export const defaultSleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+/**
+ * Writes items with BatchWriteItem (PutRequest), 25 per call, duplicates by `id` collapsed (DynamoDB rejects two
+ * requests for one key in a call). UnprocessedItems and retryable errors are retried with exponential backoff and full
+ * jitter, bounded by `maxAttempts` and by the remaining invocation time; a non-retryable error on a multi-item chunk
+ * is bisected to isolate the offending item. Never throws for write failures: they are returned in `failed`.
+ */
+export async function batchWriteAll(
+  table: string,
+  entries: Iterable<{ id: string; item: Item }>,
+  opts: BatchWriteOptions,
+): Promise<BatchWriteResult> {
+  const client = opts.client ?? ddbClient;
+  const reserveMs = opts.reserveMs ?? 3000;
+  const maxAttempts = opts.maxAttempts ?? 8;
+  const base = opts.baseDelayMs ?? 50;
+  const cap = opts.maxDelayMs ?? 5000;
+  const sleep = opts.sleep ?? defaultSleep;
+  const random = opts.random ?? Math.random;
+  const unique = new Map<string, Item>();
+  for (const e of entries) unique.set(e.id, e.item);
+  const keyOf = (it: Item): string => `${it.symbol?.S}\u0000${it.timestamp?.N}`;
+  const idByKey = new Map<string, string>();
+  for (const [id, it] of unique) idByKey.set(keyOf(it), id);
+  const failed = new Map<string, string>();
+  const result: BatchWriteResult = { failed, calls: 0, retries: 0 };
+  const queue: Item[][] = [];
+  const all = [...unique.values()];
+  for (let i = 0; i < all.length; i += BATCH_WRITE_MAX) queue.push(all.slice(i, i + BATCH_WRITE_MAX));
+
+  const failAll = (items: Item[], reason: string): void => {
+    for (const it of items) failed.set(idByKey.get(keyOf(it)) ?? keyOf(it), reason);
+  };
+
+  const writeChunk = async (chunk: Item[]): Promise<void> => {
+    let pending = chunk;
+    for (let attempt = 1; pending.length > 0; attempt++) {
+      let reason: string;
+      try {
+        result.calls++;
+        const out = await client.send(
+          new BatchWriteItemCommand({ RequestItems: { [table]: pending.map((Item) => ({ PutRequest: { Item } })) } }),
+        );
+        const left: WriteRequest[] = out.UnprocessedItems?.[table] ?? [];
+        pending = left.map((w) => w.PutRequest?.Item).filter((x): x is Item => x !== undefined);
+        if (pending.length === 0) return;
+        reason = "UnprocessedItems";
+      } catch (e) {
+        if (!isRetryable(e)) {
+          const msg = `${(e as Error).name ?? "Error"}: ${(e as Error).message}`;
+          if (pending.length === 1) {
+            failAll(pending, `BatchWriteItem rejected the item (${msg})`);
+            return;
+          }
+          const mid = Math.ceil(pending.length / 2);
+          queue.push(pending.slice(0, mid), pending.slice(mid));
+          return;
+        }
+        reason = (e as Error).name ?? "retryable error";
+      }
+      if (attempt >= maxAttempts) {
+        failAll(pending, `not written after ${attempt} BatchWriteItem attempts (${reason})`);
+        return;
+      }
+      const delayMs = Math.floor(random() * Math.min(cap, base * 2 ** attempt));
+      if (opts.remainingMs() - delayMs < reserveMs) {
+        failAll(pending, `not written: invocation time running out after ${attempt} attempts (${reason})`);
+        return;
+      }
+      result.retries++;
+      opts.onRetry?.({ attempt, items: pending.length, reason, delayMs });
+      await sleep(delayMs);
+    }
+  };
+
+  const workers = Array.from({ length: Math.max(1, opts.concurrency ?? 4) }, async () => {
+    for (let chunk = queue.shift(); chunk !== undefined; chunk = queue.shift()) await writeChunk(chunk);
+  });
+  await Promise.all(workers);
+  return result;
+}
+
+/** Yields the pages of a Query (LastEvaluatedKey pagination), at most `maxPages` pages. */
+export async function* queryPages(
+  input: QueryCommandInput,
+  opts: { client?: DynamoDBClient; maxPages?: number } = {},
+): AsyncGenerator<Item[]> {
+  const client = opts.client ?? ddbClient;
+  const maxPages = opts.maxPages ?? MAX_QUERY_PAGES;
+  let start: Item | undefined = input.ExclusiveStartKey;
+  for (let page = 0; page < maxPages; page++) {
+    const out = await client.send(new QueryCommand({ ...input, ...(start ? { ExclusiveStartKey: start } : {}) }));
+    yield out.Items ?? [];
+    start = out.LastEvaluatedKey;
+    if (!start) return;
+  }
+  throw new Error(`Query on ${input.TableName} exceeded ${maxPages} pages; narrow the range`);
+}
+
+/** One page of a Query: items and LastEvaluatedKey. */
+export async function queryPage(
+  input: QueryCommandInput,
+  client: DynamoDBClient = ddbClient,
+): Promise<{ items: Item[]; last?: Item }> {
+  const out = await client.send(new QueryCommand(input));
+  return { items: out.Items ?? [], ...(out.LastEvaluatedKey ? { last: out.LastEvaluatedKey } : {}) };
+}
+
+/** Writes one `#DIRTY` marker: `timestamp` = `<nowMs>.<disc>`, `windows` = `SYMBOL|start` strings, TTL 1 day. */
+export async function putDirtyMarker(
+  table: string,
+  nowMs: number,
+  disc: string,
+  windows: string[],
+  client: DynamoDBClient = ddbClient,
+): Promise<void> {
+  await client.send(
+    new PutItemCommand({
+      TableName: table,
+      Item: {
+        symbol: { S: DIRTY_PARTITION },
+        timestamp: { N: `${nowMs}.${disc}` },
+        windows: { L: windows.map((S) => ({ S })) },
+        expiresAt: { N: String(Math.floor(nowMs / 1000) + 86_400) },
+      },
+    }),
+  );
+}
+
+/**
+ * Puts an aggregate unless the stored one was computed from MORE ticks (ticks are only ever added, so a smaller
+ * count means a stale read racing a newer recompute). Returns false when the condition kept the newer item.
+ */
+export async function putAggregate(table: string, item: Item, client: DynamoDBClient = ddbClient): Promise<boolean> {
+  try {
+    await client.send(
+      new PutItemCommand({
+        TableName: table,
+        Item: item,
+        ConditionExpression: "attribute_not_exists(#tr) OR #tr <= :tr",
+        ExpressionAttributeNames: { "#tr": "trades" },
+        ExpressionAttributeValues: { ":tr": item.trades as AttributeValue },
+      }),
+    );
+    return true;
+  } catch (e) {
+    if ((e as Error).name === "ConditionalCheckFailedException") return false;
+    throw e;
+  }
+}
+
+/** Reads the scheduler cursor's `lastRun` (ms), or undefined when there is none yet. */
+export async function getCursor(table: string, client: DynamoDBClient = ddbClient): Promise<number | undefined> {
+  const out = await client.send(
+    new GetItemCommand({
+      TableName: table,
+      Key: { symbol: { S: CURSOR_PARTITION }, timestamp: { N: "0" } },
+      ConsistentRead: true,
+    }),
+  );
+  const v = out.Item?.lastRun?.N;
+  return v === undefined ? undefined : Number(v);
+}
+
+/** Advances the scheduler cursor to `lastRun` (never moves it backwards). Returns false when it was already later. */
+export async function putCursor(table: string, lastRun: number, client: DynamoDBClient = ddbClient): Promise<boolean> {
+  try {
+    await client.send(
+      new PutItemCommand({
+        TableName: table,
+        Item: { symbol: { S: CURSOR_PARTITION }, timestamp: { N: "0" }, lastRun: { N: String(lastRun) } },
+        ConditionExpression: "attribute_not_exists(#lr) OR #lr < :lr",
+        ExpressionAttributeNames: { "#lr": "lastRun" },
+        ExpressionAttributeValues: { ":lr": { N: String(lastRun) } },
+      }),
+    );
+    return true;
+  } catch (e) {
+    if ((e as Error).name === "ConditionalCheckFailedException") return false;
+    throw e;
+  }
+}

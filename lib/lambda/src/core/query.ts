@@ -1,0 +1,238 @@
+/**
+ * DataQuery request parsing and validation (R-API-3). Pure: no I/O, no AWS SDK.
+ *
+ * Routes (GET only): `/symbols/{symbol}/latest`, `/symbols/{symbol}/ticks`, `/symbols/{symbol}/aggregates`.
+ * Query parameters:
+ * - `from`, `to`: epoch ms (digits) or ISO-8601 date-time with a zone; the range is half-open `[from, to)`;
+ *   `from` defaults to 0, `to` to the largest timestamp + 1; `from < to` is required.
+ * - `limit`: integer 1..1000, default 100.
+ * - `interval` (aggregates only): `1m` or `5m`, default `1m`.
+ * - `next`: the opaque token of the previous page (base64url of the DynamoDB LastEvaluatedKey JSON). It must belong
+ *   to the same partition and lie inside the requested key range.
+ * Every problem is a QueryError (HTTP 400, or 404 for an unknown route) whose message names the parameter and what
+ * is allowed.
+ */
+import { MAX_KEY_TS, tickKeyRange } from "./keys.ts";
+import { INTERVALS, type Interval } from "./types.ts";
+
+export const DEFAULT_LIMIT = 100;
+export const MAX_LIMIT = 1000;
+const SYMBOL_RE = /^[A-Z0-9.\-^]{1,12}$/;
+const ISO_RE = /^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2})(?::(\d{2})(?:\.(\d{1,9}))?)?(Z|[+-]\d{2}:?\d{2})$/;
+const KEY_N_RE = /^(0|[1-9]\d{0,14})(\.\d{1,9})?$/;
+
+/** A request problem with the HTTP status to answer. */
+export class QueryError extends Error {
+  constructor(
+    readonly statusCode: 400 | 404 | 405,
+    message: string,
+  ) {
+    super(message);
+    this.name = "QueryError";
+  }
+}
+
+/** The low-level DynamoDB key of a table item, as LastEvaluatedKey / ExclusiveStartKey carry it. */
+export interface LowLevelKey {
+  symbol: { S: string };
+  timestamp: { N: string };
+}
+
+export type RouteKind = "latest" | "ticks" | "aggregates";
+
+/** A validated request. `partition` is the DynamoDB partition key value to query. */
+export type QueryRequest =
+  | { kind: "latest"; symbol: string; partition: string }
+  | {
+      kind: "ticks" | "aggregates";
+      symbol: string;
+      partition: string;
+      interval?: Interval;
+      from: number;
+      to: number;
+      limit: number;
+      /** inclusive Number bounds of the sort key */
+      lo: string;
+      hi: string;
+      start?: LowLevelKey;
+    };
+
+/** The subset of an API Gateway v1 proxy event the router reads. */
+export interface ApiRequestLike {
+  httpMethod?: string | null;
+  resource?: string | null;
+  path?: string | null;
+  pathParameters?: Record<string, string | undefined> | null;
+  queryStringParameters?: Record<string, string | undefined> | null;
+}
+
+const ROUTE_RESOURCES: Record<string, RouteKind> = {
+  "/symbols/{symbol}/latest": "latest",
+  "/symbols/{symbol}/ticks": "ticks",
+  "/symbols/{symbol}/aggregates": "aggregates",
+};
+// The local host sends the path only; a real API may prefix the stage when called through a custom domain.
+const PATH_RE = /^(?:\/[^/]+)?\/symbols\/([^/]+)\/(latest|ticks|aggregates)\/?$/;
+
+function decodeSymbol(raw: string): string {
+  let s: string;
+  try {
+    s = raw.includes("%") ? decodeURIComponent(raw) : raw;
+  } catch {
+    throw new QueryError(400, `symbol "${raw}" is not valid URL encoding`);
+  }
+  if (!SYMBOL_RE.test(s)) {
+    throw new QueryError(400, `symbol ${JSON.stringify(s.slice(0, 40))} is not 1-12 characters of A-Z 0-9 . - ^`);
+  }
+  return s;
+}
+
+/** Finds the route: by `resource` + `pathParameters` when API Gateway provides them, else by parsing `path`. */
+export function matchRoute(ev: ApiRequestLike): { kind: RouteKind; symbol: string } {
+  let kind: RouteKind | undefined;
+  let rawSymbol: string | undefined;
+  const byResource = ev.resource ? ROUTE_RESOURCES[ev.resource] : undefined;
+  if (byResource && ev.pathParameters?.symbol !== undefined) {
+    kind = byResource;
+    rawSymbol = ev.pathParameters.symbol;
+  } else {
+    const m = PATH_RE.exec(ev.path ?? ev.resource ?? "");
+    if (m) {
+      kind = m[2] as RouteKind;
+      rawSymbol = m[1];
+    }
+  }
+  if (kind === undefined || rawSymbol === undefined) {
+    throw new QueryError(
+      404,
+      `no route for ${ev.httpMethod ?? "?"} ${ev.path ?? ev.resource ?? "?"}; routes are GET /symbols/{symbol}/latest, /ticks, /aggregates`,
+    );
+  }
+  const method = (ev.httpMethod ?? "GET").toUpperCase();
+  if (method !== "GET") throw new QueryError(405, `method ${method} not allowed on ${kind}; use GET`);
+  return { kind, symbol: decodeSymbol(rawSymbol) };
+}
+
+/** Parses `from`/`to`: epoch ms digits or ISO-8601 with a zone. */
+export function parseTime(name: string, raw: string): number {
+  let ts: number;
+  if (/^\d{1,16}$/.test(raw)) {
+    ts = Number(raw);
+  } else {
+    const m = ISO_RE.exec(raw);
+    if (!m) {
+      throw new QueryError(
+        400,
+        `${name}=${JSON.stringify(raw.slice(0, 40))} is neither epoch milliseconds nor an ISO-8601 date-time with a zone (e.g. 2024-01-02T15:04:05Z)`,
+      );
+    }
+    const [, y, mo, d, h, mi, s, frac, zone] = m;
+    const ms = frac === undefined ? 0 : Number(frac.padEnd(3, "0").slice(0, 3));
+    const date = new Date(0);
+    date.setUTCFullYear(Number(y), Number(mo) - 1, Number(d));
+    date.setUTCHours(Number(h), Number(mi), s === undefined ? 0 : Number(s), ms);
+    const valid =
+      date.getUTCFullYear() === Number(y) &&
+      date.getUTCMonth() === Number(mo) - 1 &&
+      date.getUTCDate() === Number(d) &&
+      Number(h) < 24 &&
+      Number(mi) < 60 &&
+      (s === undefined || Number(s) < 60);
+    if (!valid) throw new QueryError(400, `${name}=${JSON.stringify(raw)} is not a valid calendar date-time`);
+    let offset = 0;
+    if (zone !== undefined && zone !== "Z") {
+      const zm = /^([+-])(\d{2}):?(\d{2})$/.exec(zone);
+      const oh = Number(zm?.[2]);
+      const om = Number(zm?.[3]);
+      if (oh > 23 || om > 59) throw new QueryError(400, `${name}=${JSON.stringify(raw)} has an invalid zone offset`);
+      offset = (zm?.[1] === "-" ? -1 : 1) * (oh * 60 + om) * 60_000;
+    }
+    ts = date.getTime() - offset;
+  }
+  if (!(ts >= 0 && ts <= MAX_KEY_TS + 1)) {
+    throw new QueryError(400, `${name}=${JSON.stringify(raw)} is outside 1970-01-01T00:00:00Z .. 9999-12-31T23:59:59.999Z`);
+  }
+  return ts;
+}
+
+/** Parses `limit`: integer 1..1000 (default 100). */
+export function parseLimit(raw: string | undefined): number {
+  if (raw === undefined) return DEFAULT_LIMIT;
+  if (!/^\d{1,4}$/.test(raw) || Number(raw) < 1 || Number(raw) > MAX_LIMIT) {
+    throw new QueryError(400, `limit=${JSON.stringify(raw.slice(0, 20))} must be an integer from 1 to ${MAX_LIMIT}`);
+  }
+  return Number(raw);
+}
+
+/** Parses `interval`: 1m or 5m (default 1m). */
+export function parseInterval(raw: string | undefined): Interval {
+  if (raw === undefined) return "1m";
+  if (raw in INTERVALS) return raw as Interval;
+  throw new QueryError(400, `interval=${JSON.stringify(raw.slice(0, 20))} is not allowed; use 1m or 5m`);
+}
+
+/** Encodes a LastEvaluatedKey as an opaque next token (base64url of its JSON). */
+export function encodeNextToken(key: LowLevelKey): string {
+  return Buffer.from(JSON.stringify({ symbol: { S: key.symbol.S }, timestamp: { N: key.timestamp.N } }), "utf8")
+    .toString("base64url");
+}
+
+function compareDecimal(a: string, b: string): number {
+  const [ai = "", af = ""] = a.split(".");
+  const [bi = "", bf = ""] = b.split(".");
+  if (ai.length !== bi.length) return ai.length < bi.length ? -1 : 1;
+  if (ai !== bi) return ai < bi ? -1 : 1;
+  const fa = af.padEnd(9, "0");
+  const fb = bf.padEnd(9, "0");
+  return fa < fb ? -1 : fa > fb ? 1 : 0;
+}
+
+/**
+ * Decodes and validates a next token: well-formed, for `partition`, with a sort key inside `[lo, hi]`.
+ * Throws QueryError(400) naming the problem.
+ */
+export function decodeNextToken(token: string, partition: string, lo: string, hi: string): LowLevelKey {
+  const bad = (why: string): QueryError => new QueryError(400, `next token is invalid: ${why}; pass the "next" value of the previous page unchanged`);
+  if (!/^[A-Za-z0-9_-]{1,512}$/.test(token)) throw bad("not base64url");
+  let v: unknown;
+  try {
+    v = JSON.parse(Buffer.from(token, "base64url").toString("utf8"));
+  } catch {
+    throw bad("not a token");
+  }
+  const o = v as { symbol?: { S?: unknown }; timestamp?: { N?: unknown } } | null;
+  if (typeof o !== "object" || o === null || Array.isArray(o) || Object.keys(o).length !== 2) throw bad("not a token");
+  const s = o.symbol?.S;
+  const n = o.timestamp?.N;
+  if (typeof s !== "string" || typeof n !== "string" || !KEY_N_RE.test(n)) throw bad("not a token");
+  if (s !== partition) throw bad("it belongs to another symbol or interval");
+  if (compareDecimal(n, lo) < 0 || compareDecimal(n, hi) > 0) throw bad("it lies outside the requested from/to range");
+  return { symbol: { S: s }, timestamp: { N: n } };
+}
+
+/** Validates a whole request into a QueryRequest. */
+export function parseRequest(ev: ApiRequestLike): QueryRequest {
+  const { kind, symbol } = matchRoute(ev);
+  const q = ev.queryStringParameters ?? {};
+  const allowed =
+    kind === "latest" ? [] : kind === "ticks" ? ["from", "to", "limit", "next"] : ["interval", "from", "to", "limit", "next"];
+  for (const k of Object.keys(q)) {
+    if (!allowed.includes(k)) {
+      throw new QueryError(
+        400,
+        `unknown query parameter "${k.slice(0, 40)}"; ${kind} accepts ${allowed.length ? allowed.join(", ") : "none"}`,
+      );
+    }
+  }
+  if (kind === "latest") return { kind, symbol, partition: symbol };
+  const interval = kind === "aggregates" ? parseInterval(q.interval) : undefined;
+  const from = q.from === undefined ? 0 : parseTime("from", q.from);
+  const to = q.to === undefined ? MAX_KEY_TS + 1 : parseTime("to", q.to);
+  if (!(from < to)) throw new QueryError(400, `from (${from}) must be earlier than to (${to})`);
+  const limit = parseLimit(q.limit);
+  const partition = interval ? `${symbol}#${interval}` : symbol;
+  // Tick keys carry a discriminator fraction; aggregate keys are integer window starts: one range serves both.
+  const { lo, hi } = tickKeyRange(from, to);
+  const start = q.next === undefined ? undefined : decodeNextToken(q.next, partition, lo, hi);
+  return { kind, symbol, partition, ...(interval ? { interval } : {}), from, to, limit, lo, hi, ...(start ? { start } : {}) };
+}
