@@ -111,12 +111,12 @@ class AwsMocks(pulumi.runtime.Mocks):
 
     def call(self, args: pulumi.runtime.MockCallArgs) -> tuple[dict[str, Any], list[tuple[str, str]] | None]:
         if args.token == "aws:index/getCallerIdentity:getCallerIdentity":
-            return {"accountId": ACCOUNT, "arn": f"arn:aws:iam::{ACCOUNT}:user/t", "userId": "x"}, None
+            return {"accountId": ACCOUNT, "arn": f"arn:aws:iam::{ACCOUNT}:user/t", "userId": "x"}, []
         if args.token in ("aws:index/getRegion:getRegion", "aws:index/region:getRegion"):
-            return {"name": REGION, "region": REGION, "id": REGION}, None
+            return {"name": REGION, "region": REGION, "id": REGION}, []
         if args.token == "aws:index/getPartition:getPartition":
-            return {"partition": "aws", "dnsSuffix": "amazonaws.com", "id": "aws"}, None
-        return {}, None
+            return {"partition": "aws", "dnsSuffix": "amazonaws.com", "id": "aws"}, []
+        return {}, []
 
     # Convenience queries over what was recorded.
     def of_type(self, typ: str) -> list[pulumi.runtime.MockResourceArgs]:

@@ -6,8 +6,14 @@ import pulumi
 import pulumi_aws as aws
 
 from . import constants as c
-from . import naming
+from . import policies
+from .api import Api
 from .config import MarketDataPipelineArgs, PipelineConfig, validate
+from .functions import PipelineFunction, Triggers, check_bundles
+from .messaging import Messaging
+from .monitoring import Monitoring
+from .security import policy_json, protected_arns
+from .storage import Storage
 
 
 def _user_aws_provider(opts: pulumi.ResourceOptions | None) -> pulumi.ProviderResource | None:
@@ -65,6 +71,7 @@ class MarketDataPipeline(pulumi.ComponentResource):
     ) -> None:
         """Validate `args` (raising ValueError naming a bad arg) and build the whole pipeline."""
         cfg = validate(args)  # before anything is registered: bad args create nothing
+        check_bundles()  # R-FN-7: a missing handler bundle fails here, naming `make build`
         super().__init__(c.COMPONENT_TOKEN, name, {}, opts)
         self._cfg: PipelineConfig = cfg
         if cfg.lambda_runtime == "nodejs18.x":
@@ -74,30 +81,124 @@ class MarketDataPipeline(pulumi.ComponentResource):
                 resource=self,
             )
         provider = _user_aws_provider(opts)
+        own_provider = provider is None
         if provider is None:
             # R-ORG-3: deploy to cfg.region (us-east-1 by default) whatever the stack's aws:region says.
             provider = aws.Provider(
                 f"{name}-aws", region=cfg.region, opts=pulumi.ResourceOptions(parent=self)
             )
         self._provider = provider
-        self._child = pulumi.ResourceOptions(parent=self, providers={"aws": provider})
+        child = pulumi.ResourceOptions(parent=self, providers={"aws": provider})
 
-        s = cfg.suffix
-        self.region = pulumi.Output.from_input(cfg.region)
-        self.api_url = pulumi.Output.from_input(f"https://pending/{naming.stage_name(s)}/")
-        self.bucket_name = pulumi.Output.from_input(naming.bucket_name(s, "000000000000"))
-        self.table_name = pulumi.Output.from_input(naming.table_name(s))
-        self.table_arn = pulumi.Output.from_input(
-            f"arn:aws:dynamodb:{cfg.region}:0:table/{naming.table_name(s)}"
+        invoke = pulumi.InvokeOutputOptions(parent=self, provider=provider)
+        account_id = aws.get_caller_identity_output(opts=invoke).account_id
+        region: pulumi.Output[str] = (
+            pulumi.Output.from_input(cfg.region)
+            if own_provider
+            else aws.get_region_output(opts=invoke).region
         )
-        self.queue_url = pulumi.Output.from_input(naming.queue_name(s))
-        self.dlq_url = pulumi.Output.from_input(naming.dlq_name(s))
-        self.event_bus_name = pulumi.Output.from_input(naming.event_bus_name(s))
-        self.ingestion_function_name = pulumi.Output.from_input(naming.function_name("DataIngestion", s))
-        self.processor_function_name = pulumi.Output.from_input(naming.function_name("DataProcessor", s))
-        self.aggregator_function_name = pulumi.Output.from_input(naming.function_name("DataAggregator", s))
-        self.query_function_name = pulumi.Output.from_input(naming.function_name("DataQuery", s))
-        self.api_key_id = pulumi.Output.from_input(None)
+
+        storage = Storage(f"{name}-storage", cfg, account_id, child)
+        messaging = Messaging(f"{name}-messaging", cfg, child)
+        protected = protected_arns(
+            storage.bucket.arn,
+            storage.table.arn,
+            messaging.queue_arns,
+            messaging.bus.arn,
+            [messaging.ticks_rule.arn, messaging.schedule_rule.arn],
+        )
+        table_env = {"STATE_TABLE": storage.table.name}
+        retention_env = {"DATA_RETENTION_DAYS": str(cfg.data_retention_days)}
+        fns: dict[str, PipelineFunction] = {}
+        fns["DataIngestion"] = PipelineFunction(
+            f"{name}-ingestion",
+            "DataIngestion",
+            cfg,
+            timeout=c.INGESTION_TIMEOUT_SECONDS,
+            environment={
+                "RAW_BUCKET": storage.bucket.bucket,
+                "PROCESSING_QUEUE_URL": messaging.queue.url,
+                "MAX_BODY_BYTES": str(c.MAX_BODY_BYTES),
+            },
+            policy=lambda lg: policy_json(
+                policies.ingestion_policy,
+                lg,
+                messaging.queue.arn,
+                messaging.ingestion_failure_queue.arn,
+                protected=protected,
+            ),
+            opts=child,
+        )
+        fns["DataProcessor"] = PipelineFunction(
+            f"{name}-processor",
+            "DataProcessor",
+            cfg,
+            timeout=cfg.processor_timeout,  # R-FN-6
+            environment={**table_env, **retention_env, "EVENT_BUS_NAME": messaging.bus.name},
+            policy=lambda lg: policy_json(
+                policies.processor_policy, lg, messaging.queue.arn, messaging.bus.arn, protected=protected
+            ),
+            opts=child,
+        )
+        fns["DataAggregator"] = PipelineFunction(
+            f"{name}-aggregator",
+            "DataAggregator",
+            cfg,
+            timeout=c.AGGREGATOR_TIMEOUT_SECONDS,
+            environment={**table_env, **retention_env},
+            policy=lambda lg: policy_json(
+                policies.aggregator_policy, lg, messaging.aggregator_failure_queue.arn, protected=protected
+            ),
+            opts=child,
+        )
+        fns["DataQuery"] = PipelineFunction(
+            f"{name}-query",
+            "DataQuery",
+            cfg,
+            timeout=c.QUERY_TIMEOUT_SECONDS,
+            environment=dict(table_env),
+            policy=lambda lg: policy_json(policies.query_policy, lg, protected=protected),
+            opts=child,
+        )
+        Triggers(
+            f"{name}-triggers",
+            cfg,
+            bucket=storage.bucket,
+            account_id=account_id,
+            messaging=messaging,
+            ingestion=fns["DataIngestion"].function,
+            processor=fns["DataProcessor"].function,
+            aggregator=fns["DataAggregator"].function,
+            opts=child,
+        )
+        api = Api(
+            f"{name}-api",
+            cfg,
+            functions={f: p.function for f, p in fns.items()},
+            opts=child,
+        )
+        Monitoring(
+            f"{name}-monitoring",
+            cfg,
+            account_id=account_id,
+            region=region,
+            log_groups={f: p.log_group for f, p in fns.items()},
+            opts=child,
+        )
+
+        self.region = region
+        self.api_url = api.url
+        self.bucket_name = storage.bucket.bucket
+        self.table_name = storage.table.name
+        self.table_arn = storage.table.arn
+        self.queue_url = messaging.queue.url
+        self.dlq_url = messaging.dlq.url
+        self.event_bus_name = messaging.bus.name
+        self.ingestion_function_name = fns["DataIngestion"].function.name
+        self.processor_function_name = fns["DataProcessor"].function.name
+        self.aggregator_function_name = fns["DataAggregator"].function.name
+        self.query_function_name = fns["DataQuery"].function.name
+        self.api_key_id = api.api_key.id if api.api_key is not None else pulumi.Output.from_input(None)
         self.register_outputs(self._outputs())
 
     def _outputs(self) -> dict[str, pulumi.Output[object]]:

@@ -1,0 +1,226 @@
+"""Functions (R-FN, R-MON-1): log groups, roles, the four Lambda functions and their triggers.
+
+The code of each function is the esbuild bundle shipped inside this package
+(`market_data_pipeline/handlers/<fn>/index.mjs`, built by `make build` from lib/lambda). `HANDLERS_DIR` is read at
+call time, so tests may point it at placeholder bundles.
+"""
+
+from collections.abc import Callable, Mapping
+from pathlib import Path
+
+import pulumi
+import pulumi_aws as aws
+
+from . import constants as c
+from . import naming
+from .config import PipelineConfig
+from .messaging import Messaging
+from .security import function_role
+
+HANDLERS_DIR = Path(__file__).resolve().parent / "handlers"
+"""Where the handler bundles are (package data)."""
+
+BUNDLE_FILE = "index.mjs"
+HANDLER = "index.handler"
+
+
+class MissingBundleError(FileNotFoundError):
+    """A handler bundle is not in the package (R-FN-7)."""
+
+
+def bundle_path(function: str) -> Path:
+    """The bundle of a function (one of FUNCTION_NAMES)."""
+    return HANDLERS_DIR / c.HANDLER_DIRS[function] / BUNDLE_FILE
+
+
+def check_bundles() -> dict[str, Path]:
+    """Every function's bundle path; raise MissingBundleError naming the missing ones (R-FN-7)."""
+    paths = {f: bundle_path(f) for f in c.FUNCTION_NAMES}
+    missing = [str(p) for p in paths.values() if not p.is_file()]
+    if missing:
+        raise MissingBundleError(
+            f"handler bundle(s) missing: {', '.join(missing)}. The Lambda code ships inside the package: "
+            "run `make build` in the repository (or install a built wheel) before deploying."
+        )
+    return paths
+
+
+def function_code(function: str) -> pulumi.AssetArchive:
+    """The deployment package of a function: its bundle as `index.mjs` (handler `index.handler`)."""
+    path = bundle_path(function)
+    if not path.is_file():
+        check_bundles()
+    return pulumi.AssetArchive({BUNDLE_FILE: pulumi.FileAsset(str(path))})
+
+
+def base_environment(service: str) -> dict[str, str]:
+    """Powertools settings every function gets (docs/design.md)."""
+    return {
+        "POWERTOOLS_SERVICE_NAME": service,
+        "POWERTOOLS_METRICS_NAMESPACE": c.METRICS_NAMESPACE,
+        "POWERTOOLS_LOG_LEVEL": "INFO",
+    }
+
+
+class PipelineFunction(pulumi.ComponentResource):
+    """One function: its own log group (created first, R-MON-1), its own role and inline policy (R-SEC-1) and the
+    function (runtime and memory from the args, X-Ray Active, JSON logs into the log group; R-FN-2)."""
+
+    log_group: aws.cloudwatch.LogGroup
+    role: aws.iam.Role
+    function: aws.lambda_.Function
+
+    def __init__(
+        self,
+        name: str,
+        function: str,
+        cfg: PipelineConfig,
+        *,
+        timeout: int,
+        environment: Mapping[str, pulumi.Input[str]],
+        policy: Callable[[pulumi.Output[str]], pulumi.Output[str]],
+        opts: pulumi.ResourceOptions,
+    ) -> None:
+        """Create the function's log group, role and function; `policy(log_group_arn)` gives the policy JSON."""
+        super().__init__("market-data-pipeline:internal:PipelineFunction", name, {}, opts)
+        child = pulumi.ResourceOptions(parent=self)
+        tags = dict(cfg.tags)
+        fn_name = naming.function_name(function, cfg.suffix)
+        self.log_group = aws.cloudwatch.LogGroup(
+            f"{name}-logs",
+            name=naming.log_group_name(function, cfg.suffix),
+            retention_in_days=cfg.log_retention_days,
+            tags=tags,
+            opts=child,
+        )
+        self.role, inline = function_role(name, function, cfg, policy(self.log_group.arn), child)
+        service = c.HANDLER_DIRS[function]
+        self.function = aws.lambda_.Function(
+            f"{name}-function",
+            name=fn_name,
+            description=f"Market data pipeline: {service}",
+            role=self.role.arn,
+            runtime=cfg.lambda_runtime,
+            handler=HANDLER,
+            code=function_code(function),
+            architectures=["arm64"],
+            memory_size=cfg.lambda_memory_mb,
+            timeout=timeout,
+            tracing_config={"mode": "Active"},
+            logging_config={
+                "log_format": "JSON",
+                "log_group": self.log_group.name,
+                "application_log_level": "INFO",
+                "system_log_level": "WARN",
+            },
+            environment={"variables": {**base_environment(service), **environment}},
+            tags=tags,
+            # The log group exists before the function (else Lambda creates an unmanaged one), and the role's
+            # permissions before triggers that AWS validates against them (the SQS event source mapping).
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[self.log_group, inline]),
+        )
+        self.register_outputs({"name": self.function.name, "arn": self.function.arn})
+
+
+class Triggers(pulumi.ComponentResource):
+    """How each function is invoked: S3 `incoming/` -> DataIngestion (R-FN-3), ProcessingQueue -> DataProcessor
+    with partial-batch failures (R-FN-4), the TicksStored and schedule rules -> DataAggregator with retry policies
+    and DLQs (R-FN-5, R-SQS-3), and on-failure destinations of the two async-invoked functions (R-SQS-3)."""
+
+    def __init__(
+        self,
+        name: str,
+        cfg: PipelineConfig,
+        *,
+        bucket: aws.s3.Bucket,
+        account_id: pulumi.Input[str],
+        messaging: Messaging,
+        ingestion: aws.lambda_.Function,
+        processor: aws.lambda_.Function,
+        aggregator: aws.lambda_.Function,
+        opts: pulumi.ResourceOptions,
+    ) -> None:
+        """Create the permissions, notification, event source mapping, targets and invoke configs."""
+        super().__init__("market-data-pipeline:internal:Triggers", name, {}, opts)
+        child = pulumi.ResourceOptions(parent=self)
+
+        # R-FN-3: S3 object-created events under incoming/ (the permission first, else S3 rejects the config).
+        s3_permission = aws.lambda_.Permission(
+            f"{name}-s3-invoke-ingestion",
+            action="lambda:InvokeFunction",
+            function=ingestion.name,
+            principal="s3.amazonaws.com",
+            source_arn=bucket.arn,
+            source_account=account_id,
+            opts=child,
+        )
+        aws.s3.BucketNotification(
+            f"{name}-incoming-notification",
+            bucket=bucket.id,
+            lambda_functions=[
+                {
+                    "lambda_function_arn": ingestion.arn,
+                    "events": ["s3:ObjectCreated:*"],
+                    "filter_prefix": c.INCOMING_PREFIX,
+                }
+            ],
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[s3_permission]),
+        )
+
+        # R-FN-4: SQS batches with partial-batch failure reporting; the queue's visibility timeout is >= 6 x
+        # the function timeout (R-FN-6).
+        aws.lambda_.EventSourceMapping(
+            f"{name}-processing-queue-to-processor",
+            event_source_arn=messaging.queue.arn,
+            function_name=processor.arn,
+            batch_size=cfg.processor_batch_size,
+            maximum_batching_window_in_seconds=cfg.processor_batching_window_seconds,
+            function_response_types=["ReportBatchItemFailures"],
+            scaling_config={"maximum_concurrency": cfg.processor_max_concurrency},
+            enabled=True,
+            tags=dict(cfg.tags),
+            opts=child,
+        )
+
+        # R-EVB-1, R-EVB-2, R-SQS-3: both rules -> DataAggregator, each target with retries and its own DLQ.
+        for logical, rule, dlq in (
+            ("ticks-stored", messaging.ticks_rule, messaging.ticks_rule_dlq),
+            ("schedule", messaging.schedule_rule, messaging.schedule_rule_dlq),
+        ):
+            permission = aws.lambda_.Permission(
+                f"{name}-{logical}-invoke-aggregator",
+                action="lambda:InvokeFunction",
+                function=aggregator.name,
+                principal="events.amazonaws.com",
+                source_arn=rule.arn,
+                opts=child,
+            )
+            aws.cloudwatch.EventTarget(
+                f"{name}-{logical}-target",
+                rule=rule.name,
+                event_bus_name=rule.event_bus_name,
+                target_id="DataAggregator",
+                arn=aggregator.arn,
+                retry_policy={
+                    "maximum_retry_attempts": c.EVENT_TARGET_MAX_RETRY_ATTEMPTS,
+                    "maximum_event_age_in_seconds": c.EVENT_TARGET_MAX_EVENT_AGE_SECONDS,
+                },
+                dead_letter_config={"arn": dlq.arn},
+                opts=pulumi.ResourceOptions(parent=self, depends_on=[permission]),
+            )
+
+        # R-SQS-3: async invocations (S3 -> DataIngestion, EventBridge -> DataAggregator) retry, then land in
+        # an on-failure destination queue.
+        for logical, fn, queue in (
+            ("ingestion", ingestion, messaging.ingestion_failure_queue),
+            ("aggregator", aggregator, messaging.aggregator_failure_queue),
+        ):
+            aws.lambda_.FunctionEventInvokeConfig(
+                f"{name}-{logical}-async",
+                function_name=fn.name,
+                maximum_retry_attempts=c.ASYNC_MAX_RETRY_ATTEMPTS,
+                maximum_event_age_in_seconds=c.ASYNC_MAX_EVENT_AGE_SECONDS,
+                destination_config={"on_failure": {"destination": queue.arn}},
+                opts=child,
+            )
+        self.register_outputs({})

@@ -1,0 +1,139 @@
+"""Messaging (R-SQS, R-EVB): queues with their dead-letter queues and policies, the event bus and the rules.
+
+The rules' targets (DataAggregator) are wired in `functions.Triggers`, once the function exists; the rules
+themselves and their target DLQs live here so that every ARN the IAM policies protect is known up front.
+"""
+
+import json
+
+import pulumi
+import pulumi_aws as aws
+
+from . import constants as c
+from . import naming
+from .config import PipelineConfig
+from .policies import queue_policy
+
+
+def redrive_policy(dlq_arn: pulumi.Input[str], max_receive_count: int) -> pulumi.Output[str]:
+    """The processing queue's redrive policy JSON naming the DLQ (R-SQS-2)."""
+    return pulumi.Output.json_dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": max_receive_count})
+
+
+def ticks_event_pattern() -> dict[str, list[str]]:
+    """The pattern of DataProcessor's custom events (R-EVB-1, docs/design.md)."""
+    return {"source": [c.EVENT_SOURCE], "detail-type": [c.EVENT_DETAIL_TYPE]}
+
+
+class Messaging(pulumi.ComponentResource):
+    """ProcessingQueue and its DLQ, the on-failure queues of the async-invoked functions, the event bus, the
+    TicksStored rule on it, the schedule rule (on the default bus: schedules only run there) and one DLQ per
+    rule target, every queue encrypted and TLS-only."""
+
+    queue: aws.sqs.Queue
+    dlq: aws.sqs.Queue
+    ingestion_failure_queue: aws.sqs.Queue
+    aggregator_failure_queue: aws.sqs.Queue
+    ticks_rule_dlq: aws.sqs.Queue
+    schedule_rule_dlq: aws.sqs.Queue
+    bus: aws.cloudwatch.EventBus
+    ticks_rule: aws.cloudwatch.EventRule
+    schedule_rule: aws.cloudwatch.EventRule
+
+    def __init__(self, name: str, cfg: PipelineConfig, opts: pulumi.ResourceOptions) -> None:
+        """Create the queues, bus and rules as children."""
+        super().__init__("market-data-pipeline:internal:Messaging", name, {}, opts)
+        child = pulumi.ResourceOptions(parent=self)
+        tags = dict(cfg.tags)
+        s = cfg.suffix
+
+        def dead_letter_queue(logical: str, physical: str) -> aws.sqs.Queue:
+            return aws.sqs.Queue(
+                f"{name}-{logical}",
+                name=physical,
+                message_retention_seconds=c.DLQ_RETENTION_SECONDS,
+                sqs_managed_sse_enabled=True,
+                tags=tags,
+                opts=child,
+            )
+
+        # R-SQS-2: the DLQ first (the redrive policy names it), kept 14 days.
+        self.dlq = dead_letter_queue("processing-dlq", naming.dlq_name(s))
+        # R-SQS-1
+        self.queue = aws.sqs.Queue(
+            f"{name}-processing",
+            name=naming.queue_name(s),
+            message_retention_seconds=cfg.queue_retention_seconds,
+            visibility_timeout_seconds=cfg.queue_visibility_timeout_seconds,
+            sqs_managed_sse_enabled=True,
+            redrive_policy=redrive_policy(self.dlq.arn, cfg.max_receive_count),
+            tags=tags,
+            opts=child,
+        )
+        # R-SQS-3: on-failure destinations of the two async-invoked functions.
+        self.ingestion_failure_queue = dead_letter_queue(
+            "ingestion-failures", naming.failure_queue_name("DataIngestion", s)
+        )
+        self.aggregator_failure_queue = dead_letter_queue(
+            "aggregator-failures", naming.failure_queue_name("DataAggregator", s)
+        )
+        self.ticks_rule_dlq = dead_letter_queue("ticks-rule-dlq", naming.rule_dlq_name("TicksStored", s))
+        self.schedule_rule_dlq = dead_letter_queue("schedule-rule-dlq", naming.rule_dlq_name("Schedule", s))
+
+        # R-EVB-1: our own bus and the rule for DataProcessor's events.
+        self.bus = aws.cloudwatch.EventBus(
+            f"{name}-bus", name=naming.event_bus_name(s), tags=tags, opts=child
+        )
+        self.ticks_rule = aws.cloudwatch.EventRule(
+            f"{name}-ticks-stored",
+            name=naming.ticks_rule_name(s),
+            description="TicksStored events from DataProcessor -> DataAggregator",
+            event_bus_name=self.bus.name,
+            event_pattern=json.dumps(ticks_event_pattern()),
+            state="ENABLED",
+            tags=tags,
+            opts=child,
+        )
+        # R-EVB-2: schedules only fire on the default bus.
+        self.schedule_rule = aws.cloudwatch.EventRule(
+            f"{name}-aggregation-schedule",
+            name=naming.schedule_rule_name(s),
+            description=f"Scheduled aggregation run ({cfg.aggregation_schedule}) -> DataAggregator",
+            schedule_expression=cfg.aggregation_schedule,
+            state="ENABLED",
+            tags=tags,
+            opts=child,
+        )
+
+        # R-SQS-1, R-SEC-3: TLS-only policies; the rule DLQs also admit their rule (aws:SourceArn).
+        for logical, q, rule in (
+            ("processing", self.queue, None),
+            ("processing-dlq", self.dlq, None),
+            ("ingestion-failures", self.ingestion_failure_queue, None),
+            ("aggregator-failures", self.aggregator_failure_queue, None),
+            ("ticks-rule-dlq", self.ticks_rule_dlq, self.ticks_rule),
+            ("schedule-rule-dlq", self.schedule_rule_dlq, self.schedule_rule),
+        ):
+            doc = (
+                q.arn.apply(lambda arn: json.dumps(queue_policy(arn)))
+                if rule is None
+                else pulumi.Output.all(q.arn, rule.arn).apply(lambda v: json.dumps(queue_policy(v[0], v[1])))
+            )
+            aws.sqs.QueuePolicy(f"{name}-{logical}-policy", queue_url=q.url, policy=doc, opts=child)
+
+        self.register_outputs({"queue_url": self.queue.url, "dlq_url": self.dlq.url, "bus": self.bus.name})
+
+    @property
+    def queue_arns(self) -> list[pulumi.Output[str]]:
+        """Every queue's ARN (the roles' Deny statements protect them)."""
+        return [
+            q.arn
+            for q in (
+                self.queue,
+                self.dlq,
+                self.ingestion_failure_queue,
+                self.aggregator_failure_queue,
+                self.ticks_rule_dlq,
+                self.schedule_rule_dlq,
+            )
+        ]
