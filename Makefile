@@ -40,6 +40,24 @@ build: node ## type-check and bundle the four handlers into the Python package
 schema: venv ## regenerate schema.json from the component's annotations
 	$(PY) -m market_data_pipeline.schema > schema.json
 
+EXAMPLES ?= prod dev
+OUTPUTS_FROM ?= prod
+
+examples-up: build ## pulumi up examples/prod and examples/dev (real Pulumi CLI + AWS credentials); writes cfn-outputs/flat-outputs.json from $(OUTPUTS_FROM)
+	@command -v pulumi >/dev/null || { echo "examples-up needs the Pulumi CLI (https://www.pulumi.com/docs/install/) and AWS credentials"; exit 1; }
+	set -e; for ex in $(EXAMPLES); do \
+	  (cd examples/$$ex && pulumi install && pulumi stack select --create $$ex && pulumi up --yes); \
+	done
+	mkdir -p cfn-outputs
+	cd examples/$(OUTPUTS_FROM) && pulumi stack select $(OUTPUTS_FROM) && pulumi stack output --json > $(CURDIR)/cfn-outputs/flat-outputs.json
+	@echo "wrote cfn-outputs/flat-outputs.json from examples/$(OUTPUTS_FROM)"
+
+examples-down: ## pulumi destroy the example stacks (real Pulumi CLI + AWS credentials)
+	@command -v pulumi >/dev/null || { echo "examples-down needs the Pulumi CLI and AWS credentials"; exit 1; }
+	set -e; for ex in $(EXAMPLES); do \
+	  (cd examples/$$ex && pulumi stack select $$ex && pulumi destroy --yes); \
+	done
+
 lint: venv ## ruff (lint + format check) and mypy
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .

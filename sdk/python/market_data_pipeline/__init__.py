@@ -3,7 +3,7 @@
 Usage: `MarketDataPipeline("md", {"environment_suffix": "prod"})` in a Pulumi Python program.
 """
 
-from .component import MarketDataPipeline
+from .component import STACK_OUTPUT_KEYS, MarketDataPipeline, export_stack_outputs, stack_outputs
 from .config import ApiAuth, ConfigError, MarketDataPipelineArgs, PipelineConfig, validate
 from .constants import COMPONENT_TOKEN, PACKAGE_NAME, PACKAGE_VERSION
 
@@ -11,10 +11,13 @@ __all__ = [
     "COMPONENT_TOKEN",
     "PACKAGE_NAME",
     "PACKAGE_VERSION",
+    "STACK_OUTPUT_KEYS",
     "ApiAuth",
     "ConfigError",
     "MarketDataPipeline",
     "MarketDataPipelineArgs",
     "PipelineConfig",
+    "export_stack_outputs",
+    "stack_outputs",
     "validate",
 ]

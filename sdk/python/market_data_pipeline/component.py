@@ -217,3 +217,35 @@ class MarketDataPipeline(pulumi.ComponentResource):
             "api_key_id": self.api_key_id,
             "region": self.region,
         }
+
+
+STACK_OUTPUT_KEYS = {
+    "ApiUrl": "api_url",
+    "BucketName": "bucket_name",
+    "TableName": "table_name",
+    "TableArn": "table_arn",
+    "QueueUrl": "queue_url",
+    "DlqUrl": "dlq_url",
+    "EventBusName": "event_bus_name",
+    "IngestionFunctionName": "ingestion_function_name",
+    "ProcessorFunctionName": "processor_function_name",
+    "AggregatorFunctionName": "aggregator_function_name",
+    "QueryFunctionName": "query_function_name",
+    "ApiKeyId": "api_key_id",
+    "Region": "region",
+}
+"""Stable stack-output key (docs/design.md, `cfn-outputs/flat-outputs.json`) -> component output attribute."""
+
+
+def stack_outputs(pipeline: MarketDataPipeline) -> dict[str, pulumi.Output[object]]:
+    """The component's outputs under the stable stack-output keys (R-PKG-7); ApiKeyId only with an API key."""
+    outs: dict[str, pulumi.Output[object]] = {k: getattr(pipeline, a) for k, a in STACK_OUTPUT_KEYS.items()}
+    if pipeline._cfg.api_auth.value != "API_KEY":
+        del outs["ApiKeyId"]
+    return outs
+
+
+def export_stack_outputs(pipeline: MarketDataPipeline) -> None:
+    """`pulumi.export` every stable stack output of `pipeline`."""
+    for key, value in stack_outputs(pipeline).items():
+        pulumi.export(key, value)

@@ -1,0 +1,20 @@
+"""Development stack: the same pipeline with overrides (R-PKG-7). Optional config: environmentSuffix."""
+
+import pulumi
+from market_data_pipeline import MarketDataPipeline, export_stack_outputs
+
+pipeline = MarketDataPipeline(
+    "market-data",
+    {
+        "environment_suffix": pulumi.Config().get("environmentSuffix") or "dev",
+        "lambda_runtime": "nodejs22.x",
+        "lambda_memory_mb": 1024,
+        "data_retention_days": 7,
+        "log_retention_days": 3,
+        "api_throttle_rate_limit": 100.0,
+        "api_throttle_burst_limit": 50,
+        "processor_max_concurrency": 5,
+        "tags": {"Owner": "platform-dev", "CostCenter": "sandbox"},
+    },
+)
+export_stack_outputs(pipeline)
