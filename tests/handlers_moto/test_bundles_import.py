@@ -1,0 +1,74 @@
+"""Issue 3 acceptance 4: each bundle imports in a fresh Node 18 process (and Node 20) without error.
+
+The importer is an ESM *file* run as `node <file>`: unlike `node -e "import(...)"`, which has a global `require`,
+this exposes a bundle missing the `createRequire` banner (`Dynamic require of "os" is not supported`).
+"""
+
+import json
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from tests.handlers_moto.conftest import NODE_MAJOR, NODE_VERSIONS, node_binary
+from tools.local.host import FUNCTIONS, bundle_path
+
+IMPORTER = """
+import { pathToFileURL } from "node:url";
+const mod = await import(pathToFileURL(process.argv[2]).href);
+console.log(JSON.stringify({ node: process.version, handler: typeof mod.handler }));
+"""
+
+# the env contract of docs/design.md: a module may read it at import time, as on Lambda
+LAMBDA_ENV = {
+    "AWS_REGION": "us-east-1",
+    "AWS_ACCESS_KEY_ID": "test",
+    "AWS_SECRET_ACCESS_KEY": "test",
+    "AWS_ENDPOINT_URL": "http://127.0.0.1:9",
+    "RAW_BUCKET": "b",
+    "PROCESSING_QUEUE_URL": "http://127.0.0.1:9/123456789012/q",
+    "STATE_TABLE": "MarketDataState-x",
+    "EVENT_BUS_NAME": "MarketDataEvents-x",
+    "DATA_RETENTION_DAYS": "30",
+    "POWERTOOLS_TRACE_ENABLED": "false",
+    "TZ": "UTC",
+    "PATH": "/usr/bin:/bin",
+}
+
+
+@pytest.mark.parametrize("node", NODE_VERSIONS)
+@pytest.mark.parametrize("fn", FUNCTIONS)
+def test_bundle_imports_in_fresh_node_process(fn: str, node: str, tmp_path: Path) -> None:
+    """`node importer.mjs <bundle>` exits 0 and finds `handler` to be a function."""
+    bundle = bundle_path(fn)
+    if not bundle.exists():
+        pytest.skip(f"{bundle} not built: run `make build` (make test does)")
+    importer = tmp_path / "importer.mjs"
+    importer.write_text(IMPORTER)
+    env = {**LAMBDA_ENV, "POWERTOOLS_SERVICE_NAME": fn}
+    proc = subprocess.run(
+        [node_binary(node), str(importer), str(bundle)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=env,
+        cwd=tmp_path,
+    )
+    assert proc.returncode == 0, f"{fn} failed to import on {node}:\n{proc.stderr[-3000:]}"
+    out = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert out == {"node": out["node"], "handler": "function"} and out["node"].startswith(NODE_MAJOR[node])
+
+
+def test_importer_detects_a_missing_banner(tmp_path: Path) -> None:
+    """The importer really fails on an ESM bundle that calls require() without the createRequire banner."""
+    broken = Path(__file__).resolve().parent / "fixtures" / "broken.mjs"
+    importer = tmp_path / "importer.mjs"
+    importer.write_text(IMPORTER)
+    proc = subprocess.run(
+        [node_binary("node18"), str(importer), str(broken)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=LAMBDA_ENV,
+    )
+    assert proc.returncode != 0 and "require is not defined" in proc.stderr
