@@ -1,0 +1,208 @@
+/**
+ * Tick validation and normalisation (R-DATA-1). Pure: no I/O, no AWS SDK.
+ *
+ * Input record fields (docs/design.md "Tick"):
+ * - `symbol`: string of 1-12 characters from `A-Z 0-9 . - ^` (case-sensitive: lower case is rejected, not fixed up).
+ * - `timestamp`: epoch milliseconds (an integer number, or a string of digits as CSV carries it), or an ISO-8601
+ *   date-time string WITH a zone (`Z` or `+hh:mm` / `+hhmm`). A date-time without a zone is rejected: its instant
+ *   depends on the sender's local time, and guessing would silently misplace ticks. Fractions below a millisecond
+ *   are truncated. Allowed range: 1970-01-01T00:00:00.000Z .. 9999-12-31T23:59:59.999Z.
+ * - `price`: finite number > 0 (a JSON number, or a decimal string such as CSV carries it).
+ * - `volume`: finite number >= 0 (same encodings as price).
+ * - every other field is kept, unchanged, in `extra` (omitted when there is none).
+ * Everything accepted here can be stored by DataProcessor: numbers (price, volume and those inside `extra`) must lie
+ * in DynamoDB's range (0, or 1e-130 <= |n| < 1e126), `extra` may nest at most 30 levels and has no empty field
+ * names, and a normalised tick is at most MAX_TICK_BYTES of JSON. Otherwise one bad tick would poison the whole
+ * SQS message that carries it.
+ */
+import type { Tick } from "./types.ts";
+
+/** The four input fields a tick must have; every other field goes to `extra`. */
+export const REQUIRED_FIELDS = ["symbol", "timestamp", "price", "volume"] as const;
+export const SYMBOL_RE = /^[A-Z0-9.\-^]{1,12}$/;
+/** Largest accepted epoch ms: 9999-12-31T23:59:59.999Z. */
+export const MAX_TS = 253_402_300_799_999;
+/** A normalised tick whose JSON exceeds this many UTF-8 bytes is rejected (keeps SQS packing possible). */
+export const MAX_TICK_BYTES = 65_536;
+
+const DECIMAL_RE = /^[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?$/;
+const DIGITS_RE = /^\d{1,16}$/;
+const ISO_RE =
+  /^(\d{4})-(\d{2})-(\d{2})[Tt ](\d{2}):(\d{2})(?::(\d{2})(?:[.,](\d{1,9}))?)?(?:([Zz])|([+-])(\d{2}):?(\d{2}))$/;
+
+/** Why a number cannot be stored in DynamoDB (0, or 1e-130 <= |n| < 1e126), or null. Mirrors adapters/ddb.ts. */
+export function dynamoNumberProblem(n: number): string | null {
+  if (!Number.isFinite(n)) return `${n} is not finite`;
+  const a = Math.abs(n);
+  if (a !== 0 && (a < 1e-130 || a >= 1e126)) return `${n} is outside DynamoDB's number range (1e-130 .. 9.99e125)`;
+  return null;
+}
+
+/** Why an `extra` value cannot be stored as a DynamoDB map (numbers out of range, depth > 30, empty names), or null. */
+export function extraProblem(v: unknown, path = "extra", depth = 0): string | null {
+  if (depth > 30) return `${path} is nested deeper than 30 levels`;
+  if (v === null || typeof v === "string" || typeof v === "boolean") return null;
+  if (typeof v === "number") {
+    const p = dynamoNumberProblem(v);
+    return p ? `${path}: ${p}` : null;
+  }
+  if (Array.isArray(v)) {
+    for (let i = 0; i < v.length; i++) {
+      const p = extraProblem(v[i], `${path}[${i}]`, depth + 1);
+      if (p) return p;
+    }
+    return null;
+  }
+  if (typeof v === "object") {
+    for (const [k, x] of Object.entries(v as Record<string, unknown>)) {
+      if (k.length === 0) return `${path} has an empty field name`;
+      const p = extraProblem(x, `${path}.${k}`, depth + 1);
+      if (p) return p;
+    }
+    return null;
+  }
+  return `${path} holds a ${typeof v}, which JSON cannot carry`;
+}
+
+/** Result of validating one record: the normalised tick, or the reason it was rejected. */
+export type TickResult = { ok: true; tick: Tick } | { ok: false; reason: string };
+
+function describe(v: unknown): string {
+  if (v === null) return "null";
+  if (Array.isArray(v)) return "an array";
+  if (typeof v === "string") return `"${v.length > 40 ? `${v.slice(0, 40)}...` : v}"`;
+  if (typeof v === "object") return "an object";
+  return `${typeof v} ${String(v)}`;
+}
+
+/**
+ * Parses an ISO-8601 date-time with a zone into epoch ms, or returns a reason.
+ * Exported for tests and for the query API's `from`/`to` parameters.
+ */
+export function parseIsoTimestamp(s: string): { ok: true; ts: number } | { ok: false; reason: string } {
+  const m = ISO_RE.exec(s);
+  if (!m) {
+    if (/^\d{4}-\d{2}-\d{2}([Tt ]\d{2}:\d{2}(:\d{2}([.,]\d+)?)?)?$/.test(s)) {
+      return { ok: false, reason: `timestamp ${describe(s)} has no time zone; add "Z" or an offset like +00:00` };
+    }
+    return {
+      ok: false,
+      reason: `timestamp ${describe(s)} is neither epoch milliseconds nor an ISO-8601 date-time with a zone`,
+    };
+  }
+  const [, y, mo, d, h, mi, sec, frac, z, sign, oh, om] = m;
+  const year = Number(y);
+  const month = Number(mo);
+  const day = Number(d);
+  const hour = Number(h);
+  const minute = Number(mi);
+  const second = sec === undefined ? 0 : Number(sec);
+  const ms = frac === undefined ? 0 : Number(frac.padEnd(3, "0").slice(0, 3));
+  if (month < 1 || month > 12 || day < 1 || day > 31 || hour > 23 || minute > 59 || second > 59) {
+    return { ok: false, reason: `timestamp ${describe(s)} has a field out of range` };
+  }
+  let offsetMin = 0;
+  if (z === undefined) {
+    const ohN = Number(oh);
+    const omN = Number(om);
+    if (ohN > 23 || omN > 59) return { ok: false, reason: `timestamp ${describe(s)} has an invalid zone offset` };
+    offsetMin = (sign === "-" ? -1 : 1) * (ohN * 60 + omN);
+  }
+  const date = new Date(0);
+  date.setUTCFullYear(year, month - 1, day);
+  date.setUTCHours(hour, minute, second, ms);
+  if (date.getUTCDate() !== day || date.getUTCMonth() !== month - 1) {
+    return { ok: false, reason: `timestamp ${describe(s)} is not a calendar date` };
+  }
+  const ts = date.getTime() - offsetMin * 60_000;
+  if (!(ts >= 0 && ts <= MAX_TS)) {
+    return { ok: false, reason: `timestamp ${describe(s)} is outside 1970-01-01T00:00:00Z..9999-12-31T23:59:59.999Z` };
+  }
+  return { ok: true, ts };
+}
+
+function timestampOf(v: unknown): { ok: true; ts: number } | { ok: false; reason: string } {
+  if (typeof v === "number") {
+    if (!Number.isInteger(v)) {
+      return { ok: false, reason: `timestamp ${describe(v)} is not an integer number of epoch milliseconds` };
+    }
+    if (v < 0 || v > MAX_TS) {
+      return { ok: false, reason: `timestamp ${v} is outside the epoch ms range 0..${MAX_TS}` };
+    }
+    return { ok: true, ts: v };
+  }
+  if (typeof v === "string") {
+    if (DIGITS_RE.test(v)) return timestampOf(Number(v));
+    return parseIsoTimestamp(v);
+  }
+  if (v === undefined) return { ok: false, reason: "missing field timestamp" };
+  return {
+    ok: false,
+    reason: `timestamp must be epoch milliseconds or an ISO-8601 string with a zone, got ${describe(v)}`,
+  };
+}
+
+function numberOf(name: string, v: unknown): { ok: true; n: number } | { ok: false; reason: string } {
+  let n: number;
+  if (typeof v === "number") n = v;
+  else if (typeof v === "string" && DECIMAL_RE.test(v)) n = Number(v);
+  else if (v === undefined) return { ok: false, reason: `missing field ${name}` };
+  else return { ok: false, reason: `${name} must be a number, got ${describe(v)}` };
+  if (!Number.isFinite(n)) return { ok: false, reason: `${name} must be finite, got ${describe(v)}` };
+  return { ok: true, n };
+}
+
+/**
+ * Validates one input record and returns the normalised tick (R-DATA-1) or the reason it is invalid.
+ * Never throws. The record is not modified. Other fields are copied into `extra` as they are
+ * (JSON values; CSV gives strings).
+ */
+export function validateTick(record: unknown): TickResult {
+  if (record === null || typeof record !== "object" || Array.isArray(record)) {
+    return { ok: false, reason: `a tick must be a JSON object, got ${describe(record)}` };
+  }
+  const r = record as Record<string, unknown>;
+  const symbol = r.symbol;
+  if (symbol === undefined) return { ok: false, reason: "missing field symbol" };
+  if (typeof symbol !== "string" || !SYMBOL_RE.test(symbol)) {
+    return {
+      ok: false,
+      reason: `symbol ${describe(symbol)} is invalid: 1-12 characters of A-Z 0-9 . - ^ allowed`,
+    };
+  }
+  const ts = timestampOf(r.timestamp);
+  if (!ts.ok) return ts;
+  const price = numberOf("price", r.price);
+  if (!price.ok) return price;
+  if (!(price.n > 0)) return { ok: false, reason: `price must be > 0, got ${price.n}` };
+  const pp = dynamoNumberProblem(price.n);
+  if (pp) return { ok: false, reason: `price ${pp}` };
+  const volume = numberOf("volume", r.volume);
+  if (!volume.ok) return volume;
+  if (!(volume.n >= 0)) return { ok: false, reason: `volume must be >= 0, got ${volume.n}` };
+  const vp = dynamoNumberProblem(volume.n);
+  if (vp) return { ok: false, reason: `volume ${vp}` };
+  const extraEntries: [string, unknown][] = [];
+  for (const k of Object.keys(r)) {
+    if (k === "symbol" || k === "timestamp" || k === "price" || k === "volume") continue;
+    const v = r[k];
+    if (v === undefined) continue;
+    if (k.length === 0) return { ok: false, reason: "a field has an empty name" };
+    const p = extraProblem(v, k, 1);
+    if (p) return { ok: false, reason: p };
+    extraEntries.push([k, v]);
+  }
+  // Object.fromEntries defines own properties, so a "__proto__" field stays data (no prototype change).
+  const vol = volume.n === 0 ? 0 : volume.n; // -0 -> 0
+  const tick: Tick =
+    extraEntries.length > 0
+      ? { symbol, ts: ts.ts, price: price.n, volume: vol, extra: Object.fromEntries(extraEntries) }
+      : { symbol, ts: ts.ts, price: price.n, volume: vol };
+  if (extraEntries.length > 0) {
+    const bytes = Buffer.byteLength(JSON.stringify(tick));
+    if (bytes > MAX_TICK_BYTES) {
+      return { ok: false, reason: `tick is ${bytes} bytes as JSON; at most ${MAX_TICK_BYTES} allowed` };
+    }
+  }
+  return { ok: true, tick };
+}
