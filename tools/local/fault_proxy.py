@@ -1,0 +1,712 @@
+"""A fault-injecting HTTP proxy in front of the local AWS endpoint (moto), on 127.0.0.1 (issue 5).
+
+Every request is forwarded to the upstream endpoint unchanged, except those a rule picks:
+
+* ``throttle``: DynamoDB answers HTTP 400 ``ProvisionedThroughputExceededException`` (the ``__type`` JSON the SDKs
+  parse); the request is NOT forwarded, so nothing was written.
+* ``unprocessed``: a DynamoDB ``BatchWriteItem`` is forwarded WITHOUT some of its items, and the answer is a 200 whose
+  ``UnprocessedItems`` holds exactly the items held back (merged with any moto returned), as DynamoDB does under load.
+* ``error``: a 5xx (503 ``ServiceUnavailable`` for SQS, 500 ``InternalException`` for EventBridge, 500
+  ``InternalServerError`` for DynamoDB); the request is NOT forwarded.
+* ``error_after``: the request IS forwarded (its effect happens) and the caller still gets the 5xx, the ambiguous
+  failure that makes clients retry something already done (duplicates downstream).
+
+Rules match the service and operation (``X-Amz-Target`` of the JSON protocols, ``Action=`` of the query protocol).
+Decisions are deterministic: a pure function of (seed, rule, operation, request body, how many times that exact body
+was seen before), so the same requests get the same faults in any arrival order, and a retried body gets a fresh
+decision (it eventually passes). ``max_per_body`` caps the faults one body can get. Counts of what was injected and
+forwarded per operation are kept.
+
+In-process (unit tests, scenarios that read counters directly)::
+
+    with FaultProxy(moto.endpoint_url, [FaultRule("dynamodb", "BatchWriteItem", "unprocessed", 0.3)], seed=1) as p:
+        ...  # point clients at p.url
+        p.stats()
+
+As a child process stopped by its PID (own GIL, for load)::
+
+    with FaultProxyProcess(moto.endpoint_url, rules, seed=1) as p: ...
+
+Control endpoints on the proxy itself (never forwarded; S3 bucket names cannot start with ``_``):
+``GET /_proxy/stats``, ``POST /_proxy/rules`` (body ``{"seed": n, "rules": [...]}``), ``POST /_proxy/reset``.
+
+CLI: ``python -m tools.local.fault_proxy --upstream URL --rules JSON [--seed N] [--ready-file F]``.
+"""
+
+import argparse
+import hashlib
+import http.client
+import json
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.parse
+import zlib
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import asdict, dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+SERVICES = ("dynamodb", "sqs", "events")
+"""Services a rule may name."""
+
+KINDS = ("throttle", "unprocessed", "error", "error_after")
+"""Fault kinds (module docstring)."""
+
+_TARGET_PREFIX = {"DynamoDB_20120810": "dynamodb", "AmazonSQS": "sqs", "AWSEvents": "events"}
+_HOP_BY_HOP = {
+    "connection",
+    "keep-alive",
+    "proxy-connection",
+    "transfer-encoding",
+    "te",
+    "trailer",
+    "upgrade",
+    "content-length",
+    "server",
+    "date",
+}
+MAX_BODY_BYTES = 64 * 1024 * 1024
+"""Largest request body the proxy buffers (S3 uploads in the tests are far smaller)."""
+
+
+class FaultProxyError(RuntimeError):
+    """The proxy could not be configured, started or reached."""
+
+
+@dataclass(frozen=True)
+class FaultRule:
+    """Inject ``kind`` into a share ``rate`` of the calls of ``service``/``operation`` (``*`` = any operation)."""
+
+    service: str
+    operation: str
+    kind: str
+    rate: float
+    max_per_body: int = 3
+    """at most this many faults for one exact request body (its later deliveries pass)"""
+    share: float = 0.5
+    """``unprocessed``: share of the request's items held back (at least one)"""
+
+    def __post_init__(self) -> None:
+        """Validate every field, naming what is wrong and what is allowed."""
+        if self.service not in SERVICES:
+            raise ValueError(f"FaultRule.service {self.service!r}: allowed {', '.join(SERVICES)}")
+        if self.kind not in KINDS:
+            raise ValueError(f"FaultRule.kind {self.kind!r}: allowed {', '.join(KINDS)}")
+        if not self.operation or not (self.operation == "*" or self.operation.isalnum()):
+            raise ValueError(
+                f"FaultRule.operation {self.operation!r}: an API operation name such as BatchWriteItem, or *"
+            )
+        if self.kind in ("throttle", "unprocessed") and self.service != "dynamodb":
+            raise ValueError(f"FaultRule.kind {self.kind!r} applies to dynamodb only, not {self.service!r}")
+        if self.kind == "unprocessed" and self.operation != "BatchWriteItem":
+            raise ValueError(
+                f"FaultRule.kind 'unprocessed' applies to BatchWriteItem only, not {self.operation!r}"
+            )
+        if not 0.0 <= self.rate <= 1.0:
+            raise ValueError(f"FaultRule.rate {self.rate!r}: allowed 0.0 to 1.0")
+        if not 0.0 < self.share <= 1.0:
+            raise ValueError(f"FaultRule.share {self.share!r}: allowed above 0.0 up to 1.0")
+        if self.max_per_body < 1:
+            raise ValueError(f"FaultRule.max_per_body {self.max_per_body!r}: allowed 1 or more")
+
+    def matches(self, service: str, operation: str) -> bool:
+        """True when this rule applies to a call of ``service``/``operation``."""
+        return self.service == service and self.operation in ("*", operation)
+
+    @staticmethod
+    def from_json(d: Mapping[str, Any]) -> "FaultRule":
+        """A rule from its JSON form (the dataclass fields)."""
+        allowed = {"service", "operation", "kind", "rate", "max_per_body", "share"}
+        unknown = set(d) - allowed
+        if unknown:
+            raise ValueError(f"fault rule fields {sorted(unknown)} unknown; allowed {sorted(allowed)}")
+        return FaultRule(
+            service=str(d.get("service", "")),
+            operation=str(d.get("operation", "")),
+            kind=str(d.get("kind", "")),
+            rate=float(d.get("rate", -1)),
+            max_per_body=int(d.get("max_per_body", 3)),
+            share=float(d.get("share", 0.5)),
+        )
+
+
+def unit_hash(*parts: bytes | str | int) -> float:
+    """A deterministic number in [0, 1) from the parts (sha256)."""
+    h = hashlib.sha256()
+    for p in parts:
+        b = p if isinstance(p, bytes) else str(p).encode()
+        h.update(len(b).to_bytes(4, "big"))
+        h.update(b)
+    return int.from_bytes(h.digest()[:8], "big") / 2**64
+
+
+def classify(headers: Mapping[str, str], body: bytes, path: str = "/") -> tuple[str, str]:
+    """(service, operation) of a request: JSON protocols by ``X-Amz-Target``, query protocol by ``Action=``.
+
+    Anything else (S3, moto's own API) is ``("other", "")``.
+    """
+    target = next((v for k, v in headers.items() if k.lower() == "x-amz-target"), "")
+    if target and "." in target:
+        prefix, op = target.split(".", 1)
+        return _TARGET_PREFIX.get(prefix, "other"), op if prefix in _TARGET_PREFIX else ""
+    ctype = next((v for k, v in headers.items() if k.lower() == "content-type"), "")
+    if ctype.startswith("application/x-www-form-urlencoded") and body:
+        form = urllib.parse.parse_qs(body.decode("utf-8", "replace"))
+        action = (form.get("Action") or [""])[0]
+        if action:
+            version = (form.get("Version") or [""])[0]
+            svc = "sqs" if version == "2012-11-05" or "QueueUrl" in form or "QueueName" in form else "other"
+            return svc, action
+    return "other", ""
+
+
+def _json_error(status: int, amz_type: str, message: str) -> tuple[int, dict[str, str], bytes]:
+    body = json.dumps({"__type": amz_type, "message": message}).encode()
+    return (
+        status,
+        {
+            "Content-Type": "application/x-amz-json-1.0",
+            "x-amzn-ErrorType": amz_type.rsplit("#", 1)[-1],
+            "x-amz-crc32": str(zlib.crc32(body)),
+        },
+        body,
+    )
+
+
+def error_response(service: str, form: bool) -> tuple[int, dict[str, str], bytes]:
+    """The 5xx a service answers when it is unavailable (JSON protocol, or XML for SQS's query protocol)."""
+    if service == "sqs" and form:
+        body = (
+            b'<?xml version="1.0"?><ErrorResponse><Error><Type>Receiver</Type><Code>ServiceUnavailable</Code>'
+            b"<Message>injected by fault_proxy</Message></Error><RequestId>fault-proxy</RequestId></ErrorResponse>"
+        )
+        return 503, {"Content-Type": "text/xml"}, body
+    if service == "sqs":
+        return _json_error(503, "com.amazonaws.sqs#ServiceUnavailable", "injected by fault_proxy")
+    if service == "events":
+        return _json_error(500, "InternalException", "injected by fault_proxy")
+    return _json_error(500, "com.amazonaws.dynamodb.v20120810#InternalServerError", "injected by fault_proxy")
+
+
+def throttle_response() -> tuple[int, dict[str, str], bytes]:
+    """DynamoDB's ProvisionedThroughputExceededException (HTTP 400)."""
+    return _json_error(
+        400,
+        "com.amazonaws.dynamodb.v20120810#ProvisionedThroughputExceededException",
+        "The level of configured provisioned throughput for the table was exceeded (injected by fault_proxy)",
+    )
+
+
+class Injector:
+    """Rules, seed, counters and the per-body occurrence memory; thread-safe."""
+
+    def __init__(self, rules: Sequence[FaultRule] = (), seed: int = 0) -> None:
+        """Start with ``rules`` and ``seed``."""
+        self._lock = threading.Lock()
+        self.rules: list[FaultRule] = list(rules)
+        self.seed = seed
+        self._seen: dict[bytes, int] = {}
+        self._faulted: dict[bytes, int] = {}
+        self.injected: dict[str, int] = {}
+        """``"<service>.<Operation>.<kind>"`` -> faults injected"""
+        self.held_items = 0
+        """items held back by ``unprocessed`` faults"""
+        self.forwarded: dict[str, int] = {}
+        """``"<service>.<Operation>"`` -> requests forwarded upstream"""
+
+    def configure(self, rules: Sequence[FaultRule], seed: int) -> None:
+        """Replace rules and seed; counters and memory are kept (``reset()`` clears them)."""
+        with self._lock:
+            self.rules, self.seed = list(rules), seed
+
+    def reset(self) -> None:
+        """Clear counters and the per-body memory."""
+        with self._lock:
+            self._seen.clear()
+            self._faulted.clear()
+            self.injected.clear()
+            self.forwarded.clear()
+            self.held_items = 0
+
+    def decide(self, service: str, operation: str, body: bytes) -> FaultRule | None:
+        """The rule to apply to this request, or None (counts the occurrence of the body)."""
+        with self._lock:
+            digest = hashlib.sha256(f"{service}.{operation}\0".encode() + body).digest()
+            n = self._seen.get(digest, 0)
+            self._seen[digest] = n + 1
+            for i, rule in enumerate(self.rules):
+                if not rule.matches(service, operation):
+                    continue
+                if self._faulted.get(digest, 0) >= rule.max_per_body:
+                    continue
+                if unit_hash(self.seed, i, digest, n) < rule.rate:
+                    self._faulted[digest] = self._faulted.get(digest, 0) + 1
+                    return rule
+            return None
+
+    def count(self, table: str, key: str, n: int = 1) -> None:
+        """Add ``n`` to counter ``key`` of ``injected`` or ``forwarded``."""
+        with self._lock:
+            d = self.injected if table == "injected" else self.forwarded
+            d[key] = d.get(key, 0) + n
+
+    def add_held(self, n: int) -> None:
+        """Count items held back."""
+        with self._lock:
+            self.held_items += n
+
+    def stats(self) -> dict[str, Any]:
+        """Counters as JSON-able data."""
+        with self._lock:
+            return {
+                "seed": self.seed,
+                "rules": [asdict(r) for r in self.rules],
+                "injected": dict(self.injected),
+                "injected_total": sum(self.injected.values()),
+                "held_items": self.held_items,
+                "forwarded": dict(self.forwarded),
+            }
+
+
+def split_batch_write(body: bytes, seed: int, share: float) -> tuple[bytes | None, dict[str, list[Any]], int]:
+    """Split a BatchWriteItem request: (request to forward or None when all are held, held-back items, n held).
+
+    The held items are chosen deterministically from the body and seed; at least one is held.
+    """
+    req = json.loads(body)
+    items: dict[str, list[Any]] = req.get("RequestItems") or {}
+    flat = [(table, i, w) for table, ws in items.items() for i, w in enumerate(ws)]
+    if not flat:
+        return body, {}, 0
+    ranked = sorted(flat, key=lambda t: unit_hash(seed, "hold", json.dumps(t[2], sort_keys=True), t[1]))
+    n_hold = max(1, min(len(flat), round(len(flat) * share)))
+    hold = {(t, i) for t, i, _w in ranked[:n_hold]}
+    held: dict[str, list[Any]] = {}
+    keep: dict[str, list[Any]] = {}
+    for table, i, w in flat:
+        (held if (table, i) in hold else keep).setdefault(table, []).append(w)
+    if not keep:
+        return None, held, n_hold
+    return json.dumps({**req, "RequestItems": keep}).encode(), held, n_hold
+
+
+def merge_unprocessed(resp_body: bytes, held: Mapping[str, list[Any]]) -> bytes:
+    """Add the held items to the ``UnprocessedItems`` of a BatchWriteItem answer."""
+    resp = json.loads(resp_body) if resp_body.strip() else {}
+    unprocessed: dict[str, list[Any]] = resp.get("UnprocessedItems") or {}
+    for table, ws in held.items():
+        unprocessed.setdefault(table, []).extend(ws)
+    resp["UnprocessedItems"] = unprocessed
+    return json.dumps(resp).encode()
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+    request_queue_size = 128
+
+    def __init__(self, upstream: str, injector: Injector) -> None:
+        u = urllib.parse.urlparse(upstream)
+        if u.scheme != "http" or not u.hostname or not u.port:
+            raise FaultProxyError(
+                f"upstream {upstream!r}: allowed an http://host:port URL (the moto endpoint)"
+            )
+        self.upstream_host, self.upstream_port = u.hostname, u.port
+        self.injector = injector
+        self.local = threading.local()
+        super().__init__(("127.0.0.1", 0), _Handler)
+
+    def upstream(self, fresh: bool = False) -> http.client.HTTPConnection:
+        conn: http.client.HTTPConnection | None = getattr(self.local, "conn", None)
+        if conn is None or fresh:
+            if conn is not None:
+                conn.close()
+            conn = http.client.HTTPConnection(self.upstream_host, self.upstream_port, timeout=120)
+            self.local.conn = conn
+        return conn
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server: _Server
+
+    def log_message(self, format: str, *args: Any) -> None:
+        """Quiet: the proxy logs nothing per request."""
+
+    def _read_body(self) -> bytes:
+        if "chunked" in (self.headers.get("Transfer-Encoding") or "").lower():
+            parts: list[bytes] = []
+            total = 0
+            for _ in range(1_000_000):
+                size_line = self.rfile.readline(65_537)
+                size = int(size_line.split(b";", 1)[0].strip() or b"0", 16)
+                if size == 0:
+                    for _ in range(1000):  # trailers up to the blank line
+                        if self.rfile.readline(65_537) in (b"\r\n", b"\n", b""):
+                            break
+                    break
+                total += size
+                if total > MAX_BODY_BYTES:
+                    raise FaultProxyError(f"request body above {MAX_BODY_BYTES} bytes")
+                parts.append(self.rfile.read(size))
+                self.rfile.readline(3)
+            return b"".join(parts)
+        length = int(self.headers.get("Content-Length") or 0)
+        if length > MAX_BODY_BYTES:
+            raise FaultProxyError(f"request body of {length} bytes is above {MAX_BODY_BYTES}")
+        return self.rfile.read(length) if length else b""
+
+    def _send(self, status: int, headers: Mapping[str, str], body: bytes) -> None:
+        self.send_response(status)
+        length = str(len(body))
+        for k, v in headers.items():
+            if k.lower() == "content-length" and self.command == "HEAD":
+                length = v  # a HEAD answer states the length of the body it does not send
+            elif k.lower() not in _HOP_BY_HOP:
+                self.send_header(k, v)
+        self.send_header("Content-Length", length)
+        self.end_headers()
+        if self.command != "HEAD" and body:
+            self.wfile.write(body)
+
+    def _forward(self, body: bytes) -> tuple[int, dict[str, str], bytes]:
+        headers = {
+            k: v for k, v in self.headers.items() if k.lower() not in _HOP_BY_HOP and k.lower() != "expect"
+        }
+        if body or self.command in ("POST", "PUT", "PATCH"):
+            headers["Content-Length"] = str(len(body))
+        last: Exception | None = None
+        for attempt in range(2):  # a kept-alive upstream connection may have been closed: one fresh retry
+            conn = self.server.upstream(fresh=attempt > 0)
+            try:
+                conn.request(self.command, self.path, body=body or None, headers=headers)
+                resp = conn.getresponse()
+                data = resp.read()
+                out = {
+                    k: v
+                    for k, v in resp.getheaders()
+                    if k.lower() not in _HOP_BY_HOP
+                    or (k.lower() == "content-length" and self.command == "HEAD")
+                }
+                if resp.will_close:
+                    self.server.upstream(fresh=True)
+                return resp.status, out, data
+            except (http.client.HTTPException, ConnectionError, OSError) as e:
+                last = e
+        raise FaultProxyError(
+            f"upstream {self.server.upstream_host}:{self.server.upstream_port} failed: {last}"
+        )
+
+    def _control(self, body: bytes) -> None:
+        inj = self.server.injector
+        if self.command == "GET" and self.path.startswith("/_proxy/stats"):
+            self._send(200, {"Content-Type": "application/json"}, json.dumps(inj.stats()).encode())
+        elif self.command == "POST" and self.path.startswith("/_proxy/rules"):
+            try:
+                cfg = json.loads(body or b"{}")
+                rules = [FaultRule.from_json(r) for r in cfg.get("rules", [])]
+                inj.configure(rules, int(cfg.get("seed", inj.seed)))
+            except (ValueError, TypeError, AttributeError) as e:
+                self._send(
+                    400, {"Content-Type": "application/json"}, json.dumps({"message": str(e)}).encode()
+                )
+                return
+            self._send(200, {"Content-Type": "application/json"}, json.dumps(inj.stats()).encode())
+        elif self.command == "POST" and self.path.startswith("/_proxy/reset"):
+            inj.reset()
+            self._send(200, {"Content-Type": "application/json"}, b"{}")
+        else:
+            self._send(404, {"Content-Type": "application/json"}, b'{"message": "unknown /_proxy/ endpoint"}')
+
+    def _handle(self) -> None:
+        try:
+            body = self._read_body()
+        except (FaultProxyError, ValueError) as e:
+            self.close_connection = True
+            self._send(400, {"Content-Type": "text/plain"}, str(e).encode())
+            return
+        if self.path.startswith("/_proxy/"):
+            self._control(body)
+            return
+        inj = self.server.injector
+        hdrs = {k: v for k, v in self.headers.items()}
+        service, op = classify(hdrs, body, self.path)
+        key = f"{service}.{op}" if op else service
+        rule = inj.decide(service, op, body) if service != "other" else None
+        form = "x-www-form-urlencoded" in (self.headers.get("Content-Type") or "")
+        try:
+            if rule is None:
+                inj.count("forwarded", key)
+                self._send(*self._forward(body))
+            elif rule.kind == "throttle":
+                inj.count("injected", f"{key}.throttle")
+                self._send(*throttle_response())
+            elif rule.kind == "error":
+                inj.count("injected", f"{key}.error")
+                self._send(*error_response(service, form))
+            elif rule.kind == "error_after":
+                inj.count("forwarded", key)
+                status, _h, _b = self._forward(body)
+                if status >= 300:  # the call failed on its own: pass that through, no fault injected
+                    self._send(status, _h, _b)
+                    return
+                inj.count("injected", f"{key}.error_after")
+                self._send(*error_response(service, form))
+            else:  # unprocessed
+                fwd, held, n_held = split_batch_write(body, inj.seed, rule.share)
+                inj.count("injected", f"{key}.unprocessed")
+                inj.add_held(n_held)
+                if fwd is None:
+                    resp_body = merge_unprocessed(b"{}", held)
+                    headers = {"Content-Type": "application/x-amz-json-1.0"}
+                else:
+                    inj.count("forwarded", key)
+                    status, headers, data = self._forward(fwd)
+                    if status != 200:
+                        self._send(status, headers, data)
+                        return
+                    resp_body = merge_unprocessed(data, held)
+                headers = {k: v for k, v in headers.items() if k.lower() != "x-amz-crc32"}
+                headers["x-amz-crc32"] = str(zlib.crc32(resp_body))
+                self._send(200, headers, resp_body)
+        except FaultProxyError as e:
+            self.close_connection = True
+            self._send(502, {"Content-Type": "text/plain"}, str(e).encode())
+
+    def do_GET(self) -> None:
+        """Forward or fault a GET."""
+        self._handle()
+
+    do_POST = do_PUT = do_DELETE = do_HEAD = do_PATCH = do_OPTIONS = do_GET  # noqa: N815
+
+
+class FaultProxy:
+    """The proxy in a thread of this process; ``url`` is set by ``start()``; ``stop()`` shuts it down."""
+
+    def __init__(self, upstream: str, rules: Sequence[FaultRule] = (), seed: int = 0) -> None:
+        """Prepare a proxy for ``upstream`` (an ``http://127.0.0.1:PORT`` URL)."""
+        self.upstream = upstream
+        self.injector = Injector(rules, seed)
+        self.url = ""
+        self.port = 0
+        self._server: _Server | None = None
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> "FaultProxy":
+        """Bind 127.0.0.1 on a free port and serve in a daemon thread."""
+        if self._server is not None:
+            raise FaultProxyError("already started")
+        self._server = _Server(self.upstream, self.injector)
+        self.port = int(self._server.server_address[1])
+        self.url = f"http://127.0.0.1:{self.port}"
+        self._thread = threading.Thread(target=self._server.serve_forever, name="fault-proxy", daemon=True)
+        self._thread.start()
+        return self
+
+    def configure(self, rules: Sequence[FaultRule], seed: int | None = None) -> None:
+        """Replace the rules (and the seed when given)."""
+        self.injector.configure(rules, self.injector.seed if seed is None else seed)
+
+    def stats(self) -> dict[str, Any]:
+        """Injected and forwarded counters."""
+        return self.injector.stats()
+
+    def reset(self) -> None:
+        """Clear the counters and the per-body memory."""
+        self.injector.reset()
+
+    def stop(self) -> None:
+        """Stop serving and close the socket; safe to call twice."""
+        server, self._server = self._server, None
+        if server is not None:
+            server.shutdown()
+            server.server_close()
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+            self._thread = None
+        self.url = ""
+
+    def __enter__(self) -> "FaultProxy":
+        """Start on entering the context."""
+        return self.start()
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        """Stop on leaving the context."""
+        self.stop()
+
+
+def _post_json(url: str, payload: Any, timeout: float = 10) -> Any:
+    u = urllib.parse.urlparse(url)
+    conn = http.client.HTTPConnection(u.hostname or "127.0.0.1", u.port, timeout=timeout)
+    try:
+        data = json.dumps(payload).encode()
+        conn.request("POST", u.path, body=data, headers={"Content-Type": "application/json"})
+        resp = conn.getresponse()
+        body = resp.read()
+        if resp.status != 200:
+            raise FaultProxyError(f"POST {u.path} -> {resp.status}: {body[:300]!r}")
+        return json.loads(body)
+    finally:
+        conn.close()
+
+
+class FaultProxyProcess:
+    """The proxy as a child process (its own GIL), started and stopped by its PID, controlled over HTTP."""
+
+    def __init__(self, upstream: str, rules: Sequence[FaultRule] = (), seed: int = 0) -> None:
+        """Prepare (not start) the child process."""
+        self.upstream = upstream
+        self.rules = list(rules)
+        self.seed = seed
+        self.url = ""
+        self.pid: int | None = None
+        self._proc: subprocess.Popen[bytes] | None = None
+        self._tmp: tempfile.TemporaryDirectory[str] | None = None
+
+    def start(self, timeout: float = 20.0) -> "FaultProxyProcess":
+        """Spawn the child and wait (bounded) for its ready file."""
+        self._tmp = tempfile.TemporaryDirectory(prefix="fault-proxy-")
+        ready = Path(self._tmp.name) / "ready.json"
+        log = Path(self._tmp.name) / "proxy.log"
+        rules = json.dumps([asdict(r) for r in self.rules])
+        repo = str(Path(__file__).resolve().parents[2])
+        with open(log, "ab") as out:
+            self._proc = subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "tools.local.fault_proxy",
+                    "--upstream",
+                    self.upstream,
+                    "--rules",
+                    rules,
+                    "--seed",
+                    str(self.seed),
+                    "--ready-file",
+                    str(ready),
+                ],
+                cwd=repo,
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        self.pid = self._proc.pid
+        deadline = time.monotonic() + timeout
+        while not ready.exists():
+            if self._proc.poll() is not None:
+                raise FaultProxyError(
+                    f"fault proxy exited with {self._proc.returncode}: {log.read_text()[-2000:]}"
+                )
+            if time.monotonic() > deadline:
+                self.stop()
+                raise FaultProxyError(f"fault proxy not ready within {timeout:.0f}s")
+            time.sleep(0.05)
+        self.url = f"http://127.0.0.1:{json.loads(ready.read_text())['port']}"
+        return self
+
+    def configure(self, rules: Sequence[FaultRule], seed: int | None = None) -> None:
+        """Replace the rules (and the seed when given) in the running proxy."""
+        self.rules = list(rules)
+        self.seed = self.seed if seed is None else seed
+        _post_json(self.url + "/_proxy/rules", {"seed": self.seed, "rules": [asdict(r) for r in self.rules]})
+
+    def stats(self) -> dict[str, Any]:
+        """Injected and forwarded counters of the running proxy."""
+        conn = http.client.HTTPConnection("127.0.0.1", urllib.parse.urlparse(self.url).port, timeout=10)
+        try:
+            conn.request("GET", "/_proxy/stats")
+            result: dict[str, Any] = json.loads(conn.getresponse().read())
+            return result
+        finally:
+            conn.close()
+
+    def reset(self) -> None:
+        """Clear the counters and the per-body memory."""
+        _post_json(self.url + "/_proxy/reset", {})
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """SIGTERM by PID (SIGKILL if it lingers); safe to call twice."""
+        proc, self._proc = self._proc, None
+        if proc is not None and proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+            try:
+                proc.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(timeout=timeout)
+        if self._tmp is not None:
+            self._tmp.cleanup()
+            self._tmp = None
+        self.url = ""
+
+    def __enter__(self) -> "FaultProxyProcess":
+        """Start on entering the context."""
+        return self.start()
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        """Stop on leaving the context."""
+        self.stop()
+
+
+def parse_rules(text: str) -> list[FaultRule]:
+    """Rules from a JSON list of objects (the ``FaultRule`` fields)."""
+    data = json.loads(text)
+    if not isinstance(data, list):
+        raise ValueError("--rules must be a JSON list of rule objects")
+    return [FaultRule.from_json(d) for d in data]
+
+
+def _serve(upstream: str, rules: Iterable[FaultRule], seed: int, ready_file: str | None) -> int:
+    proxy = FaultProxy(upstream, list(rules), seed).start()
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    if ready_file:
+        tmp = ready_file + ".tmp"
+        Path(tmp).write_text(json.dumps({"port": proxy.port, "pid": os.getpid()}))
+        os.replace(tmp, ready_file)
+    else:
+        print(f"fault proxy on {proxy.url} -> {upstream} (pid {os.getpid()})", flush=True)
+    parent = os.getppid()
+    while not stop.wait(1.0):
+        if ready_file and os.getppid() != parent:  # the parent died without stopping us: do not linger
+            break
+    proxy.stop()
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """CLI entry point."""
+    p = argparse.ArgumentParser(description="Fault-injecting HTTP proxy in front of moto (127.0.0.1 only).")
+    p.add_argument("--upstream", required=True, help="the moto endpoint, e.g. http://127.0.0.1:5055")
+    p.add_argument(
+        "--rules",
+        default="[]",
+        help="JSON list of rules, e.g. "
+        '\'[{"service":"dynamodb","operation":"BatchWriteItem","kind":"unprocessed","rate":0.3}]\'',
+    )
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--ready-file", help="write {port, pid} JSON here when listening")
+    a = p.parse_args(argv)
+    try:
+        rules = parse_rules(a.rules)
+    except ValueError as e:
+        print(f"fault_proxy: {e}", file=sys.stderr)
+        return 2
+    return _serve(a.upstream, rules, a.seed, a.ready_file)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
