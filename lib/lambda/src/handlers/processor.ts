@@ -152,9 +152,10 @@ async function processBatch(event: SQSEvent, context: Context): Promise<SQSBatch
   if (pairs.length > 0) {
     try {
       for (let i = 0; i < pairs.length; i += WINDOWS_PER_MARKER) {
-        const part = pairs.slice(i, i + WINDOWS_PER_MARKER);
-        const disc = hashDiscriminator(`${context.awsRequestId}|${now}|${i}`);
-        await putDirtyMarker(table, settings.now(), disc, part.map(encodePair));
+        const part = pairs.slice(i, i + WINDOWS_PER_MARKER).map(encodePair);
+        // Two markers in one ms must not overwrite each other unless they carry the same windows.
+        const disc = hashDiscriminator(`${context.awsRequestId}|${i}|${part.join(",")}`);
+        await putDirtyMarker(table, settings.now(), disc, part);
       }
     } catch (e) {
       // Without the marker a lost event would leave windows stale forever: let SQS redeliver the whole batch.

@@ -1,0 +1,185 @@
+/**
+ * An in-memory DynamoDB table behind aws-sdk-client-mock, for handler tests: BatchWriteItem (25-item limit,
+ * duplicate-key rejection, injectable UnprocessedItems/errors), PutItem (with the two condition forms the handlers use),
+ * GetItem, and Query (the key-condition forms the handlers use, ScanIndexForward, Limit, ExclusiveStartKey, a small
+ * page size to force pagination). Numbers of the sort key are stored NORMALISED as DynamoDB does
+ * ("1.500000000" -> "1.5") and compared exactly as decimals.
+ */
+import {
+  type AttributeValue,
+  BatchWriteItemCommand,
+  ConditionalCheckFailedException,
+  DynamoDBClient,
+  DynamoDBServiceException,
+  GetItemCommand,
+  PutItemCommand,
+  QueryCommand,
+} from "@aws-sdk/client-dynamodb";
+import { mockClient } from "aws-sdk-client-mock";
+
+type Item = Record<string, AttributeValue>;
+
+/** Exact decimal -> scaled BigInt (9 fraction digits), independent of the code under test. */
+export function dec(n: string): bigint {
+  const m = /^(-?)(\d+)(?:\.(\d{1,9}))?$/.exec(n);
+  if (!m) throw new Error(`fake table: unsupported number ${n}`);
+  const v = BigInt(m[2] as string) * 1_000_000_000n + BigInt((m[3] ?? "").padEnd(9, "0"));
+  return m[1] ? -v : v;
+}
+
+/** DynamoDB's normal form of a decimal: no trailing fraction zeros, no trailing dot. */
+export function normalise(n: string): string {
+  return n.includes(".") ? n.replace(/0+$/, "").replace(/\.$/, "") : n;
+}
+
+export interface FakeTableOptions {
+  pageSize?: number;
+  /** decide per BatchWriteItem call which items come back unprocessed (call index from 0) */
+  unprocessed?: (item: Item, call: number) => boolean;
+  /** throw instead of answering BatchWriteItem call `call` */
+  batchError?: (call: number, items: Item[]) => Error | undefined;
+  /** throw on PutItem of this item */
+  putError?: (item: Item) => Error | undefined;
+}
+
+export class FakeTable {
+  readonly items = new Map<string, Item>();
+  readonly calls = { batchWrite: 0, put: 0, query: 0, get: 0 };
+  readonly batchSizes: number[] = [];
+  readonly mock = mockClient(DynamoDBClient);
+
+  constructor(
+    readonly name: string,
+    readonly opts: FakeTableOptions = {},
+  ) {
+    this.install();
+  }
+
+  private id(item: Item): string {
+    return `${item.symbol?.S}\u0000${normalise(item.timestamp?.N ?? "")}`;
+  }
+
+  /** Stores an item as DynamoDB would (sort key normalised). */
+  put(item: Item): void {
+    const stored = { ...item, timestamp: { N: normalise(item.timestamp?.N ?? "") } };
+    this.items.set(this.id(item), stored);
+  }
+
+  /** Items of a partition in key order. */
+  partition(pk: string): Item[] {
+    return [...this.items.values()]
+      .filter((i) => i.symbol?.S === pk)
+      .sort((a, b) => {
+        const x = dec(a.timestamp?.N ?? "0");
+        const y = dec(b.timestamp?.N ?? "0");
+        return x < y ? -1 : x > y ? 1 : 0;
+      });
+  }
+
+  private checkTable(t: string | undefined): void {
+    if (t !== this.name) throw new Error(`fake table: unexpected table ${t}`);
+  }
+
+  private install(): void {
+    this.mock.on(BatchWriteItemCommand).callsFake((input) => {
+      const call = this.calls.batchWrite++;
+      const entries = Object.entries(input.RequestItems ?? {});
+      if (entries.length !== 1) throw new Error("fake table: one table per batch expected");
+      const [table, reqs] = entries[0] as [string, Array<{ PutRequest?: { Item?: Item } }>];
+      this.checkTable(table);
+      if (reqs.length < 1 || reqs.length > 25) {
+        throw new DynamoDBServiceException({ name: "ValidationException", $fault: "client", $metadata: {}, message: "1..25 requests" });
+      }
+      const items = reqs.map((r) => r.PutRequest?.Item as Item);
+      const ids = new Set(items.map((i) => this.id(i)));
+      if (ids.size !== items.length) {
+        throw new DynamoDBServiceException({
+          name: "ValidationException",
+          $fault: "client",
+          $metadata: {},
+          message: "Provided list of item keys contains duplicates",
+        });
+      }
+      this.batchSizes.push(items.length);
+      const err = this.opts.batchError?.(call, items);
+      if (err) throw err;
+      const left: Item[] = [];
+      for (const it of items) {
+        if (this.opts.unprocessed?.(it, call)) left.push(it);
+        else this.put(it);
+      }
+      return { UnprocessedItems: left.length ? { [table]: left.map((Item) => ({ PutRequest: { Item } })) } : {} };
+    });
+
+    this.mock.on(PutItemCommand).callsFake((input) => {
+      this.calls.put++;
+      this.checkTable(input.TableName);
+      const item = input.Item as Item;
+      const err = this.opts.putError?.(item);
+      if (err) throw err;
+      if (input.ConditionExpression) {
+        const m = /^attribute_not_exists\((#\w+)\) OR (#\w+) (<=|<) (:\w+)$/.exec(input.ConditionExpression);
+        if (!m || m[1] !== m[2]) throw new Error(`fake table: unsupported condition ${input.ConditionExpression}`);
+        const attr = input.ExpressionAttributeNames?.[m[1] as string] as string;
+        const value = dec(input.ExpressionAttributeValues?.[m[4] as string]?.N ?? "");
+        const cur = this.items.get(this.id(item))?.[attr]?.N;
+        const ok = cur === undefined || (m[3] === "<=" ? dec(cur) <= value : dec(cur) < value);
+        if (!ok) throw new ConditionalCheckFailedException({ $metadata: {}, message: "The conditional request failed" });
+      }
+      this.put(item);
+      return {};
+    });
+
+    this.mock.on(GetItemCommand).callsFake((input) => {
+      this.calls.get++;
+      this.checkTable(input.TableName);
+      const key = input.Key as Item;
+      const it = this.items.get(this.id(key));
+      return it ? { Item: it } : {};
+    });
+
+    this.mock.on(QueryCommand).callsFake((input) => {
+      this.calls.query++;
+      this.checkTable(input.TableName);
+      const names = input.ExpressionAttributeNames ?? {};
+      const vals = input.ExpressionAttributeValues ?? {};
+      const kce = input.KeyConditionExpression ?? "";
+      let m = /^(#\w+) = (:\w+)(?: AND (#\w+) (BETWEEN (:\w+) AND (:\w+)|>= (:\w+)))?$/.exec(kce);
+      if (!m) throw new Error(`fake table: unsupported key condition ${kce}`);
+      if (names[m[1] as string] !== "symbol") throw new Error("fake table: partition key is symbol");
+      if (m[3] && names[m[3]] !== "timestamp") throw new Error("fake table: sort key is timestamp");
+      const pk = vals[m[2] as string]?.S as string;
+      let rows = this.partition(pk);
+      if (m[5] && m[6]) {
+        const lo = dec(vals[m[5]]?.N as string);
+        const hi = dec(vals[m[6]]?.N as string);
+        rows = rows.filter((r) => dec(r.timestamp?.N as string) >= lo && dec(r.timestamp?.N as string) <= hi);
+      } else if (m[7]) {
+        const lo = dec(vals[m[7]]?.N as string);
+        rows = rows.filter((r) => dec(r.timestamp?.N as string) >= lo);
+      }
+      if (input.ScanIndexForward === false) rows.reverse();
+      if (input.ExclusiveStartKey) {
+        const s = input.ExclusiveStartKey;
+        if (s.symbol?.S !== pk) throw new DynamoDBServiceException({ name: "ValidationException", $fault: "client", $metadata: {}, message: "start key partition" });
+        const sk = dec(s.timestamp?.N as string);
+        rows = rows.filter((r) => (input.ScanIndexForward === false ? dec(r.timestamp?.N as string) < sk : dec(r.timestamp?.N as string) > sk));
+      }
+      m = null;
+      const n = Math.min(input.Limit ?? Number.POSITIVE_INFINITY, this.opts.pageSize ?? 7);
+      const page = rows.slice(0, n);
+      const last = page[page.length - 1];
+      const more = rows.length > n || (input.Limit !== undefined && page.length === input.Limit);
+      return {
+        Items: page,
+        Count: page.length,
+        ...(more && last ? { LastEvaluatedKey: { symbol: last.symbol as AttributeValue, timestamp: last.timestamp as AttributeValue } } : {}),
+      };
+    });
+  }
+
+  /** Restores the real client. */
+  restore(): void {
+    this.mock.restore();
+  }
+}
