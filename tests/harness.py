@@ -29,12 +29,24 @@ def unsecret(value: Any) -> Any:
     return value
 
 
+class _RecordingMonitor(MockMonitor):
+    """A mock monitor that also records each registration's explicit dependencies (depends_on)."""
+
+    def RegisterResource(self, request: Any) -> Any:  # noqa: N802 (gRPC method name)
+        if isinstance(self.mocks, AwsMocks):
+            deps = [str(u).rsplit("::", 1)[-1] for u in request.dependencies]
+            self.mocks.dependencies[request.name] = deps
+        return super().RegisterResource(request)  # type: ignore[no-untyped-call]
+
+
 class AwsMocks(pulumi.runtime.Mocks):
     """Records every registered resource and fabricates AWS-like outputs."""
 
     def __init__(self) -> None:
         self.created: list[pulumi.runtime.MockResourceArgs] = []
-        self.monitor = MockMonitor(self)
+        self.dependencies: dict[str, list[str]] = {}
+        """Logical name -> logical names of the resources it depends on (explicit and through inputs)."""
+        self.monitor = _RecordingMonitor(self)
 
     def _ref(self, typ: str, name: str, id_: str, state: dict[str, Any]) -> dict[str, Any]:
         urn = f"urn:pulumi:test::proj::{typ}::{name}"

@@ -130,12 +130,16 @@ def _int(args: Mapping[str, Any], arg: str, default: int, lo: int, hi: int) -> i
     return value
 
 
+def _num(x: float) -> str:
+    return str(int(x)) if float(x).is_integer() else str(x)
+
+
 def _float(args: Mapping[str, Any], arg: str, default: float, lo: float, hi: float) -> float:
     value = args.get(arg, default)
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-        raise _fail(arg, value, f"a number from {lo:g} to {hi:g}")
+        raise _fail(arg, value, f"a number from {_num(lo)} to {_num(hi)}")
     if not lo <= value <= hi:
-        raise _fail(arg, value, f"a number from {lo:g} to {hi:g}")
+        raise _fail(arg, value, f"a number from {_num(lo)} to {_num(hi)}")
     return float(value)
 
 
