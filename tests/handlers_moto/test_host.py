@@ -152,6 +152,9 @@ def test_invoke_api_event_tail_dryrun_and_404(start_host: StartHost) -> None:
     with pytest.raises(ClientError) as exc:
         client.invoke(FunctionName="Missing", Payload=b"{}")
     assert exc.value.response["Error"]["Code"] == "ResourceNotFoundException"
+    with pytest.raises(ClientError) as exc:  # Lambda's 6 MB synchronous payload limit
+        client.invoke(FunctionName="P", Payload=json.dumps({"pad": "x" * (6 * 1024 * 1024)}).encode())
+    assert exc.value.response["Error"]["Code"] == "RequestTooLargeException"
 
 
 def test_concurrency_pool_limits_environments(start_host: StartHost) -> None:
@@ -376,11 +379,16 @@ def test_rest_api_routes_key_stage_and_bodies(start_host: StartHost) -> None:
         {"method": "POST", "resource": "/ingest", "function": "Api"},
         {"method": "GET", "resource": "/symbols/{symbol}/latest", "function": "Api"},
         {"method": "GET", "resource": "/boom", "function": "Boom"},
+        {"method": "GET", "resource": "/slow", "function": "Slow"},
     ]
     cfg = {
         "nodeBinary": node_binary("node18"),
-        "functions": {"Api": fn("apiHandler"), "Boom": fn(timeout=5)},
-        "api": {"apiKey": "k-123", "stage": "prod", "routes": routes},
+        "functions": {
+            "Api": fn("apiHandler"),
+            "Boom": fn(timeout=5),
+            "Slow": fn("slowApiHandler", timeout=30),
+        },
+        "api": {"apiKey": "k-123", "stage": "prod", "routes": routes, "integrationTimeoutMs": 1000},
     }
     host = start_host(cfg)
     key = {"x-api-key": "k-123"}
@@ -420,6 +428,14 @@ def test_rest_api_routes_key_stage_and_bodies(start_host: StartHost) -> None:
     assert ev["isBase64Encoded"] is True and base64.b64decode(ev["body"]) == raw
     status, _, body = host.request("GET", "/prod/boom", None, key)  # handler returns no proxy result -> 502
     assert (status, json.loads(body)) == (502, {"message": "Internal server error"})
+    status, _, body = host.request("GET", "/prod/slow?ms=0", None, key)
+    assert (status, body) == (200, b"slow")
+    status, _, body = host.request(
+        "GET", "/prod/slow?ms=5000", None, key
+    )  # API Gateway's integration timeout
+    assert (status, json.loads(body)) == (504, {"message": "Endpoint request timed out"})
+    status, _, body = host.request("POST", "/prod/ingest", b"x" * (10 * 1024 * 1024 + 1), key)
+    assert status == 413 and "10485760" in json.loads(body)["message"]
 
 
 def test_sigterm_stops_everything_and_bad_config_is_named(start_host: StartHost, tmp_path: Path) -> None:

@@ -63,6 +63,7 @@ class Pipeline:
     csv_bad_lines: dict[int, str] = field(default_factory=dict)
     jsonl_key: str = ""
     api_responses: list[tuple[int, Any]] = field(default_factory=list)
+    poison: str = "poison: this is not a tick message"
 
     def fn(self, kind: str) -> str:
         """Physical function name of ``kind`` (Ingestion, Processor, Aggregator, Query)."""
@@ -168,6 +169,8 @@ def _create_resources(moto: MotoServer) -> tuple[PipelineResources, str]:
 
 def _push_data(p: Pipeline) -> None:
     """S3 CSV (with bad lines and an extra column), S3 gzip JSON Lines (ISO timestamps, a bad line), API batches."""
+    # the poison message goes first: its redrive takes maxReceiveCount visibility timeouts, overlapping the rest
+    p.moto.client("sqs").send_message(QueueUrl=p.res.queue_url, MessageBody=p.poison)
     rng = random.Random(20261125)
     now = int(time.time() * 1000)
     start = now - now % 300_000 - 600_000  # two 5-minute windows back, aligned
@@ -310,6 +313,15 @@ def _stored_aggregates(p: Pipeline) -> dict[tuple[str, str, int], dict[str, Any]
     return out
 
 
+def _computed_at(p: Pipeline) -> dict[tuple[str, str, int], int]:
+    return {
+        (sym, name, int(it["timestamp"]["N"])): int(Decimal(it["computedAt"]["N"]))
+        for sym in SYMBOLS
+        for name in WINDOWS
+        for it in _query_all(p, f"{sym}#{name}")
+    }
+
+
 def _agg_diff(
     ref: dict[tuple[str, str, int], dict[str, Any]], got: dict[tuple[str, str, int], dict[str, Any]]
 ) -> list[str]:
@@ -399,21 +411,28 @@ def test_s3_rejected_lines_written(pipeline: Pipeline) -> None:
     assert [r["line"] for r in jl_rej] == [8] and jl_rej[0]["reason"]
 
 
-def test_aggregates_match_reference(pipeline: Pipeline) -> None:
-    """R-FN-5 / R-DATA-5 / R-EVB-1: TicksStored events -> aggregator -> 1m and 5m OHLCV/VWAP equal to our computation."""
-    _wait_all_stored(pipeline)  # aggregates are final only once every tick is stored
-    ref = _reference_aggregates(pipeline.sent)
+def _wait_aggregates_settled(p: Pipeline) -> dict[tuple[str, str, int], dict[str, Any]]:
+    """Wait (bounded) until the stored aggregates equal the reference computed from what was sent; return it."""
+    _wait_all_stored(p)  # aggregates are final only once every tick is stored
+    ref = _reference_aggregates(p.sent)
     last: list[list[str]] = [[]]
 
     def settled() -> bool:
-        last[0] = _agg_diff(ref, _stored_aggregates(pipeline))
+        last[0] = _agg_diff(ref, _stored_aggregates(p))
         return not last[0]
 
     try:
         wait_until(settled, 120, "aggregates equal to the reference", interval=1.0)
     except AssertionError:
         pytest.fail(f"aggregates differ from the reference ({len(last[0])} differences): {last[0][:20]}")
-    # the scheduled run (R-EVB-2) recomputes idempotently: same items afterwards
+    return ref
+
+
+def test_aggregates_match_reference(pipeline: Pipeline) -> None:
+    """R-FN-5 / R-DATA-5 / R-EVB-1: TicksStored events -> aggregator -> 1m and 5m OHLCV/VWAP equal to our computation."""
+    ref = _wait_aggregates_settled(pipeline)
+    before = _computed_at(pipeline)
+    # the scheduled run (R-EVB-2) recomputes the windows that received data (dirty markers), idempotently
     resp = pipeline.host.lambda_client().invoke(
         FunctionName=pipeline.fn("Aggregator"),
         Payload=json.dumps(
@@ -431,12 +450,48 @@ def test_aggregates_match_reference(pipeline: Pipeline) -> None:
         ).encode(),
     )
     assert "FunctionError" not in resp, resp["Payload"].read()
+    after = _computed_at(pipeline)
+    assert any(after[k] > before[k] for k in before), "the scheduled run recomputed no window"
     assert _agg_diff(ref, _stored_aggregates(pipeline)) == []
+
+
+def test_late_tick_recomputes_its_window(pipeline: Pipeline) -> None:
+    """R-DATA-5 late data: a tick for an old, already aggregated window updates that window's aggregates."""
+    _wait_all_stored(pipeline)
+    aapl = sorted((t for t in pipeline.sent if t.symbol == "AAPL"), key=lambda t: t.ts)
+    taken = {t.ts for t in aapl}
+    late_ts = next(ts for ts in range(aapl[0].ts + 1, aapl[0].ts + 10_000) if ts not in taken)
+    late = Tick("AAPL", late_ts, Decimal("1.25"), 400)  # a new low and a big volume: changes low and vwap
+    status, body = pipeline.api(
+        "POST",
+        "/ingest",
+        json.dumps([{"symbol": "AAPL", "timestamp": late.ts, "price": 1.25, "volume": 400}]),
+    )
+    assert status == 202 and body["accepted"] == 1
+    pipeline.sent.append(late)
+    ref = _reference_aggregates(pipeline.sent)
+    keys = [("AAPL", name, late.ts - late.ts % size) for name, size in WINDOWS.items()]
+
+    def updated() -> bool:
+        got = _stored_aggregates(pipeline)
+        return not _agg_diff({k: ref[k] for k in keys}, {k: got[k] for k in keys if k in got})
+
+    wait_until(updated, 120, "the late tick's windows to be recomputed", interval=1.0)
+
+
+def test_no_async_invocation_failed(pipeline: Pipeline) -> None:
+    """R-SQS-3: the S3 and EventBridge triggered invocations all succeeded: nothing in the on-failure queues."""
+    _wait_all_stored(pipeline)
+    stats = pipeline.host.stats()
+    for kind in ("Ingestion", "Aggregator"):
+        assert stats[pipeline.fn(kind)]["asyncFailures"] == 0, kind
+    for url in (pipeline.res.ingestion_failure_queue_url, pipeline.res.aggregator_failure_queue_url):
+        assert url and _depth(pipeline, url) == 0, url
 
 
 def test_query_routes(pipeline: Pipeline) -> None:
     """R-API-3: latest tick, ticks in a range (paginated), aggregates in a range through the API."""
-    test_aggregates_match_reference(pipeline)
+    _wait_aggregates_settled(pipeline)
     sym = "BRK.B"
     mine = sorted((t for t in pipeline.sent if t.symbol == sym), key=lambda t: t.ts)
     status, latest = pipeline.api("GET", f"/symbols/{quote(sym)}/latest")
@@ -496,9 +551,7 @@ def test_redelivered_message_stored_once_same_ms_both_kept(pipeline: Pipeline) -
 
 def test_poison_message_ends_in_dlq(pipeline: Pipeline) -> None:
     """R-SQS-2: a message the processor cannot handle is retried maxReceiveCount times, then moto moves it to the DLQ."""
-    sqs = pipeline.moto.client("sqs")
-    poison = f"poison-{pipeline.node}: this is not a tick message"
-    sqs.send_message(QueueUrl=pipeline.res.queue_url, MessageBody=poison)
+    poison = pipeline.poison  # sent first thing by the fixture
     seen: list[str] = []
 
     def in_dlq() -> bool:

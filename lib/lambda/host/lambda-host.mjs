@@ -26,6 +26,8 @@ const sleep = (ms, signal) =>
 const EVENT_SOURCE_TYPES = ["sqs", "s3-notification", "eventbridge-rule", "schedule"];
 const MAX_LOG_LINES = 20_000; // per function, ring buffer exposed at /_host/logs
 const MAX_DURATIONS = 5_000;
+const MAX_HTTP_BODY = 10 * 1024 * 1024; // API Gateway REST payload limit
+const MAX_INVOKE_PAYLOAD = 6 * 1024 * 1024; // Lambda synchronous request payload limit
 
 class ConfigError extends Error {}
 
@@ -77,6 +79,8 @@ export function normaliseConfig(raw, baseDir = process.cwd()) {
     api.apiKey = api.apiKey ?? null;
     api.binaryMediaTypes = api.binaryMediaTypes ?? [];
     api.apiId = api.apiId ?? "localapi";
+    api.integrationTimeoutMs = api.integrationTimeoutMs ?? 29_000;
+    if (!(api.integrationTimeoutMs >= 50 && api.integrationTimeoutMs <= 900_000)) bad("api.integrationTimeoutMs must be 50..900000");
   }
   cfg.api = api;
   return cfg;
@@ -271,10 +275,12 @@ export class LambdaHost {
   }
 
   async handleHttp(req, res) {
-    const chunks = []; for await (const c of req) chunks.push(c);
+    const chunks = []; let size = 0;
+    for await (const c of req) { size += c.length; if (size <= MAX_HTTP_BODY) chunks.push(c); } // drain, keep at most the limit
     const body = Buffer.concat(chunks);
     const url = new URL(req.url, "http://local");
     const json = (status, obj, headers = {}) => res.writeHead(status, { "content-type": "application/json", ...headers }).end(JSON.stringify(obj));
+    if (size > MAX_HTTP_BODY) return json(413, { message: `HTTP content length exceeded ${MAX_HTTP_BODY} bytes.` });
 
     const m = url.pathname.match(/^\/2015-03-31\/functions\/([^/]+)\/invocations$/);
     if (m && req.method === "POST") return this.handleInvokeApi(req, res, decodeURIComponent(m[1]), body, json);
@@ -293,6 +299,10 @@ export class LambdaHost {
     if (!this.fns.has(name)) {
       return json(404, { Type: "User", message: `Function not found: arn:aws:lambda:${this.region}:${this.account}:function:${name}` },
         { "x-amzn-errortype": "ResourceNotFoundException" });
+    }
+    if (body.length > MAX_INVOKE_PAYLOAD) {
+      return json(413, { Type: "User", message: `Request must be smaller than ${MAX_INVOKE_PAYLOAD} bytes for the InvokeFunction operation` },
+        { "x-amzn-errortype": "RequestTooLargeException" });
     }
     let event;
     try { event = body.length ? JSON.parse(body.toString("utf8")) : {}; } catch (e) {
@@ -374,7 +384,16 @@ export class LambdaHost {
       return json(403, { message: "Forbidden" }, { "x-amzn-errortype": "ForbiddenException" });
     }
     const event = this.apiGatewayEvent(req, url, path, body, route);
-    const r = await this.invoke(route.function, event);
+    let timer;
+    const r = await Promise.race([
+      this.invoke(route.function, event), // keeps running after a 504, as the Lambda function does behind API Gateway
+      new Promise((ok) => { timer = setTimeout(() => ok({ apiTimeout: true }), api.integrationTimeoutMs); }),
+    ]);
+    clearTimeout(timer);
+    if (r.apiTimeout) {
+      log(`${route.function} did not answer ${req.method} ${route.resource} within ${api.integrationTimeoutMs} ms: 504`);
+      return json(504, { message: "Endpoint request timed out" }, { "x-amzn-requestid": event.requestContext.requestId });
+    }
     const out = r.result;
     if (r.error || !out || typeof out !== "object" || typeof out.statusCode !== "number") {
       if (r.error) log(`${route.function} failed behind ${req.method} ${route.resource}: ${r.error.errorType}: ${r.error.errorMessage}`);
