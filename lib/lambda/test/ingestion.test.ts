@@ -1,0 +1,592 @@
+/**
+ * DataIngestion handler with mocked S3 and SQS (aws-sdk-client-mock): S3 files of every format and gzip, poison
+ * files, rejects, URL-encoded keys, SQS partial failures, the API paths (202/400/413/404/405/503), logs and metrics.
+ */
+import "./helpers/ingestion-env.ts";
+import assert from "node:assert/strict";
+import { Readable } from "node:stream";
+import { gzipSync } from "node:zlib";
+import { afterEach, beforeEach, describe, it } from "node:test";
+import {
+  AbortMultipartUploadCommand,
+  CompleteMultipartUploadCommand,
+  CreateMultipartUploadCommand,
+  GetObjectCommand,
+  PutObjectCommand,
+  S3Client,
+  UploadPartCommand,
+} from "@aws-sdk/client-s3";
+import { SendMessageBatchCommand, type SendMessageBatchCommandInput, SQSClient } from "@aws-sdk/client-sqs";
+import { mockClient } from "aws-sdk-client-mock";
+import { ObjectLineWriter } from "../src/adapters/s3.ts";
+import { isTransient, retryPolicy } from "../src/adapters/sqs.ts";
+import type { ApiEvent, ApiResult } from "../src/core/http.ts";
+import type { Tick, TickMessage } from "../src/core/types.ts";
+import { archiveKey, decodeS3Key, type FileResult, handler, logger, metrics, settings } from "../src/handlers/ingestion.ts";
+import { capture as captureWith, metricSum } from "./helpers/capture.ts";
+
+const capture = <T>(fn: () => Promise<T>) => captureWith(fn, { logger, metrics });
+import { chunk, formatCsv, formatJsonArray, formatJsonl, sampleTick } from "./helpers/ticks.ts";
+
+const BUCKET = "raw-bucket";
+const s3 = mockClient(S3Client);
+const sqs = mockClient(SQSClient);
+
+/** objects "in S3" (key -> bytes) and their chunking */
+let objects: Map<string, Buffer>;
+let chunkSize: number;
+/** bodies of every SQS entry accepted, in order */
+let delivered: string[];
+/** objects written by PutObject / multipart */
+let written: Map<string, string>;
+
+function installDefaults(): void {
+  objects = new Map();
+  written = new Map();
+  delivered = [];
+  chunkSize = 1000;
+  s3.reset();
+  sqs.reset();
+  s3.on(GetObjectCommand).callsFake((input: { Bucket: string; Key: string }) => {
+    const data = objects.get(input.Key);
+    if (!data) throw Object.assign(new Error("The specified key does not exist."), { name: "NoSuchKey" });
+    const parts: Buffer[] = [];
+    for (let i = 0; i < data.length; i += chunkSize) parts.push(data.subarray(i, i + chunkSize));
+    return { Body: Readable.from(parts), ContentLength: data.length };
+  });
+  s3.on(PutObjectCommand).callsFake((input: { Key: string; Body: string | Uint8Array }) => {
+    written.set(input.Key, typeof input.Body === "string" ? input.Body : Buffer.from(input.Body).toString("utf8"));
+    return {};
+  });
+  sqs.on(SendMessageBatchCommand).callsFake((input: SendMessageBatchCommandInput) => {
+    const entries = input.Entries ?? [];
+    for (const e of entries) delivered.push(e.MessageBody as string);
+    return { Successful: entries.map((e) => ({ Id: e.Id, MessageId: `id-${e.Id}`, MD5OfMessageBody: "x" })), Failed: [] };
+  });
+}
+
+beforeEach(() => {
+  installDefaults();
+  retryPolicy.sleep = async () => undefined;
+  settings.sendConcurrency = 4;
+  settings.maxRejectedInResponse = 1000;
+  delete process.env.MAX_BODY_BYTES;
+});
+afterEach(() => {
+  s3.reset();
+  sqs.reset();
+});
+
+function s3Event(key: string, eventName = "ObjectCreated:Put"): unknown {
+  const encoded = encodeURIComponent(key).replace(/%20/g, "+");
+  return {
+    Records: [
+      { eventVersion: "2.1", eventSource: "aws:s3", eventName, s3: { bucket: { name: BUCKET }, object: { key: encoded, size: 1 } } },
+    ],
+  };
+}
+
+async function runS3(key: string): Promise<{ file: FileResult; logs: Array<Record<string, unknown>>; emf: Array<Record<string, unknown>> }> {
+  const c = await capture(() => handler(s3Event(key)));
+  if (c.error) throw c.error;
+  const files = (c.result as { files: FileResult[] }).files;
+  assert.equal(files.length, 1);
+  return { file: files[0]!, logs: c.logs, emf: c.emf };
+}
+
+function deliveredTicks(): Tick[] {
+  return delivered.flatMap((b) => (JSON.parse(b) as TickMessage).ticks);
+}
+
+function rejectsOf(key: string): Array<{ line: number; reason: string; raw: string; index?: number }> {
+  const body = written.get(`rejected/${key}.jsonl`);
+  assert.ok(body !== undefined, `rejected/${key}.jsonl was not written`);
+  return body.trimEnd().split("\n").map((l) => JSON.parse(l) as { line: number; reason: string; raw: string });
+}
+
+const ticks = (n: number, symbol = "AAPL"): Tick[] => Array.from({ length: n }, (_, i) => ({ ...sampleTick(i, symbol), extra: { tradeId: `T${i}` } }));
+
+describe("S3 files: formats and gzip (R-FN-3, R-DATA-2)", () => {
+  const cases: Array<[string, (t: Tick[]) => string]> = [
+    ["incoming/a.csv", (t) => formatCsv(t)],
+    ["incoming/a.jsonl", (t) => formatJsonl(t)],
+    ["incoming/a.json", (t) => formatJsonArray(t, true)],
+    ["incoming/noext", (t) => formatJsonl(t)],
+  ];
+  for (const [key, fmt] of cases) {
+    for (const gz of [false, true]) {
+      const k = gz ? `${key}.gz` : key;
+      it(`R-DATA-2 ${k}: every tick reaches SQS once, in messages of the pipeline format`, async () => {
+        const input = ticks(1200);
+        const text = fmt(input);
+        objects.set(k, gz ? gzipSync(Buffer.from(text)) : Buffer.from(text));
+        chunkSize = 777;
+        const { file, logs, emf } = await runS3(k);
+        assert.deepEqual(deliveredTicks(), input);
+        for (const b of delivered) {
+          const m = JSON.parse(b) as TickMessage;
+          assert.equal(m.v, 1);
+          assert.equal(m.src, `s3://${BUCKET}/${k}`);
+          assert.ok(Buffer.byteLength(b) <= 262_144);
+        }
+        assert.equal(file.accepted, 1200);
+        assert.equal(file.rejected, 0);
+        assert.equal(file.gzip, gz);
+        assert.equal(file.messages, delivered.length);
+        assert.equal(written.size, 0, "no rejected/ object when nothing is rejected");
+        assert.ok(logs.some((l) => l.message === "file ingested" && l.accepted === 1200 && l.level === "INFO"));
+        assert.equal(metricSum(emf, "TicksAccepted"), 1200);
+        assert.equal(metricSum(emf, "TicksRejected"), 0);
+        assert.equal(metricSum(emf, "MessagesSent"), delivered.length);
+      });
+    }
+  }
+
+  it("R-DATA-2 gzip is detected by magic bytes even without a .gz suffix", async () => {
+    const input = ticks(10);
+    objects.set("incoming/x.csv", gzipSync(Buffer.from(formatCsv(input))));
+    const { file } = await runS3("incoming/x.csv");
+    assert.equal(file.gzip, true);
+    assert.deepEqual(deliveredTicks(), input);
+  });
+
+  it("R-DATA-2 the object is streamed: a 1-byte first chunk and tiny chunks still work", async () => {
+    const input = ticks(50);
+    objects.set("incoming/tiny.jsonl.gz", gzipSync(Buffer.from(formatJsonl(input))));
+    chunkSize = 1;
+    await runS3("incoming/tiny.jsonl.gz");
+    assert.deepEqual(deliveredTicks(), input);
+  });
+
+  it("R-FN-3 URL-encoded keys (space as +, %2B for +) are decoded before GetObject and in rejected/", async () => {
+    const key = "incoming/2026/ticks batch+1 ü.csv";
+    objects.set(key, Buffer.from("symbol,timestamp,price,volume\nAAPL,1,2,3\nbad\n"));
+    const { file } = await runS3(key);
+    assert.equal(file.key, key);
+    assert.equal(s3.commandCalls(GetObjectCommand)[0]!.args[0].input.Key, key);
+    assert.equal(deliveredTicks().length, 1);
+    assert.deepEqual(rejectsOf(key).map((r) => r.line), [3]);
+    assert.equal(decodeS3Key("a+b%2Bc%2Fd"), "a b+c/d");
+  });
+});
+
+describe("S3 files: rejects and poison input (R-DATA-3)", () => {
+  it("R-DATA-3 bad CSV lines go to rejected/<key>.jsonl with line number, reason and raw; good lines are sent", async () => {
+    const good = ticks(5);
+    const lines = formatCsv(good).trimEnd().split("\n");
+    lines.splice(2, 0, "AAPL,1700000000000,-3,10,T");
+    lines.splice(4, 0, "not a symbol,1700000000000,1,1,T");
+    lines.splice(5, 0, "MSFT,1,2");
+    lines.push("MSFT,yesterday,1,1,T");
+    const key = "incoming/bad.csv";
+    objects.set(key, Buffer.from(`${lines.join("\n")}\n`));
+    const { file, logs, emf } = await runS3(key);
+    assert.deepEqual(deliveredTicks(), good);
+    const rej = rejectsOf(key);
+    assert.deepEqual(rej.map((r) => r.line), [3, 5, 6, 10]);
+    assert.match(rej[0]!.reason, /price must be > 0/);
+    assert.match(rej[1]!.reason, /symbol .* invalid/);
+    assert.match(rej[2]!.reason, /expected 5 fields/);
+    assert.match(rej[3]!.reason, /timestamp/);
+    assert.equal(rej[0]!.raw, "AAPL,1700000000000,-3,10,T");
+    assert.equal(file.rejected, 4);
+    assert.equal(file.rejectedKey, `rejected/${key}.jsonl`);
+    assert.ok(logs.some((l) => l.level === "WARN" && l.rejected === 4));
+    assert.equal(metricSum(emf, "TicksRejected"), 4);
+    assert.equal(metricSum(emf, "TicksAccepted"), 5);
+  });
+
+  it("R-DATA-3 JSON array rejects carry the element index too; raw input is truncated to 1,000 characters", async () => {
+    const key = "incoming/arr.json";
+    const big = { symbol: "lower", timestamp: 1, price: 1, volume: 1, note: "n".repeat(5000) };
+    objects.set(key, Buffer.from(JSON.stringify([sampleTick(1), big, { symbol: "A" }, sampleTick(2)].map((t) => ("ts" in t ? { symbol: t.symbol, timestamp: t.ts, price: t.price, volume: t.volume } : t)))));
+    await runS3(key);
+    assert.equal(deliveredTicks().length, 2);
+    const rej = rejectsOf(key);
+    assert.deepEqual(rej.map((r) => r.index), [1, 2]);
+    assert.equal(rej[0]!.raw.length, 1000);
+    assert.match(rej[1]!.reason, /missing field timestamp/);
+  });
+
+  it("R-DATA-3 a file named .gz that is not gzip is rejected with a reason; the invocation succeeds (no retry loop)", async () => {
+    const key = "incoming/fake.csv.gz";
+    objects.set(key, Buffer.from("symbol,timestamp,price,volume\nAAPL,1,2,3\n"));
+    const { file, logs, emf } = await runS3(key);
+    assert.equal(file.status, "unreadable");
+    assert.equal(delivered.length, 0);
+    const rej = rejectsOf(key);
+    assert.equal(rej.length, 1);
+    assert.match(rej[0]!.reason, /named \.gz but is not gzip data \(first bytes 73796d62\)/);
+    assert.ok(logs.some((l) => l.level === "ERROR" && String(l.message).includes("not gzip")));
+    assert.equal(metricSum(emf, "TicksRejected"), 1);
+  });
+
+  it("R-DATA-3 a truncated gzip keeps the ticks before the damage and rejects the rest with a reason", async () => {
+    const key = "incoming/cut.jsonl.gz";
+    const input = ticks(3000);
+    const gz = gzipSync(Buffer.from(formatJsonl(input)));
+    objects.set(key, gz.subarray(0, Math.floor(gz.length * 0.6)));
+    const { file, logs } = await runS3(key);
+    const got = deliveredTicks();
+    assert.ok(got.length > 0 && got.length < 3000);
+    assert.deepEqual(got, input.slice(0, got.length), "a prefix of the file, nothing invented");
+    const rej = rejectsOf(key);
+    assert.match(rej.at(-1)!.reason, /gzip data is corrupt or truncated/);
+    assert.equal(file.accepted, got.length);
+    assert.ok(logs.some((l) => l.level === "ERROR" && l.message === "file partly or wholly unreadable"));
+  });
+
+  it("R-DATA-3 binary garbage: every line rejected, nothing sent, no crash", async () => {
+    const key = "incoming/garbage.jsonl";
+    const junk = Buffer.from(Array.from({ length: 4000 }, (_, i) => (i * 7919) % 256));
+    objects.set(key, junk);
+    const { file } = await runS3(key);
+    assert.equal(delivered.length, 0);
+    assert.equal(file.accepted, 0);
+    assert.ok(file.rejected >= 1);
+    assert.equal(rejectsOf(key).length, file.rejected);
+  });
+
+  it("R-DATA-3 a CSV with an unusable header is rejected once, counting the lines not read", async () => {
+    const key = "incoming/nohdr.csv";
+    objects.set(key, Buffer.from("AAPL,1,2,3\nAAPL,1,2,3\nAAPL,1,2,3\n"));
+    const { file } = await runS3(key);
+    assert.equal(file.status, "unreadable");
+    assert.equal(file.rejected, 2);
+    const rej = rejectsOf(key);
+    assert.equal(rej.length, 1);
+    assert.match(rej[0]!.reason, /invalid CSV header: missing column/);
+  });
+
+  it("R-DATA-3 a huge line is rejected with a reason and the lines after it are read", async () => {
+    const key = "incoming/huge.jsonl";
+    const t = ticks(3);
+    const huge = JSON.stringify({ ...{ symbol: "A", timestamp: 1, price: 1, volume: 1 }, pad: "p".repeat(300_000) });
+    objects.set(key, Buffer.from(`${formatJsonl([t[0]!]).trimEnd()}\n${huge}\n${formatJsonl(t.slice(1))}`));
+    chunkSize = 16_384;
+    await runS3(key);
+    assert.deepEqual(deliveredTicks(), t);
+    const rej = rejectsOf(key);
+    assert.equal(rej[0]!.line, 2);
+    assert.match(rej[0]!.reason, /line is longer than 65536 bytes \(300\d+ bytes\)/);
+  });
+
+  it("R-DATA-3 an empty file: no message, no rejected/ object, no error, logged", async () => {
+    objects.set("incoming/empty.csv", Buffer.alloc(0));
+    const { file, logs } = await runS3("incoming/empty.csv");
+    assert.equal(file.status, "empty");
+    assert.equal(delivered.length, 0);
+    assert.equal(written.size, 0);
+    assert.ok(logs.some((l) => l.message === "empty object: nothing to ingest"));
+    objects.set("incoming/headeronly.csv", Buffer.from("symbol,timestamp,price,volume\n"));
+    const r2 = await runS3("incoming/headeronly.csv");
+    assert.equal(r2.file.status, "empty");
+    assert.equal(delivered.length, 0);
+  });
+
+  it("skips s3:TestEvent, non-create records, its own output prefixes and vanished objects", async () => {
+    const t = await capture(() => handler({ Service: "Amazon S3", Event: "s3:TestEvent", Bucket: BUCKET }));
+    assert.deepEqual(t.result, { skipped: "s3:TestEvent" });
+    const removed = await capture(() => handler(s3Event("incoming/x.csv", "ObjectRemoved:Delete")));
+    assert.deepEqual(removed.result, { files: [] });
+    assert.ok(removed.logs.some((l) => l.level === "WARN"));
+    objects.set("rejected/incoming/x.csv.jsonl", Buffer.from("{}"));
+    assert.equal((await runS3("rejected/incoming/x.csv.jsonl")).file.status, "skipped");
+    assert.equal((await runS3("incoming/gone.csv")).file.status, "missing");
+    assert.equal(delivered.length, 0);
+  });
+
+  it("an unsupported event fails loudly with an ERROR log", async () => {
+    const c = await capture(() => handler({ hello: "world" }));
+    assert.match(String(c.error), /unsupported event \(top-level keys: hello\)/);
+    assert.ok(c.logs.some((l) => l.level === "ERROR"));
+  });
+
+  it("S3 read errors other than NoSuchKey propagate (the async invoke is retried)", async () => {
+    s3.on(GetObjectCommand).rejects(Object.assign(new Error("Access Denied"), { name: "AccessDenied" }));
+    await assert.rejects(() => capture(() => handler(s3Event("incoming/a.csv"))).then((c) => Promise.reject(c.error ?? new Error("no error"))), /Access Denied/);
+  });
+});
+
+describe("idempotency (R-EVB-3)", () => {
+  it("R-EVB-3 the same file processed twice sends the same message bodies and writes the same rejected/ object", async () => {
+    const key = "incoming/again.csv";
+    objects.set(key, Buffer.from(`${formatCsv(ticks(2000))}bad line\n`));
+    await runS3(key);
+    const first = [...delivered];
+    const rej1 = written.get(`rejected/${key}.jsonl`);
+    delivered = [];
+    written.clear();
+    await runS3(key);
+    assert.deepEqual(delivered, first);
+    assert.equal(written.get(`rejected/${key}.jsonl`), rej1);
+  });
+});
+
+describe("SQS sending (partial failures, retries)", () => {
+  it("partial SendMessageBatch failures are retried until every entry is accepted; no tick lost or doubled", async () => {
+    let call = 0;
+    sqs.on(SendMessageBatchCommand).callsFake((input: SendMessageBatchCommandInput) => {
+      call++;
+      const entries = input.Entries ?? [];
+      // every other call fails its first entry (a transient, non-sender fault)
+      const failFirst = call % 2 === 1 && entries.length > 0;
+      const ok = failFirst ? entries.slice(1) : entries;
+      for (const e of ok) delivered.push(e.MessageBody as string);
+      return {
+        Successful: ok.map((e) => ({ Id: e.Id, MessageId: "m", MD5OfMessageBody: "x" })),
+        Failed: failFirst ? [{ Id: entries[0]!.Id, SenderFault: false, Code: "InternalError", Message: "try again" }] : [],
+      };
+    });
+    const input = ticks(6000);
+    objects.set("incoming/p.jsonl", Buffer.from(formatJsonl(input)));
+    settings.sendConcurrency = 1;
+    const { file } = await runS3("incoming/p.jsonl");
+    const got = deliveredTicks();
+    assert.equal(got.length, 6000);
+    assert.deepEqual([...got].sort((a, b) => a.ts - b.ts || a.symbol.localeCompare(b.symbol)), input);
+    assert.ok(call > file.batches, "retries happened");
+    // retried calls carry only the failed entries
+    const retried = sqs.commandCalls(SendMessageBatchCommand).filter((_, i) => i % 2 === 1);
+    assert.ok(retried.every((c) => (c.args[0].input.Entries ?? []).length === 1));
+  });
+
+  it("entries still failing after every attempt fail the invocation (ERROR log), the rejected/ upload is not left behind", async () => {
+    sqs.on(SendMessageBatchCommand).resolves({ Successful: [], Failed: [{ Id: "m0", SenderFault: false, Code: "InternalError", Message: "down" }] });
+    objects.set("incoming/f.csv", Buffer.from(`${formatCsv(ticks(3))}bad\n`));
+    const c = await capture(() => handler(s3Event("incoming/f.csv")));
+    assert.match(String(c.error), /still failing after 6 attempts/);
+    assert.equal(sqs.commandCalls(SendMessageBatchCommand).length, 6);
+    assert.ok(c.logs.some((l) => l.level === "ERROR" && String(l.message).includes("ingestion of the object failed")));
+    assert.equal(written.size, 0, "rejected/ is written only when the file succeeded");
+  });
+
+  it("sender faults are not retried", async () => {
+    sqs.on(SendMessageBatchCommand).resolves({ Successful: [], Failed: [{ Id: "m0", SenderFault: true, Code: "InvalidParameterValue", Message: "bad" }] });
+    objects.set("incoming/s.csv", Buffer.from(formatCsv(ticks(3))));
+    const c = await capture(() => handler(s3Event("incoming/s.csv")));
+    assert.match(String(c.error), /sender fault/);
+    assert.equal(sqs.commandCalls(SendMessageBatchCommand).length, 1);
+  });
+
+  it("transient whole-call errors (5xx, throttling) are retried; client errors are not", async () => {
+    const e500 = Object.assign(new Error("boom"), { name: "InternalError", $fault: "server", $metadata: { httpStatusCode: 500 } });
+    sqs.on(SendMessageBatchCommand).rejectsOnce(e500).callsFake((input: SendMessageBatchCommandInput) => {
+      for (const e of input.Entries ?? []) delivered.push(e.MessageBody as string);
+      return { Successful: [], Failed: [] };
+    });
+    objects.set("incoming/t.csv", Buffer.from(formatCsv(ticks(3))));
+    await runS3("incoming/t.csv");
+    assert.equal(deliveredTicks().length, 3);
+    assert.ok(isTransient(e500));
+    assert.ok(isTransient({ name: "ThrottlingException", $metadata: { httpStatusCode: 400 } }));
+    assert.ok(isTransient({ code: "ECONNRESET" }));
+    assert.ok(!isTransient({ name: "AccessDenied", $fault: "client", $metadata: { httpStatusCode: 403 } }));
+    sqs.on(SendMessageBatchCommand).rejects(Object.assign(new Error("no queue"), { name: "QueueDoesNotExist", $fault: "client", $metadata: { httpStatusCode: 400 } }));
+    const c = await capture(() => handler(s3Event("incoming/t.csv")));
+    assert.match(String(c.error), /no queue/);
+  });
+});
+
+describe("ObjectLineWriter (rejected/ objects of any size with bounded memory)", () => {
+  it("small outputs are one PutObject; large ones a multipart upload of bounded parts", async () => {
+    const parts: Array<{ n: number; body: string }> = [];
+    s3.on(CreateMultipartUploadCommand).resolves({ UploadId: "u1" });
+    s3.on(UploadPartCommand).callsFake((input: { PartNumber: number; Body: Buffer }) => {
+      parts.push({ n: input.PartNumber, body: Buffer.from(input.Body).toString() });
+      return { ETag: `e${input.PartNumber}` };
+    });
+    s3.on(CompleteMultipartUploadCommand).resolves({});
+    const small = new ObjectLineWriter(BUCKET, "rejected/s.jsonl");
+    small.write('{"line":1}');
+    await small.close();
+    assert.equal(written.get("rejected/s.jsonl"), '{"line":1}\n');
+
+    const w = new ObjectLineWriter(BUCKET, "rejected/big.jsonl", "application/x-ndjson", 100);
+    const lines = Array.from({ length: 50 }, (_, i) => JSON.stringify({ line: i, reason: "r".repeat(i % 7) }));
+    for (const l of lines) {
+      w.write(l);
+      await w.flush();
+    }
+    await w.close();
+    assert.equal(parts.map((p) => p.body).join(""), `${lines.join("\n")}\n`);
+    assert.ok(parts.slice(0, -1).every((p) => Buffer.byteLength(p.body) >= 100 && Buffer.byteLength(p.body) < 200));
+    const complete = s3.commandCalls(CompleteMultipartUploadCommand)[0]!.args[0].input;
+    assert.deepEqual(complete.MultipartUpload?.Parts?.map((p) => p.PartNumber), parts.map((p) => p.n));
+  });
+
+  it("abort() aborts a started multipart upload", async () => {
+    s3.on(CreateMultipartUploadCommand).resolves({ UploadId: "u2" });
+    s3.on(UploadPartCommand).resolves({ ETag: "e" });
+    s3.on(AbortMultipartUploadCommand).resolves({});
+    const w = new ObjectLineWriter(BUCKET, "rejected/a.jsonl", "application/x-ndjson", 10);
+    w.write("x".repeat(20));
+    await w.flush();
+    assert.equal(await w.abort(), undefined);
+    assert.equal(s3.commandCalls(AbortMultipartUploadCommand)[0]!.args[0].input.UploadId, "u2");
+  });
+});
+
+// ---------------------------------------------------------------------------------------------------------------
+// API
+
+function api(body: string | null, over: Partial<ApiEvent> = {}): ApiEvent {
+  return {
+    httpMethod: "POST",
+    path: "/ingest",
+    resource: "/ingest",
+    headers: { "Content-Type": "application/json" },
+    body,
+    isBase64Encoded: false,
+    requestContext: { requestId: "req-1", requestTimeEpoch: Date.UTC(2026, 10, 25, 18, 0, 0) },
+    ...over,
+  };
+}
+
+async function call(e: ApiEvent): Promise<{ status: number; body: Record<string, unknown>; res: ApiResult; logs: Array<Record<string, unknown>>; emf: Array<Record<string, unknown>> }> {
+  const c = await capture(() => handler(e));
+  if (c.error) throw c.error;
+  const res = c.result as ApiResult;
+  assert.match(res.headers["content-type"] ?? "", /^application\/json/);
+  return { status: res.statusCode, body: JSON.parse(res.body) as Record<string, unknown>, res, logs: c.logs, emf: c.emf };
+}
+
+const rec = (t: Tick): Record<string, unknown> => ({ symbol: t.symbol, timestamp: t.ts, price: t.price, volume: t.volume, ...(t.extra ?? {}) });
+
+describe("API POST /ingest (R-API-1, R-DATA-3)", () => {
+  it("R-DATA-3 202 with accepted count and rejected index+reason; ticks archived under api/yyyy/mm/dd/<requestId>.jsonl and sent to SQS", async () => {
+    const good = ticks(5);
+    const body = [rec(good[0]!), rec(good[1]!), { ...rec(good[2]!), price: 0 }, rec(good[2]!), { symbol: "AAPL'; DROP TABLE--", timestamp: 1, price: 1, volume: 1 }, rec(good[3]!), rec(good[4]!)];
+    const r = await call(api(JSON.stringify(body)));
+    assert.equal(r.status, 202);
+    assert.deepEqual(r.body.accepted, 5);
+    assert.deepEqual((r.body.rejected as Array<{ index: number }>).map((x) => x.index), [2, 4]);
+    assert.match((r.body.rejected as Array<{ reason: string }>)[0]!.reason, /price must be > 0/);
+    assert.equal(r.body.rejectedCount, 2);
+    assert.equal(r.body.requestId, "req-1");
+    assert.deepEqual(deliveredTicks(), good);
+    assert.ok(delivered.every((b) => (JSON.parse(b) as TickMessage).src === "api:req-1"));
+    const key = "api/2026/11/25/req-1.jsonl";
+    assert.equal(archiveKey("req-1", Date.UTC(2026, 10, 25, 18)), key);
+    assert.deepEqual(written.get(key)!.trimEnd().split("\n").map((l) => JSON.parse(l)), good);
+    assert.equal(metricSum(r.emf, "TicksAccepted"), 5);
+    assert.equal(metricSum(r.emf, "TicksRejected"), 2);
+    assert.equal(metricSum(r.emf, "MessagesSent"), 1);
+    const doc = r.emf[0] as { _aws: { CloudWatchMetrics: Array<{ Namespace: string; Dimensions: string[][] }> }; service: string };
+    assert.equal(doc._aws.CloudWatchMetrics[0]!.Namespace, "MarketData");
+    assert.deepEqual(doc._aws.CloudWatchMetrics[0]!.Dimensions, [["service"]]);
+    assert.equal(doc.service, "ingestion");
+  });
+
+  it('R-DATA-3 {"ticks": [...]}, NDJSON (by type and by content), CSV and base64 + gzip bodies', async () => {
+    const t = ticks(4);
+    const bodies: ApiEvent[] = [
+      api(JSON.stringify({ ticks: t.map(rec) })),
+      api(t.map((x) => JSON.stringify(rec(x))).join("\n"), { headers: { "content-type": "application/x-ndjson" } }),
+      api(t.map((x) => JSON.stringify(rec(x))).join("\n")),
+      api(formatCsv(t), { headers: { "content-type": "text/csv" } }),
+      api(Buffer.from(JSON.stringify(t.map(rec))).toString("base64"), { isBase64Encoded: true }),
+      api(gzipSync(Buffer.from(JSON.stringify(t.map(rec)))).toString("base64"), { isBase64Encoded: true, headers: { "content-type": "application/json", "content-encoding": "gzip" } }),
+      api(JSON.stringify(t.map(rec)), { headers: {} }),
+    ];
+    for (const e of bodies) {
+      delivered = [];
+      const r = await call(e);
+      assert.equal(r.status, 202, JSON.stringify(r.body));
+      assert.equal(r.body.accepted, 4);
+      // CSV extras are strings; the others keep JSON types
+      const expect = e.headers?.["content-type"] === "text/csv" ? t : t;
+      assert.deepEqual(deliveredTicks(), expect);
+    }
+  });
+
+  it("R-DATA-3 NDJSON rejects carry index and line", async () => {
+    const r = await call(api(`${JSON.stringify(rec(sampleTick(1)))}\n{oops\n\n${JSON.stringify({ symbol: "a" })}\n`, { headers: { "content-type": "application/x-ndjson" } }));
+    assert.equal(r.status, 202);
+    assert.deepEqual(r.body.rejected, [
+      { index: 1, line: 2, reason: (r.body.rejected as Array<{ reason: string }>)[0]!.reason },
+      { index: 2, line: 4, reason: 'symbol "a" is invalid: 1-12 characters of A-Z 0-9 . - ^ allowed' },
+    ]);
+  });
+
+  it("R-DATA-3 400: malformed JSON, wrong shape, unsupported content type, no valid tick, empty body", async () => {
+    const cases: Array<[ApiEvent, RegExp]> = [
+      [api("{definitely not json"), /malformed JSON/],
+      [api('{"ticks": {}}'), /"ticks" must be an array/],
+      [api("42"), /got a JSON number/],
+      [api("<xml/>", { headers: { "content-type": "application/xml" } }), /unsupported content type "application\/xml"/],
+      [api(JSON.stringify([{ symbol: "AAPL", price: 1 }])), /no valid tick in the body: 1 record\(s\) rejected \(first: index 0: missing field timestamp\)/],
+      [api(JSON.stringify([{ symbol: '{"$ne":null}', timestamp: 1, price: 1, volume: 1 }])), /no valid tick.*symbol/],
+      [api("[]"), /the body holds no tick/],
+      [api(null), /the body is empty/],
+    ];
+    for (const [e, why] of cases) {
+      const r = await call(e);
+      assert.equal(r.status, 400, e.body ?? "null");
+      assert.match(String(r.body.message), why);
+      assert.equal(r.emf.length, 1, "metrics are published on every invocation, zeros included");
+      assert.equal(metricSum(r.emf, "TicksAccepted"), 0);
+    }
+    assert.equal(delivered.length, 0);
+    assert.equal(written.size, 0);
+  });
+
+  it("R-DATA-3 413 above MAX_BODY_BYTES (raw and decoded size); the default is 4,194,304", async () => {
+    process.env.MAX_BODY_BYTES = "1000";
+    const big = JSON.stringify(ticks(30).map(rec));
+    assert.ok(big.length > 1000);
+    assert.equal((await call(api(big))).status, 413);
+    assert.equal((await call(api(Buffer.from(big).toString("base64"), { isBase64Encoded: true }))).status, 413);
+    delete process.env.MAX_BODY_BYTES;
+    assert.equal((await call(api(big))).status, 202);
+    const huge = `[${"1,".repeat(2_100_000)}1]`; // 4.2 MB
+    const r = await call(api(huge));
+    assert.equal(r.status, 413);
+    assert.match(String(r.body.message), /limit is 4194304 bytes/);
+    process.env.MAX_BODY_BYTES = "abc";
+    const c = await capture(() => handler(api("[]")));
+    assert.match(String(c.error), /MAX_BODY_BYTES="abc" is not a positive whole number/);
+  });
+
+  it("R-API-1 404 for other paths, 405 for other methods", async () => {
+    assert.equal((await call(api(null, { path: "/nope", resource: "/nope" }))).status, 404);
+    const r = await call(api(null, { httpMethod: "GET" }));
+    assert.equal(r.status, 405);
+    assert.equal(r.res.headers.allow, "POST");
+  });
+
+  it("10,000 ticks in one request: all accepted, packed within the SQS limits", async () => {
+    const t = ticks(10_000);
+    const r = await call(api(JSON.stringify(t.map(rec))));
+    assert.equal(r.status, 202);
+    assert.equal(r.body.accepted, 10_000);
+    assert.deepEqual(deliveredTicks(), t);
+    for (const c of sqs.commandCalls(SendMessageBatchCommand)) {
+      const entries = c.args[0].input.Entries ?? [];
+      assert.ok(entries.length <= 10);
+      assert.ok(entries.reduce((n, e) => n + Buffer.byteLength(e.MessageBody ?? ""), 0) <= 262_144);
+    }
+  });
+
+  it("the rejected list is capped; rejectedCount counts them all", async () => {
+    settings.maxRejectedInResponse = 3;
+    const body = [rec(sampleTick(0)), ...Array.from({ length: 10 }, () => ({ symbol: "x" }))];
+    const r = await call(api(JSON.stringify(body)));
+    assert.equal(r.status, 202);
+    assert.equal((r.body.rejected as unknown[]).length, 3);
+    assert.equal(r.body.rejectedCount, 10);
+  });
+
+  it("503 (and an ERROR log) when SQS or the archive fails: the client retries; nothing sent when the archive failed", async () => {
+    sqs.on(SendMessageBatchCommand).rejects(Object.assign(new Error("denied"), { name: "AccessDenied", $fault: "client", $metadata: { httpStatusCode: 403 } }));
+    const r = await call(api(JSON.stringify([rec(sampleTick(1))])));
+    assert.equal(r.status, 503);
+    assert.match(String(r.body.message), /retry/);
+    assert.ok(r.logs.some((l) => l.level === "ERROR"));
+    installDefaults();
+    s3.on(PutObjectCommand).rejects(new Error("s3 down"));
+    const r2 = await call(api(JSON.stringify([rec(sampleTick(1))])));
+    assert.equal(r2.status, 503);
+    assert.equal(sqs.commandCalls(SendMessageBatchCommand).length, 0);
+  });
+});
