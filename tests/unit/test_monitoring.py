@@ -1,0 +1,143 @@
+"""Monitoring under mocks (R-MON-2..4) and the dashboard body as a pure function."""
+
+import json
+import re
+from typing import Any
+
+from market_data_pipeline.monitoring import dashboard_body
+
+from tests.harness import ACCOUNT, REGION, policy_doc
+from tests.unit.conftest import Run, deploy
+
+FUNCTIONS = ["DataIngestion-prod", "DataProcessor-prod", "DataAggregator-prod", "DataQuery-prod"]
+DLQS = [
+    "ProcessingQueueDLQ-prod",
+    "DataIngestionFailureDLQ-prod",
+    "DataAggregatorFailureDLQ-prod",
+    "TicksStoredTargetDLQ-prod",
+    "ScheduleTargetDLQ-prod",
+]
+TOPIC = f"arn:aws:sns:{REGION}:{ACCOUNT}:MarketDataAlarms-prod"
+
+
+def matches(pattern: str, line: str) -> bool:
+    """CloudWatch Logs JSON filter semantics for the `{ $.field = "value" }` form (an independent reading)."""
+    m = re.fullmatch(r'\{\s*\$\.([A-Za-z_][\w.]*)\s*=\s*"([^"]*)"\s*\}', pattern)
+    assert m, f"unsupported pattern {pattern!r}"
+    try:
+        value: Any = json.loads(line)
+    except json.JSONDecodeError:
+        return False  # JSON patterns never match non-JSON lines
+    for part in m.group(1).split("."):
+        if not isinstance(value, dict) or part not in value:
+            return False
+        value = value[part]
+    return bool(value == m.group(2))
+
+
+# What Powertools Logger (TypeScript) writes for logger.error(...) and logger.info(...) (JSON lines).
+POWERTOOLS_ERROR = json.dumps(
+    {
+        "level": "ERROR",
+        "message": "record failed",
+        "timestamp": "2026-11-25T18:00:00.000Z",
+        "service": "processor",
+        "sampling_rate": 0,
+        "xray_trace_id": "1-abc",
+        "error": {"name": "Error", "message": "boom", "stack": "Error: boom"},
+    }
+)
+POWERTOOLS_INFO = json.dumps({"level": "INFO", "message": "stored", "service": "processor"})
+LAMBDA_PLATFORM = json.dumps({"time": "2026-11-25T18:00:00Z", "type": "platform.report", "record": {}})
+
+
+def test_r_mon_2_a_metric_filter_per_function_matching_powertools_errors(default_run: Run) -> None:
+    filters = default_run.all_inputs("aws:cloudwatch/logMetricFilter:LogMetricFilter")
+    assert sorted(f["logGroupName"] for f in filters) == sorted(f"/aws/lambda/{n}" for n in FUNCTIONS)
+    metric_names = set()
+    for f in filters:
+        assert matches(f["pattern"], POWERTOOLS_ERROR)
+        assert not matches(f["pattern"], POWERTOOLS_INFO)
+        assert not matches(f["pattern"], LAMBDA_PLATFORM)
+        assert not matches(f["pattern"], "plain text ERROR line")
+        t = f["metricTransformation"]
+        assert (t["value"], t["namespace"]) == ("1", "MarketData/Logs")
+        metric_names.add(t["name"])
+    assert len(metric_names) == 4  # one metric per function
+
+
+def _alarms(run: Run) -> dict[str, dict[str, Any]]:
+    return run.by_name("aws:cloudwatch/metricAlarm:MetricAlarm")
+
+
+def test_r_mon_3_alarms_for_dlqs_errors_throttles_age_and_logged_errors(default_run: Run) -> None:
+    alarms = _alarms(default_run)
+    by_metric: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    for a in alarms.values():
+        by_metric.setdefault((a["namespace"], a["metricName"]), []).append(a)
+        assert a["alarmActions"] == [TOPIC]
+        assert a["comparisonOperator"] == "GreaterThanThreshold"
+    dlq_alarms = by_metric[("AWS/SQS", "ApproximateNumberOfMessagesVisible")]
+    assert sorted(a["dimensions"]["QueueName"] for a in dlq_alarms) == sorted(DLQS)
+    assert all(a["threshold"] == 0 for a in dlq_alarms)  # not empty
+    for metric in ("Errors", "Throttles"):
+        got = by_metric[("AWS/Lambda", metric)]
+        assert sorted(a["dimensions"]["FunctionName"] for a in got) == sorted(FUNCTIONS)
+        assert all(a["threshold"] == 0 and a["statistic"] == "Sum" for a in got)
+    (age,) = by_metric[("AWS/SQS", "ApproximateAgeOfOldestMessage")]
+    assert age["dimensions"] == {"QueueName": "ProcessingQueue-prod"}
+    assert 0 < age["threshold"] <= 4 * 24 * 3600
+    filters = default_run.all_inputs("aws:cloudwatch/logMetricFilter:LogMetricFilter")
+    for f in filters:
+        t = f["metricTransformation"]
+        assert len(by_metric[(t["namespace"], t["name"])]) == 1  # the filter's metric has its alarm
+
+
+def test_r_mon_3_topic_tls_only_and_email_subscription(default_run: Run) -> None:
+    (topic,) = default_run.all_inputs("aws:sns/topic:Topic")
+    assert topic["name"] == "MarketDataAlarms-prod"
+    (sub,) = default_run.all_inputs("aws:sns/topicSubscription:TopicSubscription")
+    assert (sub["protocol"], sub["endpoint"], sub["topic"]) == ("email", "oncall@example.com", TOPIC)
+    (policy,) = default_run.all_inputs("aws:sns/topicPolicy:TopicPolicy")
+    doc = policy_doc(policy["policy"])
+    allow_cw = [s for s in doc["Statement"] if s.get("Principal") == {"Service": "cloudwatch.amazonaws.com"}]
+    assert allow_cw and allow_cw[0]["Action"] == "sns:Publish" and allow_cw[0]["Resource"] == TOPIC
+    deny = [s for s in doc["Statement"] if s["Effect"] == "Deny"]
+    assert deny[0]["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
+
+
+def test_r_mon_3_no_email_no_subscription() -> None:
+    run = deploy()
+    assert run.of_type("aws:sns/topicSubscription:TopicSubscription") == []
+    assert _alarms(run)  # the alarms and topic exist anyway
+
+
+def test_r_mon_4_dashboard_shows_every_part_of_the_pipeline(default_run: Run) -> None:
+    (dash,) = default_run.all_inputs("aws:cloudwatch/dashboard:Dashboard")
+    assert dash["dashboardName"] == "MarketDataPipeline-prod"
+    body = json.loads(dash["dashboardBody"])
+    metrics = [m for w in body["widgets"] for m in w["properties"]["metrics"]]
+    assert all(w["properties"]["region"] == REGION for w in body["widgets"])
+    dims = {v for m in metrics for v in m[2:]}
+    assert (
+        set(FUNCTIONS) | set(DLQS) | {"ProcessingQueue-prod", "MarketDataState-prod", "MarketDataApi-prod"}
+        <= dims
+    )
+
+
+def test_r_mon_4_dashboard_body_is_a_pure_function() -> None:
+    a = dashboard_body("eu-west-1", "x", ["DataQuery-x"], "Q-x", ["D-x"], "T-x", "A-x", "x")
+    assert a == dashboard_body("eu-west-1", "x", ["DataQuery-x"], "Q-x", ["D-x"], "T-x", "A-x", "x")
+    widgets = a["widgets"]
+    assert {w["properties"]["region"] for w in widgets} == {"eu-west-1"}
+    # Widgets must not overlap on the 24-column grid.
+    cells = set()
+    for w in widgets:
+        assert w["x"] >= 0 and w["x"] + w["width"] <= 24
+        for x in range(w["x"], w["x"] + w["width"]):
+            for y in range(w["y"], w["y"] + w["height"]):
+                assert (x, y) not in cells
+                cells.add((x, y))
+    assert ["MarketData/Logs", "DataQueryErrors-x"] in [
+        m for w in widgets for m in w["properties"]["metrics"]
+    ]

@@ -1,0 +1,160 @@
+"""IAM under mocks (R-SEC-1, R-SEC-2): one role per function, exact allows on exact ARNs, explicit denies."""
+
+from typing import Any
+
+import pytest
+from market_data_pipeline import policies
+
+from tests.harness import ACCOUNT, REGION, policy_doc
+from tests.unit.conftest import Run
+
+BUCKET = f"arn:aws:s3:::market-data-raw-prod-{ACCOUNT}"
+TABLE = f"arn:aws:dynamodb:{REGION}:{ACCOUNT}:table/MarketDataState-prod"
+BUS = f"arn:aws:events:{REGION}:{ACCOUNT}:event-bus/MarketDataEvents-prod"
+
+
+def sqs(name: str) -> str:
+    return f"arn:aws:sqs:{REGION}:{ACCOUNT}:{name}"
+
+
+def logs(fn: str) -> str:
+    return f"arn:aws:logs:{REGION}:{ACCOUNT}:log-group:/aws/lambda/{fn}:*"
+
+
+QUEUE = sqs("ProcessingQueue-prod")
+XRAY = {("xray:PutTraceSegments", "*"), ("xray:PutTelemetryRecords", "*")}
+
+
+def own_logs(fn: str) -> set[tuple[str, str]]:
+    return {("logs:CreateLogStream", logs(fn)), ("logs:PutLogEvents", logs(fn))}
+
+
+# Independently written expectation: (action, resource) pairs each function may do, and nothing else.
+EXPECTED_ALLOWS: dict[str, set[tuple[str, str]]] = {
+    "DataIngestion": {
+        ("s3:GetObject", f"{BUCKET}/incoming/*"),
+        ("s3:PutObject", f"{BUCKET}/rejected/*"),
+        ("s3:PutObject", f"{BUCKET}/api/*"),
+        ("sqs:SendMessage", QUEUE),
+        ("sqs:SendMessage", sqs("DataIngestionFailureDLQ-prod")),
+    },
+    "DataProcessor": {
+        ("sqs:ReceiveMessage", QUEUE),
+        ("sqs:DeleteMessage", QUEUE),
+        ("sqs:ChangeMessageVisibility", QUEUE),
+        ("sqs:GetQueueAttributes", QUEUE),
+        ("dynamodb:BatchWriteItem", TABLE),
+        ("dynamodb:PutItem", TABLE),
+        ("events:PutEvents", BUS),
+    },
+    "DataAggregator": {
+        ("dynamodb:Query", TABLE),
+        ("dynamodb:GetItem", TABLE),
+        ("dynamodb:PutItem", TABLE),
+        ("dynamodb:UpdateItem", TABLE),
+        ("dynamodb:BatchWriteItem", TABLE),
+        ("sqs:SendMessage", sqs("DataAggregatorFailureDLQ-prod")),
+    },
+    "DataQuery": {("dynamodb:Query", TABLE), ("dynamodb:GetItem", TABLE)},
+}
+
+
+def pairs(statements: list[dict[str, Any]]) -> set[tuple[str, str]]:
+    out = set()
+    for st in statements:
+        actions = st["Action"] if isinstance(st["Action"], list) else [st["Action"]]
+        resources = st["Resource"] if isinstance(st["Resource"], list) else [st["Resource"]]
+        out |= {(a, r) for a in actions for r in resources}
+    return out
+
+
+def statements(doc: dict[str, Any], effect: str) -> list[dict[str, Any]]:
+    return [s for s in doc["Statement"] if s["Effect"] == effect]
+
+
+def test_r_sec_1_one_role_per_function_trusting_lambda_only(default_run: Run) -> None:
+    roles = default_run.by_name("aws:iam/role:Role")
+    fn_roles = {f["name"]: f["role"] for f in default_run.all_inputs("aws:lambda/function:Function")}
+    assert len(set(fn_roles.values())) == 4  # no shared role
+    for fn, role_arn in fn_roles.items():
+        role_name = role_arn.rsplit("/", 1)[1]
+        assert role_name == f"{fn.split('-')[0]}Role-prod"
+        trust = policy_doc(roles[role_name]["assumeRolePolicy"])
+        assert trust["Statement"] == [
+            {"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}
+        ]
+        assert not roles[role_name].get("managedPolicyArns")
+    assert default_run.all_inputs("aws:iam/rolePolicyAttachment:RolePolicyAttachment") == []
+
+
+@pytest.mark.parametrize("fn", sorted(EXPECTED_ALLOWS))
+def test_r_sec_1_allows_are_exact_actions_on_exact_arns(default_run: Run, fn: str) -> None:
+    doc = default_run.role_policy(f"{fn}Role-prod")
+    allowed = pairs(statements(doc, "Allow"))
+    assert allowed == EXPECTED_ALLOWS[fn] | own_logs(f"{fn}-prod") | XRAY
+    star = {(a, r) for a, r in allowed if r == "*"}
+    assert star == XRAY  # X-Ray is the only `*` resource
+    assert all("*" not in a for a, _ in allowed)
+
+
+@pytest.mark.parametrize("fn", sorted(EXPECTED_ALLOWS))
+def test_r_sec_2_each_role_denies_destruction_and_insecure_transport(default_run: Run, fn: str) -> None:
+    doc = default_run.role_policy(f"{fn}Role-prod")
+    denied = pairs(statements(doc, "Deny"))
+    must_deny = {
+        ("s3:DeleteBucket", BUCKET),
+        ("s3:PutBucketPolicy", BUCKET),
+        ("s3:DeleteObjectVersion", f"{BUCKET}/*"),
+        ("dynamodb:DeleteTable", TABLE),
+        ("dynamodb:UpdateTable", TABLE),
+        ("sqs:DeleteQueue", QUEUE),
+        ("sqs:PurgeQueue", QUEUE),
+        ("sqs:DeleteQueue", sqs("ProcessingQueueDLQ-prod")),
+        ("events:DeleteEventBus", BUS),
+    }
+    assert must_deny <= denied
+    insecure = [s for s in statements(doc, "Deny") if s.get("Condition")]
+    assert insecure and all(s["Condition"] == {"Bool": {"aws:SecureTransport": "false"}} for s in insecure)
+    assert {("s3:*", BUCKET), ("dynamodb:*", TABLE), ("sqs:*", QUEUE), ("events:*", BUS)} <= pairs(insecure)
+    # A Deny must never cancel what the function needs.
+    unconditional = pairs([s for s in statements(doc, "Deny") if not s.get("Condition")])
+    assert not (unconditional & EXPECTED_ALLOWS[fn])
+
+
+def test_r_sec_2_query_role_is_read_only(default_run: Run) -> None:
+    doc = default_run.role_policy("DataQueryRole-prod")
+    denied = pairs(statements(doc, "Deny"))
+    for action in (
+        "dynamodb:PutItem",
+        "dynamodb:UpdateItem",
+        "dynamodb:DeleteItem",
+        "dynamodb:BatchWriteItem",
+    ):
+        assert (action, TABLE) in denied
+    assert {a for a, _ in pairs(statements(doc, "Allow")) if a.startswith("dynamodb:")} == {
+        "dynamodb:Query",
+        "dynamodb:GetItem",
+    }
+
+
+def test_r_sec_2_api_gateway_logs_role_is_scoped_and_has_a_deny(default_run: Run) -> None:
+    doc = default_run.role_policy("ApiGatewayLogsRole-prod")
+    group = f"arn:aws:logs:{REGION}:{ACCOUNT}:log-group:/aws/apigateway/MarketDataApi-prod/access"
+    assert {r for _, r in pairs(statements(doc, "Allow"))} == {group, f"{group}:*"}
+    assert statements(doc, "Deny")
+
+
+def test_r_sec_policies_are_pure_functions_of_arns() -> None:
+    protected = policies.ProtectedArns(
+        bucket_arn="arn:aws:s3:::b",
+        table_arn="arn:aws:dynamodb:us-east-1:1:table/t",
+        queue_arns=("arn:aws:sqs:us-east-1:1:q",),
+        bus_arn="arn:aws:events:us-east-1:1:event-bus/e",
+        rule_arns=("arn:aws:events:us-east-1:1:rule/e/r",),
+    )
+    doc = policies.query_policy("arn:aws:logs:us-east-1:1:log-group:/aws/lambda/q", protected)
+    assert doc == policies.query_policy("arn:aws:logs:us-east-1:1:log-group:/aws/lambda/q", protected)
+    assert ("dynamodb:Query", "arn:aws:dynamodb:us-east-1:1:table/t") in pairs(statements(doc, "Allow"))
+    assert ("events:DeleteRule", "arn:aws:events:us-east-1:1:rule/e/r") in pairs(statements(doc, "Deny"))
+    sids = [s["Sid"] for s in doc["Statement"]]
+    assert len(sids) == len(set(sids))  # IAM requires unique Sids
