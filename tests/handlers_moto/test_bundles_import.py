@@ -42,7 +42,7 @@ def test_bundle_imports_in_fresh_node_process(fn: str, node: str, tmp_path: Path
     """`node importer.mjs <bundle>` exits 0 and finds `handler` to be a function."""
     bundle = bundle_path(fn)
     if not bundle.exists():
-        pytest.skip(f"{bundle} not built: run `make build` (make test does)")
+        pytest.fail(f"{bundle} not built: run `make build` (make test does)")
     importer = tmp_path / "importer.mjs"
     importer.write_text(IMPORTER)
     env = {**LAMBDA_ENV, "POWERTOOLS_SERVICE_NAME": fn}

@@ -139,7 +139,7 @@ def test_invoke_api_event_tail_dryrun_and_404(start_host: StartHost) -> None:
     )
     assert resp["StatusCode"] == 202
     wait_until(
-        lambda: any("async-1" in line for line in host.function_logs("P")), 20, "the Event invocation to run"
+        lambda: any("async-1" in line for line in host.function_logs("P")), 60, "the Event invocation to run"
     )
     assert client.invoke(FunctionName="P", InvocationType="DryRun")["StatusCode"] == 204
     full_arn = "arn:aws:lambda:us-east-1:123456789012:function:P"
@@ -225,14 +225,14 @@ def test_sqs_event_source_partial_failures_and_redrive(moto: MotoServer, start_h
         dead.extend(_drain_bodies(sqs, dlq))
         return set(bodies) <= set(dead)
 
-    wait_until(lambda: dead_has("fail-1"), 30, "fail-1 in the DLQ")
+    wait_until(lambda: dead_has("fail-1"), 60, "fail-1 in the DLQ")
     assert dead == ["fail-1"]
     # a whole-batch error deletes nothing: both messages of the batch end in the DLQ
     sqs.send_message_batch(
         QueueUrl=q, Entries=[{"Id": "0", "MessageBody": "crash"}, {"Id": "1", "MessageBody": "ok3"}]
     )
-    wait_until(lambda: dead_has("crash", "ok3"), 30, "crash batch in the DLQ")
-    wait_until(lambda: _depth(sqs, q) == 0 or None, 20, "the source queue to be empty")
+    wait_until(lambda: dead_has("crash", "ok3"), 60, "crash batch in the DLQ")
+    wait_until(lambda: _depth(sqs, q) == 0 or None, 60, "the source queue to be empty")
     batches = [json.loads(line)["batch"] for line in host.function_logs("S") if '"batch"' in line]
     delivered = [b for batch in batches for b in batch]
     assert delivered.count("ok1") == 1 and delivered.count("ok2") == 1  # successes deleted, never redelivered
@@ -264,7 +264,7 @@ def test_sqs_batching_window_collects_a_batch(moto: MotoServer, start_host: Star
         time.sleep(0.3)  # spread the sends; the 20 s window still holds them together
     batches = wait_until(
         lambda: [json.loads(line)["batch"] for line in host.function_logs("S") if '"batch"' in line],
-        40,
+        60,
         "a batch",
     )
     assert sorted(batches[0]) == ["m0", "m1", "m2", "m3"]
@@ -303,7 +303,7 @@ def test_s3_notification_shim_with_async_retries_and_on_failure(
     s3.put_object(Bucket="raw", Key="incoming/a b.csv", Body=b"x")
     s3.put_object(Bucket="raw", Key="other/ignored.csv", Body=b"x")
     s3.put_object(Bucket="raw", Key="incoming/please-fail.csv", Body=b"x")
-    records = wait_until(lambda: _drain_bodies(sqs, failures), 30, "the on-failure record")
+    records = wait_until(lambda: _drain_bodies(sqs, failures), 60, "the on-failure record")
     record = json.loads(records[0])
     assert record["requestContext"]["condition"] == "RetriesExhausted"
     assert record["requestContext"]["approximateInvokeCount"] == 3
@@ -312,7 +312,7 @@ def test_s3_notification_shim_with_async_retries_and_on_failure(
         == "incoming/please-fail.csv"
     )
     assert record["responsePayload"]["errorMessage"] == "asked to fail"
-    wait_until(lambda: _depth(sqs, shim) == 0 or None, 20, "the shim queue to drain")
+    wait_until(lambda: _depth(sqs, shim) == 0 or None, 60, "the shim queue to drain")
     events = [json.loads(line)["received"] for line in host.function_logs("I") if '"received"' in line]
     # delivered once, the key URL-encoded (moto also encodes "/"; handlers decode with + as space)
     keys = [unquote_plus(e["Records"][0]["s3"]["object"]["key"]) for e in events if "Records" in e]
@@ -362,12 +362,12 @@ def test_eventbridge_rule_shim_adds_account_and_schedule_fires(
         return [json.loads(line)["received"] for line in host.function_logs("Agg") if '"received"' in line]
 
     custom = wait_until(
-        lambda: [e for e in received() if e.get("source") == "market-data.processor"], 30, "the custom event"
+        lambda: [e for e in received() if e.get("source") == "market-data.processor"], 60, "the custom event"
     )
     assert custom[0]["account"] == "111122223333" and custom[0]["detail"] == detail
     assert custom[0]["detail-type"] == "TicksStored"
     scheduled = wait_until(
-        lambda: [e for e in received() if e.get("source") == "aws.events"][1:], 30, "two schedule ticks"
+        lambda: [e for e in received() if e.get("source") == "aws.events"][1:], 60, "two schedule ticks"
     )
     assert scheduled[0]["detail-type"] == "Scheduled Event"
     assert scheduled[0]["resources"] == ["arn:aws:events:us-east-1:111122223333:rule/every-5"]

@@ -22,7 +22,13 @@ from urllib.parse import quote
 import pytest
 
 from tests.handlers_moto.conftest import NODE_MAJOR, NODE_VERSIONS, node_binary, wait_until
-from tools.local.host import LambdaHostProcess, PipelineResources, bundle_path, pipeline_host_config
+from tools.local.host import (
+    FUNCTIONS,
+    LambdaHostProcess,
+    PipelineResources,
+    bundle_path,
+    pipeline_host_config,
+)
 from tools.local.moto_server import ACCOUNT, MotoServer
 
 SUFFIX = "it"
@@ -32,11 +38,6 @@ SYMBOLS = ("AAPL", "MSFT", "BRK.B")
 VISIBILITY_TIMEOUT = 10
 MAX_RECEIVE = 2
 WINDOWS = {"1m": 60_000, "5m": 300_000}
-
-pytestmark = pytest.mark.skipif(
-    not all(bundle_path(f).exists() for f in ("ingestion", "processor", "aggregator", "query")),
-    reason="handler bundles not built: run `make build` (make test does)",
-)
 
 
 @dataclass(frozen=True)
@@ -222,6 +223,9 @@ def _push_data(p: Pipeline) -> None:
 def pipeline(request: pytest.FixtureRequest, moto_server: MotoServer) -> Iterator[Pipeline]:
     """moto reset + resources + the host with the real bundles on one Node version + the data pushed in."""
     node: str = request.param
+    missing = [str(bundle_path(f)) for f in FUNCTIONS if not bundle_path(f).exists()]
+    if missing:
+        pytest.fail(f"handler bundles not built: {missing}; run `make build` (make test does)")
     moto_server.reset()
     res, dlq = _create_resources(moto_server)
     cfg = pipeline_host_config(

@@ -474,9 +474,20 @@ export class LambdaHost {
   async receive(src, max, waitSeconds) {
     const { Messages } = await this.sqs.send(new ReceiveMessageCommand({
       QueueUrl: src.queueUrl, MaxNumberOfMessages: Math.min(10, max), WaitTimeSeconds: waitSeconds,
+      ...(src.type === "sqs" ? {} : { VisibilityTimeout: this.shimVisibility(src) }),
       MessageSystemAttributeNames: ["All"], MessageAttributeNames: ["All"],
     }), { abortSignal: this.abort.signal });
     return Messages ?? [];
+  }
+
+  // A shim message stays invisible while its async invocation (all attempts, waiting for a free environment
+  // included) may still run, so it is never delivered twice while in progress.
+  shimVisibility(src) {
+    const fn = this.fns.get(src.function);
+    const a = { ...fn.async, ...Object.fromEntries(Object.entries(src).filter(([k, v]) => ["maximumRetryAttempts", "retryDelayMs"].includes(k) && v !== undefined)) };
+    const attempts = a.maximumRetryAttempts + 1;
+    const perBatch = 10 * attempts * fn.timeout + (a.retryDelayMs / 1000) * (attempts * (attempts - 1)) / 2; // 10 messages share the pool
+    return Math.min(43_200, Math.ceil(perBatch / fn.concurrency) + 60);
   }
 
   async deleteMessages(src, msgs) {
