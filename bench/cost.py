@@ -1,0 +1,179 @@
+"""Cost model of issue 6: dollars per million ticks and per month, from measured units and `bench/prices.json`.
+
+Everything here is a pure function of its arguments (no I/O except `load_prices`), so the arithmetic is testable
+with hand-made measurements. Inputs are *measured* at the local endpoint by `bench/run.py`:
+
+* `Usage`: billing units of one run (SQS requests per 64 KiB chunk, EventBridge events, DynamoDB read/write units,
+  S3 request tiers), Lambda invocations and busy milliseconds per function, API requests, log bytes, and the bytes
+  that stay stored per tick (DynamoDB items incl. overhead, S3 objects);
+* `IdleUsage`: what keeps running with no data (the scheduled aggregator run, event-source-mapping polls) and the
+  resources that bill by the month (alarms, dashboards, custom metrics).
+"""
+
+import json
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+PRICES_PATH = Path(__file__).resolve().parent / "prices.json"
+GIB = 1024**3
+
+
+def load_prices(path: Path = PRICES_PATH) -> dict[str, Any]:
+    """The price table (one file, with its source and date)."""
+    prices: dict[str, Any] = json.loads(path.read_text())
+    for key in (
+        "source",
+        "as_of",
+        "lambda",
+        "dynamodb_on_demand",
+        "sqs",
+        "eventbridge",
+        "s3_standard",
+        "assumptions",
+    ):
+        if key not in prices:
+            raise ValueError(f"{path}: missing '{key}'")
+    return prices
+
+
+@dataclass
+class Usage:
+    """Measured usage of one run that handled `ticks` ticks."""
+
+    ticks: int
+    memory_mb: int
+    invocations: dict[str, int]
+    busy_ms: dict[str, float]
+    cold_starts: dict[str, int] = field(default_factory=dict)
+    init_ms: dict[str, float] = field(default_factory=dict)
+    units: dict[str, float] = field(default_factory=dict)
+    """sqs_requests, events, ddb_wru, ddb_rru, s3_tier1, s3_tier2"""
+    api_requests: int = 0
+    log_bytes: float = 0.0
+    ddb_stored_bytes_per_tick: float = 0.0
+    s3_stored_bytes_per_tick: float = 0.0
+
+
+@dataclass
+class IdleUsage:
+    """What an idle month costs: per scheduled run, plus monthly resources."""
+
+    schedule_units: dict[str, float]
+    schedule_busy_ms: float
+    schedule_log_bytes: float
+    alarms: int
+    dashboards: int
+    idle_custom_metrics: int
+    memory_mb: int = 3072
+
+
+def _units_cost(units: dict[str, float], p: dict[str, Any]) -> dict[str, float]:
+    d, s3 = p["dynamodb_on_demand"], p["s3_standard"]
+    return {
+        "sqs": units.get("sqs_requests", 0) * p["sqs"]["per_million_requests"] / 1e6,
+        "eventbridge": units.get("events", 0) * p["eventbridge"]["per_million_custom_events"] / 1e6,
+        "dynamodb_writes": units.get("ddb_wru", 0) * d["per_million_write_request_units"] / 1e6,
+        "dynamodb_reads": units.get("ddb_rru", 0) * d["per_million_read_request_units"] / 1e6,
+        "s3_requests": units.get("s3_tier1", 0) * s3["per_thousand_put_copy_post_list"] / 1e3
+        + units.get("s3_tier2", 0) * s3["per_thousand_get_and_other"] / 1e3,
+    }
+
+
+def lambda_cost(invocations: int, busy_ms: float, memory_mb: int, p: dict[str, Any]) -> float:
+    """Requests plus GB-seconds (billed per ms)."""
+    gb_s = (memory_mb / 1024) * (busy_ms / 1000)
+    return float(invocations * p["lambda"]["per_million_requests"] / 1e6 + gb_s * p["lambda"]["gb_second"])
+
+
+def per_million(u: Usage, p: dict[str, Any]) -> dict[str, float]:
+    """Dollars per million ticks, line by line, plus `total` (requests, compute, logs, X-Ray, storage for the
+    retention period)."""
+    if u.ticks <= 0:
+        raise ValueError(f"a usage needs ticks > 0, got {u.ticks}")
+    a = p["assumptions"]
+    scale = 1e6 / u.ticks
+    lines = {k: v * scale for k, v in _units_cost(u.units, p).items()}
+    inv = sum(u.invocations.values())
+    busy = sum(u.busy_ms.values()) + sum(
+        u.cold_starts.get(f, 0) * u.init_ms.get(f, 0.0) for f in u.cold_starts
+    )
+    lines["lambda"] = lambda_cost(inv, busy, u.memory_mb, p) * scale
+    lines["api_gateway"] = u.api_requests * p["api_gateway_rest"]["per_million_requests"] / 1e6 * scale
+    log_bytes = (
+        u.log_bytes
+        + inv * a["lambda_platform_log_bytes_per_invocation"]
+        + u.api_requests * a["api_access_log_bytes_per_request"]
+    )
+    cw = p["cloudwatch"]
+    months_kept = a["log_retention_days"] / a["days_per_month"]
+    lines["logs"] = (
+        (log_bytes / GIB) * (cw["logs_ingestion_gb"] + cw["logs_storage_gb_month"] * months_kept) * scale
+    )
+    lines["xray"] = (
+        (inv + u.api_requests)
+        * a["xray_traced_share_of_invocations"]
+        * p["xray"]["per_million_traces_recorded"]
+        / 1e6
+        * scale
+    )
+    d = p["dynamodb_on_demand"]
+    months = a["data_retention_days"] / a["days_per_month"]
+    ddb_gb = u.ddb_stored_bytes_per_tick * 1e6 / GIB
+    lines["dynamodb_storage_and_pitr"] = ddb_gb * (d["storage_gb_month"] + d["pitr_gb_month"]) * months
+    lines["s3_storage"] = (
+        u.s3_stored_bytes_per_tick * 1e6 / GIB * p["s3_standard"]["storage_gb_month"] * months
+    )
+    lines["total"] = sum(lines.values())
+    return {k: round(v, 6) for k, v in lines.items()}
+
+
+def idle_month(i: IdleUsage, p: dict[str, Any]) -> dict[str, float]:
+    """Dollars for a month without data (scale to zero: what remains), line by line, plus `total`."""
+    a, cw = p["assumptions"], p["cloudwatch"]
+    n = a["schedule_invocations_per_month"]
+    sched = {k: v * n for k, v in _units_cost(i.schedule_units, p).items()}
+    lines = {
+        "scheduled_aggregator_lambda": lambda_cost(n, i.schedule_busy_ms * n, i.memory_mb, p),
+        "scheduled_aggregator_requests": sum(sched.values()),
+        "scheduled_aggregator_logs": (i.schedule_log_bytes + a["lambda_platform_log_bytes_per_invocation"])
+        * n
+        / GIB
+        * (
+            cw["logs_ingestion_gb"]
+            + cw["logs_storage_gb_month"] * a["log_retention_days"] / a["days_per_month"]
+        ),
+        "scheduled_aggregator_xray": n
+        * a["xray_traced_share_of_invocations"]
+        * p["xray"]["per_million_traces_recorded"]
+        / 1e6,
+        "sqs_event_source_polling": a["esm_idle_pollers"]
+        * (a["days_per_month"] * 86_400 / a["esm_long_poll_seconds"])
+        * p["sqs"]["per_million_requests"]
+        / 1e6,
+        "alarms": i.alarms * cw["alarm_standard_month"],
+        "dashboards": i.dashboards * cw["dashboard_month"],
+        "custom_metrics": i.idle_custom_metrics * cw["custom_metric_month"],
+    }
+    lines["total"] = sum(lines.values())
+    return {k: round(v, 4) for k, v in lines.items()}
+
+
+def monthly(pm: dict[str, float], idle: dict[str, float], p: dict[str, Any]) -> dict[str, float]:
+    """A month of `ticks_per_trading_day` on `trading_days_per_month` days, plus the idle (fixed) costs.
+
+    Storage in `pm` is already priced for a tick kept the whole retention period, so the steady state
+    (a rolling window of retained ticks) costs the same per tick ingested.
+    """
+    a = p["assumptions"]
+    ticks_m = a["ticks_per_trading_day"] * a["trading_days_per_month"] / 1e6
+    variable = pm["total"] * ticks_m
+    total = variable + idle["total"]
+    return {
+        "ticks_per_month_millions": ticks_m,
+        "variable": round(variable, 2),
+        "fixed": round(idle["total"], 2),
+        "total": round(total, 2),
+        "per_million_all_in": round(total / ticks_m, 4) if ticks_m else math.nan,
+    }

@@ -1,0 +1,851 @@
+"""`make bench` (issue 6): throughput, request efficiency, cold start, end-to-end speed and cost per million ticks.
+
+Parts (each reported, none asserted; the goals of issue 6 are reported as met / not met):
+
+1. CPU throughput of the handler cores on Node 18 and Node 20 (``lib/lambda/bench/cpu.ts``, bundled like the
+   handlers): ingestion of CSV, JSON Lines and gzip inputs, aggregation into 1m/5m windows, each beside a bare
+   baseline measured in the same process; ticks/s per core from CPU time.
+2. AWS requests per 10,000 ticks per function, counted by counting proxies in front of moto (``bench/proxy.py``), for
+   the pipeline (the real bundles on the local Lambda host) and for the naive per-record design
+   (``lib/lambda/bench/naive.ts``) on the same data.
+3. Cold start: bundle size and median import time in a fresh Node 18 process (``bench/import_bundle.mjs``).
+4. End to end on the local stack: ticks/s from the first upload until every 1m/5m aggregate matches an independent
+   computation, for the demo size and 5x.
+5. Cost model (``bench/cost.py`` + ``bench/prices.json``): $ per million ticks (ours and naive), a month of 5 million
+   ticks per trading day, an idle month.
+
+Writes ``bench/results.json`` and prints the table. ``python -m bench.run --help`` lists the sizes; ``--quick`` is the
+smoke size used by ``tests/bench``.
+"""
+
+import argparse
+import gzip
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parents[1]
+if str(REPO) not in sys.path:
+    sys.path.insert(0, str(REPO))
+
+from bench import cost  # noqa: E402
+from bench.proxy import Call, CountingProxy, ddb_item_size, summarize  # noqa: E402
+
+LAMBDA_DIR = REPO / "lib" / "lambda"
+BENCH_DIST = LAMBDA_DIR / "dist" / "bench"
+NODE18 = REPO / "tools" / "node18" / "node_modules" / ".bin" / "node"
+HANDLERS_DIR = REPO / "sdk" / "python" / "market_data_pipeline" / "handlers"
+FUNCTIONS = ("ingestion", "processor", "aggregator", "query")
+ROLE_PREFIX = {
+    "DataIngestion-": "ingestion",
+    "DataProcessor-": "processor",
+    "DataAggregator-": "aggregator",
+    "DataQuery-": "query",
+}
+RESULTS_PATH = REPO / "bench" / "results.json"
+MEMORY_MB = 3072
+GOAL_INGEST_RATIO = 0.5
+GOAL_REQUEST_RATIO = 20.0
+GOAL_IMPORT_MS = 150.0
+GOAL_COST_PER_MILLION = 1.0
+
+
+@dataclass(frozen=True)
+class Sizes:
+    """How much work each part does."""
+
+    cpu_ticks: int = 1_000_000
+    cpu_runs: int = 2
+    cpu_warmup: int = 0
+    cold_runs: int = 20
+    demo_minutes: int = 12
+    demo_ticks_per_minute: float = 40.0
+    e2e_multipliers: tuple[int, ...] = (1, 5)
+    drain_timeout: float = 240.0
+
+
+QUICK = Sizes(
+    cpu_ticks=10_000,
+    cpu_runs=2,
+    cpu_warmup=0,
+    cold_runs=2,
+    demo_minutes=2,
+    demo_ticks_per_minute=10.0,
+    e2e_multipliers=(1,),
+    drain_timeout=90.0,
+)
+
+
+def log(msg: str) -> None:
+    """Progress on stderr (the table goes to stdout)."""
+    print(msg, file=sys.stderr, flush=True)
+
+
+def node_bin(version: str) -> str:
+    """The Node binary of a version label: '18' (tools/node18) or '20' (system node)."""
+    if version == "18":
+        if not NODE18.exists():
+            raise FileNotFoundError(f"Node 18 binary {NODE18} is missing: run `make node` first")
+        return str(NODE18)
+    if version == "20":
+        return "node"
+    raise ValueError(f"node version must be '18' or '20', got {version!r}")
+
+
+def node_env() -> dict[str, str]:
+    """Environment for bench node processes (no inherited AWS settings)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    env.update({"NODE_NO_WARNINGS": "1", "AWS_REGION": "us-east-1", "POWERTOOLS_TRACE_ENABLED": "false"})
+    return env
+
+
+def build_bench() -> None:
+    """Bundle lib/lambda/bench/*.ts into lib/lambda/dist/bench/ (like the handlers)."""
+    subprocess.run(
+        ["node", "bench/build.mjs"], cwd=LAMBDA_DIR, check=True, stdout=subprocess.DEVNULL, timeout=120
+    )
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# 1. CPU
+
+
+def run_cpu(s: Sizes) -> dict[str, Any]:
+    """CPU bench on Node 18 and Node 20, run side by side (one core each; throughput is from CPU time)."""
+    args = [
+        "--ticks",
+        str(s.cpu_ticks),
+        "--agg-ticks",
+        str(s.cpu_ticks),
+        "--runs",
+        str(s.cpu_runs),
+        "--warmup",
+        str(s.cpu_warmup),
+    ]
+    procs = {
+        v: subprocess.Popen(
+            [node_bin(v), str(BENCH_DIST / "cpu.mjs"), *args],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            env=node_env(),
+        )
+        for v in ("18", "20")
+    }
+    out: dict[str, Any] = {}
+    for v, p in procs.items():
+        try:
+            so, se = p.communicate(timeout=420)
+        except subprocess.TimeoutExpired:
+            for q in procs.values():
+                q.kill()
+            raise
+        if p.returncode != 0:
+            raise RuntimeError(f"cpu bench on Node {v} failed ({p.returncode}): {se.decode()[-2000:]}")
+        out[f"node{v}"] = json.loads(so)
+    return out
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# 3. Cold start
+
+
+def run_cold_start(runs: int) -> dict[str, Any]:
+    """Bundle sizes and median import time of each bundle in fresh Node 18 processes (rounds interleaved)."""
+    probe = REPO / "bench" / "import_bundle.mjs"
+    node = node_bin("18")
+    targets: dict[str, Path | None] = {
+        "(none)": None,
+        **{f: HANDLERS_DIR / f / "index.mjs" for f in FUNCTIONS},
+    }
+    for f, path in targets.items():
+        if path is not None and not path.exists():
+            raise FileNotFoundError(f"bundle of {f} missing at {path}: run `make build` first")
+    samples: dict[str, list[tuple[float, float, float]]] = {k: [] for k in targets}
+    cpu: dict[str, list[float]] = {k: [] for k in targets}
+    env = node_env()
+    for _ in range(runs):
+        for name, path in targets.items():
+            t0 = time.perf_counter()
+            r = subprocess.run(
+                [node, str(probe), *([str(path)] if path else [])],
+                capture_output=True,
+                env=env,
+                cwd=str(REPO),
+                timeout=60,
+                check=False,
+            )
+            wall = (time.perf_counter() - t0) * 1000
+            if r.returncode != 0:
+                raise RuntimeError(f"importing {name} failed: {r.stderr.decode()[-2000:]}")
+            j = json.loads(r.stdout)
+            samples[name].append((float(j["importMs"]), float(j["bootMs"]), wall))
+            cpu[name].append(float(j["importCpuMs"]))
+    base_wall = statistics.median(w for _i, _b, w in samples["(none)"])
+    out: dict[str, Any] = {
+        "node": subprocess.run([node, "--version"], capture_output=True, text=True, check=True).stdout.strip()
+    }
+    out["runs"] = runs
+    out["baseline_process_ms"] = round(base_wall, 1)
+    bundles: dict[str, Any] = {}
+    for f in FUNCTIONS:
+        path = targets[f]
+        assert path is not None
+        data = path.read_bytes()
+        imp = statistics.median(i for i, _b, _w in samples[f])
+        wall = statistics.median(w for _i, _b, w in samples[f])
+        bundles[f] = {
+            "bytes": len(data),
+            "gzip_bytes": len(gzip.compress(data, 6)),
+            "import_ms_median": round(imp, 1),
+            "import_cpu_ms_median": round(statistics.median(cpu[f]), 1),
+            "process_ms_median": round(wall, 1),
+            "import_ms_runs": [round(i, 1) for i, _b, _w in samples[f]],
+        }
+    out["bundles"] = bundles
+    return out
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# 2 + 4. Pipeline on the local stack, behind counting proxies
+
+
+def _role(function_name: str) -> str:
+    for prefix, role in ROLE_PREFIX.items():
+        if function_name.startswith(prefix):
+            return role
+    raise ValueError(f"function {function_name!r} is not one of the pipeline's four functions")
+
+
+def _log_next(host: Any, fn: str) -> int:
+    return int(host.get_json(f"/_host/logs?function={fn}&since=0")["next"])
+
+
+def _log_lines(host: Any, fn: str, since: int) -> list[str]:
+    return [str(x["line"]) for x in host.get_json(f"/_host/logs?function={fn}&since={since}")["lines"]]
+
+
+def emf_metrics(lines: Sequence[str]) -> set[str]:
+    """Distinct CloudWatch metrics (name + dimension values) published through EMF lines of a log."""
+    out: set[str] = set()
+    for line in lines:
+        if '"_aws"' not in line:
+            continue
+        try:
+            doc = json.loads(line[line.index("{") :])
+        except ValueError:
+            continue
+        for d in doc.get("_aws", {}).get("CloudWatchMetrics", []):
+            for dims in d.get("Dimensions", [[]]):
+                dv = ",".join(f"{k}={doc.get(k)}" for k in dims)
+                for m in d.get("Metrics", []):
+                    out.add(f"{d.get('Namespace')}/{m.get('Name')}[{dv}]")
+    return out
+
+
+def corrected_units(calls: Sequence[Call], full_item_bytes: float) -> dict[str, float]:
+    """Summed billing units; Queries with a projection are billed on the full items read (DynamoDB rule)."""
+    units: dict[str, float] = {}
+    for c in calls:
+        u = dict(c.units)
+        if u.get("ddb_projected"):
+            items = u.get("ddb_items_read", 0.0)
+            u["ddb_rru"] = max(1.0, -(-items * full_item_bytes // 4096)) * u.get("ddb_read_factor", 1.0)
+        for k, v in u.items():
+            if k not in ("ddb_read_factor", "ddb_projected", "ddb_items_read"):
+                units[k] = units.get(k, 0.0) + v
+    return units
+
+
+def _table_bytes(p: Any, symbols: Sequence[str]) -> tuple[int, int, int, int]:
+    """(tick items, their bytes, aggregate items, their bytes) of the state table (DynamoDB item sizes)."""
+    n_t = b_t = n_a = b_a = 0
+    for s in symbols:
+        for item in p.query(s):
+            n_t += 1
+            b_t += ddb_item_size(item)
+        for iv in ("1m", "5m"):
+            for item in p.query(f"{s}#{iv}"):
+                n_a += 1
+                b_a += ddb_item_size(item)
+    return n_t, b_t, n_a, b_a
+
+
+def _bucket_bytes(s3: Any, bucket: str) -> int:
+    total = 0
+    for page in s3.get_paginator("list_object_versions").paginate(Bucket=bucket):
+        total += sum(int(v.get("Size", 0)) for v in page.get("Versions", []))
+    return total
+
+
+def _wait_idle(host: Any, timeout: float = 30.0) -> None:
+    """Wait (bounded) until no function is busy for two consecutive polls."""
+    deadline = time.monotonic() + timeout
+    quiet = 0
+    while time.monotonic() < deadline and quiet < 2:
+        stats = host.stats()
+        quiet = quiet + 1 if all(int(s.get("busy", 0)) == 0 for s in stats.values()) else 0
+        time.sleep(0.5)
+
+
+def run_pipeline(label: str, ds: Any, work: Path, drain_timeout: float, probe_idle: bool) -> dict[str, Any]:
+    """Deploy into a fresh moto, run the real bundles behind counting proxies, send `ds`, wait for the aggregates."""
+    from tools.local import datagen, demo
+    from tools.local.deploy import LocalStack, deploy
+    from tools.local.host import LambdaHostProcess
+    from tools.local.moto_server import MotoServer
+
+    work.mkdir(parents=True, exist_ok=True)
+    moto = MotoServer("process", log_path=work / "moto.log").start()
+    proxies: dict[str, CountingProxy] = {}
+    host: Any = None
+    try:
+        d = deploy(moto.endpoint_url, f"bench{label}")
+        proxies = {n: CountingProxy(n, moto.endpoint_url).start() for n in (*FUNCTIONS, "esm")}
+        cfg = json.loads(json.dumps(d.host_config))
+        cfg["endpointUrl"] = proxies["esm"].url
+        cfg["nodeBinary"] = node_bin("18")
+        cfg["echoLogs"] = False
+        cfg["eventSources"] = [s for s in cfg["eventSources"] if s["type"] != "schedule"]
+        names = {_role(n): n for n in cfg["functions"]}
+        for n, f in cfg["functions"].items():
+            f["env"] = {**f.get("env", {}), "AWS_ENDPOINT_URL": proxies[_role(n)].url}
+        host = LambdaHostProcess(cfg, log_path=work / "host.log").start()
+        stack = LocalStack(work, suffix=f"bench{label}")
+        stack.moto, stack.deployment, stack.host = moto, d, host
+        stack.outputs = {**d.outputs, "ApiUrl": f"{host.url}/{cfg['api']['stage']}/"}
+        queue_name = d.outputs["QueueUrl"].rsplit("/", 1)[-1]
+        alarms = sum(1 for t, _n, _h in d.emulated if t == "aws:cloudwatch/metricAlarm:MetricAlarm")
+        dashboards = sum(1 for t, _n, _h in d.emulated if t == "aws:cloudwatch/dashboard:Dashboard")
+        result: dict[str, Any] = {"label": label, "alarms": alarms, "dashboards": dashboards}
+
+        if probe_idle:
+            result["idle_schedule"] = _probe_schedule(host, names["aggregator"], proxies["aggregator"])
+
+        marks = {n: p.snapshot() for n, p in proxies.items()}
+        stats0 = host.stats()
+        logs0 = {f: _log_next(host, names[f]) for f in FUNCTIONS}
+        expected = datagen.reference_aggregates(ds.ticks)
+        sent = demo.send(stack, ds, log)
+        p = demo.Pipeline(stack)
+        done, stored_at, got = demo.wait_drained(p, ds, expected, drain_timeout, log)
+        t_done = time.monotonic()
+        problems = demo.compare(expected, got)
+        _wait_idle(host)
+        stats1 = host.stats()
+        calls = {n: pr.since(marks[n]) for n, pr in proxies.items()}
+        n_t, b_t, n_a, b_a = _table_bytes(p, ds.symbols)
+        full_tick = b_t / n_t if n_t else 0.0
+        by_fn: dict[str, Any] = {}
+        for f in FUNCTIONS:
+            s0, s1 = stats0[names[f]], stats1[names[f]]
+            lines = _log_lines(host, names[f], logs0[f])
+            by_fn[f] = {
+                "invocations": int(s1["invocations"]) - int(s0["invocations"]),
+                "errors": int(s1["errors"]) - int(s0["errors"]),
+                "cold_starts": int(s1["coldStarts"]) - int(s0["coldStarts"]),
+                "busy_ms": round(float(s1["durationMs"]["total"]) - float(s0["durationMs"]["total"]), 1),
+                "log_bytes": sum(len(x.encode()) + 1 for x in lines),
+                "calls": summarize(calls[f]),
+                "units": corrected_units(calls[f], full_tick),
+            }
+        esm = calls["esm"]
+        esm_work = [c for c in esm if c.tag.split("|")[0] == queue_name and not c.tag.endswith("|empty")]
+        esm_work = [c for c in esm_work if c.action != "GetQueueAttributes"]
+        esm_idle = [c for c in esm if c.tag == f"{queue_name}|empty"]
+        emulation = [c for c in esm if c not in esm_work and c not in esm_idle]
+        by_fn["processor_esm"] = {"calls": summarize(esm_work), "units": corrected_units(esm_work, full_tick)}
+        s3 = moto.client("s3")
+        bucket_bytes = _bucket_bytes(s3, d.outputs["BucketName"])
+        ticks = ds.delivered_ticks
+        result.update(
+            {
+                "ticks_delivered": ticks,
+                "ticks_distinct": len(ds.ticks),
+                "bad_records": ds.bad_records,
+                "files": sent.files,
+                "api_requests": sent.batches + len(ds.malformed_bodies),
+                "drained": done,
+                "aggregate_problems": problems[:10],
+                "seconds_upload_to_stored": round(stored_at - sent.first_send, 2),
+                "seconds_upload_to_aggregates": round(t_done - sent.first_send, 2),
+                "ticks_per_second": round(len(ds.ticks) / max(1e-9, t_done - sent.first_send), 1),
+                "functions": by_fn,
+                "excluded": {
+                    "idle_empty_receives": len(esm_idle),
+                    "emulation_shim_calls": summarize(emulation),
+                },
+                "storage": {
+                    "tick_items": n_t,
+                    "tick_item_bytes_mean": round(full_tick, 1),
+                    "aggregate_items": n_a,
+                    "aggregate_bytes": b_a,
+                    "ddb_stored_bytes_per_tick": round(
+                        (b_t + b_a + 100 * (n_t + n_a)) / max(1, len(ds.ticks)), 1
+                    ),
+                    "s3_bytes": bucket_bytes,
+                    "s3_stored_bytes_per_tick": round(bucket_bytes / max(1, ticks), 1),
+                },
+            }
+        )
+        return result
+    finally:
+        if host is not None:
+            host.close()
+        for pr in proxies.values():
+            pr.stop()
+        moto.stop()
+
+
+def _probe_schedule(host: Any, fn: str, proxy: CountingProxy) -> dict[str, Any]:
+    """Invoke the scheduled aggregation twice on an empty table; measure the second (steady idle) run."""
+    client = host.lambda_client()
+    event = {
+        "version": "0",
+        "id": "bench",
+        "detail-type": "Scheduled Event",
+        "source": "aws.events",
+        "account": "123456789012",
+        "time": "2026-01-01T00:00:00Z",
+        "region": "us-east-1",
+        "resources": [],
+        "detail": {},
+    }
+    client.invoke(FunctionName=fn, Payload=json.dumps(event).encode())
+    mark, s0, l0 = proxy.snapshot(), host.stats()[fn], _log_next(host, fn)
+    r = client.invoke(FunctionName=fn, Payload=json.dumps(event).encode())
+    if r.get("FunctionError"):
+        raise RuntimeError(f"scheduled aggregator run failed: {r['Payload'].read()[:500]!r}")
+    s1 = host.stats()[fn]
+    lines = _log_lines(host, fn, l0)
+    calls = proxy.since(mark)
+    return {
+        "calls": summarize(calls),
+        "units": corrected_units(calls, 0.0),
+        "busy_ms": round(float(s1["durationMs"]["total"]) - float(s0["durationMs"]["total"]), 1),
+        "log_bytes": sum(len(x.encode()) + 1 for x in lines),
+        "emf_metrics": sorted(emf_metrics(lines)),
+    }
+
+
+def run_naive(ds: Any, work: Path) -> dict[str, Any]:
+    """The naive per-record design on the same data, behind its own counting proxies."""
+    from tools.local.moto_server import MotoServer
+
+    work.mkdir(parents=True, exist_ok=True)
+    files = []
+    for i, f in enumerate(ds.files):
+        path = work / f"file-{i}"
+        path.write_bytes(f.body)
+        files.append({"key": f.key, "path": str(path)})
+    batches = []
+    bodies = [(b.body, b.content_type) for b in ds.batches] + [
+        (m, "application/json") for m in ds.malformed_bodies
+    ]
+    for i, (body, ct) in enumerate(bodies):
+        path = work / f"batch-{i}"
+        path.write_bytes(body)
+        batches.append({"path": str(path), "contentType": ct})
+    moto = MotoServer("process", log_path=work / "moto.log").start()
+    proxies: dict[str, CountingProxy] = {}
+    try:
+        proxies = {
+            n: CountingProxy(n, moto.endpoint_url).start()
+            for n in ("ingestion", "processor", "aggregator", "esm")
+        }
+        cfg = {
+            "region": "us-east-1",
+            "endpoints": {"setup": moto.endpoint_url, **{n: p.url for n, p in proxies.items()}},
+            "names": {
+                "bucket": "naive-raw",
+                "queue": "NaiveQueue",
+                "table": "NaiveState",
+                "bus": "NaiveEvents",
+            },
+            "files": files,
+            "batches": batches,
+        }
+        cfg_path = work / "naive.json"
+        cfg_path.write_text(json.dumps(cfg))
+        r = subprocess.run(
+            [node_bin("18"), str(BENCH_DIST / "naive.mjs"), str(cfg_path)],
+            capture_output=True,
+            env=node_env(),
+            timeout=600,
+            check=False,
+        )
+        if r.returncode != 0:
+            raise RuntimeError(f"naive run failed: {r.stderr.decode()[-2000:]}")
+        out: dict[str, Any] = json.loads(r.stdout)
+        fn: dict[str, Any] = {}
+        for n, p in proxies.items():
+            calls = p.since(0)
+            key = "processor_esm" if n == "esm" else n
+            fn[key] = {"calls": summarize(calls), "units": corrected_units(calls, 0.0)}
+            if n in out["invocations"]:
+                fn[key]["invocations"] = int(out["invocations"][n]["count"])
+                fn[key]["busy_ms"] = float(out["invocations"][n]["totalMs"])
+        out["functions"] = fn
+        out["ticks_delivered"] = ds.delivered_ticks
+        if out["counts"]["accepted"] != ds.delivered_ticks:
+            raise RuntimeError(
+                f"naive run accepted {out['counts']['accepted']} ticks, expected {ds.delivered_ticks}"
+            )
+        return out
+    finally:
+        for pr in proxies.values():
+            pr.stop()
+        moto.stop()
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# 5. Cost
+
+
+def usage_of(run: Mapping[str, Any], ticks: int, uploads: int, api_requests: int) -> cost.Usage:
+    """Cost-model usage from one measured run (ours or naive)."""
+    fns = run["functions"]
+    units: dict[str, float] = {}
+    for f in fns.values():
+        for k, v in f["units"].items():
+            units[k] = units.get(k, 0.0) + float(v)
+    units["s3_tier1"] = units.get("s3_tier1", 0.0) + uploads  # the producers' uploads under incoming/
+    storage = run.get("storage", {})
+    return cost.Usage(
+        ticks=ticks,
+        memory_mb=MEMORY_MB,
+        invocations={k: int(v.get("invocations", 0)) for k, v in fns.items() if k in FUNCTIONS},
+        busy_ms={k: float(v.get("busy_ms", 0.0)) for k, v in fns.items() if k in FUNCTIONS},
+        cold_starts={k: int(v.get("cold_starts", 0)) for k, v in fns.items() if k in FUNCTIONS},
+        units=units,
+        api_requests=api_requests,
+        log_bytes=float(sum(int(v.get("log_bytes", 0)) for v in fns.values())),
+        ddb_stored_bytes_per_tick=float(storage.get("ddb_stored_bytes_per_tick", 0.0)),
+        s3_stored_bytes_per_tick=float(storage.get("s3_stored_bytes_per_tick", 0.0)),
+    )
+
+
+def per_10k(run: Mapping[str, Any], ticks: int) -> dict[str, float]:
+    """AWS requests per 10,000 ticks per function (and total)."""
+    out = {k: round(v["calls"]["requests"] * 10_000 / ticks, 1) for k, v in run["functions"].items()}
+    out["total"] = round(sum(out.values()), 1)
+    return out
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Report
+
+
+def machine() -> dict[str, Any]:
+    """Where the bench ran."""
+    model = ""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else None
+    return {
+        "cpu": model or platform.processor(),
+        "cores": os.cpu_count(),
+        "os": platform.platform(),
+        "python": platform.python_version(),
+        "load_average_1m_at_start": load,
+        "date_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+    }
+
+
+def goals(r: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """The goals of issue 6, each with the measured value and met / not met (reported, never asserted)."""
+    out: list[dict[str, Any]] = []
+    if "cpu" in r:
+        worst = min(float(v["ratio"]) for n in r["cpu"].values() for v in n["ingestion"].values())
+        out.append(
+            {
+                "goal": "ingestion >= 50% of the bare baseline (every format, Node 18 and 20)",
+                "value": f"worst {worst:.0%}",
+                "met": worst >= GOAL_INGEST_RATIO,
+            }
+        )
+    if "requests" in r:
+        ratio = float(r["requests"]["ratio"])
+        out.append(
+            {
+                "goal": ">= 20x fewer AWS requests per tick than the naive design",
+                "value": f"{ratio:.1f}x",
+                "met": ratio >= GOAL_REQUEST_RATIO,
+            }
+        )
+    if "cold_start" in r:
+        worst_ms = max(float(b["import_ms_median"]) for b in r["cold_start"]["bundles"].values())
+        worst_proc = max(float(b["process_ms_median"]) for b in r["cold_start"]["bundles"].values())
+        out.append(
+            {
+                "goal": "every bundle imports in < 150 ms on Node 18 (median of fresh processes)",
+                "value": f"worst {worst_ms:.0f} ms (whole process {worst_proc:.0f} ms)",
+                "met": worst_ms < GOAL_IMPORT_MS,
+            }
+        )
+    if "cost" in r:
+        c = r["cost"]
+        v = float(c["monthly_active"]["per_million_all_in"])
+        out.append(
+            {
+                "goal": "all-in cost < $1.00 per million ticks (at 5M ticks/trading day, fixed costs included)",
+                "value": f"${v:.3f}",
+                "met": v < GOAL_COST_PER_MILLION,
+            }
+        )
+    return out
+
+
+def _table(rows: Sequence[Sequence[Any]], header: Sequence[str]) -> str:
+    cells = [[str(c) for c in header]] + [[str(c) for c in r] for r in rows]
+    widths = [max(len(r[i]) for r in cells) for i in range(len(header))]
+    lines = ["| " + " | ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)) + " |" for r in cells]
+    lines.insert(1, "|" + "|".join("-" * (w + 2) for w in widths) + "|")
+    return "\n".join(lines)
+
+
+def render(r: Mapping[str, Any]) -> str:
+    """The readable report (markdown tables)."""
+    out: list[str] = []
+    m = r["machine"]
+    out.append(
+        f"Machine: {m['cpu']}, {m['cores']} cores, {m['os']}; {m['date_utc']}; load avg at start {m['load_average_1m_at_start']}"
+    )
+    if "cpu" in r:
+        rows = []
+        for nv, n in r["cpu"].items():
+            for fmt, v in n["ingestion"].items():
+                rows.append(
+                    [
+                        nv,
+                        f"ingest {fmt}",
+                        f"{v['ours']['ticksPerSec']:,}",
+                        f"{v['baseline']['ticksPerSec']:,}",
+                        f"{v['ratio']:.0%}",
+                    ]
+                )
+            a = n["aggregation"]
+            rows.append(
+                [
+                    nv,
+                    "aggregate 1m+5m",
+                    f"{a['ours']['ticksPerSec']:,}",
+                    f"{a['baseline']['ticksPerSec']:,}",
+                    f"{a['ratio']:.0%}",
+                ]
+            )
+        ticks = next(iter(r["cpu"].values()))["ticks"]
+        out.append(f"\n1. CPU throughput, ticks/s per core (CPU time, {ticks:,} ticks, median of runs)\n")
+        out.append(_table(rows, ["node", "work", "ours", "bare baseline", "ours/baseline"]))
+    if "requests" in r:
+        q = r["requests"]
+        keys = sorted(set(q["ours"]) | set(q["naive"]), key=lambda k: (k == "total", k))
+        rows = [[k, q["ours"].get(k, 0), q["naive"].get(k, 0)] for k in keys]
+        out.append(
+            f"\n2. AWS requests per 10,000 ticks (counted at the local endpoint; dataset: {q['dataset']})\n"
+        )
+        out.append(_table(rows, ["function", "ours", "naive"]))
+        out.append(f"\nnaive / ours = {q['ratio']:.1f}x fewer requests")
+    if "cold_start" in r:
+        c = r["cold_start"]
+        rows = [
+            [
+                f,
+                f"{b['bytes'] / 1024:.0f} KiB",
+                f"{b['gzip_bytes'] / 1024:.0f} KiB",
+                b["import_ms_median"],
+                b["process_ms_median"],
+            ]
+            for f, b in c["bundles"].items()
+        ]
+        out.append(
+            f"\n3. Cold start on {c['node']}: median of {c['runs']} fresh processes (empty process: {c['baseline_process_ms']} ms)\n"
+        )
+        out.append(_table(rows, ["bundle", "size", "gzip", "import ms", "import CPU ms", "whole process ms"]))
+    if "e2e" in r:
+        rows = []
+        for e in r["e2e"]:
+            rows.append(
+                [
+                    e["label"],
+                    e["ticks_distinct"],
+                    e["seconds_upload_to_stored"],
+                    e["seconds_upload_to_aggregates"],
+                    e["ticks_per_second"],
+                    "yes" if e["drained"] and not e["aggregate_problems"] else "NO",
+                    e["requests_per_10k"]["total"],
+                ]
+            )
+        out.append("\n4. End to end on the local stack (moto + local Lambda host, Node 18 workers)\n")
+        out.append(
+            _table(
+                rows,
+                [
+                    "size",
+                    "ticks",
+                    "s to stored",
+                    "s to aggregates",
+                    "ticks/s",
+                    "aggregates exact",
+                    "requests/10k ticks",
+                ],
+            )
+        )
+    if "cost" in r:
+        c = r["cost"]
+        keys = [k for k in c["ours_per_million"] if k != "total"] + ["total"]
+        rows = [
+            [k, f"{c['ours_per_million'][k]:.4f}", f"{c['naive_per_million'].get(k, 0):.4f}"] for k in keys
+        ]
+        out.append(
+            f"\n5. Cost per million ticks, USD (prices: {c['prices_as_of']}, re-check before quoting; measured on '{c['measured_on']}')\n"
+        )
+        out.append(_table(rows, ["line", "ours", "naive"]))
+        ma, mn = c["monthly_active"], c["monthly_active_naive"]
+        out.append(
+            f"\nMonth of {ma['ticks_per_month_millions']:.0f}M ticks (5M/trading day): ours ${ma['total']:.2f} "
+            f"(variable ${ma['variable']:.2f} + fixed ${ma['fixed']:.2f}) = ${ma['per_million_all_in']:.3f}/M all-in; naive ${mn['total']:.2f}"
+        )
+        idle = c["idle_month"]
+        out.append(
+            "Idle month (scale to zero), what remains: "
+            + ", ".join(f"{k} ${v:.2f}" for k, v in idle.items() if k != "total")
+            + f"; total ${idle['total']:.2f}"
+        )
+        out.append(
+            "Plus, after an active month: its retained data until it expires (DynamoDB + PITR, S3, logs), priced in the storage lines above."
+        )
+    if "goals" in r:
+        rows = [[g["goal"], g["value"], "met" if g["met"] else "NOT met"] for g in r["goals"]]
+        out.append("\nGoals of issue 6 (reported, not asserted)\n")
+        out.append(_table(rows, ["goal", "measured", "status"]))
+    return "\n".join(out)
+
+
+def run_all(s: Sizes, parts: Sequence[str], work: Path, out_path: Path | None) -> dict[str, Any]:
+    """Run the selected parts and return (and optionally write) the results."""
+    from tools.local import datagen
+
+    r: dict[str, Any] = {"machine": machine(), "sizes": asdict(s)}
+    t0 = time.monotonic()
+    build_bench()
+    # The CPU part runs first, alone (Node 18 and 20 side by side, one core each), then the rest.
+    if "cpu" in parts:
+        log(f"[bench] 1. CPU throughput ({s.cpu_ticks:,} ticks, Node 18 and 20) ...")
+        r["cpu"] = run_cpu(s)
+    if "cold" in parts:
+        log(f"[bench] 3. cold start ({s.cold_runs} fresh Node 18 processes per bundle) ...")
+        r["cold_start"] = run_cold_start(s.cold_runs)
+    if "pipeline" in parts:
+        e2e = []
+        for i, mult in enumerate(s.e2e_multipliers):
+            ds = datagen.generate(
+                seed=7, minutes=s.demo_minutes * mult, ticks_per_minute=s.demo_ticks_per_minute
+            )
+            label = "demo" if mult == 1 else f"{mult}x demo"
+            log(f"[bench] 2+4. pipeline on the local stack: {label} ({len(ds.ticks):,} ticks) ...")
+            run = run_pipeline(
+                label.replace(" ", ""), ds, work / f"e2e-{mult}", s.drain_timeout, probe_idle=i == 0
+            )
+            run["label"] = label
+            run["requests_per_10k"] = per_10k(run, ds.delivered_ticks)
+            e2e.append(run)
+        r["e2e"] = e2e
+        ds0 = datagen.generate(seed=7, minutes=s.demo_minutes, ticks_per_minute=s.demo_ticks_per_minute)
+        log(f"[bench] 2. naive per-record design on the demo data ({ds0.delivered_ticks:,} ticks) ...")
+        naive = run_naive(ds0, work / "naive")
+        r["naive"] = naive
+        ours0 = e2e[0]
+        ours_10k = per_10k(ours0, ds0.delivered_ticks)
+        naive_10k = per_10k(naive, ds0.delivered_ticks)
+        r["requests"] = {
+            "dataset": f"demo data, {ds0.delivered_ticks:,} valid ticks in {len(ds0.files)} files + {len(ds0.batches)} API batches",
+            "ours": ours_10k,
+            "naive": naive_10k,
+            "ratio": round(naive_10k["total"] / ours_10k["total"], 2),
+        }
+        prices = cost.load_prices()
+        big = e2e[-1]
+        ours_u = usage_of(big, big["ticks_delivered"], big["files"], big["api_requests"])
+        cs = r.get("cold_start", {}).get("bundles", {})
+        ours_u.init_ms = {f: float(cs[f]["import_ms_median"]) for f in cs}
+        naive_u = usage_of(naive, naive["ticks_delivered"], len(ds0.files), ours0["api_requests"])
+        naive_u.ddb_stored_bytes_per_tick = float(ours0["storage"]["ddb_stored_bytes_per_tick"])
+        naive_u.s3_stored_bytes_per_tick = float(ours0["storage"]["s3_stored_bytes_per_tick"])
+        idle_probe = ours0["idle_schedule"]
+        agg_names = {m.split("[")[0] for m in idle_probe["emf_metrics"]}
+        idle = cost.IdleUsage(
+            schedule_units=idle_probe["units"],
+            schedule_busy_ms=float(idle_probe["busy_ms"]),
+            schedule_log_bytes=float(idle_probe["log_bytes"]),
+            alarms=int(ours0["alarms"]),
+            dashboards=int(ours0["dashboards"]),
+            idle_custom_metrics=len(idle_probe["emf_metrics"]) + 1,  # + the aggregator's error metric filter
+            memory_mb=MEMORY_MB,
+        )
+        pm_ours = cost.per_million(ours_u, prices)
+        pm_naive = cost.per_million(naive_u, prices)
+        idle_m = cost.idle_month(idle, prices)
+        r["cost"] = {
+            "prices_source": prices["source"],
+            "prices_as_of": prices["as_of"],
+            "measured_on": big["label"],
+            "ours_per_million": pm_ours,
+            "naive_per_million": pm_naive,
+            "idle_month": idle_m,
+            "idle_custom_metric_names": sorted(agg_names),
+            "monthly_active": cost.monthly(pm_ours, idle_m, prices),
+            "monthly_active_naive": cost.monthly(pm_naive, idle_m, prices),
+            "usage_ours": asdict(ours_u),
+            "usage_naive": asdict(naive_u),
+        }
+    r["goals"] = goals(r)
+    r["seconds"] = round(time.monotonic() - t0, 1)
+    if out_path is not None:
+        out_path.write_text(json.dumps(r, indent=1, default=str) + "\n")
+    return r
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """CLI of `make bench`."""
+    ap = argparse.ArgumentParser(
+        description="Benchmarks of issue 6: throughput, requests, cold start, e2e, cost."
+    )
+    ap.add_argument("--quick", action="store_true", help="smoke sizes (10k ticks, 2 runs, tiny dataset)")
+    ap.add_argument(
+        "--parts", default="cpu,cold,pipeline", help="comma-separated subset of cpu,cold,pipeline"
+    )
+    ap.add_argument("--cpu-ticks", type=int, help="ticks for the CPU part (default 1,000,000)")
+    ap.add_argument("--out", type=Path, default=RESULTS_PATH, help="results JSON path")
+    a = ap.parse_args(argv)
+    parts = [p.strip() for p in a.parts.split(",") if p.strip()]
+    bad = [p for p in parts if p not in ("cpu", "cold", "pipeline")]
+    if bad:
+        ap.error(f"unknown part(s) {', '.join(bad)}; allowed: cpu, cold, pipeline")
+    s = QUICK if a.quick else Sizes()
+    if a.cpu_ticks is not None:
+        if a.cpu_ticks < 1:
+            ap.error(f"--cpu-ticks must be >= 1, got {a.cpu_ticks}")
+        s = Sizes(**{**asdict(s), "cpu_ticks": a.cpu_ticks})
+    with tempfile.TemporaryDirectory(prefix="md-bench-") as tmp:
+        r = run_all(s, parts, Path(tmp), a.out)
+    print(render(r))
+    log(f"[bench] wrote {a.out} in {r['seconds']:.0f}s")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
