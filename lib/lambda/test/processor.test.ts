@@ -17,6 +17,7 @@ process.env.POWERTOOLS_METRICS_DISABLED = "true";
 process.env.POWERTOOLS_LOG_LEVEL = "SILENT";
 const { handler, logger, settings, retentionDays } = await import("../src/handlers/processor.ts");
 const { tickKey } = await import("../src/core/keys.ts");
+const { chunkEntries, entrySize } = await import("../src/adapters/events.ts");
 
 const NOW = 1_700_000_100_000;
 const T = 1_700_000_040_000; // a 1m window start
@@ -292,5 +293,15 @@ describe("DataProcessor", () => {
     } finally {
       process.env.DATA_RETENTION_DAYS = "30";
     }
+  });
+
+  it("PutEvents entries are chunked to the API limits only when needed (10 entries, 256 KB per call)", () => {
+    const small = { Source: "market-data.processor", DetailType: "TicksStored", Detail: "{}" };
+    assert.deepEqual(chunkEntries(Array(25).fill(small)).map((c) => c.length), [10, 10, 5]);
+    assert.deepEqual(chunkEntries([small]).map((c) => c.length), [1]);
+    const big = { ...small, Detail: "x".repeat(100_000) };
+    assert.equal(entrySize(big), 14 + 21 + 11 + 100_000);
+    assert.deepEqual(chunkEntries([big, big, big, small]).map((c) => c.length), [2, 2]);
+    assert.throws(() => chunkEntries([{ ...small, Detail: "x".repeat(300_000) }]), /exceeds 262144/);
   });
 });

@@ -122,15 +122,17 @@ export async function recomputeGroup(table: string, g: WindowGroup, totals: Tota
   const results: Array<Aggregate | null> = [...[...acc1.values()].map((a) => a.result()), acc5.result()];
   totals.windows1m += acc1.size;
   totals.windows5m += 1;
-  for (const r of results) {
-    if (r === null) {
-      totals.empty++;
-      continue;
-    }
-    const item: Item = aggregateItem(r, now, expiresAt);
-    if (await putAggregate(table, item)) totals.written++;
-    else totals.keptNewer++;
-  }
+  await Promise.all(
+    results.map(async (r) => {
+      if (r === null) {
+        totals.empty++;
+        return;
+      }
+      const item: Item = aggregateItem(r, now, expiresAt);
+      if (await putAggregate(table, item)) totals.written++;
+      else totals.keptNewer++;
+    }),
+  );
   const emptyNamed = [...acc1.entries()].filter(([, a]) => a.trades === 0).map(([m]) => m);
   if (emptyNamed.length > 0) {
     logger.warn("windows named dirty hold no ticks; no aggregate written", { symbol: g.symbol, minutes: emptyNamed });
