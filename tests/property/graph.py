@@ -4,12 +4,15 @@ The AWS naming rules below are written from AWS's documentation, independently o
 `naming.NAME_LIMITS`, so that a wrong limit in the component cannot hide a too-long name.
 """
 
+import inspect
 import json
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+import pulumi
 
 from tests.harness import AwsMocks, policy_doc
 
@@ -76,11 +79,45 @@ NAME_RULES: dict[str, NameRule] = {
     ),
 }
 
-# The RestAPI component (remote) is named by its logical name; its stage by the `stageName` input.
+# The RestAPI component (remote) registers its children (RestApi, Stage, Deployment, Permissions) engine-side,
+# so the mocks never see them; `restapi_children` emulates the two named/taggable ones and runs the transforms
+# recorded on the RestAPI over them (the engine runs them for real; the mock monitor does not).
 RESTAPI_TYPE = "aws-apigateway:index:RestAPI"
-STAGE_RULE = NameRule("stageName", 1, 128, r"[A-Za-z0-9_-]+")
-# The RestApi child gets Pulumi's auto-name `<logical name>-<7 chars>` (REST API names: we keep them printable).
+RESTAPI_CHILD = "aws:apigateway/restApi:RestApi"
+STAGE_CHILD = "aws:apigateway/stage:Stage"
+# Without a name from a transform, the RestApi child is auto-named `<logical name>-<7 chars>`.
 RESTAPI_LOGICAL_RULE = NameRule("<logical>", 1, 1024 - 8, r"[\x20-\x7e]+")
+
+
+def restapi_children(mocks: AwsMocks, res: Any) -> list[tuple[str, dict[str, Any]]]:
+    """(type, props) of the RestAPI's RestApi and Stage children after the RestAPI's transforms.
+
+    The props start as what pulumi-aws-apigateway sets that matters here (description, stage name) and WITHOUT
+    tags: whether RestAPI forwards its `tags` input to its children is not visible under mocks, so only tags a
+    transform (or an explicit child setting) adds count.
+    """
+    inputs = mocks.inputs(res)
+    children: list[tuple[str, dict[str, Any]]] = [
+        (RESTAPI_CHILD, {"description": inputs.get("description")}),
+        (STAGE_CHILD, {"stageName": inputs.get("stageName"), "restApi": "abc123", "deployment": "dep"}),
+    ]
+    out = []
+    for typ, props in children:
+        for transform in res.transforms:
+            result = transform(
+                pulumi.ResourceTransformArgs(
+                    custom=True, type_=typ, name=res.name, props=props, opts=pulumi.ResourceOptions()
+                )
+            )
+            if inspect.isawaitable(result):
+                raise AssertionError(
+                    "async transforms are not emulated: make the RestAPI transform synchronous"
+                )
+            if result is not None:
+                props = dict(result.props)
+        out.append((typ, props))
+    return out
+
 
 # Types that have no physical name of their own (configuration of another resource, attachments, mappings).
 NAMELESS_TYPES = frozenset(
@@ -154,9 +191,17 @@ def physical_name_problems(mocks: AwsMocks, suffix: str) -> tuple[list[str], int
         inputs = mocks.inputs(res)
         what = f"{res.typ} {res.name!r}"
         if res.typ == RESTAPI_TYPE:
-            problems += check_name(RESTAPI_LOGICAL_RULE, res.name, suffix, what + " (logical name)")
-            problems += check_name(STAGE_RULE, inputs.get("stageName"), suffix, what + " stageName")
-            checked += 2
+            for typ, props in restapi_children(mocks, res):
+                if typ == RESTAPI_CHILD and props.get("name") is None:
+                    problems += check_name(
+                        RESTAPI_LOGICAL_RULE, res.name, suffix, what + " (auto-named RestApi)"
+                    )
+                else:
+                    child_rule = NAME_RULES[typ]
+                    problems += check_name(
+                        child_rule, props.get(child_rule.key), suffix, f"{what} child {typ}"
+                    )
+                checked += 1
             continue
         if not res.custom or res.typ.startswith("pulumi:providers:"):
             continue
@@ -197,14 +242,18 @@ def tag_problems(mocks: AwsMocks, expected: dict[str, str]) -> tuple[list[str], 
     types, components = taggable()
     problems: list[str] = []
     checked = 0
+    tagged: list[tuple[str, dict[str, Any]]] = []
     for res in mocks.created:
-        if res.typ not in types and res.typ not in components:
-            continue
+        if res.typ == RESTAPI_TYPE:
+            tagged += [(f"{res.name!r} child {t}", p) for t, p in restapi_children(mocks, res) if t in types]
+        if res.typ in types or res.typ in components:
+            tagged.append((f"{res.typ} {res.name!r}", mocks.inputs(res)))
+    for what, props in tagged:
         checked += 1
-        tags = mocks.inputs(res).get("tags") or {}
+        tags = props.get("tags") or {}
         missing = {k: v for k, v in expected.items() if tags.get(k) != v}
         if missing:
-            problems.append(f"{res.typ} {res.name!r}: tags {tags!r} lack {missing!r}")
+            problems.append(f"{what}: tags {tags!r} lack {missing!r}")
     return problems, checked
 
 
