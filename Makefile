@@ -72,6 +72,12 @@ test-python: venv build ## pytest: component under mocks, properties, package, l
 
 test: lint test-lambda test-python ## everything CI runs
 
+demo: venv build ## run the whole pipeline locally on moto, end to end (ARGS=--serve keeps it up; Ctrl-C stops)
+	$(PY) -m tools.local.demo $(ARGS)
+
+integration: venv ## flat-outputs suite against a deployment: FLAT_OUTPUTS (default cfn-outputs/flat-outputs.json)
+	FLAT_OUTPUTS="$${FLAT_OUTPUTS:-cfn-outputs/flat-outputs.json}" $(PY) -m pytest -q tests/integration $(ARGS)
+
 wheel: build venv ## build the SDK wheel (bundles included) into dist/
 	$(PY) -m build --wheel --outdir dist sdk/python
 

@@ -57,6 +57,17 @@ NOT_EMULATED: dict[str, str] = {
 }
 """Types deliberately not created in moto, with the reason (printed by the demo)."""
 
+NOT_EMULATED_PREFIXES: dict[str, str] = {
+    "market-data-pipeline:": "a component resource of this package: a grouping of the resources below, not an AWS resource",
+}
+"""Type-token prefixes not created in moto (this package's own component resources), with the reason."""
+
+
+def _not_emulated_reason(typ: str) -> str | None:
+    if typ in NOT_EMULATED:
+        return NOT_EMULATED[typ]
+    return next((why for prefix, why in NOT_EMULATED_PREFIXES.items() if typ.startswith(prefix)), None)
+
 
 class DeployError(RuntimeError):
     """The component declared something the local stack cannot translate."""
@@ -283,6 +294,12 @@ def _sns_topic(c: _Ctx, r: Recorded) -> None:
     c.done(r, _phys(r), "SNS topic")
 
 
+def _sns_topic_policy(c: _Ctx, r: Recorded) -> None:
+    arn = str(c.local(r.inputs["arn"]))
+    c.sns.set_topic_attributes(TopicArn=arn, AttributeName="Policy", AttributeValue=_json(r.inputs["policy"]))
+    c.done(r, _last(arn), "topic policy")
+
+
 def _sns_sub(c: _Ctx, r: Recorded) -> None:
     c.sns.subscribe(
         TopicArn=c.local(r.inputs["topic"]), Protocol=r.inputs["protocol"], Endpoint=r.inputs["endpoint"]
@@ -387,9 +404,34 @@ def _s3_pab(c: _Ctx, r: Recorded) -> None:
     c.done(r, _bucket_of(c, r), f"public access block {cfg}")
 
 
+UNENFORCED_PRINCIPAL = "local-stack:condition-not-evaluated-by-moto"
+"""moto ignores IAM conditions (only StringEquals), so `Deny s3:* if aws:SecureTransport=false` would deny every request;
+conditional Deny statements get this principal, which moto treats as unknown (not evaluated). The endpoint is plain
+HTTP anyway: the TLS-only rule cannot hold locally. Everything else is stored as declared."""
+
+
+def _moto_safe_policy(policy: Any) -> tuple[str, int]:
+    doc = json.loads(policy) if isinstance(policy, str) else dict(policy)
+    statements = doc.get("Statement", [])
+    changed = 0
+    for st in statements if isinstance(statements, list) else [statements]:
+        conds = st.get("Condition") or {}
+        if st.get("Effect") == "Deny" and conds and any(op != "StringEquals" for op in conds):
+            st["Principal"] = UNENFORCED_PRINCIPAL
+            changed += 1
+    return json.dumps(doc), changed
+
+
 def _s3_policy(c: _Ctx, r: Recorded) -> None:
-    c.s3.put_bucket_policy(Bucket=_bucket_of(c, r), Policy=_json(r.inputs["policy"]))
-    c.done(r, _bucket_of(c, r), "bucket policy")
+    policy, changed = _moto_safe_policy(r.inputs["policy"])
+    c.s3.put_bucket_policy(Bucket=_bucket_of(c, r), Policy=policy)
+    how = "bucket policy" + (
+        f" ({changed} conditional Deny statement(s) stored with principal {UNENFORCED_PRINCIPAL!r}: moto would "
+        "ignore their condition and deny every request)"
+        if changed
+        else ""
+    )
+    c.done(r, _bucket_of(c, r), how)
 
 
 def _s3_ownership(c: _Ctx, r: Recorded) -> None:
@@ -821,6 +863,7 @@ TRANSLATORS: dict[str, Translator] = {
     "aws:iam/rolePolicy:RolePolicy": _iam_role_policy,
     "aws:iam/rolePolicyAttachment:RolePolicyAttachment": _iam_attach,
     "aws:sns/topic:Topic": _sns_topic,
+    "aws:sns/topicPolicy:TopicPolicy": _sns_topic_policy,
     "aws:sns/topicSubscription:TopicSubscription": _sns_sub,
     "aws:sqs/queue:Queue": _sqs_queue,
     "aws:sqs/queuePolicy:QueuePolicy": _sqs_queue_policy,
@@ -863,7 +906,9 @@ def _sort_key(r: Recorded) -> tuple[int, int]:
 
 def check_types(recorded: list[Recorded]) -> None:
     """Fail loudly when the component declares a type nobody decided about."""
-    unknown = sorted({r.typ for r in recorded if r.typ not in TRANSLATORS and r.typ not in NOT_EMULATED})
+    unknown = sorted(
+        {r.typ for r in recorded if r.typ not in TRANSLATORS and _not_emulated_reason(r.typ) is None}
+    )
     if unknown:
         raise DeployError(
             "the component declares resource types the local stack neither translates nor lists as not "
@@ -886,7 +931,7 @@ def deploy(
     for r in sorted(recorded, key=_sort_key):
         tr = TRANSLATORS.get(r.typ)
         if tr is None:
-            c.not_emulated.append((r.typ, r.name, NOT_EMULATED[r.typ]))
+            c.not_emulated.append((r.typ, r.name, _not_emulated_reason(r.typ) or ""))
             continue
         try:
             tr(c, r)
@@ -1011,6 +1056,99 @@ def write_flat_outputs(path: Path, outputs: Mapping[str, str]) -> None:
     """Write `cfn-outputs/flat-outputs.json` (flat key -> string value)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(dict(outputs), indent=2, sort_keys=True) + "\n")
+
+
+class LocalStack:
+    """moto server + the component's resources + the local Lambda host, with flat outputs.
+
+    `start()` starts moto (a child process on 127.0.0.1, free port), deploys, starts the host (workers on the
+    Node 18 binary) and writes `<out_dir>/flat-outputs.json`; `stop()` stops both processes by PID. Use it as a
+    context manager. `schedule_every_ms` overrides the emulated schedule (None keeps the declared rate).
+    """
+
+    def __init__(
+        self,
+        out_dir: Path,
+        suffix: str = "local",
+        extra_args: Mapping[str, Any] | None = None,
+        schedule_every_ms: int | None = None,
+        echo_logs: bool = False,
+        node_binary: Path | None = None,
+    ) -> None:
+        """Prepare (not start) a local stack whose files (logs, outputs) go to `out_dir`."""
+        self.out_dir = out_dir
+        self.suffix = suffix
+        self.extra_args = dict(extra_args or {})
+        self.schedule_every_ms = schedule_every_ms
+        self.echo_logs = echo_logs
+        self.node_binary = node_binary
+        self.moto: Any = None
+        self.host: Any = None
+        self.deployment: Deployment | None = None
+        self.outputs: dict[str, str] = {}
+        self.started_pids: list[int] = []
+        """every process this stack started (they are all stopped by `stop()`)"""
+
+    @property
+    def flat_outputs_path(self) -> Path:
+        """Where `start()` writes the flat outputs."""
+        return self.out_dir / "flat-outputs.json"
+
+    def start(self) -> "LocalStack":
+        """Start moto, deploy, start the host, write the flat outputs (stops what it started on failure)."""
+        from tools.local.host import NODE18, LambdaHostProcess
+        from tools.local.moto_server import MotoServer
+
+        self.out_dir.mkdir(parents=True, exist_ok=True)
+        try:
+            self.moto = MotoServer("process", log_path=self.out_dir / "moto.log").start()
+            self.started_pids.append(self.moto.pid)
+            d = deploy(self.moto.endpoint_url, self.suffix, self.extra_args)
+            self.deployment = d
+            cfg = dict(d.host_config)
+            node = self.node_binary or NODE18
+            if not Path(node).exists():
+                raise DeployError(f"Node 18 binary {node} is missing: run `make node` first")
+            cfg["nodeBinary"] = str(node)
+            cfg["echoLogs"] = self.echo_logs
+            if self.schedule_every_ms is not None:
+                for src in cfg["eventSources"]:
+                    if src["type"] == "schedule":
+                        src["everyMs"] = self.schedule_every_ms
+            (self.out_dir / "host-config.json").write_text(json.dumps(cfg, indent=2))
+            self.host = LambdaHostProcess(cfg, log_path=self.out_dir / "host.log")
+            self.host.start()
+            self.started_pids.append(self.host.pid)
+            stage = cfg["api"]["stage"]
+            self.outputs = {**d.outputs, "ApiUrl": f"{self.host.url}/{stage}/"}
+            write_flat_outputs(self.flat_outputs_path, self.outputs)
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def pids(self) -> list[int]:
+        """PIDs of the processes this stack started (moto, host)."""
+        return [p for p in (getattr(self.moto, "pid", None), getattr(self.host, "pid", None)) if p]
+
+    def stop(self) -> None:
+        """Stop the host, then moto, each by its PID; safe to call twice."""
+        host, self.host = self.host, None
+        moto, self.moto = self.moto, None
+        try:
+            if host is not None:
+                host.stop()
+        finally:
+            if moto is not None:
+                moto.stop()
+
+    def __enter__(self) -> "LocalStack":
+        """Start on entering the context."""
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        """Stop on leaving the context."""
+        self.stop()
 
 
 def main(argv: list[str] | None = None) -> int:
