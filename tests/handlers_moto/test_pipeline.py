@@ -71,10 +71,15 @@ class Pipeline:
         return f"Data{kind}-{SUFFIX}"
 
     def api(
-        self, method: str, path: str, body: bytes | str | None = None, key: bool = True
+        self,
+        method: str,
+        path: str,
+        body: bytes | str | None = None,
+        key: bool = True,
+        headers: dict[str, str] | None = None,
     ) -> tuple[int, Any]:
         """Call the emulated REST API under the stage; returns (status, decoded JSON body)."""
-        headers = {"content-type": "application/json"}
+        headers = dict(headers or {"content-type": "application/json"})
         if key:
             headers["x-api-key"] = API_KEY
         status, _h, raw = self.host.request(method, f"/{STAGE}{path}", body, headers)
@@ -215,7 +220,12 @@ def _push_data(p: Pipeline) -> None:
             for j, t in enumerate(chunk)
         ]
         body.insert(3, {"symbol": "AAPL", "timestamp": now, "price": 0, "volume": 1})  # price must be > 0
-        p.api_responses.append(p.api("POST", "/ingest", json.dumps(body)))
+        if i + 40 < len(api_part):
+            p.api_responses.append(p.api("POST", "/ingest", json.dumps(body)))
+        else:  # the last batch as gzip NDJSON: a binary body, base64 in the proxy event
+            ndjson = "\n".join(json.dumps(r) for r in body).encode()
+            headers = {"content-type": "application/x-ndjson", "content-encoding": "gzip"}
+            p.api_responses.append(p.api("POST", "/ingest", gzip.compress(ndjson), headers=headers))
     p.sent = csv_part + jsonl_part + api_part
 
 
