@@ -146,8 +146,9 @@ NAMELESS_TYPES = frozenset(
 
 
 def suffix_token(name: str, suffix: str) -> bool:
-    """R-ORG-2: the suffix appears in the name as a whole token (`X-<suffix>`, `.../X-<suffix>/...`)."""
-    return name == suffix or re.search(rf"(?:^|[-/_.]){re.escape(suffix)}(?:$|[-/_.])", name) is not None
+    """R-ORG-2 `{resource-type}-{suffix}`: the name is the suffix, or holds `-<suffix>` ending the name or
+    followed by `-` or `/` (`DataIngestion-<s>`, `market-data-raw-<s>-<account>`, `/aws/.../X-<s>/access`)."""
+    return name == suffix or re.search(rf"-{re.escape(suffix)}(?:$|[-/])", name) is not None
 
 
 def check_name(rule: NameRule, name: Any, suffix: str, what: str) -> list[str]:
