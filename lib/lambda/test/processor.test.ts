@@ -155,7 +155,8 @@ describe("DataProcessor", () => {
     const err = mock.method(logger, "error");
     const res = await handler(
       sqsEvent(
-        record("good", msg([tick("AAPL", T)])),
+        // A large integer field is valid data (marshall would throw above 2^53): it must be stored, not poison.
+        record("good", msg([tick("AAPL", T, 1, 1, { tradeId: 12345678901234567890 })])),
         record("notjson", "{oops"),
         record("badprice", msg([tick("AAPL", T), { symbol: "AAPL", ts: T, price: -1, volume: 1 }])),
         record("badversion", { v: 2, src: "x", ticks: [] }),
@@ -170,6 +171,7 @@ describe("DataProcessor", () => {
       ["badextra", "badprice", "badsymbol", "badversion", "huge", "notjson"],
     );
     assert.equal(tickItems().length, 1, "the good message is stored");
+    assert.deepEqual(tickItems()[0]?.extra, { M: { tradeId: { N: "12345678901234567000" } } });
     const reasons = err.mock.calls.map((c) => JSON.stringify(c.arguments));
     assert.ok(reasons.some((r) => r.includes("ticks[1] price -1")), reasons.join("\n"));
     assert.ok(reasons.some((r) => r.includes("not JSON")));

@@ -204,4 +204,14 @@ describe("DataQuery (R-API-3)", () => {
     assert.equal(req.kind, "ticks");
     assert.equal(req.partition, "BRK.B");
   });
+
+  it("extra numbers come back as numbers; integers beyond double precision keep their exact digits", async () => {
+    const { tickRow } = await import("../src/adapters/ddb.ts");
+    const extra = { big: 2 ** 60, huge: 1.5e300, frac: 0.1, n: -3, tiny: 1e-7, nested: { a: [true, null, "s", 12345678901234567890] } };
+    const t = { symbol: "AAPL", ts: 1, price: 1, volume: 1, extra };
+    const item = tickItem(t, tickKey(t), 1);
+    assert.deepEqual(tickRow(item).extra, extra);
+    item.extra = { M: { exact: { N: "12345678901234567891" }, list: { L: [{ N: "7" }, { S: "x" }] } } };
+    assert.deepEqual(tickRow(item).extra, { exact: "12345678901234567891", list: [7, "x"] });
+  });
 });

@@ -13,7 +13,7 @@ import {
   type QueryCommandInput,
   type WriteRequest,
 } from "@aws-sdk/client-dynamodb";
-import { NumberValueImpl as NumberValue, marshall, unmarshall } from "@aws-sdk/util-dynamodb";
+import { NumberValueImpl as NumberValue, unmarshall } from "@aws-sdk/util-dynamodb";
 import type { Aggregate } from "../core/aggregate.ts";
 import type { Tick } from "../core/types.ts";
 import { clientConfig } from "./config.ts";
@@ -63,6 +63,27 @@ export function extraProblem(v: unknown, path = "extra", depth = 0): string | nu
   return `${path} holds a ${typeof v}, which JSON cannot carry`;
 }
 
+/**
+ * JSON value -> AttributeValue. Unlike util-dynamodb's marshall, a number of any magnitude is written as its JS decimal
+ * form (marshall throws above 2^53, which would turn a valid tick with a large integer field into poison).
+ */
+export function toAttr(v: unknown): AttributeValue {
+  if (v === null || v === undefined) return { NULL: true };
+  if (typeof v === "string") return { S: v };
+  if (typeof v === "boolean") return { BOOL: v };
+  if (typeof v === "number") return { N: String(v) };
+  if (Array.isArray(v)) return { L: v.map(toAttr) };
+  if (typeof v === "object") return { M: toAttrMap(v as Record<string, unknown>) };
+  throw new TypeError(`cannot store a ${typeof v} in DynamoDB`);
+}
+
+/** JSON object -> AttributeValue map (undefined fields omitted). */
+export function toAttrMap(o: Record<string, unknown>): Record<string, AttributeValue> {
+  const out: Record<string, AttributeValue> = {};
+  for (const [k, x] of Object.entries(o)) if (x !== undefined) out[k] = toAttr(x);
+  return out;
+}
+
 /** The tick item (keys symbol S / timestamp N = `key`). */
 export function tickItem(t: Tick, key: string, expiresAt: number): Item {
   const item: Item = {
@@ -74,7 +95,7 @@ export function tickItem(t: Tick, key: string, expiresAt: number): Item {
     expiresAt: { N: String(expiresAt) },
   };
   if (t.extra && Object.keys(t.extra).length > 0) {
-    item.extra = { M: marshall(t.extra, { removeUndefinedValues: true }) };
+    item.extra = { M: toAttrMap(t.extra) };
   }
   return item;
 }
@@ -118,9 +139,13 @@ function unwrapNumbers(v: unknown): unknown {
   if (Array.isArray(v)) return v.map(unwrapNumbers);
   if (v instanceof Set) return [...v].map(unwrapNumbers);
   if (v instanceof NumberValue) {
-    // Keep integers beyond 2^53 (and anything a double cannot hold) as their exact decimal string.
+    // A double comes back as a number; an integer a double cannot hold exactly stays its exact decimal string.
     const n = Number(v.value);
-    return Number.isFinite(n) && !(Number.isInteger(n) && !Number.isSafeInteger(n)) ? n : v.value;
+    if (!Number.isFinite(n)) return v.value;
+    // More than 17 significant digits is more precision than any double has: keep the digits.
+    const m = /^-?(\d+)$/.exec(v.value);
+    if (m && !Number.isSafeInteger(n) && (m[1] as string).replace(/^0+/, "").replace(/0+$/, "").length > 17) return v.value;
+    return n;
   }
   if (v instanceof Uint8Array) return Buffer.from(v).toString("base64");
   return Object.fromEntries(Object.entries(v as Record<string, unknown>).map(([k, x]) => [k, unwrapNumbers(x)]));
