@@ -2,7 +2,7 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import fc from "fast-check";
-import { BatchGrouper, MAX_BATCH_BYTES, MAX_BATCH_ENTRIES, MessagePacker, packTicks } from "../src/core/pack.ts";
+import { BatchGrouper, MAX_BATCH_BYTES, MAX_BATCH_ENTRIES, MessagePacker, packTicks, tickJson } from "../src/core/pack.ts";
 import { MAX_TICK_BYTES, validateTick } from "../src/core/tick.ts";
 import { MAX_SQS_MESSAGE_BYTES, type Tick, type TickMessage } from "../src/core/types.ts";
 import { sampleTick, tickArb } from "./helpers/ticks.ts";
@@ -83,6 +83,17 @@ describe("packTicks (SQS message <= 262,144 bytes, batch <= 10 entries and 262,1
       ),
       { numRuns: 150 },
     );
+  });
+
+  it("tickJson is exactly JSON.stringify of the tick (fast path and fallback)", () => {
+    fc.assert(
+      fc.property(tickArb, (t) => {
+        assert.equal(tickJson(t), JSON.stringify(t));
+      }),
+      { numRuns: 1000 },
+    );
+    const odd = { symbol: 'A"b', ts: 1, price: Number.NaN, volume: 1 } as Tick;
+    assert.equal(tickJson(odd), JSON.stringify(odd));
   });
 
   it("BatchGrouper property: groups of <= 10 entries and <= 262,144 bytes, order kept", () => {

@@ -87,6 +87,12 @@ describe("validateTick (R-DATA-1)", () => {
     for (let i = 0; i < 40; i++) deep = [deep];
     assert.match(reason({ ...base, deep }), /nested deeper than 30/);
     assert.match(reason({ ...base, blob: "x".repeat(MAX_TICK_BYTES) }), /at most 65536 allowed/);
+    // the size limit is exact: find the longest accepted blob and check one more byte is refused
+    const fixed = JSON.stringify({ symbol: "AAPL", ts: base.timestamp, price: 189.5, volume: 100, extra: { blob: "" } }).length;
+    const fit = MAX_TICK_BYTES - fixed;
+    assert.equal(validateTick({ ...base, blob: "x".repeat(fit) }).ok, true);
+    assert.match(reason({ ...base, blob: "x".repeat(fit + 1) }), /tick is 65537 bytes as JSON/);
+    assert.match(reason({ ...base, blob: "é".repeat(fit) }), /bytes as JSON; at most 65536/, "UTF-8 bytes are counted, not characters");
     for (const r of [null, 5, "AAPL", [base], true]) assert.match(reason(r), /a tick must be a JSON object/);
   });
 

@@ -38,30 +38,44 @@ export function dynamoNumberProblem(n: number): string | null {
   return null;
 }
 
-/** Why an `extra` value cannot be stored as a DynamoDB map (numbers out of range, depth > 30, empty names), or null. */
-export function extraProblem(v: unknown, path = "extra", depth = 0): string | null {
+/**
+ * Walks an `extra` value once: returns why it cannot be stored as a DynamoDB map (numbers out of range, depth > 30,
+ * empty names), or an upper bound of its JSON size in UTF-8 bytes (a string of n UTF-16 units is at most 6n + 2).
+ */
+function checkExtra(v: unknown, path: string, depth: number): number | string {
   if (depth > 30) return `${path} is nested deeper than 30 levels`;
-  if (v === null || typeof v === "string" || typeof v === "boolean") return null;
+  if (typeof v === "string") return v.length * 6 + 2;
   if (typeof v === "number") {
     const p = dynamoNumberProblem(v);
-    return p ? `${path}: ${p}` : null;
+    return p ? `${path}: ${p}` : 25;
   }
+  if (v === null || typeof v === "boolean") return 5;
   if (Array.isArray(v)) {
+    let size = 2;
     for (let i = 0; i < v.length; i++) {
-      const p = extraProblem(v[i], `${path}[${i}]`, depth + 1);
-      if (p) return p;
+      const r = checkExtra(v[i], `${path}[${i}]`, depth + 1);
+      if (typeof r === "string") return r;
+      size += r + 1;
     }
-    return null;
+    return size;
   }
   if (typeof v === "object") {
-    for (const [k, x] of Object.entries(v as Record<string, unknown>)) {
+    let size = 2;
+    for (const k of Object.keys(v as object)) {
       if (k.length === 0) return `${path} has an empty field name`;
-      const p = extraProblem(x, `${path}.${k}`, depth + 1);
-      if (p) return p;
+      const r = checkExtra((v as Record<string, unknown>)[k], `${path}.${k}`, depth + 1);
+      if (typeof r === "string") return r;
+      size += k.length * 6 + 4 + r;
     }
-    return null;
+    return size;
   }
   return `${path} holds a ${typeof v}, which JSON cannot carry`;
+}
+
+/** Why an `extra` value cannot be stored as a DynamoDB map (numbers out of range, depth > 30, empty names), or null. */
+export function extraProblem(v: unknown, path = "extra", depth = 0): string | null {
+  const r = checkExtra(v, path, depth);
+  return typeof r === "string" ? r : null;
 }
 
 /** Result of validating one record: the normalised tick, or the reason it was rejected. */
@@ -182,23 +196,26 @@ export function validateTick(record: unknown): TickResult {
   if (!(volume.n >= 0)) return { ok: false, reason: `volume must be >= 0, got ${volume.n}` };
   const vp = dynamoNumberProblem(volume.n);
   if (vp) return { ok: false, reason: `volume ${vp}` };
-  const extraEntries: [string, unknown][] = [];
-  for (const k of Object.keys(r)) {
-    if (k === "symbol" || k === "timestamp" || k === "price" || k === "volume") continue;
+  const vol = volume.n === 0 ? 0 : volume.n; // -0 -> 0
+  let extra: Record<string, unknown> | undefined;
+  let bound = 160; // the four fields and the "extra" wrapper, generously
+  for (const k in r) {
+    if (k === "symbol" || k === "timestamp" || k === "price" || k === "volume" || !Object.hasOwn(r, k)) continue;
     const v = r[k];
     if (v === undefined) continue;
     if (k.length === 0) return { ok: false, reason: "a field has an empty name" };
-    const p = extraProblem(v, k, 1);
-    if (p) return { ok: false, reason: p };
-    extraEntries.push([k, v]);
+    const c = checkExtra(v, k, 1);
+    if (typeof c === "string") return { ok: false, reason: c };
+    bound += k.length * 6 + 4 + c;
+    extra ??= {};
+    // a "__proto__" field must stay data: define it, never assign it (that would change the prototype)
+    if (k === "__proto__") Object.defineProperty(extra, k, { value: v, enumerable: true, writable: true, configurable: true });
+    else extra[k] = v;
   }
-  // Object.fromEntries defines own properties, so a "__proto__" field stays data (no prototype change).
-  const vol = volume.n === 0 ? 0 : volume.n; // -0 -> 0
   const tick: Tick =
-    extraEntries.length > 0
-      ? { symbol, ts: ts.ts, price: price.n, volume: vol, extra: Object.fromEntries(extraEntries) }
-      : { symbol, ts: ts.ts, price: price.n, volume: vol };
-  if (extraEntries.length > 0) {
+    extra === undefined ? { symbol, ts: ts.ts, price: price.n, volume: vol } : { symbol, ts: ts.ts, price: price.n, volume: vol, extra };
+  if (bound > MAX_TICK_BYTES) {
+    // the cheap bound is over the limit: measure exactly
     const bytes = Buffer.byteLength(JSON.stringify(tick));
     if (bytes > MAX_TICK_BYTES) {
       return { ok: false, reason: `tick is ${bytes} bytes as JSON; at most ${MAX_TICK_BYTES} allowed` };
