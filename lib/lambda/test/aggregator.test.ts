@@ -197,6 +197,22 @@ describe("DataAggregator", () => {
     assert.equal(table.items.get("#CURSOR\u00000")?.lastRun?.N, String(T + 900_000));
   });
 
+  it("a scheduled run recomputes a window named by many markers once", async () => {
+    for (let i = 0; i < 6; i++) {
+      clock = T + 600_000 + i;
+      await ingest([{ symbol: "IBM", ts: T + i, price: 1 + i, volume: 1 }]);
+    }
+    agg.settings.windowsPerStep = 1;
+    try {
+      const r = await agg.handler({ ...scheduled }, context());
+      assert.equal(r.markers, 6);
+      assert.equal(r.windows5m, 1, "one (symbol, 5m) group recomputed, not one per marker");
+      assert.equal(aggItem("IBM", "1m", T)?.trades, 6);
+    } finally {
+      agg.settings.windowsPerStep = 1000;
+    }
+  });
+
   it("the cursor never moves backwards", async () => {
     clock = T + 1_000_000;
     await agg.handler(scheduled, context());

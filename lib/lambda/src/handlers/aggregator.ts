@@ -35,6 +35,7 @@ import { decodeTickKey, tickKeyRange } from "../core/keys.ts";
 import { EVENT_DETAIL_TYPE, EVENT_SOURCE, type WindowRef } from "../core/types.ts";
 import {
   decodePair,
+  encodePair,
   FIVE_MINUTES,
   groupByFiveMinutes,
   minuteStart,
@@ -54,8 +55,6 @@ tracer.captureAWSv3Client(ddbClient);
 export const CURSOR_OVERLAP_MS = 120_000;
 /** First scheduled run (no cursor yet): look back as far as markers live (their TTL). */
 export const FIRST_RUN_LOOKBACK_MS = 86_400_000;
-/** Windows recomputed per step of a scheduled run before the next markers are taken. */
-export const WINDOWS_PER_STEP = 1000;
 
 /** Tunables the tests override. */
 export const settings = {
@@ -63,6 +62,8 @@ export const settings = {
   /** stop starting new windows when fewer ms remain */
   reserveMs: 5000,
   concurrency: 4,
+  /** distinct windows recomputed per step of a scheduled run before the next markers are taken */
+  windowsPerStep: 1000,
 };
 
 /** Result of one invocation (returned to the caller, useful for tests and the local host). */
@@ -215,18 +216,27 @@ async function onSchedule(context: Context): Promise<AggregatorResult> {
   const totals = emptyTotals();
   let cursor = runStart;
   let complete = true;
+  // Every marker read was written after its ticks, so one recompute of a window during this run covers all the
+  // markers naming it: windows already done are skipped in later steps.
+  const done = new Set<string>();
   for (let i = 0; i < markers.length; ) {
-    // Take markers until the step holds enough windows; recompute; repeat.
+    // Take markers until the step holds enough new windows; recompute; repeat.
     const stepStart = i;
-    const refs: WindowRef[] = [];
-    while (i < markers.length && refs.length < WINDOWS_PER_STEP) refs.push(...(markers[i++]?.pairs ?? []));
-    const groups = groupByFiveMinutes(refs);
-    const done = await recomputeAll(table, groups, context, totals);
-    if (done < groups.length) {
+    const refs = new Map<string, WindowRef>();
+    while (i < markers.length && refs.size < settings.windowsPerStep) {
+      for (const p of markers[i++]?.pairs ?? []) {
+        const k = encodePair(p);
+        if (!done.has(k)) refs.set(k, p);
+      }
+    }
+    const groups = groupByFiveMinutes(refs.values());
+    const finished = await recomputeAll(table, groups, context, totals);
+    if (finished < groups.length) {
       complete = false;
       cursor = Math.min(runStart, markers[stepStart]?.ts ?? runStart);
       break;
     }
+    for (const k of refs.keys()) done.add(k);
   }
   await putCursor(table, cursor);
   publish(totals);
