@@ -105,9 +105,10 @@ export async function recomputeGroup(table: string, g: WindowGroup, totals: Tota
   const pages = queryPages({
     TableName: table,
     KeyConditionExpression: "#s = :s AND #t BETWEEN :lo AND :hi",
-    ExpressionAttributeNames: { "#s": "symbol", "#t": "timestamp" },
+    // Placeholders for every name: VOLUME (and TIMESTAMP) are DynamoDB reserved words.
+    ExpressionAttributeNames: { "#s": "symbol", "#t": "timestamp", "#p": "price", "#v": "volume" },
     ExpressionAttributeValues: { ":s": { S: g.symbol }, ":lo": { N: lo }, ":hi": { N: hi } },
-    ProjectionExpression: "#t, price, volume",
+    ProjectionExpression: "#t, #p, #v",
     ConsistentRead: true,
   });
   for await (const page of pages) {
