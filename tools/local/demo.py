@@ -407,20 +407,20 @@ def summary(
     return problems
 
 
-def serve_forever(stack: LocalStack) -> None:
+def serve_forever(stack: LocalStack, ds: datagen.Dataset, outputs_file: Path) -> None:
     """Keep the stack up until Ctrl-C / SIGTERM; print curl examples."""
     out = stack.outputs
     key = stack.deployment.api_key_value if stack.deployment else ""
     api = out["ApiUrl"].rstrip("/")
     now = int(time.time() * 1000)
     print("\n== Serving (Ctrl-C stops every process started) ==")
-    print(f"  flat outputs: {stack.flat_outputs_path}")
+    print(f"  flat outputs: {outputs_file}")
     print(f"  AWS endpoint (moto): {out['EndpointUrl']}   API: {api}   API key: {key}")
     print(f"""
   curl -s -X POST {api}/ingest -H 'x-api-key: {key}' -H 'content-type: application/json' \\
        -d '[{{"symbol":"AAPL","timestamp":{now},"price":190.12,"volume":100}}]'
   curl -s {api}/symbols/AAPL/latest -H 'x-api-key: {key}'
-  curl -s '{api}/symbols/AAPL/aggregates?interval=1m&from={now - 3_600_000}&to={now + 60_000}' -H 'x-api-key: {key}'
+  curl -s '{api}/symbols/AAPL/aggregates?interval=1m&from={ds.start_ms}&to={ds.end_ms}' -H 'x-api-key: {key}'
   curl -s -o /dev/null -w '%{{http_code}}\\n' -X POST {api}/ingest -d '[]'      # no API key -> 403
   AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test aws --endpoint-url {out["EndpointUrl"]} --region us-east-1 \\
        s3 cp trades.csv s3://{out["BucketName"]}/incoming/trades.csv
@@ -432,6 +432,7 @@ def serve_forever(stack: LocalStack) -> None:
         if not stack.host.alive():
             print("  the Lambda host exited; stopping")
             break
+    print("  stopping ...", flush=True)
 
 
 def _interrupt(*_: object) -> None:
@@ -496,7 +497,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         else:
             log("\nOK: stored ticks and every 1m/5m aggregate match the independent computation.")
         if a.serve:
-            serve_forever(stack)
+            serve_forever(stack, ds, a.outputs / "flat-outputs.json")
         return 1 if problems else 0
     except KeyboardInterrupt:
         log("\ninterrupted")
