@@ -142,6 +142,11 @@ def test_invoke_api_event_tail_dryrun_and_404(start_host: StartHost) -> None:
         lambda: any("async-1" in line for line in host.function_logs("P")), 60, "the Event invocation to run"
     )
     assert client.invoke(FunctionName="P", InvocationType="DryRun")["StatusCode"] == 204
+    # a log line far larger than a pipe chunk is kept whole (tests and the demo parse worker lines as JSON)
+    big = "y" * 300_000
+    client.invoke(FunctionName="P", Payload=json.dumps({"action": "log", "message": big}))
+    parsed = [json.loads(line) for line in host.function_logs("P") if line.startswith('{"level"')]
+    assert [m["message"] for m in parsed if len(m["message"]) > 100] == [big]
     full_arn = "arn:aws:lambda:us-east-1:123456789012:function:P"
     assert (
         json.loads(client.invoke(FunctionName=full_arn, Payload=b"{}")["Payload"].read())["context"][

@@ -26,6 +26,8 @@ const sleep = (ms, signal) =>
 const EVENT_SOURCE_TYPES = ["sqs", "s3-notification", "eventbridge-rule", "schedule"];
 const MAX_LOG_LINES = 20_000; // per function, ring buffer exposed at /_host/logs
 const MAX_DURATIONS = 5_000;
+const END_MARK = "\u0001lambda-host-end "; // written by worker.mjs after each invocation, never shown
+const MAX_INVOCATION_LOG = 1024 * 1024; // per invocation, for LogType Tail (which returns the last 4 KB)
 const MAX_HTTP_BODY = 10 * 1024 * 1024; // API Gateway REST payload limit
 const MAX_INVOKE_PAYLOAD = 6 * 1024 * 1024; // Lambda synchronous request payload limit
 
@@ -127,15 +129,36 @@ export class LambdaHost {
     return env;
   }
 
-  addLog(fn, w, stream, chunk) {
-    const text = chunk.toString();
-    if (w) w.invocationLog.push(text);
-    for (const line of text.split("\n")) {
+  // Worker output is split into whole lines (a chunk may end mid-line; the rest is kept until the next chunk or exit).
+  addLog(fn, w, stream, chunk, flush = false) {
+    const text = (w.partial[stream] ?? "") + (chunk ? chunk.toString() : "");
+    const lines = text.split("\n");
+    w.partial[stream] = flush ? "" : lines.pop();
+    for (let line of lines) {
+      const mi = line.indexOf(END_MARK);
+      if (mi >= 0) { this.markSeen(w, stream, line.slice(mi + END_MARK.length)); line = line.slice(0, mi); } // output without a final newline
       if (!line) continue;
+      w.invocationLog.push(line + "\n");
+      w.invocationLogBytes += line.length + 1;
       fn.logLines.push({ seq: ++fn.logSeq, stream, line });
       if (this.cfg.echoLogs) process.stdout.write(`[${fn.name}] ${line}\n`);
     }
+    while (w.invocationLogBytes > MAX_INVOCATION_LOG && w.invocationLog.length > 1) w.invocationLogBytes -= w.invocationLog.shift().length;
     if (fn.logLines.length > MAX_LOG_LINES) fn.logLines.splice(0, fn.logLines.length - MAX_LOG_LINES);
+  }
+
+  markSeen(w, stream, id) {
+    w.marks[stream] = id;
+    if (w.flushed && w.marks.stdout === w.flushed.id && w.marks.stderr === w.flushed.id) { const f = w.flushed; w.flushed = null; f.resolve(); }
+  }
+
+  // Resolves once both output streams of the worker have delivered the end mark of invocation `id` (bounded wait).
+  outputFlushed(w, id) {
+    if (w.marks.stdout === id && w.marks.stderr === id) return Promise.resolve();
+    return new Promise((resolve) => {
+      const t = setTimeout(() => { w.flushed = null; resolve(); }, 2000);
+      w.flushed = { id, resolve: () => { clearTimeout(t); resolve(); } };
+    });
   }
 
   spawn(fn) {
@@ -144,9 +167,12 @@ export class LambdaHost {
       env: this.workerEnv(fn), execPath, cwd: dirname(fn.file),
       execArgv: [`--max-old-space-size=${fn.memory}`], stdio: ["ignore", "pipe", "pipe", "ipc"],
     });
-    const w = { child, pending: null, invocationLog: [], dead: false, initMs: 0 };
+    const w = { child, pending: null, invocationLog: [], invocationLogBytes: 0, partial: {}, marks: {}, flushed: null, dead: false, initMs: 0 };
+    child.stdout.setEncoding("utf8"); child.stderr.setEncoding("utf8"); // never split a UTF-8 character
     child.stdout.on("data", (d) => this.addLog(fn, w, "stdout", d));
     child.stderr.on("data", (d) => this.addLog(fn, w, "stderr", d));
+    child.stdout.on("end", () => this.addLog(fn, w, "stdout", null, true));
+    child.stderr.on("end", () => this.addLog(fn, w, "stderr", null, true));
     w.ready = new Promise((res, rej) => {
       child.on("message", (m) => {
         if (m.type === "ready") { fn.stats.coldStarts++; fn.nodeVersions.add(m.nodeVersion); w.initMs = m.initMs; res(w); }
@@ -197,7 +223,7 @@ export class LambdaHost {
       return { requestId, durationMs: 0, logs: "", error: e.lambda ?? { errorType: "Runtime.InitError", errorMessage: e.message } };
     }
     const cold = w.initMs && !w.usedOnce; w.usedOnce = true;
-    w.invocationLog = [`START RequestId: ${requestId} Version: $LATEST\n`];
+    w.invocationLog = [`START RequestId: ${requestId} Version: $LATEST\n`]; w.invocationLogBytes = 0;
     const start = performance.now();
     let timer;
     const res = await new Promise((resolveP) => {
@@ -213,8 +239,7 @@ export class LambdaHost {
     });
     clearTimeout(timer);
     const durationMs = performance.now() - start;
-    // Give the pipes a moment to deliver the worker's last log lines before they are attributed.
-    await new Promise((r) => setImmediate(r));
+    if (!w.dead) await this.outputFlushed(w, requestId); // the worker's last log lines belong to this invocation
     w.invocationLog.push(`END RequestId: ${requestId}\n`,
       `REPORT RequestId: ${requestId}\tDuration: ${durationMs.toFixed(2)} ms\tBilled Duration: ${Math.ceil(durationMs)} ms\tMemory Size: ${fn.memory} MB` +
       (cold ? `\tInit Duration: ${w.initMs.toFixed(2)} ms` : "") + "\n");

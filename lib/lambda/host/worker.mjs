@@ -36,6 +36,7 @@ try {
 }
 
 let current = null; // the invocation in flight, for unhandled rejections
+const END_MARK = "\u0001lambda-host-end "; // keep in sync with lambda-host.mjs
 process.on("message", async (msg) => {
   if (!msg || msg.type !== "invoke") return;
   const { id, event, deadline, fn } = msg;
@@ -57,6 +58,9 @@ process.on("message", async (msg) => {
     if (settled) return;
     settled = true;
     current = null;
+    // End-of-invocation markers: the host attributes every earlier output line to this invocation before answering.
+    process.stdout.write(`${END_MARK}${id}\n`);
+    process.stderr.write(`${END_MARK}${id}\n`);
     process.send({ type: "result", id, ...p });
   };
   current = reply;
