@@ -93,6 +93,8 @@ def test_warm_reuse_timeout_and_errors(start_host: StartHost) -> None:
             "Cb": fn("callbackHandler"),
             "NoExport": fn("doesNotExist"),
             "Broken": {"file": str(FIXTURES / "broken.mjs")},
+            "Big": fn("bigintHandler"),
+            "Hang": {"file": str(FIXTURES / "hang.mjs"), "initTimeout": 1},
         },
     }
     host = start_host(cfg)
@@ -116,6 +118,11 @@ def test_warm_reuse_timeout_and_errors(start_host: StartHost) -> None:
     assert err["errorType"] == "Runtime.HandlerNotFound"
     _, err = invoke(host, "Broken", {})
     assert err["errorType"] == "Runtime.ImportModuleError" and "require is not defined" in err["errorMessage"]
+    _, err = invoke(host, "Big", {})
+    assert err["errorType"] == "Runtime.MarshalError"
+    _, err = invoke(host, "Hang", {})  # an import that never finishes is bounded too
+    assert err["errorType"] == "Sandbox.Timedout" and "Init phase" in err["errorMessage"]
+    assert host.stats()["Hang"]["environments"] == 0
     stats = host.stats()["P"]
     assert (
         stats["timeouts"] == 1

@@ -49,6 +49,7 @@ export function normaliseConfig(raw, baseDir = process.cwd()) {
     f.file = resolve(baseDir, f.file);
     if (!existsSync(f.file)) bad(`functions.${name}.file ${f.file} does not exist (did you run 'make build'?)`);
     f.timeout = f.timeout ?? 30; if (!(f.timeout > 0 && f.timeout <= 900)) bad(`functions.${name}.timeout must be 0 < s <= 900`);
+    if (f.initTimeout !== undefined && !(f.initTimeout > 0 && f.initTimeout <= 900)) bad(`functions.${name}.initTimeout must be 0 < s <= 900`);
     f.memory = posInt(f.memory ?? 512, `functions.${name}.memory`, 10240);
     f.concurrency = posInt(f.concurrency ?? 1, `functions.${name}.concurrency`, 64);
     f.env = f.env ?? {};
@@ -202,7 +203,13 @@ export class LambdaHost {
       if (w) continue;
       if (fn.busy.size < fn.concurrency) {
         const nw = this.spawn(fn); fn.busy.add(nw);
-        try { await nw.ready; return nw; } catch (e) { fn.busy.delete(nw); nw.child.kill("SIGKILL"); this.wake(fn); throw e; }
+        const initLimitMs = (fn.initTimeout ?? Math.max(10, fn.timeout)) * 1000; // Lambda bounds the init phase too
+        let initTimer;
+        const initTimeout = new Promise((_, rej) => { initTimer = setTimeout(() => rej(Object.assign(new Error("init timed out"), {
+          lambda: { errorType: "Sandbox.Timedout", errorMessage: `Init phase did not complete within ${initLimitMs / 1000} seconds` } })), initLimitMs); });
+        try { await Promise.race([nw.ready, initTimeout]); return nw; }
+        catch (e) { nw.dead = true; fn.busy.delete(nw); nw.child.kill("SIGKILL"); this.wake(fn); throw e; }
+        finally { clearTimeout(initTimer); }
       }
       fn.stats.throttledWaits++;
       await new Promise((r) => fn.waiters.push(r)); // wait for a free environment (the pool is the concurrency limit)

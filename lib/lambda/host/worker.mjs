@@ -61,7 +61,11 @@ process.on("message", async (msg) => {
     // End-of-invocation markers: the host attributes every earlier output line to this invocation before answering.
     process.stdout.write(`${END_MARK}${id}\n`);
     process.stderr.write(`${END_MARK}${id}\n`);
-    process.send({ type: "result", id, ...p });
+    try {
+      process.send({ type: "result", id, ...p });
+    } catch (e) { // e.g. a BigInt in the result: Lambda cannot serialise it either
+      process.send({ type: "result", id, error: { errorType: "Runtime.MarshalError", errorMessage: `Unable to marshal response: ${e.message}` } });
+    }
   };
   current = reply;
   const callback = (err, res) => (err ? reply({ error: errorOf(err) }) : reply({ result: res === undefined ? null : res }));
