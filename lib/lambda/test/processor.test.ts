@@ -132,7 +132,7 @@ describe("DataProcessor", () => {
       { symbol: "AAPL", start: T + 60_000 },
       { symbol: "MSFT", start: T + 60_000 },
     ]);
-    assert.equal(detail.ticks, 5);
+    assert.equal(detail.ticks, 4, "distinct ticks written (the redelivered one counts once)");
     // One #DIRTY marker per invocation with the same pairs.
     const ms = markers();
     assert.equal(ms.length, 1);
@@ -290,8 +290,11 @@ describe("DataProcessor", () => {
     assert.deepEqual(res.batchItemFailures, []);
     assert.equal(events.commandCalls(PutEventsCommand).length, 0);
     process.env.DATA_RETENTION_DAYS = "0";
+    const err = mock.method(logger, "error");
     try {
       assert.throws(() => retentionDays(), /DATA_RETENTION_DAYS="0" is not a whole number of days from 1 to 36500/);
+      await assert.rejects(handler(sqsEvent(record("m1", msg([tick("AAPL", T)]))), context()), /DATA_RETENTION_DAYS/);
+      assert.equal(err.mock.callCount(), 1, "a configuration error is logged as ERROR");
     } finally {
       process.env.DATA_RETENTION_DAYS = "30";
     }

@@ -13,7 +13,7 @@
  *    are retried, then logged as errors (the marker guarantees the schedule catches up);
  * 5. answer the partial batch response through Powertools BatchProcessor (all failed -> FullBatchFailureError).
  */
-import { BatchProcessor, EventType, processPartialResponse } from "@aws-lambda-powertools/batch";
+import { BatchProcessor, EventType, FullBatchFailureError, processPartialResponse } from "@aws-lambda-powertools/batch";
 import { Logger } from "@aws-lambda-powertools/logger";
 import { MetricUnit, Metrics } from "@aws-lambda-powertools/metrics";
 import { Tracer } from "@aws-lambda-powertools/tracer";
@@ -78,6 +78,10 @@ export const handler = async (event: SQSEvent, context: Context): Promise<SQSBat
   logger.addContext(context);
   try {
     return await processBatch(event, context);
+  } catch (e) {
+    // An all-failed batch was logged record by record; anything else (configuration, SDK) is logged here.
+    if (!(e instanceof FullBatchFailureError)) logger.error("batch processing failed", { error: e as Error });
+    throw e;
   } finally {
     metrics.publishStoredMetrics();
   }
@@ -134,7 +138,7 @@ async function processBatch(event: SQSEvent, context: Context): Promise<SQSBatch
   for (const d of decoded) {
     const notWritten = d.ticks.filter((t) => written.failed.has(t.id));
     for (const t of d.ticks) {
-      if (written.failed.has(t.id)) continue;
+      if (written.failed.has(t.id) || writtenIds.has(t.id)) continue;
       writtenTicks.push(t.tick);
       writtenIds.add(t.id);
     }
