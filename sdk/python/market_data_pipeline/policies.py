@@ -137,8 +137,8 @@ def deny_statements(p: ProtectedArns, *, table_read_only: bool = False) -> list[
 def ingestion_policy(
     log_group_arn: str, queue_arn: str, failure_queue_arn: str, protected: ProtectedArns
 ) -> Policy:
-    """DataIngestion: read `incoming/`, write `rejected/` and `api/`, send to the processing queue, and send
-    failed async events to its on-failure destination."""
+    """DataIngestion: read `incoming/`, write `rejected/` (multipart, so also abort) and `api/`, send to the
+    processing queue, and send failed async events to its on-failure destination (docs/design.md, "IAM used")."""
     b = protected.bucket_arn
     return {
         "Version": VERSION,
@@ -150,6 +150,7 @@ def ingestion_policy(
                 ["s3:PutObject"],
                 [f"{b}/{c.REJECTED_PREFIX}*", f"{b}/{c.API_ARCHIVE_PREFIX}*"],
             ),
+            _allow("AbortRejectUploads", ["s3:AbortMultipartUpload"], [f"{b}/{c.REJECTED_PREFIX}*"]),
             _allow("SendToProcessingQueue", ["sqs:SendMessage"], [queue_arn]),
             _allow("OnFailureDestination", ["sqs:SendMessage"], [failure_queue_arn]),
             *deny_statements(protected),
@@ -189,13 +190,7 @@ def aggregator_policy(log_group_arn: str, failure_queue_arn: str, protected: Pro
             *log_statements(log_group_arn),
             _allow(
                 "ReadTicksWriteAggregates",
-                [
-                    "dynamodb:Query",
-                    "dynamodb:GetItem",
-                    "dynamodb:PutItem",
-                    "dynamodb:UpdateItem",
-                    "dynamodb:BatchWriteItem",
-                ],
+                ["dynamodb:Query", "dynamodb:GetItem", "dynamodb:PutItem"],
                 [protected.table_arn],
             ),
             _allow("OnFailureDestination", ["sqs:SendMessage"], [failure_queue_arn]),
