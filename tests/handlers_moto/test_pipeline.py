@@ -35,7 +35,7 @@ SUFFIX = "it"
 API_KEY = "local-test-key-0123456789"
 STAGE = "prod"
 SYMBOLS = ("AAPL", "MSFT", "BRK.B")
-VISIBILITY_TIMEOUT = 10
+VISIBILITY_TIMEOUT = 16  # >= 2x the processor timeout below: a slow (loaded) run is not redelivered
 MAX_RECEIVE = 2
 WINDOWS = {"1m": 60_000, "5m": 300_000}
 
