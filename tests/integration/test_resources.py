@@ -223,3 +223,72 @@ def test_function_log_group_retention(env: Env, key: str) -> None:
     group = [g for g in groups if g["logGroupName"] == name]
     assert group, f"log group {name} does not exist"
     assert group[0].get("retentionInDays") == LOG_RETENTION_DAYS, group[0]
+
+
+FUNCTION_KEYS = (
+    "IngestionFunctionName",
+    "ProcessorFunctionName",
+    "AggregatorFunctionName",
+    "QueryFunctionName",
+)
+NODE_RUNTIMES = {
+    "nodejs18.x",
+    "nodejs20.x",
+    "nodejs22.x",
+    "nodejs24.x",
+}  # R-FN-2: lambda_runtime's allowed values
+
+
+# R-FN-1, R-FN-2
+@pytest.mark.parametrize("key", FUNCTION_KEYS)
+def test_function_runtime_memory_tracing(env: Env, key: str) -> None:
+    cfg = env.client("lambda").get_function_configuration(FunctionName=env.outputs[key])
+    assert cfg["Runtime"] in NODE_RUNTIMES, cfg["Runtime"]
+    assert cfg["Handler"] == "index.handler"
+    assert cfg["MemorySize"] == 3072
+    assert cfg["TracingConfig"]["Mode"] == "Active"
+    assert cfg["Role"].split("/")[-1].endswith(f"-{env.suffix}")  # one role per function (R-SEC-1)
+
+
+# R-SEC-1, R-FN-1
+def test_functions_have_their_own_roles_and_the_contract_env(env: Env) -> None:
+    lam, o = env.client("lambda"), env.outputs
+    cfgs = {k: lam.get_function_configuration(FunctionName=o[k]) for k in FUNCTION_KEYS}
+    assert len({c["Role"] for c in cfgs.values()}) == 4, "functions share a role"
+    envs = {k: c.get("Environment", {}).get("Variables", {}) for k, c in cfgs.items()}
+    # docs/design.md "Function environment"
+    assert envs["IngestionFunctionName"]["RAW_BUCKET"] == o["BucketName"]
+    assert envs["IngestionFunctionName"]["PROCESSING_QUEUE_URL"] == o["QueueUrl"]
+    assert envs["ProcessorFunctionName"]["STATE_TABLE"] == o["TableName"]
+    assert envs["ProcessorFunctionName"]["EVENT_BUS_NAME"] == o["EventBusName"]
+    assert envs["AggregatorFunctionName"]["STATE_TABLE"] == o["TableName"]
+    assert envs["QueryFunctionName"]["STATE_TABLE"] == o["TableName"]
+    services = {k: e.get("POWERTOOLS_SERVICE_NAME") for k, e in envs.items()}
+    assert services == {
+        "IngestionFunctionName": "ingestion",
+        "ProcessorFunctionName": "processor",
+        "AggregatorFunctionName": "aggregator",
+        "QueryFunctionName": "query",
+    }
+
+
+# R-FN-6
+def test_queue_visibility_at_least_6x_processor_timeout(env: Env) -> None:
+    timeout = env.client("lambda").get_function_configuration(
+        FunctionName=env.outputs["ProcessorFunctionName"]
+    )["Timeout"]
+    visibility = int(_queue_attrs(env, env.outputs["QueueUrl"])["VisibilityTimeout"])
+    assert visibility >= 6 * int(timeout), (visibility, timeout)
+
+
+# R-SQS-3: the asynchronous invocations (S3 -> DataIngestion, EventBridge -> DataAggregator) have retries and an
+# on-failure destination
+@pytest.mark.parametrize("key", ["IngestionFunctionName", "AggregatorFunctionName"])
+def test_async_invocations_have_retries_and_a_failure_destination(env: Env, key: str) -> None:
+    cfg = env.client("lambda").get_function_event_invoke_config(FunctionName=env.outputs[key])
+    assert cfg.get("MaximumRetryAttempts") is not None and 0 <= cfg["MaximumRetryAttempts"] <= 2
+    dest = cfg.get("DestinationConfig", {}).get("OnFailure", {}).get("Destination", "")
+    assert dest.startswith("arn:aws:sqs:"), cfg
+    url = env.client("sqs").get_queue_url(QueueName=dest.rsplit(":", 1)[-1])["QueueUrl"]
+    retention = int(_queue_attrs(env, url)["MessageRetentionPeriod"])
+    assert retention >= QUEUE_RETENTION_SECONDS  # failed events outlive the work they failed on

@@ -19,9 +19,11 @@ CLI: `python -m tools.local.deploy --endpoint-url http://127.0.0.1:PORT --suffix
 """
 
 import argparse
+import io
 import json
 import re
 import sys
+import zipfile
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -202,6 +204,7 @@ class _Ctx:
         self.iam = boto3.client("iam", **kw)
         self.sns = boto3.client("sns", **kw)
         self.apigw = boto3.client("apigateway", **kw)
+        self.lam = boto3.client("lambda", **kw)
         self.mock_to_local: dict[str, str] = {}
         """mock-fabricated values (queue URLs, ids) -> their local equivalents"""
         self.functions: dict[str, dict[str, Any]] = {}
@@ -719,7 +722,31 @@ def _lambda_function(c: _Ctx, r: Recorded) -> None:
         "reservedConcurrency": i.get("reservedConcurrentExecutions"),
     }
     c.fn_by_logical[r.name] = arn
-    c.done(r, name, "function run by the local host (moto cannot run Lambda without Docker)")
+    # Also registered in moto (configuration only: moto cannot run it without Docker; nothing points moto at it),
+    # so runtime, memory, timeout, tracing and environment read back as declared.
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as z:
+        z.write(c.functions[arn]["file"], BUNDLE_FILE)
+    kw: dict[str, Any] = {
+        "FunctionName": name,
+        "Runtime": i.get("runtime", "nodejs18.x"),
+        "Role": str(c.local(i["role"])),
+        "Handler": i.get("handler", "index.handler"),
+        "Code": {"ZipFile": buf.getvalue()},
+        "MemorySize": i.get("memorySize", 128),
+        "Timeout": i.get("timeout", 3),
+        "Environment": {"Variables": {k: str(c.local(v)) for k, v in env.items()}},
+    }
+    if (i.get("tracingConfig") or {}).get("mode"):
+        kw["TracingConfig"] = {"Mode": i["tracingConfig"]["mode"]}
+    if (i.get("deadLetterConfig") or {}).get("targetArn"):
+        kw["DeadLetterConfig"] = {"TargetArn": c.local(i["deadLetterConfig"]["targetArn"])}
+    if i.get("loggingConfig"):
+        kw["LoggingConfig"] = _pascal(i["loggingConfig"])
+    if _tags(r):
+        kw["Tags"] = _tags(r)
+    c.lam.create_function(**kw)
+    c.done(r, name, "function run by the local host (moto stores its configuration; it cannot run it)")
 
 
 def _bundle_path(r: Recorded) -> Path:
@@ -773,6 +800,14 @@ def _invoke_config(c: _Ctx, r: Recorded) -> None:
         "maximumEventAgeInSeconds": i.get("maximumEventAgeInSeconds"),
         "onFailure": dest,
     }
+    kw: dict[str, Any] = {"FunctionName": fn}
+    if i.get("maximumRetryAttempts") is not None:
+        kw["MaximumRetryAttempts"] = i["maximumRetryAttempts"]
+    if i.get("maximumEventAgeInSeconds") is not None:
+        kw["MaximumEventAgeInSeconds"] = i["maximumEventAgeInSeconds"]
+    if dest:
+        kw["DestinationConfig"] = {"OnFailure": {"Destination": dest}}
+    c.lam.put_function_event_invoke_config(**kw)
     c.done(r, fn, f"async invoke config (host: retries {i.get('maximumRetryAttempts')}, on failure {dest})")
 
 
