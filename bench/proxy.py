@@ -16,6 +16,7 @@ import http.client
 import json
 import math
 import re
+import sys
 import threading
 import urllib.parse
 from collections import Counter
@@ -206,14 +207,18 @@ class _Handler(BaseHTTPRequestHandler):
         finally:
             conn.close()
         self.server.owner.record(self.command, self.path, self.headers, body, status, data)
-        self.send_response(status)
-        for k, v in resp_headers:
-            if k.lower() not in _HOP and k.lower() != "content-length":
-                self.send_header(k, v)
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        if self.command != "HEAD":
-            self.wfile.write(data)
+        try:
+            self.send_response(status)
+            for k, v in resp_headers:
+                if k.lower() not in _HOP and k.lower() != "content-length":
+                    self.send_header(k, v)
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            if self.command != "HEAD":
+                self.wfile.write(data)
+        except (BrokenPipeError, ConnectionResetError):
+            # the caller gave up (e.g. the host aborting a long poll at shutdown); the call reached moto: counted
+            self.close_connection = True
 
     def do_GET(self) -> None:
         """Forward a GET."""
@@ -240,6 +245,13 @@ class _Server(ThreadingHTTPServer):
     daemon_threads = True
     upstream: urllib.parse.ParseResult
     owner: "CountingProxy"
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """Connections the caller drops are not errors of the proxy; others are printed as usual."""
+        exc = sys.exc_info()[1]
+        if isinstance(exc, (ConnectionError, TimeoutError)):
+            return
+        super().handle_error(request, client_address)
 
 
 class CountingProxy:
