@@ -148,7 +148,8 @@ class Api(pulumi.ComponentResource):
             settings={
                 "throttling_rate_limit": cfg.api_throttle_rate_limit,
                 "throttling_burst_limit": cfg.api_throttle_burst_limit,
-                "metrics_enabled": True,
+                # Per-method detailed metrics are billed per metric; the API-level ones the dashboard uses are free.
+                "metrics_enabled": False,
             },
             opts=child,
         )
