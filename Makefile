@@ -38,7 +38,7 @@ build: node ## type-check and bundle the four handlers into the Python package
 	cd $(LAMBDA) && npx tsc --noEmit && node build.mjs
 
 schema: venv ## regenerate schema.json from the component's annotations
-	$(PY) -m market_data_pipeline.schema > schema.json
+	$(PY) -m market_data_pipeline.schema > schema.json.tmp && mv schema.json.tmp schema.json
 
 EXAMPLES ?= prod dev
 OUTPUTS_FROM ?= prod
