@@ -167,6 +167,7 @@ describe("S3 files: formats and gzip (R-FN-3, R-DATA-2)", () => {
     assert.equal(deliveredTicks().length, 1);
     assert.deepEqual(rejectsOf(key).map((r) => r.line), [3]);
     assert.equal(decodeS3Key("a+b%2Bc%2Fd"), "a b+c/d");
+    assert.equal(decodeS3Key("100%zz"), "100%zz", "invalid encoding: the key as it is, no crash");
   });
 });
 

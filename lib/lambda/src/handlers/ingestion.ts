@@ -93,9 +93,14 @@ export function maxBodyBytes(): number {
   return n;
 }
 
-/** S3 notification keys are URL-encoded with `+` for spaces. */
+/** S3 notification keys are URL-encoded with `+` for spaces. A key that is not valid encoding is used as it is. */
 export function decodeS3Key(key: string): string {
-  return decodeURIComponent(key.replace(/\+/g, " "));
+  try {
+    return decodeURIComponent(key.replace(/\+/g, " "));
+  } catch {
+    logger.warn("S3 key is not URL-encoded as expected; using it as it is", { key });
+    return key;
+  }
 }
 
 interface S3Ref {
