@@ -1,0 +1,153 @@
+"""tools/local/deploy.py's translation rules, on their own (no moto needed except where stated).
+
+The local stack must create exactly what the component declares: an undecided resource type fails the deploy, and
+the few local rewrites are narrow (R-RUN-1, R-RUN-3).
+"""
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pulumi
+import pulumi_aws as aws
+import pytest
+
+from tools.local import deploy
+
+
+def test_component_types_are_all_decided() -> None:
+    """Every type MarketDataPipeline registers has a translator or a stated reason (no silent skipping)."""
+    recorded = deploy.record("tr")
+    deploy.check_types(recorded)  # raises on an undecided type
+    for r in recorded:
+        assert r.typ in deploy.TRANSLATORS or deploy._not_emulated_reason(r.typ), r.typ
+
+
+def test_an_unknown_type_fails_the_deploy_naming_it() -> None:
+    def program() -> None:
+        aws.sqs.Queue("q", name="Q-x")
+        aws.kinesis.Stream("s", name="S-x", shard_count=1)
+
+    recorded = deploy.record_program(program)
+    with pytest.raises(deploy.DeployError, match=r"aws:kinesis/stream:Stream"):
+        deploy.check_types(recorded)
+    with pytest.raises(deploy.DeployError, match="NOT_EMULATED"):
+        deploy.deploy("http://127.0.0.1:9", "x", recorded=recorded)  # fails before any request
+
+
+@pytest.mark.parametrize(
+    ("expr", "ms"),
+    [
+        ("rate(5 minutes)", 300_000),
+        ("rate(1 minute)", 60_000),
+        ("rate(2 hours)", 7_200_000),
+        ("cron(0/5 * * * ? *)", 60_000),
+    ],
+)
+def test_schedule_expressions(expr: str, ms: int) -> None:
+    assert deploy.schedule_ms(expr) == ms
+
+
+def test_a_bad_schedule_expression_is_refused() -> None:
+    with pytest.raises(deploy.DeployError, match="allowed rate"):
+        deploy.schedule_ms("every 5 minutes")
+
+
+def test_only_conditional_denies_are_rewritten_for_moto() -> None:
+    policy: dict[str, Any] = {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Sid": "TlsOnly",
+                "Effect": "Deny",
+                "Principal": "*",
+                "Action": "s3:*",
+                "Resource": "*",
+                "Condition": {"Bool": {"aws:SecureTransport": "false"}},
+            },
+            {
+                "Sid": "NoDelete",
+                "Effect": "Deny",
+                "Principal": "*",
+                "Action": "s3:DeleteBucket",
+                "Resource": "*",
+            },
+            {
+                "Sid": "Read",
+                "Effect": "Allow",
+                "Principal": {"AWS": "arn:aws:iam::1:root"},
+                "Action": "s3:GetObject",
+                "Resource": "*",
+            },
+        ],
+    }
+    out, changed = deploy._moto_safe_policy(json.dumps(policy))
+    doc = json.loads(out)
+    assert changed == 1
+    assert doc["Statement"][0]["Principal"] == deploy.UNENFORCED_PRINCIPAL
+    assert doc["Statement"][0]["Condition"] == policy["Statement"][0]["Condition"]  # kept, readable back
+    assert doc["Statement"][1:] == policy["Statement"][1:]
+
+
+def _program(code: pulumi.Archive) -> None:
+    """The smallest program that yields flat outputs: queue + DLQ, table, bucket, bus, one function."""
+    dlq = aws.sqs.Queue("dlq", name="ProcessingQueueDLQ-x")
+    q = aws.sqs.Queue(
+        "q",
+        name="ProcessingQueue-x",
+        redrive_policy=pulumi.Output.json_dumps({"deadLetterTargetArn": dlq.arn, "maxReceiveCount": 3}),
+    )
+    aws.dynamodb.Table(
+        "t",
+        name="MarketDataState-x",
+        hash_key="symbol",
+        attributes=[{"name": "symbol", "type": "S"}],
+        billing_mode="PAY_PER_REQUEST",
+    )
+    b = aws.s3.Bucket("b", bucket="market-data-raw-x-123456789012")
+    aws.cloudwatch.EventBus("bus", name="MarketDataEvents-x")
+    role = aws.iam.Role(
+        "r", name="R-x", assume_role_policy=json.dumps({"Version": "2012-10-17", "Statement": []})
+    )
+    aws.lambda_.Function(
+        "f",
+        name="DataIngestion-x",
+        role=role.arn,
+        runtime="nodejs18.x",
+        handler="index.handler",
+        code=code,
+        environment={"variables": {"PROCESSING_QUEUE_URL": q.url, "RAW_BUCKET": b.bucket}},
+    )
+
+
+def test_function_env_gets_local_queue_urls_and_keeps_names(tmp_path: Path) -> None:
+    from tools.local.moto_server import MotoServer
+
+    (tmp_path / "index.mjs").write_text("export const handler = async () => ({});\n")
+    recorded = deploy.record_program(lambda: _program(pulumi.FileArchive(str(tmp_path))))
+    with MotoServer("process") as moto:
+        d = deploy.deploy(moto.endpoint_url, "x", recorded=recorded)
+        env = d.host_config["functions"]["DataIngestion-x"]["env"]
+        assert env["PROCESSING_QUEUE_URL"] == d.outputs["QueueUrl"]
+        assert env["PROCESSING_QUEUE_URL"].startswith(moto.endpoint_url)  # not the mock's https://sqs... URL
+        assert env["RAW_BUCKET"] == "market-data-raw-x-123456789012" == d.outputs["BucketName"]
+        assert d.host_config["functions"]["DataIngestion-x"]["file"] == str(tmp_path / "index.mjs")
+        redrive = json.loads(
+            moto.client("sqs").get_queue_attributes(
+                QueueUrl=d.outputs["QueueUrl"], AttributeNames=["RedrivePolicy"]
+            )["Attributes"]["RedrivePolicy"]
+        )
+        assert redrive["maxReceiveCount"] == 3 and redrive["deadLetterTargetArn"].endswith(
+            ":ProcessingQueueDLQ-x"
+        )
+
+
+def test_a_function_without_its_bundle_fails_clearly(tmp_path: Path) -> None:
+    from tools.local.moto_server import MotoServer
+
+    (tmp_path / "other.js").write_text("")
+    recorded = deploy.record_program(
+        lambda: _program(pulumi.AssetArchive({"other.js": pulumi.FileAsset(str(tmp_path / "other.js"))}))
+    )
+    with MotoServer("process") as moto, pytest.raises(deploy.DeployError, match="handler bundle"):
+        deploy.deploy(moto.endpoint_url, "x", recorded=recorded)
