@@ -70,7 +70,7 @@ class Sizes:
     demo_minutes: int = 12
     demo_ticks_per_minute: float = 40.0
     e2e_multipliers: tuple[int, ...] = (1, 5)
-    drain_timeout: float = 240.0
+    drain_timeout: float = 600.0
 
 
 QUICK = Sizes(
@@ -143,7 +143,7 @@ def run_cpu(s: Sizes) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for v, p in procs.items():
         try:
-            so, se = p.communicate(timeout=420)
+            so, se = p.communicate(timeout=1500)
         except subprocess.TimeoutExpired:
             for q in procs.values():
                 q.kill()
