@@ -297,6 +297,15 @@ describe("S3 files: rejects and poison input (R-DATA-3)", () => {
     assert.equal(delivered.length, 0);
   });
 
+  it("S3 -> EventBridge 'Object Created' events are ingested too (key not URL-encoded there)", async () => {
+    objects.set("incoming/eb file.csv", Buffer.from(formatCsv(ticks(3))));
+    const c = await capture(() =>
+      handler({ source: "aws.s3", "detail-type": "Object Created", detail: { bucket: { name: BUCKET }, object: { key: "incoming/eb file.csv" } } }),
+    );
+    assert.equal(c.error, undefined);
+    assert.equal(deliveredTicks().length, 3);
+  });
+
   it("an unsupported event fails loudly with an ERROR log", async () => {
     const c = await capture(() => handler({ hello: "world" }));
     assert.match(String(c.error), /unsupported event \(top-level keys: hello\)/);

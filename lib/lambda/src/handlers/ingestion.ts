@@ -280,6 +280,7 @@ export async function ingestObject(bucket: string, key: string): Promise<FileRes
   if (hasGzSuffix(key) && !gzip) {
     const reason = `object is named .gz but is not gzip data (first bytes ${head.subarray(0, 4).toString("hex")}); the file was not read`;
     reject(0, reason, head.subarray(0, 64).toString("latin1"));
+    await it.return?.().catch(() => undefined); // stop reading the object
     await rejects.close();
     logger.error("file rejected: not gzip", { bucket, key, rejectedKey, reason });
     result.status = "unreadable";
