@@ -158,6 +158,26 @@ describe("S3 files: formats and gzip (R-FN-3, R-DATA-2)", () => {
     assert.deepEqual(deliveredTicks(), input);
   });
 
+  it("R-DATA-2 the object is streamed, not read whole: messages go out while the body is still being read", async () => {
+    const input = ticks(20_000);
+    const data = Buffer.from(formatJsonl(input));
+    const sentWhenPulled: number[] = [];
+    s3.on(GetObjectCommand).callsFake(() => {
+      async function* body(): AsyncGenerator<Buffer> {
+        for (let i = 0; i < data.length; i += 65_536) {
+          sentWhenPulled.push(delivered.length);
+          yield data.subarray(i, i + 65_536);
+        }
+      }
+      return { Body: Readable.from(body()), ContentLength: data.length };
+    });
+    await runS3("incoming/stream.jsonl");
+    assert.deepEqual(deliveredTicks(), input);
+    assert.ok(sentWhenPulled.length > 20);
+    assert.ok(sentWhenPulled[sentWhenPulled.length - 1]! > 0, "messages were sent before the last chunk was read");
+    assert.ok(sentWhenPulled[sentWhenPulled.length - 1]! < delivered.length);
+  });
+
   it("R-FN-3 URL-encoded keys (space as +, %2B for +) are decoded before GetObject and in rejected/", async () => {
     const key = "incoming/2026/ticks batch+1 ü.csv";
     objects.set(key, Buffer.from("symbol,timestamp,price,volume\nAAPL,1,2,3\nbad\n"));
