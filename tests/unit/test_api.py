@@ -17,6 +17,7 @@ def routes(run: Run) -> dict[tuple[str, str], dict[str, Any]]:
     return {(r["method"], r["path"]): r for r in api["routes"]}
 
 
+# proves R-API-1, R-API-3
 def test_r_api_1_and_3_routes_proxy_to_ingestion_and_query(default_run: Run) -> None:
     got = routes(default_run)
     assert set(got) == {
@@ -31,6 +32,7 @@ def test_r_api_1_and_3_routes_proxy_to_ingestion_and_query(default_run: Run) -> 
         assert route["eventHandler"]._name == expected, path
 
 
+# proves R-API-2
 def test_r_api_2_stage_throttling_on_every_method_at_the_args(default_run: Run) -> None:
     (ms,) = default_run.all_inputs("aws:apigateway/methodSettings:MethodSettings")
     assert ms["methodPath"] == "*/*"
@@ -43,6 +45,7 @@ def test_r_api_2_stage_throttling_on_every_method_at_the_args(default_run: Run) 
     assert (ms["settings"]["throttlingRateLimit"], ms["settings"]["throttlingBurstLimit"]) == (123.5, 77)
 
 
+# proves R-API-4
 def test_r_api_4_api_key_by_default(default_run: Run) -> None:
     got = routes(default_run)
     assert all(r.get("apiKeyRequired") is True for r in got.values())
@@ -62,6 +65,7 @@ def test_r_api_4_api_key_by_default(default_run: Run) -> None:
     assert default_run.outputs["ApiKeyId"] == "key123"
 
 
+# proves R-API-4
 def test_r_api_4_iam_auth_makes_no_key() -> None:
     run = deploy({"api_auth": "IAM"})
     got = routes(run)
@@ -72,12 +76,14 @@ def test_r_api_4_iam_auth_makes_no_key() -> None:
     assert run.outputs.get("ApiKeyId") is None
 
 
+# proves R-API-5
 def test_r_api_5_url_is_https_and_ends_with_the_stage(default_run: Run) -> None:
     url = default_run.outputs["ApiUrl"]
     assert url.startswith("https://") and url.endswith("/prod/")
     assert default_run.one(REST_API)["stageName"] == "prod"
 
 
+# proves R-API-5
 def test_r_api_5_access_log_group_and_account_role(default_run: Run) -> None:
     group = default_run.by_name("aws:cloudwatch/logGroup:LogGroup")[
         "/aws/apigateway/MarketDataApi-prod/access"
@@ -101,6 +107,7 @@ def _apply(transform: pulumi.ResourceTransform, typ: str, props: dict[str, Any])
     return None if result is None else dict(result.props)  # type: ignore[union-attr]
 
 
+# proves R-API-5, R-ORG-1, R-ORG-2
 def test_r_api_5_transform_turns_on_xray_and_access_logs_on_the_stage() -> None:
     group_arn = f"arn:aws:logs:{REGION}:{ACCOUNT}:log-group:/aws/apigateway/MarketDataApi-prod/access"
     tags = {"Environment": "Production", "Project": "MarketAnalytics"}
@@ -121,6 +128,7 @@ def test_r_api_5_transform_turns_on_xray_and_access_logs_on_the_stage() -> None:
     assert _apply(t, "aws:apigateway/deployment:Deployment", {"restApi": "abc"}) is None
 
 
+# proves R-API-5
 def test_r_api_5_transform_is_attached_to_the_rest_api(default_run: Run) -> None:
     (api,) = default_run.of_type(REST_API)
     (transform,) = api.transforms or []

@@ -9,6 +9,7 @@ from market_data_pipeline import constants as c
 from market_data_pipeline.tags import merge_tags
 
 
+# proves R-PKG-5
 def test_r_pkg_5_defaults_are_the_spec_values() -> None:
     cfg = validate({"environment_suffix": "prod"})
     assert cfg.suffix == "prod"
@@ -28,6 +29,7 @@ def test_r_pkg_5_defaults_are_the_spec_values() -> None:
     assert dict(cfg.tags) == {"Environment": "Production", "Project": "MarketAnalytics"}
 
 
+# proves R-PKG-5
 def test_r_pkg_5_overrides_are_kept() -> None:
     cfg = validate(
         {
@@ -69,6 +71,7 @@ def test_r_pkg_5_overrides_are_kept() -> None:
     assert cfg.api_auth is ApiAuth.IAM
 
 
+# proves R-PKG-5
 def test_r_pkg_5_integral_floats_from_other_languages_are_accepted() -> None:
     # The provider hands numbers over as floats (TypeScript has one number type).
     cfg = validate({"environment_suffix": "ts", "lambda_memory_mb": 1024.0, "log_retention_days": 30.0})
@@ -76,6 +79,7 @@ def test_r_pkg_5_integral_floats_from_other_languages_are_accepted() -> None:
     assert cfg.log_retention_days == 30
 
 
+# proves R-PKG-5
 @pytest.mark.parametrize(
     ("arg", "value", "allowed"),
     [
@@ -124,6 +128,7 @@ def test_r_pkg_5_invalid_values_name_the_arg_and_the_allowed_range(
     assert allowed in message
 
 
+# proves R-PKG-5
 def test_r_pkg_5_batch_size_above_ten_needs_a_batching_window() -> None:
     with pytest.raises(ConfigError, match="processor_batching_window_seconds"):
         validate(
@@ -132,6 +137,7 @@ def test_r_pkg_5_batch_size_above_ten_needs_a_batching_window() -> None:
     assert validate({"environment_suffix": "p", "processor_batch_size": 11}).processor_batch_size == 11
 
 
+# proves R-PKG-5
 def test_r_pkg_5_missing_suffix_and_unknown_args_are_errors() -> None:
     with pytest.raises(ConfigError, match="environment_suffix"):
         validate({})
@@ -139,6 +145,7 @@ def test_r_pkg_5_missing_suffix_and_unknown_args_are_errors() -> None:
         validate({"environment_suffix": "p", "lambda_memory": 512})
 
 
+# proves R-FN-6
 def test_r_fn_6_processor_timeout_fits_the_visibility_timeout() -> None:
     for visibility in (30, 31, 100, 299, 300, 301, 43_200):
         cfg = validate({"environment_suffix": "p", "queue_visibility_timeout_seconds": visibility})
@@ -147,6 +154,7 @@ def test_r_fn_6_processor_timeout_fits_the_visibility_timeout() -> None:
     assert validate({"environment_suffix": "p"}).processor_timeout == 50
 
 
+# proves R-ORG-1
 def test_r_org_1_tags_merge_and_required_tags_cannot_be_changed() -> None:
     assert merge_tags(None) == {"Environment": "Production", "Project": "MarketAnalytics"}
     assert merge_tags({"Team": "a", "Project": "MarketAnalytics"}) == {
@@ -164,6 +172,7 @@ def test_r_org_1_tags_merge_and_required_tags_cannot_be_changed() -> None:
         validate({"environment_suffix": "p", "tags": {"Project": "Other"}})
 
 
+# proves R-ORG-2
 def test_r_org_2_every_name_holds_the_suffix_and_fits_at_the_longest_suffix() -> None:
     # The longest suffix validation allows must keep every physical name within AWS's limit.
     longest = "a" * c.MAX_SUFFIX_LENGTH
@@ -178,6 +187,7 @@ def test_r_org_2_every_name_holds_the_suffix_and_fits_at_the_longest_suffix() ->
     assert re.fullmatch(r"[a-z0-9][a-z0-9-]{1,61}[a-z0-9]", bucket)
 
 
+# proves R-ORG-2
 def test_r_org_2_names_follow_the_design_contract() -> None:
     assert naming.function_name("DataIngestion", "dev") == "DataIngestion-dev"
     assert naming.queue_name("dev") == "ProcessingQueue-dev"

@@ -25,6 +25,7 @@ def run_example(name: str, monkeypatch: pytest.MonkeyPatch) -> tuple[Any, dict[s
     return mocks, outputs
 
 
+# proves R-PKG-7
 def test_r_pkg_7_prod_example_uses_the_spec_defaults(monkeypatch: pytest.MonkeyPatch) -> None:
     mocks, out = run_example("prod", monkeypatch)
     assert set(out) == set(STACK_OUTPUT_KEYS)  # every stable key of docs/design.md
@@ -39,6 +40,7 @@ def test_r_pkg_7_prod_example_uses_the_spec_defaults(monkeypatch: pytest.MonkeyP
     assert mocks.inputs(table)["tags"] == {"Environment": "Production", "Project": "MarketAnalytics"}
 
 
+# proves R-PKG-7
 def test_r_pkg_7_dev_example_shows_overrides(monkeypatch: pytest.MonkeyPatch) -> None:
     mocks, out = run_example("dev", monkeypatch)
     assert set(out) == set(STACK_OUTPUT_KEYS)

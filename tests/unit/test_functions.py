@@ -19,6 +19,7 @@ def _functions(run: Run) -> dict[str, dict[str, Any]]:
     return run.by_name(FUNCTION)
 
 
+# proves R-FN-1
 def test_r_fn_1_four_functions_named_with_the_suffix(default_run: Run) -> None:
     assert sorted(_functions(default_run)) == sorted(NAMES)
     out = default_run.outputs
@@ -30,6 +31,7 @@ def test_r_fn_1_four_functions_named_with_the_suffix(default_run: Run) -> None:
     ] == NAMES
 
 
+# proves R-FN-2
 def test_r_fn_2_runtime_memory_tracing_and_json_logs(default_run: Run) -> None:
     for name, fn in _functions(default_run).items():
         assert fn["runtime"] == "nodejs18.x", name
@@ -41,11 +43,13 @@ def test_r_fn_2_runtime_memory_tracing_and_json_logs(default_run: Run) -> None:
         assert logging["logGroup"] == f"/aws/lambda/{name}", name
 
 
+# proves R-FN-2
 def test_r_fn_2_runtime_and_memory_follow_the_args() -> None:
     run = deploy({"lambda_runtime": "nodejs22.x", "lambda_memory_mb": 1024})
     assert {(f["runtime"], f["memorySize"]) for f in _functions(run).values()} == {("nodejs22.x", 1024)}
 
 
+# proves R-FN-2
 def test_r_fn_2_nodejs18_default_logs_a_warning_naming_nodejs22(monkeypatch: pytest.MonkeyPatch) -> None:
     warnings: list[str] = []
     monkeypatch.setattr(pulumi.log, "warn", lambda msg, *a, **k: warnings.append(msg))
@@ -57,6 +61,7 @@ def test_r_fn_2_nodejs18_default_logs_a_warning_naming_nodejs22(monkeypatch: pyt
     assert warnings == []
 
 
+# proves R-MON-1
 def test_r_mon_1_own_log_group_per_function_created_first(default_run: Run) -> None:
     groups = default_run.by_name("aws:cloudwatch/logGroup:LogGroup")
     for name in NAMES:
@@ -68,11 +73,13 @@ def test_r_mon_1_own_log_group_per_function_created_first(default_run: Run) -> N
         assert f"md-{prefix}-policy" in deps
 
 
+# proves R-MON-1
 def test_r_mon_1_log_retention_follows_the_arg() -> None:
     run = deploy({"log_retention_days": 30})
     assert {g["retentionInDays"] for g in run.all_inputs("aws:cloudwatch/logGroup:LogGroup")} == {30}
 
 
+# proves R-FN-3, R-FN-4, R-FN-5
 def test_r_fn_3_to_5_environment_matches_the_design_contract(default_run: Run) -> None:
     fns = _functions(default_run)
     env = {name: fn["environment"]["variables"] for name, fn in fns.items()}
@@ -105,6 +112,7 @@ def test_r_fn_3_to_5_environment_matches_the_design_contract(default_run: Run) -
     }
 
 
+# proves R-FN-6
 @pytest.mark.parametrize("visibility", [30, 120, 300, 900])
 def test_r_fn_6_visibility_timeout_is_at_least_six_processor_timeouts(visibility: int) -> None:
     run = deploy({"queue_visibility_timeout_seconds": visibility})
@@ -115,6 +123,7 @@ def test_r_fn_6_visibility_timeout_is_at_least_six_processor_timeouts(visibility
     assert queue["visibilityTimeoutSeconds"] >= 6 * processor["timeout"]
 
 
+# proves R-FN-6
 def test_r_fn_6_other_timeouts_fit_their_callers(default_run: Run) -> None:
     fns = _functions(default_run)
     assert fns["DataQuery-prod"]["timeout"] < 29  # API Gateway's integration limit
@@ -122,6 +131,7 @@ def test_r_fn_6_other_timeouts_fit_their_callers(default_run: Run) -> None:
     assert fns["DataAggregator-prod"]["timeout"] <= 900
 
 
+# proves R-FN-7
 def test_r_fn_7_code_is_the_packaged_bundle(default_run: Run, bundle_root: Path) -> None:
     dirs = {
         "DataIngestion": "ingestion",
@@ -139,6 +149,7 @@ def test_r_fn_7_code_is_the_packaged_bundle(default_run: Run, bundle_root: Path)
         assert Path(asset.path) == bundle_root / dirs[name.split("-")[0]] / "index.mjs"
 
 
+# proves R-FN-7
 def test_r_fn_7_missing_bundle_fails_with_make_build(
     bundle_root: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -156,6 +167,7 @@ def test_r_fn_7_missing_bundle_fails_with_make_build(
 REAL_BUNDLES = Path(functions_module.__file__).resolve().parent / "handlers"
 
 
+# proves R-FN-7
 @pytest.mark.skipif(
     not all(
         (REAL_BUNDLES / d / "index.mjs").is_file() for d in ("ingestion", "processor", "aggregator", "query")

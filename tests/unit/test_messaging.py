@@ -26,6 +26,7 @@ def url(name: str) -> str:
     return f"https://sqs.{REGION}.amazonaws.com/{ACCOUNT}/{name}"
 
 
+# proves R-SQS-1, R-SEC-3
 def test_r_sqs_1_processing_queue_retention_visibility_sse_tls(default_run: Run) -> None:
     q = default_run.by_name(QUEUE)["ProcessingQueue-prod"]
     assert q["messageRetentionSeconds"] == 4 * 24 * 3600
@@ -38,6 +39,7 @@ def test_r_sqs_1_processing_queue_retention_visibility_sse_tls(default_run: Run)
     assert deny["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
 
 
+# proves R-SQS-1
 def test_r_sqs_1_queue_values_follow_the_args() -> None:
     run = deploy(
         {"queue_retention_seconds": 7200, "queue_visibility_timeout_seconds": 600, "max_receive_count": 9}
@@ -47,6 +49,7 @@ def test_r_sqs_1_queue_values_follow_the_args() -> None:
     assert json.loads(q["redrivePolicy"])["maxReceiveCount"] == 9
 
 
+# proves R-SQS-2
 def test_r_sqs_2_dlq_fourteen_days_and_redrive_policy_names_it(default_run: Run) -> None:
     queues = default_run.by_name(QUEUE)
     dlq = queues["ProcessingQueueDLQ-prod"]
@@ -61,6 +64,7 @@ def test_r_sqs_2_dlq_fourteen_days_and_redrive_policy_names_it(default_run: Run)
     assert default_run.outputs["DlqUrl"] == url("ProcessingQueueDLQ-prod")
 
 
+# proves R-SEC-3
 def test_r_sec_3_every_queue_is_encrypted_and_tls_only(default_run: Run) -> None:
     queues = default_run.by_name(QUEUE)
     policies = queue_policies(default_run)
@@ -71,6 +75,7 @@ def test_r_sec_3_every_queue_is_encrypted_and_tls_only(default_run: Run) -> None
         assert [d["Condition"] for d in denies] == [{"Bool": {"aws:SecureTransport": "false"}}], name
 
 
+# proves R-FN-3
 def test_r_fn_3_s3_incoming_prefix_invokes_ingestion(default_run: Run) -> None:
     (note,) = default_run.all_inputs("aws:s3/bucketNotification:BucketNotification")
     assert note["bucket"] == f"market-data-raw-prod-{ACCOUNT}"
@@ -94,6 +99,7 @@ def test_r_fn_3_s3_incoming_prefix_invokes_ingestion(default_run: Run) -> None:
     )
 
 
+# proves R-FN-4
 def test_r_fn_4_processor_reads_sqs_batches_with_partial_failures(default_run: Run) -> None:
     (esm,) = default_run.all_inputs("aws:lambda/eventSourceMapping:EventSourceMapping")
     assert esm["eventSourceArn"] == arn("ProcessingQueue-prod")
@@ -104,6 +110,7 @@ def test_r_fn_4_processor_reads_sqs_batches_with_partial_failures(default_run: R
     assert esm["scalingConfig"] == {"maximumConcurrency": 100}
 
 
+# proves R-FN-4
 def test_r_fn_4_batching_follows_the_args() -> None:
     run = deploy(
         {"processor_batch_size": 100, "processor_batching_window_seconds": 5, "processor_max_concurrency": 20}
@@ -120,6 +127,7 @@ def _targets(run: Run) -> dict[str, dict[str, Any]]:
     return {t["rule"]: t for t in run.all_inputs("aws:cloudwatch/eventTarget:EventTarget")}
 
 
+# proves R-EVB-1
 def test_r_evb_1_own_bus_and_rule_routing_ticks_stored_to_aggregator(default_run: Run) -> None:
     (bus,) = default_run.all_inputs("aws:cloudwatch/eventBus:EventBus")
     assert bus["name"] == "MarketDataEvents-prod" == default_run.outputs["EventBusName"]
@@ -135,6 +143,7 @@ def test_r_evb_1_own_bus_and_rule_routing_ticks_stored_to_aggregator(default_run
     assert target["eventBusName"] == "MarketDataEvents-prod"
 
 
+# proves R-EVB-2
 def test_r_evb_2_schedule_every_five_minutes_to_aggregator(default_run: Run) -> None:
     rule = default_run.by_name("aws:cloudwatch/eventRule:EventRule")["AggregationSchedule-prod"]
     assert rule["scheduleExpression"] == "rate(5 minutes)"
@@ -147,6 +156,7 @@ def test_r_evb_2_schedule_every_five_minutes_to_aggregator(default_run: Run) -> 
     )
 
 
+# proves R-EVB-1, R-EVB-2
 def test_r_evb_1_2_events_may_invoke_the_aggregator_from_each_rule_only(default_run: Run) -> None:
     perms = [
         p
@@ -161,6 +171,7 @@ def test_r_evb_1_2_events_may_invoke_the_aggregator_from_each_rule_only(default_
     assert {p["sourceArn"] for p in perms} == rule_arns
 
 
+# proves R-SQS-3
 def test_r_sqs_3_every_event_target_has_retries_and_its_own_dlq(default_run: Run) -> None:
     targets = _targets(default_run)
     dlqs = {t["deadLetterConfig"]["arn"] for t in targets.values()}
@@ -178,6 +189,7 @@ def test_r_sqs_3_every_event_target_has_retries_and_its_own_dlq(default_run: Run
         assert rule_arn.endswith(f"/{rule}")  # only its own rule may deliver
 
 
+# proves R-SQS-3
 def test_r_sqs_3_async_invocations_have_on_failure_destinations(default_run: Run) -> None:
     configs = {
         c["functionName"]: c

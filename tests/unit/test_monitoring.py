@@ -51,6 +51,7 @@ POWERTOOLS_INFO = json.dumps({"level": "INFO", "message": "stored", "service": "
 LAMBDA_PLATFORM = json.dumps({"time": "2026-11-25T18:00:00Z", "type": "platform.report", "record": {}})
 
 
+# proves R-MON-2
 def test_r_mon_2_a_metric_filter_per_function_matching_powertools_errors(default_run: Run) -> None:
     filters = default_run.all_inputs("aws:cloudwatch/logMetricFilter:LogMetricFilter")
     assert sorted(f["logGroupName"] for f in filters) == sorted(f"/aws/lambda/{n}" for n in FUNCTIONS)
@@ -70,6 +71,7 @@ def _alarms(run: Run) -> dict[str, dict[str, Any]]:
     return run.by_name("aws:cloudwatch/metricAlarm:MetricAlarm")
 
 
+# proves R-MON-3
 def test_r_mon_3_alarms_for_dlqs_errors_throttles_age_and_logged_errors(default_run: Run) -> None:
     alarms = _alarms(default_run)
     by_metric: dict[tuple[str, str], list[dict[str, Any]]] = {}
@@ -93,6 +95,7 @@ def test_r_mon_3_alarms_for_dlqs_errors_throttles_age_and_logged_errors(default_
         assert len(by_metric[(t["namespace"], t["name"])]) == 1  # the filter's metric has its alarm
 
 
+# proves R-MON-3, R-SEC-3
 def test_r_mon_3_topic_tls_only_and_email_subscription(default_run: Run) -> None:
     (topic,) = default_run.all_inputs("aws:sns/topic:Topic")
     assert topic["name"] == "MarketDataAlarms-prod"
@@ -106,12 +109,14 @@ def test_r_mon_3_topic_tls_only_and_email_subscription(default_run: Run) -> None
     assert deny[0]["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
 
 
+# proves R-MON-3
 def test_r_mon_3_no_email_no_subscription() -> None:
     run = deploy()
     assert run.of_type("aws:sns/topicSubscription:TopicSubscription") == []
     assert _alarms(run)  # the alarms and topic exist anyway
 
 
+# proves R-MON-4
 def test_r_mon_4_dashboard_shows_every_part_of_the_pipeline(default_run: Run) -> None:
     (dash,) = default_run.all_inputs("aws:cloudwatch/dashboard:Dashboard")
     assert dash["dashboardName"] == "MarketDataPipeline-prod"
@@ -125,6 +130,7 @@ def test_r_mon_4_dashboard_shows_every_part_of_the_pipeline(default_run: Run) ->
     )
 
 
+# proves R-MON-4
 def test_r_mon_4_dashboard_body_is_a_pure_function() -> None:
     a = dashboard_body("eu-west-1", "x", ["DataQuery-x"], "Q-x", ["D-x"], "T-x", "A-x", "x")
     assert a == dashboard_body("eu-west-1", "x", ["DataQuery-x"], "Q-x", ["D-x"], "T-x", "A-x", "x")

@@ -48,6 +48,7 @@ def aws_resources(run: Run) -> list[pulumi.runtime.MockResourceArgs]:
     return [a for a in run.mocks.created if a.custom and a.typ.startswith("aws:")]
 
 
+# proves R-ORG-1
 def test_r_org_1_every_taggable_resource_has_the_required_and_user_tags() -> None:
     run = deploy({"tags": {"Team": "quant"}})
     taggable = [a for a in aws_resources(run) if takes_tags(a.typ)]
@@ -59,6 +60,7 @@ def test_r_org_1_every_taggable_resource_has_the_required_and_user_tags() -> Non
     assert run.one("aws-apigateway:index:RestAPI")["tags"] == {**REQUIRED, "Team": "quant"}
 
 
+# proves R-ORG-2
 def test_r_org_2_every_physical_name_holds_the_suffix() -> None:
     run = deploy({"environment_suffix": "qa7"})
     seen = set()
@@ -73,6 +75,7 @@ def test_r_org_2_every_physical_name_holds_the_suffix() -> None:
     assert run.one("aws-apigateway:index:RestAPI")["stageName"] == "qa7"
 
 
+# proves R-ORG-3
 def test_r_org_3_own_provider_pins_us_east_1_for_every_resource(default_run: Run) -> None:
     (provider,) = default_run.of_type("pulumi:providers:aws")
     assert default_run.mocks.inputs(provider)["region"] == "us-east-1"
@@ -81,6 +84,7 @@ def test_r_org_3_own_provider_pins_us_east_1_for_every_resource(default_run: Run
     assert default_run.outputs["Region"] == "us-east-1"
 
 
+# proves R-ORG-3
 def test_r_org_3_a_caller_provider_is_used_instead() -> None:
     def opts() -> pulumi.ResourceOptions:
         return pulumi.ResourceOptions(providers={"aws": aws.Provider("mine", region="us-east-1")})
@@ -92,6 +96,7 @@ def test_r_org_3_a_caller_provider_is_used_instead() -> None:
     assert run.outputs["Region"] == "us-east-1"  # read from the caller's provider (getRegion)
 
 
+# proves R-ORG-3
 def test_r_org_3_region_arg_moves_the_own_provider() -> None:
     run = deploy({"region": "eu-central-1"})
     (provider,) = run.of_type("pulumi:providers:aws")

@@ -71,6 +71,7 @@ def statements(doc: dict[str, Any], effect: str) -> list[dict[str, Any]]:
     return [s for s in doc["Statement"] if s["Effect"] == effect]
 
 
+# proves R-SEC-1
 def test_r_sec_1_one_role_per_function_trusting_lambda_only(default_run: Run) -> None:
     roles = default_run.by_name("aws:iam/role:Role")
     fn_roles = {f["name"]: f["role"] for f in default_run.all_inputs("aws:lambda/function:Function")}
@@ -86,6 +87,7 @@ def test_r_sec_1_one_role_per_function_trusting_lambda_only(default_run: Run) ->
     assert default_run.all_inputs("aws:iam/rolePolicyAttachment:RolePolicyAttachment") == []
 
 
+# proves R-SEC-1
 @pytest.mark.parametrize("fn", sorted(EXPECTED_ALLOWS))
 def test_r_sec_1_allows_are_exact_actions_on_exact_arns(default_run: Run, fn: str) -> None:
     doc = default_run.role_policy(f"{fn}Role-prod")
@@ -96,6 +98,7 @@ def test_r_sec_1_allows_are_exact_actions_on_exact_arns(default_run: Run, fn: st
     assert all("*" not in a for a, _ in allowed)
 
 
+# proves R-SEC-2
 @pytest.mark.parametrize("fn", sorted(EXPECTED_ALLOWS))
 def test_r_sec_2_each_role_denies_destruction_and_insecure_transport(default_run: Run, fn: str) -> None:
     doc = default_run.role_policy(f"{fn}Role-prod")
@@ -120,6 +123,7 @@ def test_r_sec_2_each_role_denies_destruction_and_insecure_transport(default_run
     assert not (unconditional & EXPECTED_ALLOWS[fn])
 
 
+# proves R-SEC-2
 def test_r_sec_2_query_role_is_read_only(default_run: Run) -> None:
     doc = default_run.role_policy("DataQueryRole-prod")
     denied = pairs(statements(doc, "Deny"))
@@ -136,6 +140,7 @@ def test_r_sec_2_query_role_is_read_only(default_run: Run) -> None:
     }
 
 
+# proves R-SEC-2
 def test_r_sec_2_api_gateway_logs_role_is_scoped_and_has_a_deny(default_run: Run) -> None:
     doc = default_run.role_policy("ApiGatewayLogsRole-prod")
     group = f"arn:aws:logs:{REGION}:{ACCOUNT}:log-group:/aws/apigateway/MarketDataApi-prod/access"
@@ -143,6 +148,7 @@ def test_r_sec_2_api_gateway_logs_role_is_scoped_and_has_a_deny(default_run: Run
     assert statements(doc, "Deny")
 
 
+# proves R-SEC-1, R-SEC-2
 def test_r_sec_policies_are_pure_functions_of_arns() -> None:
     protected = policies.ProtectedArns(
         bucket_arn="arn:aws:s3:::b",

@@ -16,12 +16,14 @@ def _bucket_children(run: Run, typ: str) -> list[dict[str, Any]]:
     return found
 
 
+# proves R-S3-1
 def test_r_s3_1_bucket_name_holds_suffix_and_account(default_run: Run) -> None:
     bucket = default_run.one(BUCKET)
     assert bucket["bucket"] == f"market-data-raw-prod-{ACCOUNT}"
     assert default_run.outputs["BucketName"] == bucket["bucket"]
 
 
+# proves R-S3-2, R-SEC-3
 def test_r_s3_2_encryption_public_access_block_and_tls_only_policy(default_run: Run) -> None:
     (sse,) = _bucket_children(
         default_run, "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration"
@@ -45,11 +47,13 @@ def test_r_s3_2_encryption_public_access_block_and_tls_only_policy(default_run: 
     assert statement["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
 
 
+# proves R-S3-3
 def test_r_s3_3_versioning_enabled(default_run: Run) -> None:
     (versioning,) = _bucket_children(default_run, "aws:s3/bucketVersioning:BucketVersioning")
     assert versioning["versioningConfiguration"] == {"status": "Enabled"}
 
 
+# proves R-S3-4
 def test_r_s3_4_lifecycle_really_expires_versions_markers_and_uploads(default_run: Run) -> None:
     (lc,) = _bucket_children(default_run, "aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration")
     rules = lc["rules"]
@@ -75,17 +79,20 @@ def test_r_s3_4_lifecycle_really_expires_versions_markers_and_uploads(default_ru
     assert aborts and all(d >= 1 for d in aborts)
 
 
+# proves R-S3-4
 def test_r_s3_4_retention_follows_the_arg() -> None:
     run = deploy({"data_retention_days": 3})
     (lc,) = run.all_inputs("aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration")
     assert [r["expiration"]["days"] for r in lc["rules"] if (r.get("expiration") or {}).get("days")] == [3]
 
 
+# proves R-S3-5
 def test_r_s3_5_bucket_force_destroys_and_table_is_deletable(default_run: Run) -> None:
     assert default_run.one(BUCKET)["forceDestroy"] is True
     assert default_run.one("aws:dynamodb/table:Table")["deletionProtectionEnabled"] is False
 
 
+# proves R-DDB-1
 def test_r_ddb_1_table_name_and_keys(default_run: Run) -> None:
     table = default_run.one("aws:dynamodb/table:Table")
     assert table["name"] == "MarketDataState-prod"
@@ -96,6 +103,7 @@ def test_r_ddb_1_table_name_and_keys(default_run: Run) -> None:
     assert default_run.outputs["TableArn"].endswith(":table/MarketDataState-prod")
 
 
+# proves R-DDB-2, R-SEC-3
 def test_r_ddb_2_on_demand_pitr_sse_ttl(default_run: Run) -> None:
     table = default_run.one("aws:dynamodb/table:Table")
     assert table["billingMode"] == "PAY_PER_REQUEST"
