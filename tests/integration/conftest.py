@@ -3,7 +3,7 @@
 The suite reads `flat-outputs.json` (docs/design.md "Stack outputs") and talks to whatever it points at:
 - `FLAT_OUTPUTS=path` set (`make integration`): that file, e.g. `cfn-outputs/flat-outputs.json` of a real
   deployment; with an `EndpointUrl` key it talks to that endpoint, else to AWS with the usual credentials;
-- not set (`make test`): a LOCAL stack is started for the session (moto server + the component's resources deployed
+- not set (`make test`): a LOCAL stack is started for this test package (moto server + the component's resources deployed
   by tools/local/deploy.py + the local Lambda host), its flat outputs written to a temp dir, and everything it started
   is stopped by PID at the end. `INTEGRATION_STACK_ARGS` (JSON) passes extra component args to that local stack
   (e.g. `{"log_retention_days": 5}` shows the suite failing on a changed setting).
@@ -121,9 +121,9 @@ def poll(what: str, fn: Callable[[], Any], timeout: float, interval: float = 1.0
     pytest.fail(f"timed out after {timeout:.0f}s waiting for {what} (last value: {last!r})")
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def outputs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
-    """The flat outputs: from `FLAT_OUTPUTS`, or of a local stack started (and stopped) for the session."""
+    """The flat outputs: from `FLAT_OUTPUTS`, or of a local stack started for this package and stopped after it."""
     path = os.environ.get("FLAT_OUTPUTS")
     if path:
         p = Path(path)
@@ -151,7 +151,7 @@ def outputs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]
             pytest.fail(f"process {pid} started by the local stack is still running")
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def env(outputs: dict[str, str]) -> Env:
     """The deployment under test."""
     return Env(outputs)
