@@ -36,6 +36,10 @@ class _RecordingMonitor(MockMonitor):
         if isinstance(self.mocks, AwsMocks):
             deps = [str(u).rsplit("::", 1)[-1] for u in request.dependencies]
             self.mocks.dependencies[request.name] = deps
+            self.mocks.options[request.name] = {
+                "protect": bool(request.protect),
+                "retain_on_delete": bool(request.retainOnDelete),
+            }
         return super().RegisterResource(request)  # type: ignore[no-untyped-call]
 
 
@@ -46,6 +50,8 @@ class AwsMocks(pulumi.runtime.Mocks):
         self.created: list[pulumi.runtime.MockResourceArgs] = []
         self.dependencies: dict[str, list[str]] = {}
         """Logical name -> logical names of the resources it depends on (explicit and through inputs)."""
+        self.options: dict[str, dict[str, bool]] = {}
+        """Logical name -> resource options the engine would see (protect, retain_on_delete)."""
         self.monitor = _RecordingMonitor(self)
 
     def _ref(self, typ: str, name: str, id_: str, state: dict[str, Any]) -> dict[str, Any]:

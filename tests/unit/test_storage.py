@@ -89,6 +89,9 @@ def test_r_s3_4_retention_follows_the_arg() -> None:
 # proves R-S3-5
 def test_r_s3_5_bucket_force_destroys_and_table_is_deletable(default_run: Run) -> None:
     assert default_run.one(BUCKET)["forceDestroy"] is True
+    # No retain or protect policy anywhere in the graph (pulumi destroy removes everything).
+    assert {a.name for a in default_run.mocks.created} <= set(default_run.mocks.options)
+    assert not [n for n, o in default_run.mocks.options.items() if o["protect"] or o["retain_on_delete"]]
     assert default_run.one("aws:dynamodb/table:Table")["deletionProtectionEnabled"] is False
 
 
