@@ -10,7 +10,9 @@ Where moto cannot run a trigger, the trigger is rerouted (docs/design.md, handle
 - S3 notification -> Lambda becomes S3 notification -> SQS shim queue, polled by the local Lambda host;
 - EventBridge rule target Lambda becomes target SQS shim queue (moto's PutEvents fails with HTTP 500 on a
   Lambda target) with the same retry policy and dead-letter config; the schedule is fired by the host;
-- the SQS event source mapping, the Lambda functions and the REST API routes are run by the host.
+- the SQS event source mapping, the Lambda functions and the REST API routes are run by the host (the functions and
+  their async invoke configs are also registered in moto, configuration only, so they read back as declared);
+- conditional Deny statements of the bucket policy get a principal moto does not evaluate (`UNENFORCED_PRINCIPAL`).
 
 The result is a `Deployment`: the flat outputs (docs/design.md "Stack outputs", plus `EndpointUrl`), the host
 config (format: lib/lambda/host/README.md) and the list of what was emulated and what was not.
@@ -42,8 +44,6 @@ LOCAL_CREDENTIALS = {"aws_access_key_id": "test", "aws_secret_access_key": "test
 """moto accepts any credentials; these are the ones the local stack uses everywhere."""
 
 BUNDLE_FILE = "index.mjs"
-_ARCHIVE_SIG = "0def7320c3a5731c473e5ecbe6d01bc7"
-_SIG = "4dabf18193072939515e22adb298388d"
 
 NOT_EMULATED: dict[str, str] = {
     "pulumi:providers:aws": "the provider is Pulumi's plugin, not an AWS resource",
@@ -829,6 +829,10 @@ def _rest_api(c: _Ctx, r: Recorded) -> None:
                 "apiKeyRequired": bool(route.get("apiKeyRequired", False)),
                 "iamAuth": bool(route.get("iamAuthEnabled", False)),
             }
+        )
+    if any(rt["iamAuth"] for rt in c.routes):
+        c.not_emulated.append(
+            (r.typ, r.name, "IAM (SigV4) authorization of the routes is not checked by the host")
         )
     c.done(r, f"MarketDataApi-{c.suffix}", f"REST API with {len(c.routes)} routes served by the host")
 
