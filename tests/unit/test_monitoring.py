@@ -105,6 +105,10 @@ def test_r_mon_3_topic_tls_only_and_email_subscription(default_run: Run) -> None
     doc = policy_doc(policy["policy"])
     allow_cw = [s for s in doc["Statement"] if s.get("Principal") == {"Service": "cloudwatch.amazonaws.com"}]
     assert allow_cw and allow_cw[0]["Action"] == "sns:Publish" and allow_cw[0]["Resource"] == TOPIC
+    # Only this pipeline's alarms (every alarm name ends with -<suffix>).
+    pattern = allow_cw[0]["Condition"]["ArnLike"]["aws:SourceArn"]
+    assert pattern == f"arn:aws:cloudwatch:{REGION}:{ACCOUNT}:alarm:*-prod"
+    assert all(name.endswith("-prod") for name in _alarms(default_run))
     deny = [s for s in doc["Statement"] if s["Effect"] == "Deny"]
     assert deny[0]["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
 

@@ -158,8 +158,10 @@ class Monitoring(pulumi.ComponentResource):
         aws.sns.TopicPolicy(
             f"{name}-alarms-policy",
             arn=self.topic.arn,
-            policy=pulumi.Output.all(self.topic.arn, account_id).apply(
-                lambda v: json.dumps(alarm_topic_policy(v[0], v[1]))
+            policy=pulumi.Output.all(self.topic.arn, account_id, region).apply(
+                lambda v: json.dumps(
+                    alarm_topic_policy(v[0], v[1], f"arn:aws:cloudwatch:{v[2]}:{v[1]}:alarm:*-{s}")
+                )
             ),
             opts=child,
         )

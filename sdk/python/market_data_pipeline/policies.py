@@ -255,8 +255,9 @@ def queue_policy(queue_arn: str, event_rule_arn: str | None = None) -> Policy:
     return {"Version": VERSION, "Statement": statements}
 
 
-def alarm_topic_policy(topic_arn: str, account_id: str) -> Policy:
-    """Alarm topic policy: CloudWatch alarms of this account may publish; nothing without TLS."""
+def alarm_topic_policy(topic_arn: str, account_id: str, alarm_arn_pattern: str) -> Policy:
+    """Alarm topic policy: only our CloudWatch alarms (`alarm_arn_pattern`, e.g. `arn:aws:cloudwatch:<region>:
+    <account>:alarm:*-<suffix>`) may publish; the account may manage it; nothing without TLS."""
     return {
         "Version": VERSION,
         "Statement": [
@@ -266,7 +267,10 @@ def alarm_topic_policy(topic_arn: str, account_id: str) -> Policy:
                 "Principal": {"Service": "cloudwatch.amazonaws.com"},
                 "Action": "sns:Publish",
                 "Resource": topic_arn,
-                "Condition": {"StringEquals": {"aws:SourceAccount": account_id}},
+                "Condition": {
+                    "StringEquals": {"aws:SourceAccount": account_id},
+                    "ArnLike": {"aws:SourceArn": alarm_arn_pattern},
+                },
             },
             {
                 "Sid": "AllowAccountManagement",
