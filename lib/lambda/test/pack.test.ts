@@ -92,6 +92,15 @@ describe("packTicks (SQS message <= 262,144 bytes, batch <= 10 entries and 262,1
       }),
       { numRuns: 1000 },
     );
+    const tricky = fc.string({ unit: fc.constantFrom("a", "Z", '"', "\\", "\n", "\u0000", "\u001f", "\u2028", "é", "😀", "\ud800", "/", " "), maxLength: 6 });
+    const flat = fc.dictionary(tricky, fc.oneof(tricky, fc.integer(), fc.double({ noNaN: true, noDefaultInfinity: true }), fc.boolean(), fc.constant(null)), { maxKeys: 4, noNullPrototype: true });
+    fc.assert(
+      fc.property(tickArb, flat, (t, extra) => {
+        const x = { ...t, extra };
+        assert.equal(tickJson(x), JSON.stringify(x));
+      }),
+      { numRuns: 2000 },
+    );
     const odd = { symbol: 'A"b', ts: 1, price: Number.NaN, volume: 1 } as Tick;
     assert.equal(tickJson(odd), JSON.stringify(odd));
   });

@@ -36,7 +36,32 @@ export function tickJson(t: Tick): string {
     return JSON.stringify(t);
   }
   const head = `{"symbol":"${t.symbol}","ts":${t.ts},"price":${t.price},"volume":${t.volume}`;
-  return t.extra === undefined ? `${head}}` : `${head},"extra":${JSON.stringify(t.extra)}}`;
+  return t.extra === undefined ? `${head}}` : `${head},"extra":${flatJson(t.extra) ?? JSON.stringify(t.extra)}}`;
+}
+
+/** Strings JSON.stringify writes unchanged between quotes (no quote, backslash, control character or surrogate). */
+const PLAIN = /^[^"\\\u0000-\u001f\ud800-\udfff]*$/;
+
+/** JSON of a flat object of plain strings, finite numbers, booleans and nulls; undefined for anything else. */
+function flatJson(o: Record<string, unknown>): string | undefined {
+  let out = "{";
+  let first = true;
+  for (const k in o) {
+    if (!Object.hasOwn(o, k)) continue;
+    const v = o[k];
+    if (!PLAIN.test(k)) return undefined;
+    let js: string;
+    if (typeof v === "string") {
+      if (!PLAIN.test(v)) return undefined;
+      js = `"${v}"`;
+    } else if (typeof v === "number" && Number.isFinite(v)) js = String(v);
+    else if (typeof v === "boolean") js = v ? "true" : "false";
+    else if (v === null) js = "null";
+    else return undefined;
+    out += `${first ? "" : ","}"${k}":${js}`;
+    first = false;
+  }
+  return `${out}}`;
 }
 
 /** Streams ticks into message bodies. `add` returns a finished message when the new tick did not fit. */
