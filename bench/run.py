@@ -795,6 +795,59 @@ def render(r: Mapping[str, Any]) -> str:
     return "\n".join(out)
 
 
+def analyse(r: dict[str, Any]) -> None:
+    """Requests per 10k ticks (ours vs naive, same data) and the cost model, from the measured runs in `r`.
+
+    Costs use the largest end-to-end run that finished with exact aggregates (the demo run otherwise).
+    """
+    e2e, naive = r["e2e"], r["naive"]
+    ours0 = e2e[0]
+    ticks0 = int(naive["ticks_delivered"])
+    ours_10k = per_10k(ours0, ticks0)
+    naive_10k = per_10k(naive, ticks0)
+    r["requests"] = {
+        "dataset": f"demo data, {ticks0:,} valid ticks in {ours0['files']} files + {ours0['api_requests']} API requests",
+        "ours": ours_10k,
+        "naive": naive_10k,
+        "ratio": round(naive_10k["total"] / ours_10k["total"], 2),
+    }
+    prices = cost.load_prices()
+    finished = [e for e in e2e if e["drained"] and not e["aggregate_problems"]]
+    big = finished[-1] if finished else ours0
+    ours_u = usage_of(big, big["ticks_delivered"], big["files"], big["api_requests"])
+    cs = r.get("cold_start", {}).get("bundles", {})
+    ours_u.init_ms = {f: float(cs[f]["import_ms_median"]) for f in cs}
+    naive_u = usage_of(naive, ticks0, ours0["files"], ours0["api_requests"])
+    naive_u.ddb_stored_bytes_per_tick = float(ours0["storage"]["ddb_stored_bytes_per_tick"])
+    naive_u.s3_stored_bytes_per_tick = float(ours0["storage"]["s3_stored_bytes_per_tick"])
+    idle_probe = ours0["idle_schedule"]
+    idle = cost.IdleUsage(
+        schedule_units=idle_probe["units"],
+        schedule_busy_ms=float(idle_probe["busy_ms"]),
+        schedule_log_bytes=float(idle_probe["log_bytes"]),
+        alarms=int(ours0["alarms"]),
+        dashboards=int(ours0["dashboards"]),
+        idle_custom_metrics=len(idle_probe["emf_metrics"]) + 1,  # + the aggregator's error metric filter
+        memory_mb=MEMORY_MB,
+    )
+    pm_ours = cost.per_million(ours_u, prices)
+    pm_naive = cost.per_million(naive_u, prices)
+    idle_m = cost.idle_month(idle, prices)
+    r["cost"] = {
+        "prices_source": prices["source"],
+        "prices_as_of": prices["as_of"],
+        "measured_on": big["label"],
+        "ours_per_million": pm_ours,
+        "naive_per_million": pm_naive,
+        "idle_month": idle_m,
+        "idle_custom_metrics": idle_probe["emf_metrics"],
+        "monthly_active": cost.monthly(pm_ours, idle_m, prices),
+        "monthly_active_naive": cost.monthly(pm_naive, idle_m, prices),
+        "usage_ours": asdict(ours_u),
+        "usage_naive": asdict(naive_u),
+    }
+
+
 def run_all(s: Sizes, parts: Sequence[str], work: Path, out_path: Path | None) -> dict[str, Any]:
     """Run the selected parts and return (and optionally write) the results."""
     from tools.local import datagen
@@ -828,50 +881,7 @@ def run_all(s: Sizes, parts: Sequence[str], work: Path, out_path: Path | None) -
         log(f"[bench] 2. naive per-record design on the demo data ({ds0.delivered_ticks:,} ticks) ...")
         naive = run_naive(ds0, work / "naive")
         r["naive"] = naive
-        ours0 = e2e[0]
-        ours_10k = per_10k(ours0, ds0.delivered_ticks)
-        naive_10k = per_10k(naive, ds0.delivered_ticks)
-        r["requests"] = {
-            "dataset": f"demo data, {ds0.delivered_ticks:,} valid ticks in {len(ds0.files)} files + {len(ds0.batches)} API batches",
-            "ours": ours_10k,
-            "naive": naive_10k,
-            "ratio": round(naive_10k["total"] / ours_10k["total"], 2),
-        }
-        prices = cost.load_prices()
-        big = e2e[-1]
-        ours_u = usage_of(big, big["ticks_delivered"], big["files"], big["api_requests"])
-        cs = r.get("cold_start", {}).get("bundles", {})
-        ours_u.init_ms = {f: float(cs[f]["import_ms_median"]) for f in cs}
-        naive_u = usage_of(naive, naive["ticks_delivered"], len(ds0.files), ours0["api_requests"])
-        naive_u.ddb_stored_bytes_per_tick = float(ours0["storage"]["ddb_stored_bytes_per_tick"])
-        naive_u.s3_stored_bytes_per_tick = float(ours0["storage"]["s3_stored_bytes_per_tick"])
-        idle_probe = ours0["idle_schedule"]
-        agg_names = {m.split("[")[0] for m in idle_probe["emf_metrics"]}
-        idle = cost.IdleUsage(
-            schedule_units=idle_probe["units"],
-            schedule_busy_ms=float(idle_probe["busy_ms"]),
-            schedule_log_bytes=float(idle_probe["log_bytes"]),
-            alarms=int(ours0["alarms"]),
-            dashboards=int(ours0["dashboards"]),
-            idle_custom_metrics=len(idle_probe["emf_metrics"]) + 1,  # + the aggregator's error metric filter
-            memory_mb=MEMORY_MB,
-        )
-        pm_ours = cost.per_million(ours_u, prices)
-        pm_naive = cost.per_million(naive_u, prices)
-        idle_m = cost.idle_month(idle, prices)
-        r["cost"] = {
-            "prices_source": prices["source"],
-            "prices_as_of": prices["as_of"],
-            "measured_on": big["label"],
-            "ours_per_million": pm_ours,
-            "naive_per_million": pm_naive,
-            "idle_month": idle_m,
-            "idle_custom_metric_names": sorted(agg_names),
-            "monthly_active": cost.monthly(pm_ours, idle_m, prices),
-            "monthly_active_naive": cost.monthly(pm_naive, idle_m, prices),
-            "usage_ours": asdict(ours_u),
-            "usage_naive": asdict(naive_u),
-        }
+        analyse(r)
     r["goals"] = goals(r)
     r["seconds"] = round(time.monotonic() - t0, 1)
     if out_path is not None:
@@ -890,7 +900,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     ap.add_argument("--cpu-ticks", type=int, help="ticks for the CPU part (default 1,000,000)")
     ap.add_argument("--out", type=Path, default=RESULTS_PATH, help="results JSON path")
+    ap.add_argument("--from-results", type=Path, help="re-analyse and print a results JSON (no measuring)")
     a = ap.parse_args(argv)
+    if a.from_results is not None:
+        r = json.loads(a.from_results.read_text())
+        if "e2e" in r and "naive" in r:
+            analyse(r)
+        r["goals"] = goals(r)
+        a.out.write_text(json.dumps(r, indent=1, default=str) + "\n")
+        print(render(r))
+        return 0
     parts = [p.strip() for p in a.parts.split(",") if p.strip()]
     bad = [p for p in parts if p not in ("cpu", "cold", "pipeline")]
     if bad:
