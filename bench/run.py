@@ -310,9 +310,32 @@ def _wait_exact(
 
     Cheaper than polling the table: moto's Query cost grows with the table, and polling it would slow the pipeline.
     """
+    import boto3
+    from botocore.config import Config
+
     from tools.local import datagen, demo
 
     queue_url = p.out["QueueUrl"]
+    # short timeouts, no retries: a swamped moto must not stall the loop past its deadline
+    sqs = boto3.client(
+        "sqs",
+        endpoint_url=p.out["EndpointUrl"],
+        region_name="us-east-1",
+        aws_access_key_id="test",
+        aws_secret_access_key="test",
+        config=Config(connect_timeout=5, read_timeout=10, retries={"max_attempts": 1}),
+    )
+
+    def depth_of(url: str) -> int:
+        try:
+            a = sqs.get_queue_attributes(
+                QueueUrl=url,
+                AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
+            )["Attributes"]
+        except Exception:  # a timeout: unknown, so not empty
+            return -1
+        return int(a["ApproximateNumberOfMessages"]) + int(a["ApproximateNumberOfMessagesNotVisible"])
+
     t0 = time.monotonic()
     deadline = t0 + timeout
     stored_at: float | None = None
@@ -323,8 +346,8 @@ def _wait_exact(
         now = time.monotonic()
         if now > deadline:
             return False, stored_at or now, now, problems
-        depth = p.queue_depth(queue_url)
-        shim = [p.queue_depth(u) for u in shim_urls]
+        depth = depth_of(queue_url)
+        shim = [depth_of(u) for u in shim_urls]
         stats = host.stats()
         inv = tuple(int(stats[n]["invocations"]) for n in names.values())
         busy = {role: int(stats[n]["busy"]) for role, n in names.items()}
@@ -899,6 +922,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--parts", default="cpu,cold,pipeline", help="comma-separated subset of cpu,cold,pipeline"
     )
     ap.add_argument("--cpu-ticks", type=int, help="ticks for the CPU part (default 1,000,000)")
+    ap.add_argument("--e2e", help="comma-separated multiples of the demo size for part 4 (default 1,5)")
     ap.add_argument("--out", type=Path, default=RESULTS_PATH, help="results JSON path")
     ap.add_argument("--from-results", type=Path, help="re-analyse and print a results JSON (no measuring)")
     a = ap.parse_args(argv)
@@ -919,6 +943,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         if a.cpu_ticks < 1:
             ap.error(f"--cpu-ticks must be >= 1, got {a.cpu_ticks}")
         s = Sizes(**{**asdict(s), "cpu_ticks": a.cpu_ticks})
+    if a.e2e:
+        try:
+            mults = tuple(int(x) for x in a.e2e.split(","))
+        except ValueError:
+            ap.error(f"--e2e must be comma-separated positive integers, got {a.e2e!r}")
+        if not mults or min(mults) < 1 or mults[0] != 1:
+            ap.error(
+                f"--e2e must start with 1 (the demo size, used for the request comparison), got {a.e2e!r}"
+            )
+        s = Sizes(**{**asdict(s), "e2e_multipliers": mults})
     with tempfile.TemporaryDirectory(prefix="md-bench-") as tmp:
         r = run_all(s, parts, Path(tmp), a.out)
     print(render(r))
