@@ -19,6 +19,7 @@ smoke size used by ``tests/bench``.
 """
 
 import argparse
+import concurrent.futures
 import gzip
 import json
 import os
@@ -326,15 +327,22 @@ def _wait_exact(
         config=Config(connect_timeout=5, read_timeout=10, retries={"max_attempts": 1}),
     )
 
-    def depth_of(url: str) -> int:
-        try:
-            a = sqs.get_queue_attributes(
-                QueueUrl=url,
-                AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
-            )["Attributes"]
-        except Exception:  # a timeout: unknown, so not empty
-            return -1
+    def depth_now(url: str) -> int:
+        a = sqs.get_queue_attributes(
+            QueueUrl=url,
+            AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
+        )["Attributes"]
         return int(a["ApproximateNumberOfMessages"]) + int(a["ApproximateNumberOfMessagesNotVisible"])
+
+    # moto has been seen not to answer GetQueueAttributes for minutes (socket timeouts did not fire): a hard bound
+    pool = concurrent.futures.ThreadPoolExecutor(max_workers=8, thread_name_prefix="depth")
+
+    def depth_of(url: str) -> int:
+        fut = pool.submit(depth_now, url)
+        try:
+            return fut.result(timeout=15)
+        except Exception:  # timed out or failed: unknown, so not empty
+            return -1
 
     t0 = time.monotonic()
     deadline = t0 + timeout
@@ -345,6 +353,7 @@ def _wait_exact(
     for _ in range(1_000_000):
         now = time.monotonic()
         if now > deadline:
+            pool.shutdown(wait=False, cancel_futures=True)
             return False, stored_at or now, now, problems
         depth = depth_of(queue_url)
         shim = [depth_of(u) for u in shim_urls]
@@ -369,9 +378,11 @@ def _wait_exact(
             got = {(s, i): p.aggregates(s, i) for s in ds.symbols for i in datagen.INTERVALS_MS}
             problems = demo.compare(expected, got)
             if not problems:
+                pool.shutdown(wait=False, cancel_futures=True)
                 return True, stored_at or now, now, []
         last = inv
         time.sleep(0.25)
+    pool.shutdown(wait=False, cancel_futures=True)
     return False, stored_at or time.monotonic(), time.monotonic(), problems
 
 
