@@ -31,6 +31,9 @@ def test_moto_server_binds_localhost_resets_and_stops(mode: str) -> None:
     try:
         assert server.endpoint_url.startswith("http://127.0.0.1:") and server.port > 0
         s3 = server.client("s3")
+        # In thread mode moto's backends are this process's globals: earlier in-process tests may have left state.
+        server.reset()
+        assert s3.list_buckets()["Buckets"] == []
         s3.create_bucket(Bucket="wrapper-test")
         assert [b["Name"] for b in s3.list_buckets()["Buckets"]] == ["wrapper-test"]
         server.reset()
