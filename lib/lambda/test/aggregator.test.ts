@@ -8,6 +8,7 @@ import { mockClient } from "aws-sdk-client-mock";
 import fc from "fast-check";
 import type { Tick, TicksStoredDetail } from "../src/core/types.ts";
 import { FakeTable } from "./fakes/ddb-table.ts";
+import { lambdaContext } from "./helpers/context.ts";
 
 process.env.AWS_REGION = "us-east-1";
 process.env.STATE_TABLE = "MarketDataState-test";
@@ -25,20 +26,7 @@ let remaining: number;
 let clock: number;
 
 function context(): Context {
-  return {
-    awsRequestId: `req-${clock}`,
-    functionName: "fn",
-    functionVersion: "$LATEST",
-    invokedFunctionArn: "arn:aws:lambda:us-east-1:123456789012:function:fn",
-    memoryLimitInMB: "3072",
-    logGroupName: "/aws/lambda/fn",
-    logStreamName: "s",
-    callbackWaitsForEmptyEventLoop: true,
-    getRemainingTimeInMillis: () => remaining,
-    done: () => undefined,
-    fail: () => undefined,
-    succeed: () => undefined,
-  };
+  return lambdaContext("fn", `req-${clock}`, () => remaining);
 }
 
 /** Runs the real processor on messages of ticks; returns the TicksStored events it published. */

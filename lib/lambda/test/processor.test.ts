@@ -8,6 +8,7 @@ import type { Context, SQSEvent, SQSRecord } from "aws-lambda";
 import { mockClient } from "aws-sdk-client-mock";
 import type { Tick, TicksStoredDetail } from "../src/core/types.ts";
 import { FakeTable } from "./fakes/ddb-table.ts";
+import { lambdaContext } from "./helpers/context.ts";
 
 process.env.AWS_REGION = "us-east-1";
 process.env.STATE_TABLE = "MarketDataState-test";
@@ -27,20 +28,7 @@ let sleeps: number[];
 let remaining: number;
 
 function context(): Context {
-  return {
-    awsRequestId: "req-1",
-    functionName: "DataProcessor-test",
-    functionVersion: "$LATEST",
-    invokedFunctionArn: "arn:aws:lambda:us-east-1:123456789012:function:DataProcessor-test",
-    memoryLimitInMB: "3072",
-    logGroupName: "/aws/lambda/DataProcessor-test",
-    logStreamName: "s",
-    callbackWaitsForEmptyEventLoop: true,
-    getRemainingTimeInMillis: () => remaining,
-    done: () => undefined,
-    fail: () => undefined,
-    succeed: () => undefined,
-  };
+  return lambdaContext("DataProcessor-test", "req-1", () => remaining);
 }
 
 function record(id: string, body: unknown): SQSRecord {
