@@ -4,6 +4,8 @@
 test can check that the longest allowed suffix keeps all of them within their limits.
 """
 
+from collections.abc import Callable
+
 from .constants import FUNCTION_NAMES
 
 NAME_LIMITS: dict[str, int] = {
@@ -29,14 +31,30 @@ NAME_LIMITS: dict[str, int] = {
 """AWS's longest physical name per kind."""
 
 
+def _suffixed(prefix: str, doc: str) -> Callable[[str], str]:
+    """A name builder `suffix -> "{prefix}-{suffix}"`, documented by `doc`."""
+
+    def name(suffix: str) -> str:
+        return f"{prefix}-{suffix}"
+
+    name.__doc__ = doc
+    return name
+
+
+def _per_subject(kind: str, doc: str) -> Callable[[str, str], str]:
+    """A name builder `(subject, suffix) -> "{subject}{kind}-{suffix}"` (subject: a function or a rule kind),
+    documented by `doc`."""
+
+    def name(subject: str, suffix: str) -> str:
+        return f"{subject}{kind}-{suffix}"
+
+    name.__doc__ = doc
+    return name
+
+
 def bucket_name(suffix: str, account_id: str) -> str:
     """Raw-data bucket: lowercase and globally unique (R-S3-1)."""
     return f"market-data-raw-{suffix}-{account_id}"
-
-
-def table_name(suffix: str) -> str:
-    """The state table (R-DDB-1)."""
-    return f"MarketDataState-{suffix}"
 
 
 def function_name(function: str, suffix: str) -> str:
@@ -46,59 +64,9 @@ def function_name(function: str, suffix: str) -> str:
     return f"{function}-{suffix}"
 
 
-def role_name(function: str, suffix: str) -> str:
-    """The execution role of a function (R-SEC-1)."""
-    return f"{function}Role-{suffix}"
-
-
-def role_policy_name(function: str, suffix: str) -> str:
-    """The inline policy of a function's role."""
-    return f"{function}Policy-{suffix}"
-
-
 def log_group_name(function: str, suffix: str) -> str:
     """A function's own log group (R-MON-1)."""
     return f"/aws/lambda/{function_name(function, suffix)}"
-
-
-def queue_name(suffix: str) -> str:
-    """The processing queue (R-SQS-1)."""
-    return f"ProcessingQueue-{suffix}"
-
-
-def dlq_name(suffix: str) -> str:
-    """The processing queue's dead-letter queue (R-SQS-2)."""
-    return f"ProcessingQueueDLQ-{suffix}"
-
-
-def failure_queue_name(function: str, suffix: str) -> str:
-    """The on-failure destination of an asynchronously invoked function (R-SQS-3)."""
-    return f"{function}FailureDLQ-{suffix}"
-
-
-def rule_dlq_name(rule: str, suffix: str) -> str:
-    """The dead-letter queue of an EventBridge rule's target (R-SQS-3); `rule` is a short rule kind."""
-    return f"{rule}TargetDLQ-{suffix}"
-
-
-def event_bus_name(suffix: str) -> str:
-    """The pipeline's own event bus (R-EVB-1)."""
-    return f"MarketDataEvents-{suffix}"
-
-
-def ticks_rule_name(suffix: str) -> str:
-    """The rule routing TicksStored events to DataAggregator (R-EVB-1)."""
-    return f"TicksStoredRule-{suffix}"
-
-
-def schedule_rule_name(suffix: str) -> str:
-    """The aggregation schedule rule on the default bus (R-EVB-2)."""
-    return f"AggregationSchedule-{suffix}"
-
-
-def api_name(suffix: str) -> str:
-    """The REST API (R-API-1)."""
-    return f"MarketDataApi-{suffix}"
 
 
 def stage_name(suffix: str) -> str:
@@ -106,49 +74,50 @@ def stage_name(suffix: str) -> str:
     return suffix
 
 
-def api_access_log_group_name(suffix: str) -> str:
-    """The stage's access log group (R-API-5)."""
-    return f"/aws/apigateway/{api_name(suffix)}/access"
-
-
-def api_key_name(suffix: str) -> str:
-    """The API key (R-API-4, API_KEY auth)."""
-    return f"MarketDataApiKey-{suffix}"
-
-
-def usage_plan_name(suffix: str) -> str:
-    """The usage plan binding the API key to the stage."""
-    return f"MarketDataUsagePlan-{suffix}"
-
-
-def api_cloudwatch_role_name(suffix: str) -> str:
-    """The role API Gateway uses to write access logs (account setting)."""
-    return f"ApiGatewayLogsRole-{suffix}"
-
-
-def topic_name(suffix: str) -> str:
-    """The alarm topic (R-MON-3)."""
-    return f"MarketDataAlarms-{suffix}"
-
-
-def dashboard_name(suffix: str) -> str:
-    """The CloudWatch dashboard (R-MON-4)."""
-    return f"MarketDataPipeline-{suffix}"
-
-
-def metric_filter_name(function: str, suffix: str) -> str:
-    """The error-count metric filter of a function's log group (R-MON-2)."""
-    return f"{function}LogErrors-{suffix}"
-
-
-def log_error_metric_name(function: str, suffix: str) -> str:
-    """The metric the error filter of a function writes."""
-    return f"{function}Errors-{suffix}"
-
-
 def alarm_name(kind: str, subject: str, suffix: str) -> str:
     """An alarm, e.g. alarm_name("Errors", "DataIngestion", "prod") -> "DataIngestion-Errors-prod"."""
     return f"{subject}-{kind}-{suffix}"
+
+
+# `(function, suffix)` builders: f"{function}<kind>-{suffix}" (rule_dlq_name: `rule` is a short rule kind).
+role_name = _per_subject("Role", "The execution role of a function (R-SEC-1).")
+role_policy_name = _per_subject("Policy", "The inline policy of a function's role.")
+failure_queue_name = _per_subject(
+    "FailureDLQ", "The on-failure destination of an asynchronously invoked function (R-SQS-3)."
+)
+rule_dlq_name = _per_subject(
+    "TargetDLQ",
+    "The dead-letter queue of an EventBridge rule's target (R-SQS-3); `rule` is a short rule kind.",
+)
+metric_filter_name = _per_subject(
+    "LogErrors", "The error-count metric filter of a function's log group (R-MON-2)."
+)
+log_error_metric_name = _per_subject("Errors", "The metric the error filter of a function writes.")
+
+# `suffix` builders: f"<prefix>-{suffix}".
+table_name = _suffixed("MarketDataState", "The state table (R-DDB-1).")
+queue_name = _suffixed("ProcessingQueue", "The processing queue (R-SQS-1).")
+dlq_name = _suffixed("ProcessingQueueDLQ", "The processing queue's dead-letter queue (R-SQS-2).")
+event_bus_name = _suffixed("MarketDataEvents", "The pipeline's own event bus (R-EVB-1).")
+ticks_rule_name = _suffixed(
+    "TicksStoredRule", "The rule routing TicksStored events to DataAggregator (R-EVB-1)."
+)
+schedule_rule_name = _suffixed(
+    "AggregationSchedule", "The aggregation schedule rule on the default bus (R-EVB-2)."
+)
+api_name = _suffixed("MarketDataApi", "The REST API (R-API-1).")
+api_key_name = _suffixed("MarketDataApiKey", "The API key (R-API-4, API_KEY auth).")
+usage_plan_name = _suffixed("MarketDataUsagePlan", "The usage plan binding the API key to the stage.")
+api_cloudwatch_role_name = _suffixed(
+    "ApiGatewayLogsRole", "The role API Gateway uses to write access logs (account setting)."
+)
+topic_name = _suffixed("MarketDataAlarms", "The alarm topic (R-MON-3).")
+dashboard_name = _suffixed("MarketDataPipeline", "The CloudWatch dashboard (R-MON-4).")
+
+
+def api_access_log_group_name(suffix: str) -> str:
+    """The stage's access log group (R-API-5)."""
+    return f"/aws/apigateway/{api_name(suffix)}/access"
 
 
 def all_names(suffix: str, account_id: str = "123456789012") -> dict[str, list[str]]:
