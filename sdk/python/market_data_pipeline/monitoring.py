@@ -48,73 +48,61 @@ def dashboard_body(
             },
         }
 
-    api = ["ApiName", api_name, "Stage", stage]
-    fn_metric = [["AWS/Lambda", m, "FunctionName", f] for f in function_names for m in ("Invocations",)]
+    def rows(namespace: str, metrics: Sequence[str], dimension_sets: Sequence[list[str]]) -> list[list[Any]]:
+        """One metric row per dimension set (outer) and metric name (inner): [namespace, metric, *dimensions]."""
+        return [[namespace, m, *dims] for dims in dimension_sets for m in metrics]
+
+    api = [["ApiName", api_name, "Stage", stage]]
+    functions = [["FunctionName", f] for f in function_names]
+    logged_errors = [
+        naming.log_error_metric_name(f.rsplit("-", 1)[0], suffix)
+        for f in function_names
+        if f.rsplit("-", 1)[0] in c.FUNCTION_NAMES
+    ]
+    sqs, ddb = "AWS/SQS", "AWS/DynamoDB"
     return {
         "widgets": [
             widget(
-                "API requests and errors",
-                [
-                    ["AWS/ApiGateway", "Count", *api],
-                    ["AWS/ApiGateway", "4XXError", *api],
-                    ["AWS/ApiGateway", "5XXError", *api],
-                ],
-                0,
+                "API requests and errors", rows("AWS/ApiGateway", ("Count", "4XXError", "5XXError"), api), 0
             ),
-            widget("API latency (p99)", [["AWS/ApiGateway", "Latency", *api]], 0, 12, stat="p99"),
-            widget("Function invocations", fn_metric, 6),
+            widget("API latency (p99)", rows("AWS/ApiGateway", ("Latency",), api), 0, 12, stat="p99"),
+            widget("Function invocations", rows("AWS/Lambda", ("Invocations",), functions), 6),
             widget(
-                "Function errors and throttles",
-                [
-                    ["AWS/Lambda", m, "FunctionName", f]
-                    for f in function_names
-                    for m in ("Errors", "Throttles")
-                ],
-                6,
-                12,
+                "Function errors and throttles", rows("AWS/Lambda", ("Errors", "Throttles"), functions), 6, 12
             ),
-            widget(
-                "Function duration (p99)",
-                [["AWS/Lambda", "Duration", "FunctionName", f] for f in function_names],
-                12,
-                stat="p99",
-            ),
+            widget("Function duration (p99)", rows("AWS/Lambda", ("Duration",), functions), 12, stat="p99"),
             widget(
                 "Processing queue",
-                [
-                    ["AWS/SQS", "ApproximateNumberOfMessagesVisible", "QueueName", queue_name],
-                    ["AWS/SQS", "ApproximateAgeOfOldestMessage", "QueueName", queue_name],
-                    ["AWS/SQS", "NumberOfMessagesDeleted", "QueueName", queue_name],
-                ],
+                rows(
+                    sqs,
+                    (
+                        "ApproximateNumberOfMessagesVisible",
+                        "ApproximateAgeOfOldestMessage",
+                        "NumberOfMessagesDeleted",
+                    ),
+                    [["QueueName", queue_name]],
+                ),
                 12,
                 12,
                 stat="Maximum",
             ),
             widget(
                 "Dead-letter queues (visible messages)",
-                [["AWS/SQS", "ApproximateNumberOfMessagesVisible", "QueueName", q] for q in dlq_names],
+                rows(sqs, ("ApproximateNumberOfMessagesVisible",), [["QueueName", q] for q in dlq_names]),
                 18,
                 stat="Maximum",
             ),
             widget(
                 "State table capacity and throttles",
-                [
-                    ["AWS/DynamoDB", "ConsumedWriteCapacityUnits", "TableName", table_name],
-                    ["AWS/DynamoDB", "ConsumedReadCapacityUnits", "TableName", table_name],
-                    ["AWS/DynamoDB", "ThrottledRequests", "TableName", table_name],
-                ],
+                rows(
+                    ddb,
+                    ("ConsumedWriteCapacityUnits", "ConsumedReadCapacityUnits", "ThrottledRequests"),
+                    [["TableName", table_name]],
+                ),
                 18,
                 12,
             ),
-            widget(
-                "Logged errors (level ERROR)",
-                [
-                    [c.LOG_METRICS_NAMESPACE, naming.log_error_metric_name(f.rsplit("-", 1)[0], suffix)]
-                    for f in function_names
-                    if f.rsplit("-", 1)[0] in c.FUNCTION_NAMES
-                ],
-                24,
-            ),
+            widget("Logged errors (level ERROR)", rows(c.LOG_METRICS_NAMESPACE, logged_errors, [[]]), 24),
         ]
     }
 
