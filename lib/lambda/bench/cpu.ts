@@ -67,7 +67,12 @@ class IngestCore {
   private readonly parser: AutoParser;
 
   constructor(key: string) {
-    this.parser = new AutoParser(formatFromKey(key), (e) => this.onEvent(e));
+    this.parser = new AutoParser(formatFromKey(key), (e) => this.onEvent(e), {
+      onTickJson: (json) => {
+        this.r.accepted++;
+        this.takeMessage(this.packer.addJson(json, json.length));
+      },
+    });
   }
 
   private onEvent(e: ParseEvent): void {

@@ -15,6 +15,7 @@
  * Line numbers are 1-based physical lines; blank lines are skipped (they hold no record). A UTF-8 BOM is ignored.
  */
 import { isUtf8 } from "node:buffer";
+import { type CsvFastLane, csvFastLane } from "./csvfast.ts";
 
 /** The three record formats. */
 export type Format = "csv" | "jsonl" | "json-array";
@@ -66,6 +67,11 @@ export interface ParserOptions {
   maxLineBytes?: number;
   /** line number of the first byte pushed (default 1) */
   firstLine?: number;
+  /**
+   * CSV only: receives the normalised tick JSON (exactly `tickJson(validateTick(record).tick)`, ASCII) of each row the
+   * fast lane (core/csvfast.ts) could decide; such rows produce no record event. Without it every row is a record.
+   */
+  onTickJson?: (json: string) => void;
 }
 
 /** Truncates raw text for rejection reports. */
@@ -120,6 +126,8 @@ export class LineSplitter {
   private partsLen = 0;
   private skipping = false;
   private skippedLen = 0;
+  /** the last byte of the skipped line so far was CR (not counted: a CRLF line's size excludes it, as for short lines) */
+  private skippedCR = false;
   private head = "";
   private lineNo: number;
   private first = true;
@@ -135,14 +143,64 @@ export class LineSplitter {
   push(chunk: Uint8Array): void {
     const buf = toBuffer(chunk);
     let start = 0;
-    for (;;) {
-      const nl = buf.indexOf(10, start);
+    if (this.partsLen > 0 || this.skipping) {
+      // finish the line carried over from the previous chunk
+      const nl = buf.indexOf(10);
       if (nl === -1) {
-        if (start < buf.length) this.carry(buf, start, buf.length);
+        this.carry(buf, 0, buf.length);
         return;
       }
+      this.pushLines(buf, 0, nl + 1);
+      start = nl + 1;
+    }
+    // The complete lines of the chunk are decoded in one go when they are valid UTF-8 (the usual case); otherwise
+    // line by line, so that each bad line is reported on its own.
+    const lastNl = buf.lastIndexOf(10);
+    if (lastNl >= start) {
+      if (isUtf8(buf.subarray(start, lastNl))) this.emitDecoded(buf.toString("utf8", start, lastNl));
+      else this.pushLines(buf, start, lastNl + 1);
+      start = lastNl + 1;
+    }
+    if (start < buf.length) this.carry(buf, start, buf.length);
+  }
+
+  /** Emits the lines of valid UTF-8 text (newline-separated, no trailing newline). */
+  private emitDecoded(text: string): void {
+    const max = this.maxLineBytes;
+    let from = 0;
+    for (;;) {
+      const nl = text.indexOf("\n", from);
+      const to = nl === -1 ? text.length : nl;
+      let line = text.slice(from, to > from && text.charCodeAt(to - 1) === 13 ? to - 1 : to);
+      this.lineNo++;
+      const first = this.first;
+      this.first = false;
+      // chars <= bytes <= 3 * chars (UTF-16 units): measure bytes only when the cheap bound cannot decide
+      const bytes = line.length * 3 <= max ? 0 : Buffer.byteLength(line);
+      if (bytes > max) {
+        this.onLine({
+          ok: false,
+          lineNo: this.lineNo,
+          reason: `line is longer than ${max} bytes (${bytes} bytes); lines are limited to ${max} bytes`,
+          raw: truncateRaw(line),
+        });
+      } else {
+        if (first && line.charCodeAt(0) === 0xfeff) line = line.slice(1);
+        this.onLine({ ok: true, lineNo: this.lineNo, text: line });
+      }
+      if (nl === -1) return;
+      from = nl + 1;
+    }
+  }
+
+  /** The line-by-line path over bytes [start, end) that end with a newline. */
+  private pushLines(buf: Buffer, start: number, end: number): void {
+    for (;;) {
+      const nl = buf.indexOf(10, start);
+      if (nl === -1 || nl >= end) return;
       if (this.skipping) {
         this.skippedLen += nl - start;
+        if (nl > start) this.skippedCR = buf[nl - 1] === 13;
         this.emitTooLong();
       } else if (this.partsLen === 0) {
         this.emitText(buf, start, nl);
@@ -173,13 +231,18 @@ export class LineSplitter {
   private carry(buf: Buffer, start: number, end: number): void {
     if (this.skipping) {
       this.skippedLen += end - start;
+      if (end > start) this.skippedCR = buf[end - 1] === 13;
       return;
     }
-    if (this.partsLen + (end - start) > this.maxLineBytes) {
+    if (end <= start) return;
+    const held = this.partsLen + (end - start);
+    // one byte over is allowed when it is a CR: a CRLF line of exactly maxLineBytes is not too long
+    if (held > this.maxLineBytes && !(held === this.maxLineBytes + 1 && buf[end - 1] === 13)) {
       const all = Buffer.concat([...this.parts, buf.subarray(start, end)]);
       this.head = all.toString("utf8", 0, Math.min(all.length, MAX_RAW_CHARS * 4)).slice(0, MAX_RAW_CHARS);
       this.skipping = true;
       this.skippedLen = all.length;
+      this.skippedCR = all[all.length - 1] === 13;
       this.parts = [];
       this.partsLen = 0;
       return;
@@ -192,7 +255,8 @@ export class LineSplitter {
   private emitTooLong(): void {
     this.lineNo++;
     this.first = false;
-    const len = this.skippedLen;
+    const len = this.skippedLen - (this.skippedCR ? 1 : 0);
+    this.skippedCR = false;
     this.skipping = false;
     this.skippedLen = 0;
     const raw = this.head;
@@ -343,12 +407,15 @@ export class CsvParser implements StreamParser {
   private requiredMask: boolean[] = [];
   private skipped = 0;
   private index = 0;
+  private readonly onTickJson: ((json: string) => void) | undefined;
+  private fast: CsvFastLane | undefined;
 
   constructor(
     private readonly emit: Emit,
     opts: ParserOptions = {},
   ) {
     this.splitter = new LineSplitter((l) => this.onLine(l), opts.maxLineBytes ?? MAX_LINE_BYTES, opts.firstLine ?? 1);
+    this.onTickJson = opts.onTickJson;
   }
 
   push(chunk: Uint8Array): void {
@@ -389,6 +456,13 @@ export class CsvParser implements StreamParser {
     }
     if (isBlank(l.text)) return;
     const index = this.index++;
+    if (this.fast !== undefined) {
+      const json = this.fast(l.text);
+      if (json !== undefined) {
+        (this.onTickJson as (json: string) => void)(json);
+        return;
+      }
+    }
     const cells = splitCsvLine(l.text);
     if (typeof cells === "string") {
       this.emit({ kind: "error", line: l.lineNo, index, reason: cells, raw: truncateRaw(l.text), count: 1 });
@@ -441,6 +515,7 @@ export class CsvParser implements StreamParser {
     const header = names.map((n, i) => (REQUIRED.includes(lower[i] as string) ? (lower[i] as string) : n));
     this.header = header;
     this.requiredMask = header.map((_, i) => REQUIRED.includes(lower[i] as string));
+    if (this.onTickJson !== undefined) this.fast = csvFastLane(header);
   }
 }
 

@@ -85,10 +85,13 @@ export class MessagePacker {
   add(tick: Tick): PackedMessage | undefined {
     const json = tickJson(tick);
     const len = tick.extra === undefined ? json.length : Buffer.byteLength(json); // without extra: ASCII only
+    return this.addJson(json, len);
+  }
+
+  /** Adds a tick given as its JSON (`tickJson` of the tick) and that JSON's UTF-8 size; otherwise as `add`. */
+  addJson(json: string, len: number): PackedMessage | undefined {
     if (this.overhead + len > this.maxBytes) {
-      throw new Error(
-        `a tick of ${len} bytes does not fit in a message of at most ${this.maxBytes} bytes (symbol ${tick.symbol}, ts ${tick.ts})`,
-      );
+      throw new Error(`a tick of ${len} bytes does not fit in a message of at most ${this.maxBytes} bytes: ${json.slice(0, 100)}`);
     }
     let done: PackedMessage | undefined;
     const sep = this.parts.length > 0 ? 1 : 0;
