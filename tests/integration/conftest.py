@@ -11,7 +11,6 @@ The suite reads `flat-outputs.json` (docs/design.md "Stack outputs") and talks t
 
 import json
 import os
-import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator
@@ -21,6 +20,8 @@ from typing import Any
 import boto3
 import pytest
 from botocore.config import Config
+
+from tests.stack_helpers import assert_stopped, wait_for
 
 OUTPUT_KEYS = (
     "ApiUrl",
@@ -109,16 +110,7 @@ class Env:
 
 def poll(what: str, fn: Callable[[], Any], timeout: float, interval: float = 1.0) -> Any:
     """Call `fn` until it returns a truthy value; fail naming `what` after `timeout` seconds (bounded loop)."""
-    deadline = time.monotonic() + timeout
-    last: Any = None
-    for _ in range(int(timeout / interval) + 2):
-        last = fn()
-        if last:
-            return last
-        if time.monotonic() > deadline:
-            break
-        time.sleep(interval)
-    pytest.fail(f"timed out after {timeout:.0f}s waiting for {what} (last value: {last!r})")
+    return wait_for(what, fn, timeout, interval)
 
 
 @pytest.fixture(scope="package")
@@ -143,12 +135,7 @@ def outputs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]
         yield json.loads(stack.flat_outputs_path.read_text())
     finally:
         stack.stop()
-        for pid in stack.started_pids:  # every process the fixture started is gone
-            try:
-                os.kill(pid, 0)
-            except ProcessLookupError:
-                continue
-            pytest.fail(f"process {pid} started by the local stack is still running")
+        assert_stopped(stack.started_pids, "the local stack")
 
 
 @pytest.fixture(scope="package")
