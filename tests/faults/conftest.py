@@ -19,7 +19,7 @@ import random
 import re
 import time
 import urllib.parse
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -28,6 +28,8 @@ from typing import Any
 
 import pytest
 
+from tests.stack_helpers import assert_stopped
+from tests.stack_helpers import wait_for as wait_for  # re-exported: the scenarios import it from here
 from tools.local import datagen
 from tools.local.fault_proxy import FaultProxyProcess
 from tools.local.host import NODE18, LambdaHostProcess, bundle_path
@@ -107,20 +109,6 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
         )
         if n == 0:
             tr.write_line("  ".join("-" * w for w in widths))
-
-
-def wait_for(what: str, fn: Callable[[], Any], timeout: float, interval: float = 0.5) -> Any:
-    """Call `fn` until truthy; fail naming `what` after `timeout` s (bounded in count and time)."""
-    deadline = time.monotonic() + timeout
-    last: Any = None
-    for _ in range(int(timeout / interval) + 2):
-        last = fn()
-        if last:
-            return last
-        if time.monotonic() > deadline:
-            break
-        time.sleep(interval)
-    pytest.fail(f"timed out after {timeout:.0f}s waiting for {what} (last: {str(last)[:500]})")
 
 
 _PATTERN = re.compile(r'^\{\s*\$\.([A-Za-z0-9_.]+)\s*(=|!=)\s*("?)([^"]*)\3\s*\}$')
@@ -496,9 +484,4 @@ def fault_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FaultStack
         if proxy is not None:
             proxy.stop()
         moto.stop()
-        for pid in started:  # every process started here is gone
-            try:
-                os.kill(pid, 0)
-            except ProcessLookupError:
-                continue
-            pytest.fail(f"process {pid} started by the fault stack is still running")
+        assert_stopped(started, "the fault stack")
