@@ -167,6 +167,15 @@ class Verdict:
         )
 
 
+def record_verdict(name: str, injected: int, verdict: Verdict, seconds: float, detail: str = "") -> None:
+    """`record` a scenario whose survived/lost/duplicated figures are those of its final verdict."""
+    record(
+        ScenarioResult(
+            name, injected, verdict.survived, len(verdict.lost), verdict.duplicated, seconds, detail
+        )
+    )
+
+
 def _num(v: Mapping[str, Any] | None) -> float | None:
     if not v or "NULL" in v:
         return None

@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from tests.faults.conftest import FaultStack, ScenarioResult, record, send_dataset, wait_for
+from tests.faults.conftest import FaultStack, record_verdict, send_dataset, wait_for
 from tools.local import datagen
 from tools.local.fault_proxy import FaultRule
 
@@ -49,17 +49,13 @@ def test_scenario_1_throttling_every_tick_stored_once(fault_stack: FaultStack) -
         stack.proxy.configure([])
     stats = stack.proxy.stats()
     injected = stats["injected"]
-    record(
-        ScenarioResult(
-            "throttling",
-            int(stats["injected_total"]),
-            verdict.survived,
-            len(verdict.lost),
-            verdict.duplicated,
-            time.monotonic() - t0,
-            ", ".join(f"{k.split('.', 1)[1]}={v}" for k, v in sorted(injected.items()))
-            + f", held items={stats['held_items']}",
-        )
+    record_verdict(
+        "throttling",
+        int(stats["injected_total"]),
+        verdict,
+        time.monotonic() - t0,
+        ", ".join(f"{k.split('.', 1)[1]}={v}" for k, v in sorted(injected.items()))
+        + f", held items={stats['held_items']}",
     )
     assert verdict.ok, verdict.summary()
     assert sent["accepted"] == sum(len(b.ticks) for b in ds.batches)
@@ -83,17 +79,13 @@ def test_scenario_3_duplicates_equal_single_delivery(fault_stack: FaultStack) ->
     sent = send_dataset(stack, ds, copies=copies, shuffle_seed=3)
     verdict = stack.settle(ds.ticks, timeout=120)
     delivered = copies * (sum(len(f.ticks) for f in ds.files) + sum(len(b.ticks) for b in ds.batches))
-    record(
-        ScenarioResult(
-            "duplicates",
-            delivered - len(ds.ticks),
-            verdict.survived,
-            len(verdict.lost),
-            verdict.duplicated,
-            time.monotonic() - t0,
-            f"{copies} deliveries of {len(ds.files)} files + {len(ds.batches)} batches, shuffled; "
-            f"{delivered} ticks delivered for {len(ds.ticks)} distinct",
-        )
+    record_verdict(
+        "duplicates",
+        delivered - len(ds.ticks),
+        verdict,
+        time.monotonic() - t0,
+        f"{copies} deliveries of {len(ds.files)} files + {len(ds.batches)} batches, shuffled; "
+        f"{delivered} ticks delivered for {len(ds.ticks)} distinct",
     )
     assert verdict.ok, verdict.summary()
     assert sent["accepted"] == copies * sum(len(b.ticks) for b in ds.batches)
@@ -163,17 +155,13 @@ def test_scenario_2_crash_mid_batch_redelivered_not_double_counted(fault_stack: 
     done = stack.crashes_done("s2")
     after = stack.host.stats()[fn]
     redelivered = len({m for c in done for m in c["messageIds"]})
-    record(
-        ScenarioResult(
-            "crash mid-batch",
-            len(done),
-            verdict.survived,
-            len(verdict.lost),
-            verdict.duplicated,
-            time.monotonic() - t0,
-            f"workers SIGKILLed: {', '.join(c['phase'] for c in done)}; {redelivered} messages redelivered; "
-            f"processor errors {after['errors'] - before['errors']}",
-        )
+    record_verdict(
+        "crash mid-batch",
+        len(done),
+        verdict,
+        time.monotonic() - t0,
+        f"workers SIGKILLed: {', '.join(c['phase'] for c in done)}; {redelivered} messages redelivered; "
+        f"processor errors {after['errors'] - before['errors']}",
     )
     assert verdict.ok, verdict.summary()
     assert len(done) == len(crashes)
@@ -332,17 +320,13 @@ def test_scenario_4_poison_input(fault_stack: FaultStack) -> None:
             problems.append(f"{key}: a rejected record without a reason: {recs}")
     garbage_recs = stack.rejected("incoming/poison/garbage.jsonl")
     not_gzip = stack.rejected("incoming/poison/not-gzip.jsonl.gz")
-    record(
-        ScenarioResult(
-            "poison input",
-            sum(len(b) for _k, (_x, b) in files.items()) + len(poison) + 2,
-            verdict.survived,
-            len(verdict.lost),
-            verdict.duplicated,
-            time.monotonic() - t0,
-            f"{rejected_total} rejected records with reasons, {len(in_dlq)}/{len(poison)} poison messages in the DLQ, "
-            f"ERROR lines: ingestion {errors_ing}, processor {errors_proc}",
-        )
+    record_verdict(
+        "poison input",
+        sum(len(b) for _k, (_x, b) in files.items()) + len(poison) + 2,
+        verdict,
+        time.monotonic() - t0,
+        f"{rejected_total} rejected records with reasons, {len(in_dlq)}/{len(poison)} poison messages in the DLQ, "
+        f"ERROR lines: ingestion {errors_ing}, processor {errors_proc}",
     )
     assert verdict.ok, verdict.summary()
     assert len(in_dlq) == len(poison), f"poison messages in the DLQ: {list(in_dlq)}"

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from tests.faults.conftest import FaultStack, ScenarioResult, record
+from tests.faults.conftest import FaultStack, record_verdict
 from tests.faults.test_scenarios import _csv, _jsonl, _ticks
 from tools.local import datagen
 
@@ -109,17 +109,13 @@ def test_scenario_5_api_abuse(fault_stack: FaultStack) -> None:
     verdict = stack.settle([*flood, inj_ok], timeout=150)
     status, _h, latest = stack.api("GET", "/symbols/ABUC/latest")
     wrong = [(w, want, got, body) for w, want, got, body in answers if got != want]
-    record(
-        ScenarioResult(
-            "API abuse",
-            len(answers) - 1,
-            verdict.survived,
-            len(verdict.lost),
-            verdict.duplicated,
-            time.monotonic() - t0,
-            f"{len(answers) - len(wrong)}/{len(answers)} requests answered as expected "
-            f"({', '.join(sorted({str(a[2]) for a in answers}))}); 10,000-tick request stored exactly",
-        )
+    record_verdict(
+        "API abuse",
+        len(answers) - 1,
+        verdict,
+        time.monotonic() - t0,
+        f"{len(answers) - len(wrong)}/{len(answers)} requests answered as expected "
+        f"({', '.join(sorted({str(a[2]) for a in answers}))}); 10,000-tick request stored exactly",
     )
     assert wrong == [], wrong
     assert all(got < 500 for _w, _want, got, _b in answers)
@@ -198,19 +194,15 @@ def test_scenario_6_load(fault_stack: FaultStack) -> None:
     after = stack.host.stats()[fn]
     files = sum(len(v) for k, v in sent.items() if k.startswith("LDF")) // file_ticks
     requests = sum(len(v) for k, v in sent.items() if k.startswith("LDA")) // api_ticks
-    record(
-        ScenarioResult(
-            "load",
-            len(all_ticks),
-            verdict.survived,
-            len(verdict.lost),
-            verdict.duplicated,
-            total_s,
-            f"{len(producers)} producers x {send_s:.1f}s: {files} files + {requests} API requests, {len(all_ticks)} ticks "
-            f"({len(all_ticks) / send_s:.0f}/s sent); drained in {total_s - send_s:.1f}s, "
-            f"{len(all_ticks) / total_s:.0f} ticks/s end to end; API {_figures(latencies)}; "
-            f"processor invocations {after['invocations'] - before['invocations']}",
-        )
+    record_verdict(
+        "load",
+        len(all_ticks),
+        verdict,
+        total_s,
+        f"{len(producers)} producers x {send_s:.1f}s: {files} files + {requests} API requests, {len(all_ticks)} ticks "
+        f"({len(all_ticks) / send_s:.0f}/s sent); drained in {total_s - send_s:.1f}s, "
+        f"{len(all_ticks) / total_s:.0f} ticks/s end to end; API {_figures(latencies)}; "
+        f"processor invocations {after['invocations'] - before['invocations']}",
     )
     assert failures == [], failures[:10]
     assert len(all_ticks) > 0
