@@ -38,20 +38,17 @@ import hashlib
 import http.client
 import json
 import os
-import signal
-import subprocess
 import sys
-import tempfile
 import threading
-import time
 import urllib.parse
 import zlib
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 from types import TracebackType
 from typing import Any
+
+from tools.local.child_server import ChildServer, announce_ready, stop_event, wait_for_stop
 
 SERVICES = ("dynamodb", "sqs", "events")
 """Services a rule may name."""
@@ -569,49 +566,16 @@ class FaultProxyProcess:
         self.seed = seed
         self.url = ""
         self.pid: int | None = None
-        self._proc: subprocess.Popen[bytes] | None = None
-        self._tmp: tempfile.TemporaryDirectory[str] | None = None
+        self._child: ChildServer | None = None
 
     def start(self, timeout: float = 20.0) -> "FaultProxyProcess":
         """Spawn the child and wait (bounded) for its ready file."""
-        self._tmp = tempfile.TemporaryDirectory(prefix="fault-proxy-")
-        ready = Path(self._tmp.name) / "ready.json"
-        log = Path(self._tmp.name) / "proxy.log"
         rules = json.dumps([asdict(r) for r in self.rules])
-        repo = str(Path(__file__).resolve().parents[2])
-        with open(log, "ab") as out:
-            self._proc = subprocess.Popen(
-                [
-                    sys.executable,
-                    "-m",
-                    "tools.local.fault_proxy",
-                    "--upstream",
-                    self.upstream,
-                    "--rules",
-                    rules,
-                    "--seed",
-                    str(self.seed),
-                    "--ready-file",
-                    str(ready),
-                ],
-                cwd=repo,
-                stdin=subprocess.DEVNULL,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
-        self.pid = self._proc.pid
-        deadline = time.monotonic() + timeout
-        while not ready.exists():
-            if self._proc.poll() is not None:
-                raise FaultProxyError(
-                    f"fault proxy exited with {self._proc.returncode}: {log.read_text()[-2000:]}"
-                )
-            if time.monotonic() > deadline:
-                self.stop()
-                raise FaultProxyError(f"fault proxy not ready within {timeout:.0f}s")
-            time.sleep(0.05)
-        self.url = f"http://127.0.0.1:{json.loads(ready.read_text())['port']}"
+        args = ["--upstream", self.upstream, "--rules", rules, "--seed", str(self.seed)]
+        self._child = ChildServer("tools.local.fault_proxy", args, "fault proxy", error=FaultProxyError)
+        port = self._child.start(timeout)
+        self.pid = self._child.pid
+        self.url = f"http://127.0.0.1:{port}"
         return self
 
     def configure(self, rules: Sequence[FaultRule], seed: int | None = None) -> None:
@@ -636,17 +600,9 @@ class FaultProxyProcess:
 
     def stop(self, timeout: float = 10.0) -> None:
         """SIGTERM by PID (SIGKILL if it lingers); safe to call twice."""
-        proc, self._proc = self._proc, None
-        if proc is not None and proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(timeout=timeout)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(timeout=timeout)
-        if self._tmp is not None:
-            self._tmp.cleanup()
-            self._tmp = None
+        child, self._child = self._child, None
+        if child is not None:
+            child.stop(timeout)
         self.url = ""
 
     def __enter__(self) -> "FaultProxyProcess":
@@ -670,19 +626,12 @@ def parse_rules(text: str) -> list[FaultRule]:
 
 def _serve(upstream: str, rules: Iterable[FaultRule], seed: int, ready_file: str | None) -> int:
     proxy = FaultProxy(upstream, list(rules), seed).start()
-    stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    stop = stop_event()
     if ready_file:
-        tmp = ready_file + ".tmp"
-        Path(tmp).write_text(json.dumps({"port": proxy.port, "pid": os.getpid()}))
-        os.replace(tmp, ready_file)
+        announce_ready(ready_file, proxy.port)
     else:
         print(f"fault proxy on {proxy.url} -> {upstream} (pid {os.getpid()})", flush=True)
-    parent = os.getppid()
-    while not stop.wait(1.0):
-        if ready_file and os.getppid() != parent:  # the parent died without stopping us: do not linger
-            break
+    wait_for_stop(stop, watch_parent=bool(ready_file))
     proxy.stop()
     return 0
 
