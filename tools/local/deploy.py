@@ -288,13 +288,20 @@ def _iam_attach(c: _Ctx, r: Recorded) -> None:
     c.done(r, f"{role} <- {r.inputs['policyArn']}", "policy attachment")
 
 
-def _sns_topic(c: _Ctx, r: Recorded) -> None:
+def _create_named(
+    c: _Ctx, r: Recorded, create: Callable[..., dict[str, Any]], arn_key: str, what: str
+) -> None:
+    """Create the resource `Name=<physical name>` (with its tags, if any) and map its mock ARN to moto's."""
     kw: dict[str, Any] = {"Name": _phys(r)}
     if _tags(r):
         kw["Tags"] = _tag_list(r)
-    arn = c.sns.create_topic(**kw)["TopicArn"]
+    arn = create(**kw)[arn_key]
     c.mock_to_local[str(r.outputs.get("arn"))] = arn
-    c.done(r, _phys(r), "SNS topic")
+    c.done(r, _phys(r), what)
+
+
+def _sns_topic(c: _Ctx, r: Recorded) -> None:
+    _create_named(c, r, c.sns.create_topic, "TopicArn", "SNS topic")
 
 
 def _sns_topic_policy(c: _Ctx, r: Recorded) -> None:
@@ -625,12 +632,7 @@ def _dashboard(c: _Ctx, r: Recorded) -> None:
 
 
 def _event_bus(c: _Ctx, r: Recorded) -> None:
-    kw: dict[str, Any] = {"Name": _phys(r)}
-    if _tags(r):
-        kw["Tags"] = _tag_list(r)
-    arn = c.events.create_event_bus(**kw)["EventBusArn"]
-    c.mock_to_local[str(r.outputs.get("arn"))] = arn
-    c.done(r, _phys(r), "event bus")
+    _create_named(c, r, c.events.create_event_bus, "EventBusArn", "event bus")
 
 
 def _event_rule(c: _Ctx, r: Recorded) -> None:
