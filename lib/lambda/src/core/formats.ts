@@ -15,7 +15,7 @@
  * Line numbers are 1-based physical lines; blank lines are skipped (they hold no record). A UTF-8 BOM is ignored.
  */
 import { isUtf8 } from "node:buffer";
-import { type CsvFastLane, csvFastLane } from "./csvfast.ts";
+import { type CsvFastLane, csvFastLane, jsonFastLane } from "./fastlane.ts";
 
 /** The three record formats. */
 export type Format = "csv" | "jsonl" | "json-array";
@@ -68,8 +68,8 @@ export interface ParserOptions {
   /** line number of the first byte pushed (default 1) */
   firstLine?: number;
   /**
-   * CSV only: receives the normalised tick JSON (exactly `tickJson(validateTick(record).tick)`, ASCII) of each row the
-   * fast lane (core/csvfast.ts) could decide; such rows produce no record event. Without it every row is a record.
+   * Receives the normalised tick JSON (exactly `tickJson(validateTick(record).tick)`, ASCII) of each record a fast lane
+   * (core/fastlane.ts) could decide; such records produce no record event. Without it every record is an event.
    */
   onTickJson?: (json: string) => void;
 }
@@ -311,12 +311,14 @@ export class JsonLinesParser implements StreamParser {
   readonly format = "jsonl" as const;
   private readonly splitter: LineSplitter;
   private index = 0;
+  private readonly onTickJson: ((json: string) => void) | undefined;
 
   constructor(
     private readonly emit: Emit,
     opts: ParserOptions = {},
   ) {
     this.splitter = new LineSplitter((l) => this.onLine(l), opts.maxLineBytes ?? MAX_LINE_BYTES, opts.firstLine ?? 1);
+    this.onTickJson = opts.onTickJson;
   }
 
   push(chunk: Uint8Array): void {
@@ -334,6 +336,13 @@ export class JsonLinesParser implements StreamParser {
     }
     if (isBlank(l.text)) return;
     const index = this.index++;
+    if (this.onTickJson !== undefined) {
+      const json = jsonFastLane(l.text);
+      if (json !== undefined) {
+        this.onTickJson(json);
+        return;
+      }
+    }
     let value: unknown;
     try {
       value = JSON.parse(l.text);
@@ -456,10 +465,10 @@ export class CsvParser implements StreamParser {
     }
     if (isBlank(l.text)) return;
     const index = this.index++;
-    if (this.fast !== undefined) {
+    if (this.fast !== undefined && this.onTickJson !== undefined) {
       const json = this.fast(l.text);
       if (json !== undefined) {
-        (this.onTickJson as (json: string) => void)(json);
+        this.onTickJson(json);
         return;
       }
     }
@@ -553,6 +562,7 @@ export class JsonArrayParser implements StreamParser {
   private head = "";
   private readonly maxBytes: number;
   private bom = true;
+  private readonly onTickJson: ((json: string) => void) | undefined;
 
   constructor(
     private readonly emit: Emit,
@@ -560,6 +570,7 @@ export class JsonArrayParser implements StreamParser {
   ) {
     this.maxBytes = opts.maxLineBytes ?? MAX_LINE_BYTES;
     this.line = opts.firstLine ?? 1;
+    this.onTickJson = opts.onTickJson;
   }
 
   push(chunk: Uint8Array): void {
@@ -722,6 +733,13 @@ export class JsonArrayParser implements StreamParser {
       return;
     }
     const index = this.index++;
+    if (this.onTickJson !== undefined) {
+      const json = jsonFastLane(text);
+      if (json !== undefined) {
+        this.onTickJson(json);
+        return;
+      }
+    }
     let value: unknown;
     try {
       value = JSON.parse(text);

@@ -314,7 +314,7 @@ export async function ingestObject(bucket: string, key: string): Promise<FileRes
     result.accepted++;
     takeMessage(packer.add(v.tick));
   };
-  // Plain CSV rows come already validated and normalised (core/csvfast.ts); the rest come as records.
+  // Plain records come already validated and normalised (core/fastlane.ts); the rest come as records.
   const onTickJson = (json: string): void => {
     result.accepted++;
     takeMessage(packer.addJson(json, json.length));
