@@ -24,15 +24,21 @@ KNOWN_ARGS = frozenset(MarketDataPipelineArgs.__annotations__)
 
 
 def _first_arg_named(message: str, candidates: set[str]) -> str | None:
-    """The candidate arg name (snake or camelCase, as a whole word) that appears first in the message."""
-    best: tuple[int, str] | None = None
+    """The candidate arg name (snake or camelCase, as a whole word) that appears first in the message.
+
+    A tie at one position (an unknown arg ``environmentSuffix`` is also the camelCase form of ``environment_suffix``)
+    goes to the candidate spelled exactly as written, whatever the set's iteration order.
+    """
+    best: tuple[int, int, str] | None = None
     for name in candidates:
         head, *rest = name.split("_")
         for form in {name, head + "".join(p[:1].upper() + p[1:] for p in rest)}:
             m = re.search(rf"(?<![A-Za-z0-9_]){re.escape(form)}(?![A-Za-z0-9_])", message)
-            if m and (best is None or m.start() < best[0]):
-                best = (m.start(), name)
-    return best[1] if best else None
+            if m:
+                key = (m.start(), 0 if form == name else 1, name)
+                if best is None or key < best:
+                    best = key
+    return best[2] if best else None
 
 
 @PROPS
@@ -59,5 +65,10 @@ def test_invalid_args_checker_can_fail() -> None:
     assert _first_arg_named("invalid dataRetentionDays=0", known) == "data_retention_days"
     assert _first_arg_named("bad value 0", known) is None
     assert _first_arg_named("invalid environment_suffix", known | {"suffix"}) == "environment_suffix"
+    # an unknown camelCase key that is another arg's camelCase form: the exact spelling wins the tie
+    assert (
+        _first_arg_named("unknown arg environmentSuffix", known | {"environmentSuffix"})
+        == "environmentSuffix"
+    )
     msg = "invalid processor_batching_window_seconds=0 when processor_batch_size > 10"
     assert _first_arg_named(msg, known) == "processor_batching_window_seconds"
