@@ -6,6 +6,10 @@ with hand-made measurements. Inputs are *measured* at the local endpoint by `ben
 * `Usage`: billing units of one run (SQS requests per 64 KiB chunk, EventBridge events, DynamoDB read/write units,
   S3 request tiers), Lambda invocations and busy milliseconds per function, API requests, log bytes, and the bytes
   that stay stored per tick (DynamoDB items incl. overhead, S3 objects);
+* Lambda time two ways (``per_million(..., lambda_basis=...)``): ``"wall"`` = the busy (wall) time measured on the
+  local host, which includes moto's latency (pessimistic); ``"modeled"`` = an AWS estimate: the measured CPU time
+  (user + system) of each invocation plus, for every AWS call the function made (counted by the proxies), the
+  assumed p50 latency of that call from ``prices.json`` ``aws_latency_p50_ms`` (marked as assumptions);
 * `IdleUsage`: what keeps running with no data (the scheduled aggregator run, event-source-mapping polls) and the
   resources that bill by the month (alarms, dashboards, custom metrics).
 """
@@ -54,6 +58,42 @@ class Usage:
     log_bytes: float = 0.0
     ddb_stored_bytes_per_tick: float = 0.0
     s3_stored_bytes_per_tick: float = 0.0
+    cpu_ms: dict[str, float] = field(default_factory=dict)
+    """measured CPU time (user + system) per function, for the modeled Lambda time"""
+    aws_calls: dict[str, dict[str, int]] = field(default_factory=dict)
+    """per function: counted AWS calls by ``service:Action``, for the modeled Lambda time"""
+
+
+LAMBDA_BASES = ("wall", "modeled")
+"""How `per_million` prices Lambda time (module docstring)."""
+
+
+def call_latency_ms(action: str, p: dict[str, Any]) -> float:
+    """Assumed p50 latency of one ``service:Action`` call (``per_action`` first, then ``per_service``)."""
+    lat = p.get("aws_latency_p50_ms")
+    if not isinstance(lat, dict):
+        raise ValueError("prices.json has no 'aws_latency_p50_ms' table (needed for the modeled Lambda time)")
+    if action in lat.get("per_action", {}):
+        return float(lat["per_action"][action])
+    service = action.split(":", 1)[0]
+    if service in lat.get("per_service", {}):
+        return float(lat["per_service"][service])
+    raise ValueError(
+        f"no assumed latency for {action!r} in prices.json aws_latency_p50_ms; "
+        f"per_service has {sorted(lat.get('per_service', {}))}, per_action has {sorted(lat.get('per_action', {}))}"
+    )
+
+
+def modeled_busy_ms(u: Usage, p: dict[str, Any]) -> dict[str, float]:
+    """Per function: measured CPU ms + the assumed latency of every counted AWS call (calls taken as sequential)."""
+    missing = [f for f, n in u.invocations.items() if n and f not in u.cpu_ms]
+    if missing:
+        raise ValueError(f"no measured CPU time for {missing}: the modeled Lambda time needs Usage.cpu_ms")
+    return {
+        f: float(u.cpu_ms.get(f, 0.0))
+        + sum(n * call_latency_ms(a, p) for a, n in u.aws_calls.get(f, {}).items())
+        for f in u.invocations
+    }
 
 
 @dataclass
@@ -87,18 +127,20 @@ def lambda_cost(invocations: int, busy_ms: float, memory_mb: int, p: dict[str, A
     return float(invocations * p["lambda"]["per_million_requests"] / 1e6 + gb_s * p["lambda"]["gb_second"])
 
 
-def per_million(u: Usage, p: dict[str, Any]) -> dict[str, float]:
+def per_million(u: Usage, p: dict[str, Any], lambda_basis: str = "wall") -> dict[str, float]:
     """Dollars per million ticks, line by line, plus `total` (requests, compute, logs, X-Ray, storage for the
-    retention period)."""
+    retention period). ``lambda_basis``: ``"wall"`` (measured busy time) or ``"modeled"`` (CPU + assumed call
+    latencies); only the ``lambda`` line (and so ``total``) differs."""
     if u.ticks <= 0:
         raise ValueError(f"a usage needs ticks > 0, got {u.ticks}")
+    if lambda_basis not in LAMBDA_BASES:
+        raise ValueError(f"lambda_basis must be one of {LAMBDA_BASES}, got {lambda_basis!r}")
     a = p["assumptions"]
     scale = 1e6 / u.ticks
     lines = {k: v * scale for k, v in _units_cost(u.units, p).items()}
     inv = sum(u.invocations.values())
-    busy = sum(u.busy_ms.values()) + sum(
-        u.cold_starts.get(f, 0) * u.init_ms.get(f, 0.0) for f in u.cold_starts
-    )
+    per_fn = u.busy_ms if lambda_basis == "wall" else modeled_busy_ms(u, p)
+    busy = sum(per_fn.values()) + sum(u.cold_starts.get(f, 0) * u.init_ms.get(f, 0.0) for f in u.cold_starts)
     lines["lambda"] = lambda_cost(inv, busy, u.memory_mb, p) * scale
     lines["api_gateway"] = u.api_requests * p["api_gateway_rest"]["per_million_requests"] / 1e6 * scale
     log_bytes = (

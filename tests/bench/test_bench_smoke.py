@@ -74,8 +74,33 @@ def test_bench_quick_run_is_well_formed(tmp_path: Path) -> None:
     assert pm["total"] == pytest.approx(sum(v for k, v in pm.items() if k != "total"), rel=1e-4)
     assert r["cost"]["idle_month"]["alarms"] > 0 and r["cost"]["idle_month"]["dashboards"] > 0
     assert all(math.isfinite(v) for v in r["cost"]["monthly_active"].values())
-    assert [type(g["met"]) for g in r["goals"]] == [bool] * 4
+    assert [type(g["met"]) for g in r["goals"]] == [bool] * 5  # cost twice: wall time and modeled for AWS
+
+    # 5. Lambda two ways: wall time on moto, and modeled for AWS = measured CPU + assumed latency per counted call
+    c = r["cost"]
+    for f, fn in ours.items():
+        if f in u["invocations"] and fn["invocations"]:
+            assert fn["cpu_ms"] > 0, f  # the host measured CPU time for every function that ran
+    want_modeled = {
+        f: u["cpu_ms"][f]
+        + sum(n * cost.call_latency_ms(a, prices) for a, n in u["aws_calls"].get(f, {}).items())
+        for f in u["invocations"]
+    }
+    assert c["lambda_ms_modeled"] == pytest.approx(want_modeled, rel=1e-3, abs=0.2)
+    pmm = c["ours_per_million_modeled"]
+    assert {k: v for k, v in pmm.items() if k not in ("lambda", "total")} == {
+        k: v for k, v in pm.items() if k not in ("lambda", "total")
+    }
+    inv = sum(u["invocations"].values())
+    busy_m = sum(want_modeled.values()) + sum(
+        u["cold_starts"].get(f, 0) * u["init_ms"].get(f, 0.0) for f in u["cold_starts"]
+    )
+    want_lambda = cost.lambda_cost(inv, busy_m, u["memory_mb"], prices) * 1e6 / u["ticks"]
+    assert pmm["lambda"] == pytest.approx(want_lambda, rel=1e-3)
+    assert pmm["total"] == pytest.approx(sum(v for k, v in pmm.items() if k != "total"), rel=1e-4)
+    assert r["naive"]["process_cpu_ms"] > 0 and "monthly_active_modeled" in c
 
     table = render(r)
     for heading in ("1. CPU", "2. AWS requests", "3. Cold start", "4. End to end", "5. Cost", "Goals"):
         assert heading in table
+    assert "ours (modeled)" in table and "ours (wall)" in table

@@ -98,7 +98,7 @@ export class LambdaHost {
     this.fns = new Map();
     for (const [name, f] of Object.entries(cfg.functions)) {
       this.fns.set(name, { ...f, name, idle: [], busy: new Set(), waiters: [], logLines: [], logSeq: 0, nodeVersions: new Set(),
-        stats: { invocations: 0, errors: 0, timeouts: 0, coldStarts: 0, throttledWaits: 0, asyncRetries: 0, asyncFailures: 0, durations: [] } });
+        stats: { invocations: 0, errors: 0, timeouts: 0, coldStarts: 0, throttledWaits: 0, asyncRetries: 0, asyncFailures: 0, durations: [], durationTotalMs: 0, cpuTotalMs: 0, cpuCount: 0 } });
     }
     this.stopped = false;
     this.abort = new AbortController();
@@ -255,7 +255,11 @@ export class LambdaHost {
     const s = fn.stats;
     s.invocations++; if (res.error) s.errors++;
     s.durations.push(durationMs); if (s.durations.length > MAX_DURATIONS) s.durations.shift();
-    return { requestId, durationMs, totalMs: performance.now() - t0, logs, ...(res.error ? { error: res.error } : { result: res.result }) };
+    s.durationTotalMs += durationMs;
+    // CPU time (user + system) the worker spent in this invocation (absent when it timed out or died)
+    const cpuMs = typeof res.cpuMs === "number" ? res.cpuMs : null;
+    if (cpuMs !== null) { s.cpuTotalMs += cpuMs; s.cpuCount++; }
+    return { requestId, durationMs, cpuMs, totalMs: performance.now() - t0, logs, ...(res.error ? { error: res.error } : { result: res.result }) };
   }
 
   /** Event invocation with Lambda's async semantics: retries, then the on-failure destination. */
@@ -376,9 +380,11 @@ export class LambdaHost {
     for (const [name, fn] of this.fns) {
       const d = [...fn.stats.durations].sort((a, b) => a - b);
       const q = (p) => (d.length ? d[Math.min(d.length - 1, Math.floor(p * d.length))] : null);
-      const { durations, ...rest } = fn.stats;
+      const { durations, durationTotalMs, cpuTotalMs, cpuCount, ...rest } = fn.stats;
+      // total: every invocation since start; count/max/p50/p95: the last MAX_DURATIONS invocations
       out[name] = { ...rest, environments: fn.idle.length + fn.busy.size, busy: fn.busy.size, nodeVersions: [...fn.nodeVersions],
-        durationMs: { count: d.length, total: d.reduce((a, b) => a + b, 0), max: d.length ? d[d.length - 1] : null, p50: q(0.5), p95: q(0.95) } };
+        durationMs: { count: d.length, total: durationTotalMs, max: d.length ? d[d.length - 1] : null, p50: q(0.5), p95: q(0.95) },
+        cpuMs: { count: cpuCount, total: cpuTotalMs } };
     }
     return out;
   }

@@ -1,6 +1,7 @@
 // One Lambda "execution environment": loads one handler module and runs one invocation at a time.
 // Forked by lambda-host.mjs (IPC). Messages: host -> {type:"invoke", id, event, deadline, fn};
-// worker -> {type:"ready", initMs} | {type:"initError", error} | {type:"result", id, result|error}.
+// worker -> {type:"ready", initMs} | {type:"initError", error} | {type:"result", id, cpuMs, result|error}
+// (cpuMs: user + system CPU time of the worker process during the invocation, from process.cpuUsage()).
 import { pathToFileURL } from "node:url";
 import { resolve } from "node:path";
 
@@ -54,17 +55,20 @@ process.on("message", async (msg) => {
     getRemainingTimeInMillis: () => Math.max(0, deadline - Date.now()),
   };
   let settled = false;
+  const cpu0 = process.cpuUsage(); // CPU time (user + system) of this invocation, reported with the result
   const reply = (p) => {
     if (settled) return;
     settled = true;
     current = null;
+    const cpu = process.cpuUsage(cpu0);
+    const cpuMs = (cpu.user + cpu.system) / 1000;
     // End-of-invocation markers: the host attributes every earlier output line to this invocation before answering.
     process.stdout.write(`${END_MARK}${id}\n`);
     process.stderr.write(`${END_MARK}${id}\n`);
     try {
-      process.send({ type: "result", id, ...p });
+      process.send({ type: "result", id, cpuMs, ...p });
     } catch (e) { // e.g. a BigInt in the result: Lambda cannot serialise it either
-      process.send({ type: "result", id, error: { errorType: "Runtime.MarshalError", errorMessage: `Unable to marshal response: ${e.message}` } });
+      process.send({ type: "result", id, cpuMs, error: { errorType: "Runtime.MarshalError", errorMessage: `Unable to marshal response: ${e.message}` } });
     }
   };
   current = reply;
