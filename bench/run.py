@@ -753,6 +753,13 @@ def render(r: Mapping[str, Any]) -> str:
     out.append(
         f"Machine: {m['cpu']}, {m['cores']} cores, {m['os']}; {m['date_utc']}; load avg at start {m['load_average_1m_at_start']}"
     )
+    if r.get("part_seconds"):
+        ps = r["part_seconds"]
+        out.append(
+            "Seconds per part: "
+            + ", ".join(f"{k} {v:.0f}" for k, v in ps.items())
+            + (f"; total {r['seconds']:.0f}" if "seconds" in r else "")
+        )
     if "cpu" in r:
         rows = []
         for nv, n in r["cpu"].items():
@@ -969,14 +976,25 @@ def run_all(s: Sizes, parts: Sequence[str], work: Path, out_path: Path | None) -
 
     r: dict[str, Any] = {"machine": machine(), "sizes": asdict(s)}
     t0 = time.monotonic()
+    part_s: dict[str, float] = {}
+    r["part_seconds"] = part_s
+
+    def done(part: str, since: float) -> float:
+        part_s[part] = round(time.monotonic() - since, 1)
+        log(f"[bench]    {part}: {part_s[part]:.0f} s")
+        return time.monotonic()
+
     build_bench()
+    t = done("build", t0)
     # The CPU part runs first, alone (Node 18 and 20 side by side, one core each), then the rest.
     if "cpu" in parts:
         log(f"[bench] 1. CPU throughput ({s.cpu_ticks:,} ticks, Node 18 and 20) ...")
         r["cpu"] = run_cpu(s)
+        t = done("cpu", t)
     if "cold" in parts:
         log(f"[bench] 3. cold start ({s.cold_runs} fresh Node 18 processes per bundle) ...")
         r["cold_start"] = run_cold_start(s.cold_runs)
+        t = done("cold", t)
     if "pipeline" in parts:
         e2e = []
         for i, mult in enumerate(s.e2e_multipliers):
@@ -992,11 +1010,13 @@ def run_all(s: Sizes, parts: Sequence[str], work: Path, out_path: Path | None) -
             run["label"] = label
             run["requests_per_10k"] = per_10k(run, ds.delivered_ticks)
             e2e.append(run)
+            t = done(f"e2e {label}", t)
         r["e2e"] = e2e
         ds0 = datagen.generate(seed=7, minutes=s.demo_minutes, ticks_per_minute=s.demo_ticks_per_minute)
         log(f"[bench] 2. naive per-record design on the demo data ({ds0.delivered_ticks:,} ticks) ...")
         naive = run_naive(ds0, work / "naive")
         r["naive"] = naive
+        t = done("naive", t)
         analyse(r)
     r["goals"] = goals(r)
     r["seconds"] = round(time.monotonic() - t0, 1)
