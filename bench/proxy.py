@@ -167,6 +167,8 @@ def billing_units(service: str, action: str, req: bytes, resp: bytes) -> tuple[d
     if service == "s3":
         tier1 = {"PutObject", "UploadPart", "CreateMultipartUpload", "CompleteMultipartUpload", "PostObject"}
         tier1 |= {"ListObjectsV2", "ListObjects", "PutBucket"}
+        if action in {"DeleteObject", "DeleteObjects", "AbortMultipartUpload"}:
+            return {}, "free"  # S3 pricing: DELETE and CANCEL requests are free
         return ({"s3_tier1": 1} if action in tier1 else {"s3_tier2": 1}), ""
     return {}, ""
 

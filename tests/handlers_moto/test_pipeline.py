@@ -425,6 +425,27 @@ def test_s3_rejected_lines_written(pipeline: Pipeline) -> None:
     assert [r["line"] for r in jl_rej] == [8] and jl_rej[0]["reason"]
 
 
+def test_s3_new_version_without_rejects_deletes_old_rejects(pipeline: Pipeline) -> None:
+    """R-DATA-3: rejected/<key>.jsonl describes the current version of a key; a clean re-upload deletes it."""
+    s3 = pipeline.moto.client("s3")
+    key = "incoming/stale-rejects.csv"  # rejected rows and a header-only file: no tick reaches the table
+    rejected_key = f"rejected/{key}.jsonl"
+
+    def rejects() -> bytes | None:
+        try:
+            return bytes(s3.get_object(Bucket=pipeline.res.bucket, Key=rejected_key)["Body"].read())
+        except s3.exceptions.NoSuchKey:
+            return None
+
+    s3.put_object(Bucket=pipeline.res.bucket, Key=key, Body=b"symbol,timestamp,price,volume\naapl,1,1,1\n")
+    first = wait_until(rejects, 60, "the rejects of the first version")
+    assert json.loads(first.decode().splitlines()[0])["line"] == 2
+    s3.put_object(Bucket=pipeline.res.bucket, Key=key, Body=b"symbol,timestamp,price,volume\n")
+    wait_until(
+        lambda: True if rejects() is None else None, 60, "the old rejects deleted after a clean version"
+    )
+
+
 def _wait_aggregates_settled(p: Pipeline) -> dict[tuple[str, str, int], dict[str, Any]]:
     """Wait (bounded) until the stored aggregates equal the reference computed from what was sent; return it."""
     _wait_all_stored(p)  # aggregates are final only once every tick is stored

@@ -36,6 +36,7 @@ EXPECTED_ALLOWS: dict[str, set[tuple[str, str]]] = {
         ("s3:PutObject", f"{BUCKET}/rejected/*"),
         ("s3:PutObject", f"{BUCKET}/api/*"),
         ("s3:AbortMultipartUpload", f"{BUCKET}/rejected/*"),
+        ("s3:DeleteObject", f"{BUCKET}/rejected/*"),
         ("sqs:SendMessage", QUEUE),
         ("sqs:SendMessage", sqs("DataIngestionFailureDLQ-prod")),
     },

@@ -11,6 +11,7 @@ import {
   AbortMultipartUploadCommand,
   CompleteMultipartUploadCommand,
   CreateMultipartUploadCommand,
+  DeleteObjectCommand,
   GetObjectCommand,
   PutObjectCommand,
   S3Client,
@@ -56,6 +57,10 @@ function installDefaults(): void {
   });
   s3.on(PutObjectCommand).callsFake((input: { Key: string; Body: string | Uint8Array }) => {
     written.set(input.Key, typeof input.Body === "string" ? input.Body : Buffer.from(input.Body).toString("utf8"));
+    return {};
+  });
+  s3.on(DeleteObjectCommand).callsFake((input: { Key: string }) => {
+    written.delete(input.Key);
     return {};
   });
   sqs.on(SendMessageBatchCommand).callsFake((input: SendMessageBatchCommandInput) => {
@@ -303,6 +308,26 @@ describe("S3 files: rejects and poison input (R-DATA-3)", () => {
     const r2 = await runS3("incoming/headeronly.csv");
     assert.equal(r2.file.status, "empty");
     assert.equal(delivered.length, 0);
+  });
+
+  it("R-DATA-3 a new version of a key: its rejects replace the old ones; without rejects (or empty) the old ones go", async () => {
+    const key = "incoming/fixed.csv";
+    const rejectedKey = `rejected/${key}.jsonl`;
+    const good = "symbol,timestamp,price,volume\nAAPL,1700000000000,1.5,10\n";
+    objects.set(key, Buffer.from(`${good}aapl,1700000000001,1.5,10\n`));
+    assert.equal((await runS3(key)).file.rejectedKey, rejectedKey);
+    assert.equal(rejectsOf(key).length, 1);
+    objects.set(key, Buffer.from(good)); // the sender fixes the file and uploads it again
+    const fixed = await runS3(key);
+    assert.equal(fixed.file.rejected, 0);
+    assert.equal(fixed.file.rejectedKey, undefined);
+    assert.equal(written.has(rejectedKey), false, "the old rejects are deleted");
+    assert.deepEqual(s3.commandCalls(DeleteObjectCommand).map((c) => c.args[0].input), [{ Bucket: BUCKET, Key: rejectedKey }]);
+    objects.set(key, Buffer.from(`${good}AAPL,x,1.5,10\n`));
+    await runS3(key);
+    objects.set(key, Buffer.alloc(0));
+    assert.equal((await runS3(key)).file.status, "empty");
+    assert.equal(written.has(rejectedKey), false, "an empty version deletes the old rejects too");
   });
 
   it("skips s3:TestEvent, non-create records, its own output prefixes and vanished objects", async () => {

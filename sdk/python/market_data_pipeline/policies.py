@@ -137,8 +137,9 @@ def deny_statements(p: ProtectedArns, *, table_read_only: bool = False) -> list[
 def ingestion_policy(
     log_group_arn: str, queue_arn: str, failure_queue_arn: str, protected: ProtectedArns
 ) -> Policy:
-    """DataIngestion: read `incoming/`, write `rejected/` (multipart, so also abort) and `api/`, send to the
-    processing queue, and send failed async events to its on-failure destination (docs/design.md, "IAM used")."""
+    """DataIngestion: read `incoming/`, write `rejected/` (multipart, so also abort; delete when a new version of a
+    key has no rejects) and `api/`, send to the processing queue, and send failed async events to its on-failure
+    destination (docs/design.md, "IAM used")."""
     b = protected.bucket_arn
     return {
         "Version": VERSION,
@@ -150,7 +151,11 @@ def ingestion_policy(
                 ["s3:PutObject"],
                 [f"{b}/{c.REJECTED_PREFIX}*", f"{b}/{c.API_ARCHIVE_PREFIX}*"],
             ),
-            _allow("AbortRejectUploads", ["s3:AbortMultipartUpload"], [f"{b}/{c.REJECTED_PREFIX}*"]),
+            _allow(
+                "ManageRejects",
+                ["s3:AbortMultipartUpload", "s3:DeleteObject"],
+                [f"{b}/{c.REJECTED_PREFIX}*"],
+            ),
             _allow("SendToProcessingQueue", ["sqs:SendMessage"], [queue_arn]),
             _allow("OnFailureDestination", ["sqs:SendMessage"], [failure_queue_arn]),
             *deny_statements(protected),

@@ -1,12 +1,14 @@
 /**
  * S3 adapter (the only module that talks to S3): streaming reads of raw objects, small writes (API archives) and
  * a bounded-memory JSON Lines writer (rejects) that switches to a multipart upload when the data outgrows one part.
- * Permissions used: s3:GetObject (incoming/*), s3:PutObject (rejected/*, api/*), s3:AbortMultipartUpload (rejected/*).
+ * Permissions used: s3:GetObject (incoming/*), s3:PutObject (rejected/*, api/*), s3:AbortMultipartUpload and
+ * s3:DeleteObject (rejected/*).
  */
 import {
   AbortMultipartUploadCommand,
   CompleteMultipartUploadCommand,
   CreateMultipartUploadCommand,
+  DeleteObjectCommand,
   GetObjectCommand,
   PutObjectCommand,
   S3Client,
@@ -48,6 +50,11 @@ export async function openObject(bucket: string, key: string): Promise<ObjectStr
 /** Writes a small object in one PutObject. */
 export async function putObject(bucket: string, key: string, body: string | Uint8Array, contentType: string): Promise<void> {
   await s3Client.send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: body, ContentType: contentType }));
+}
+
+/** Deletes an object; a key that does not exist is fine (S3 answers 204 either way). */
+export async function deleteObject(bucket: string, key: string): Promise<void> {
+  await s3Client.send(new DeleteObjectCommand({ Bucket: bucket, Key: key }));
 }
 
 /** Multipart parts must be >= 5 MiB (but the last); parts of 8 MiB keep memory bounded. */

@@ -10,6 +10,8 @@
  * give the same answer. Only transient failures (S3 reads, SQS sends after retries) throw, so Lambda retries the
  * event and then sends it to the on-failure destination. Reprocessing a file sends the same messages again (same
  * ticks, same packing) and overwrites the same rejected/ object: downstream stores ticks by content (idempotent).
+ * A version of a key without rejects (or empty) deletes `rejected/<key>.jsonl`, so an older version's rejects never
+ * outlive it.
  *
  * API (synchronous): see core/http.ts for the accepted bodies. 202 `{accepted, rejected, rejectedCount,
  * requestId}`; 400 malformed / wrong shape / unsupported type / no valid tick; 413 too large; 404/405 other routes.
@@ -24,7 +26,7 @@ import { MetricUnit, Metrics } from "@aws-lambda-powertools/metrics";
 import { Tracer } from "@aws-lambda-powertools/tracer";
 import type { Context } from "aws-lambda";
 import { requireEnv } from "../adapters/config.ts";
-import { ObjectLineWriter, openObject, putObject, s3Client } from "../adapters/s3.ts";
+import { deleteObject, ObjectLineWriter, openObject, putObject, s3Client } from "../adapters/s3.ts";
 import { sendBatch, sqsClient } from "../adapters/sqs.ts";
 import {
   AutoParser,
@@ -264,13 +266,14 @@ export async function ingestObject(bucket: string, key: string): Promise<FileRes
     }
     head = head.length === 0 ? Buffer.from(n.value) : Buffer.concat([head, n.value]);
   }
+  const rejectedKey = `rejected/${key}.jsonl`;
   if (head.length === 0) {
+    await deleteObject(bucket, rejectedKey); // an older version's rejects do not describe this one
     logger.info("empty object: nothing to ingest", { bucket, key });
     return { ...result, status: "empty" };
   }
   const gzip = isGzipMagic(head);
   result.gzip = gzip;
-  const rejectedKey = `rejected/${key}.jsonl`;
   const rejects = new ObjectLineWriter(bucket, rejectedKey);
   const reject = (line: number, reason: string, raw: string, extra: Record<string, unknown> = {}, count = 1): void => {
     rejects.write(JSON.stringify({ line, reason, raw: truncateRaw(raw), ...extra }));
@@ -359,6 +362,9 @@ export async function ingestObject(bucket: string, key: string): Promise<FileRes
     if (rejects.lines > 0) {
       await rejects.close();
       result.rejectedKey = rejectedKey;
+    } else {
+      // nothing rejected in this version of the object: remove what an older version may have left (DELETE is free)
+      await deleteObject(bucket, rejectedKey);
     }
   } catch (e) {
     await sender.drain().catch(() => undefined); // let batches in flight settle (their count is reported)
