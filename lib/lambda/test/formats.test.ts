@@ -78,6 +78,7 @@ describe("format detection and gzip magic (R-DATA-2)", () => {
     assert.equal(arr.format, "json-array");
     const lines = new AutoParser("json", () => undefined);
     lines.push(Buffer.from('{"a":1}\n'));
+    lines.end(); // a short document starting with { is decided at the end (it could be {"ticks": [...]})
     assert.equal(lines.format, "jsonl");
     const csv = new AutoParser(undefined, () => undefined);
     csv.push(Buffer.from("symbol,timestamp,price,volume\n"));
@@ -88,6 +89,42 @@ describe("format detection and gzip magic (R-DATA-2)", () => {
     const ws = new AutoParser(undefined, () => undefined);
     ws.push(Buffer.from("\n\n  \n"));
     assert.equal(ws.format, undefined);
+  });
+
+  it('R-DATA-2 a {"ticks": [...]} document (the API\'s wrapped form) is read as the array inside it, in any chunking', () => {
+    fc.assert(
+      fc.property(fc.array(tickArb, { maxLength: 30 }), fc.constantFrom("", " ", "\n  ", "\r\n"), fc.array(fc.nat(4000), { maxLength: 8 }), fc.constantFrom(undefined, "json" as const), (ticks, ws, cuts, hint) => {
+        const inner = formatJsonArray(ticks).trim();
+        const doc = Buffer.from(`${ws}{${ws}"ticks"${ws}:${ws}${inner}${ws}}${ws}\n`);
+        const ev = run("auto", chunk(doc, cuts), hint);
+        assert.deepEqual(errors(ev), []);
+        const plain = run("json-array", [Buffer.from(inner)]);
+        assert.deepEqual(records(ev), records(plain));
+        // line numbers count from the document's first line
+        const before = `${ws}{${ws}"ticks"${ws}:${ws}`.split("\n").length - 1;
+        assert.deepEqual(
+          ev.map((e) => e.line),
+          plain.map((e) => e.line + before),
+        );
+      }),
+      { numRuns: 150 },
+    );
+  });
+
+  it('R-DATA-3 a {"ticks": [...]} document: data after the array, a missing }, or a .jsonl suffix are handled, never dropped', () => {
+    const t = '{"symbol":"A","timestamp":1,"price":1,"volume":1}';
+    const extra = run("auto", [Buffer.from(`{"ticks":[${t}], "source":"x"}`)]);
+    assert.equal(records(extra).length, 1);
+    assert.match(errors(extra)[0]!.reason, /unexpected data after the ticks array: a \{"ticks": \[\.\.\.\]\} file holds no other field/);
+    const open = run("auto", [Buffer.from(`{"ticks":[${t}]`)]);
+    assert.equal(records(open).length, 1);
+    assert.match(errors(open)[0]!.reason, /ends before the closing \}/);
+    const asLines = run("auto", [Buffer.from(`{"ticks":[${t}]}\n`)], "jsonl");
+    assert.deepEqual(records(asLines), [{ ticks: [JSON.parse(t)] }]); // the suffix says JSON Lines: one (invalid) record
+    const notWrapped = run("auto", [Buffer.from('{"ticks": 5}\n{"a":1}\n')]);
+    assert.deepEqual(records(notWrapped), [{ ticks: 5 }, { a: 1 }]);
+    const oneByte = run("auto", [...Buffer.from(`${t}\n`)].map((b) => Buffer.from([b])));
+    assert.deepEqual(records(oneByte), [JSON.parse(t)]);
   });
 
   it("R-DATA-3 leading blank lines before the content keep line numbers right (across chunks)", () => {

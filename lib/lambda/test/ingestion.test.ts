@@ -155,6 +155,20 @@ describe("S3 files: formats and gzip (R-FN-3, R-DATA-2)", () => {
     assert.deepEqual(deliveredTicks(), input);
   });
 
+  it('R-DATA-2 an S3 object holding the API\'s {"ticks": [...]} body is ingested like a JSON array (bad elements by index)', async () => {
+    const input = ticks(40);
+    const elems = input.map((t) => JSON.stringify({ symbol: t.symbol, timestamp: t.ts, price: t.price, volume: t.volume, ...t.extra }));
+    elems.splice(3, 0, '{"symbol":"bad","timestamp":1,"price":1,"volume":1}');
+    objects.set("incoming/body.json", Buffer.from(`{\n  "ticks": [\n${elems.join(",\n")}\n  ]\n}\n`));
+    const { file } = await runS3("incoming/body.json");
+    assert.equal(file.format, "json-array");
+    assert.deepEqual(deliveredTicks(), input);
+    assert.equal(file.rejected, 1);
+    const rej = rejectsOf("incoming/body.json");
+    assert.equal(rej[0]!.index, 3);
+    assert.equal(rej[0]!.line, 6); // the element's own line in the file
+  });
+
   it("R-DATA-2 the object is streamed: a 1-byte first chunk and tiny chunks still work", async () => {
     const input = ticks(50);
     objects.set("incoming/tiny.jsonl.gz", gzipSync(Buffer.from(formatJsonl(input))));

@@ -72,6 +72,8 @@ export interface ParserOptions {
    * (core/fastlane.ts) could decide; such records produce no record event. Without it every record is an event.
    */
   onTickJson?: (json: string) => void;
+  /** JSON array only: the array is the `ticks` member of a `{"ticks": [...]}` document (AutoParser sets it). */
+  wrapped?: boolean;
 }
 
 /** Truncates raw text for rejection reports. */
@@ -563,6 +565,9 @@ export class JsonArrayParser implements StreamParser {
   private readonly maxBytes: number;
   private bom = true;
   private readonly onTickJson: ((json: string) => void) | undefined;
+  /** the array sits in `{"ticks": [...]}`: one `}` must follow it */
+  private readonly wrapped: boolean;
+  private closed = false;
 
   constructor(
     private readonly emit: Emit,
@@ -571,6 +576,7 @@ export class JsonArrayParser implements StreamParser {
     this.maxBytes = opts.maxLineBytes ?? MAX_LINE_BYTES;
     this.line = opts.firstLine ?? 1;
     this.onTickJson = opts.onTickJson;
+    this.wrapped = opts.wrapped ?? false;
   }
 
   push(chunk: Uint8Array): void {
@@ -637,7 +643,17 @@ export class JsonArrayParser implements StreamParser {
           return;
         case Phase.Done:
           if (isWs(c)) break;
-          this.die("unexpected data after the closing ] of the JSON array", buf, i);
+          if (this.wrapped && !this.closed && c === 125) {
+            this.closed = true;
+            break;
+          }
+          this.die(
+            this.wrapped
+              ? 'unexpected data after the ticks array: a {"ticks": [...]} file holds no other field'
+              : "unexpected data after the closing ] of the JSON array",
+            buf,
+            i,
+          );
           return;
         case Phase.Dead:
           return;
@@ -657,6 +673,14 @@ export class JsonArrayParser implements StreamParser {
         kind: "error",
         line: this.line,
         reason: "the file ends before the closing ] of the JSON array (truncated file?)",
+        raw: "",
+        count: 1,
+      });
+    } else if (this.phase === Phase.Done && this.wrapped && !this.closed) {
+      this.emit({
+        kind: "error",
+        line: this.line,
+        reason: 'the file ends before the closing } of the {"ticks": [...]} document (truncated file?)',
         raw: "",
         count: 1,
       });
@@ -773,8 +797,10 @@ export function createFormatParser(format: Format, emit: Emit, opts: ParserOptio
 /**
  * A parser that picks the format from a hint (usually the key suffix, see formatFromKey) and the content:
  * - hint csv / jsonl: that format;
- * - hint "json" or none: the first non-whitespace byte decides: `[` -> JSON array, `{` -> JSON Lines,
- *   anything else -> CSV for no hint (its header check rejects what is not CSV) or JSON Lines for "json".
+ * - hint "json" or none: the first non-whitespace byte decides: `[` -> JSON array, `{` -> JSON Lines, or, when the
+ *   document starts `{"ticks": [` (the API's wrapped form), the JSON array inside it (a `}` must close it, nothing
+ *   else may follow); anything else -> CSV for no hint (its header check rejects what is not CSV) or JSON Lines for
+ *   "json".
  * Leading whitespace is handed on to the chosen parser, so line numbers stay right.
  */
 export class AutoParser implements StreamParser {
@@ -782,6 +808,8 @@ export class AutoParser implements StreamParser {
   /** newlines seen in the whitespace-only prefix (the prefix itself is not kept: memory stays bounded) */
   private newlines = 0;
   private started = false;
+  /** bytes from the line of the first `{` while deciding between JSON Lines and `{"ticks": [...]}` (bounded) */
+  private pending: Buffer | undefined;
 
   constructor(
     private readonly hint: Format | "json" | undefined,
@@ -800,6 +828,12 @@ export class AutoParser implements StreamParser {
       this.inner.push(chunk);
       return;
     }
+    if (this.pending !== undefined) {
+      const joined = Buffer.concat([this.pending, toBuffer(chunk)]);
+      this.pending = undefined;
+      this.decideBrace(joined, false);
+      return;
+    }
     const buf = toBuffer(chunk);
     let i = 0;
     if (!this.started && buf.length >= 3 && buf[0] === 0xef && buf[1] === 0xbb && buf[2] === 0xbf) i = 3;
@@ -814,15 +848,51 @@ export class AutoParser implements StreamParser {
     }
     if (i === buf.length) return;
     const c = buf[i];
-    const format: Format = c === 91 ? "json-array" : c === 123 ? "jsonl" : this.hint === "json" ? "jsonl" : "csv";
+    if (c === 123) {
+      this.decideBrace(buf.subarray(lineStart), false);
+      return;
+    }
+    const format: Format = c === 91 ? "json-array" : this.hint === "json" ? "jsonl" : "csv";
     this.inner = createFormatParser(format, this.emit, { ...this.opts, firstLine: 1 + this.newlines });
     this.inner.push(buf.subarray(lineStart));
   }
 
+  /**
+   * `buf` starts at the line of the first non-blank byte, a `{`: a document starting `{"ticks": [` (whitespace
+   * allowed) is the API's wrapped array, read as a JSON array of ticks; anything else is JSON Lines. Undecided until
+   * WRAPPER_LOOKAHEAD bytes (or the end) are there.
+   */
+  private decideBrace(buf: Buffer, final: boolean): void {
+    const m = WRAPPER_RE.exec(buf.toString("latin1", 0, Math.min(buf.length, WRAPPER_LOOKAHEAD)));
+    if (m === null && !final && buf.length < WRAPPER_LOOKAHEAD) {
+      this.pending = Buffer.from(buf); // a copy: the caller may reuse its chunk
+      return;
+    }
+    if (m === null) {
+      this.inner = createFormatParser("jsonl", this.emit, { ...this.opts, firstLine: 1 + this.newlines });
+      this.inner.push(buf);
+      return;
+    }
+    const open = m[0].length - 1; // the [
+    let newlines = 0;
+    for (let k = 0; k < open; k++) if (buf[k] === 10) newlines++;
+    this.inner = new JsonArrayParser(this.emit, { ...this.opts, firstLine: 1 + this.newlines + newlines, wrapped: true });
+    this.inner.push(buf.subarray(open));
+  }
+
   end(): void {
+    if (this.pending !== undefined) {
+      const p = this.pending;
+      this.pending = undefined;
+      this.decideBrace(p, true);
+    }
     if (this.inner) this.inner.end();
   }
 }
+
+/** How far AutoParser looks for `{"ticks": [` before settling on JSON Lines. */
+const WRAPPER_LOOKAHEAD = 256;
+const WRAPPER_RE = /^[ \t\r\n]*\{[ \t\r\n]*"ticks"[ \t\r\n]*:[ \t\r\n]*\[/;
 
 /** Parses a whole in-memory text or buffer (API bodies, tests). Returns the events in order. */
 export function parseAll(format: Format | "json" | undefined, data: string | Uint8Array, opts: ParserOptions = {}): ParseEvent[] {
