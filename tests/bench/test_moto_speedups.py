@@ -11,6 +11,7 @@ ProjectionExpression, FilterExpression, queries on a missing partition, and GSI 
 
 from collections.abc import Iterator
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import boto3
@@ -20,6 +21,7 @@ from hypothesis import strategies as st
 from moto import mock_aws
 
 from tools.local import moto_speedups
+from tools.local.moto_server import MotoServer
 
 TABLE = "speedups"
 MAX_PAGES = 60
@@ -266,3 +268,18 @@ def test_patched_query_keeps_the_items_that_end_a_page_after_the_last_match(ddb:
             assert plain[0]["Count"] == 3 and plain[0]["LastEvaluatedKey"] is not None
     finally:
         ddb.delete_table(TableName=TABLE)
+
+
+@pytest.mark.parametrize(("switch", "active"), [(None, True), ("0", False)])
+def test_moto_server_process_installs_the_patch_unless_switched_off(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, switch: str | None, active: bool
+) -> None:
+    """Issue 6: the moto child process of MotoServer runs with the patch; MDP_MOTO_SPEEDUPS=0 leaves moto alone."""
+    if switch is None:
+        monkeypatch.delenv(moto_speedups.ENV_SWITCH, raising=False)
+    else:
+        monkeypatch.setenv(moto_speedups.ENV_SWITCH, switch)
+    log = tmp_path / "moto.log"
+    with MotoServer("process", log_path=log) as m:
+        assert m.client("dynamodb").list_tables()["TableNames"] == []
+    assert log.read_text().splitlines()[0] == f"moto_speedups active: {active}"

@@ -163,8 +163,7 @@ def _serve(ready_file: str) -> int:
     """Child-process entry: run ThreadedMotoServer until SIGTERM/SIGINT, announce the port in ``ready_file``."""
     from moto.server import ThreadedMotoServer
 
-    moto_speedups.install()
-
+    print(f"moto_speedups active: {moto_speedups.install()}", flush=True)  # first line of the log
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     server.start()
