@@ -24,6 +24,18 @@ REPO = Path(__file__).resolve().parents[2]
 """Repository root: the children run ``python -m tools.local.<module>`` from here."""
 
 
+def terminate(proc: "subprocess.Popen[bytes]", timeout: float) -> int:
+    """SIGTERM ``proc`` by its PID unless it has exited; SIGKILL if it lingers past ``timeout``. Returns its exit code."""
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=timeout)
+    return int(proc.returncode)
+
+
 class ChildServer:
     """A server child process announcing its port in a ready file; stopped by its PID."""
 
@@ -84,13 +96,8 @@ class ChildServer:
     def stop(self, timeout: float = 10.0) -> None:
         """SIGTERM by PID (SIGKILL if it lingers past ``timeout``); safe to call twice."""
         proc, self._proc = self._proc, None
-        if proc is not None and proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(timeout=timeout)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(timeout=timeout)
+        if proc is not None:
+            terminate(proc, timeout)
         if self._tmp is not None:
             self._tmp.cleanup()
             self._tmp = None

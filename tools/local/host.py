@@ -12,7 +12,6 @@ The host runs the handler bundles in worker processes and emulates the triggers 
 import http.client
 import json
 import os
-import signal
 import subprocess
 import tempfile
 import time
@@ -21,6 +20,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 from typing import Any
+
+from tools.local.child_server import terminate
 
 REPO = Path(__file__).resolve().parents[2]
 HOST_SCRIPT = REPO / "lib" / "lambda" / "host" / "lambda-host.mjs"
@@ -225,14 +226,7 @@ class LambdaHostProcess:
         """SIGTERM the host by PID (it kills its workers and exits 0); SIGKILL if it does not. Returns the exit code."""
         proc, self._proc = self._proc, None
         if proc is not None:
-            if proc.poll() is None:
-                proc.send_signal(signal.SIGTERM)
-                try:
-                    proc.wait(timeout=timeout)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
-                    proc.wait(timeout=timeout)
-            self.returncode = proc.returncode
+            self.returncode = terminate(proc, timeout)
         return self.returncode
 
     def close(self) -> None:
