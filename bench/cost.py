@@ -219,3 +219,77 @@ def monthly(pm: dict[str, float], idle: dict[str, float], p: dict[str, Any]) -> 
         "total": round(total, 2),
         "per_million_all_in": round(total / ticks_m, 4) if ticks_m else math.nan,
     }
+
+
+STREAM_SYMBOLS = (10, 100, 1000)
+"""Symbol counts of the streaming projection."""
+STREAM_WINDOWS_S = (1, 10, 60)
+"""DataProcessor batching windows of the streaming projection (`processor_batching_window_seconds`; default 1)."""
+AGGREGATOR_CONCURRENCY = 4
+"""Queries/writes DataAggregator runs at once (`settings.concurrency` in lib/lambda/src/handlers/aggregator.ts)."""
+
+
+def streaming_aggregation(
+    p: dict[str, Any],
+    tick_item_bytes: float,
+    agg_ticks_per_cpu_second: float,
+    memory_mb: int,
+    symbols: int,
+    window_s: float,
+) -> dict[str, float]:
+    """MODEL (not a measurement): DataAggregator's cost per million ticks when ticks STREAM in evenly all day.
+
+    The bench's end-to-end runs upload a few files, so each TicksStored event covers many ticks. In a steady stream
+    DataProcessor runs about once per batching window, and every run's event makes DataAggregator re-read the
+    current 5-minute window of every symbol it touched (a strongly consistent Query: on average 150 s of that
+    symbol's ticks) and write that symbol's 1m and 5m aggregates. Inputs: `ticks_per_trading_day` over
+    `trading_hours_per_day` (prices.json assumptions), `symbols` traded evenly, the batching window; measured: the
+    stored tick item size and the aggregation CPU rate (part 1); assumed: p50 call latencies (prices.json).
+    Touched symbols per event = expected distinct symbols among the ticks of one window. The per-tick costs
+    (ingestion, DataProcessor, tick writes, storage) do not depend on this and are not included.
+    """
+    a = p["assumptions"]
+    ddb, lam = p["dynamodb_on_demand"], p["lambda"]
+    seconds = float(a["trading_hours_per_day"]) * 3600
+    rate = float(a["ticks_per_trading_day"]) / seconds
+    events = seconds / window_s
+    per_event_ticks = rate * window_s
+    touched = symbols * (1 - (1 - 1 / symbols) ** per_event_ticks)
+    window_ticks = rate / symbols * 150  # ticks of one symbol in its current 5-minute window, on average
+    rru_per_query = max(1, math.ceil(window_ticks * tick_item_bytes / 4096))
+    reads = events * touched * rru_per_query
+    writes = events * touched * 2  # the 1m and the 5m aggregate (each < 1 KiB)
+    busy_s = (
+        touched
+        / AGGREGATOR_CONCURRENCY
+        * (call_latency_ms("dynamodb:Query", p) + call_latency_ms("dynamodb:PutItem", p))
+        + touched * window_ticks / agg_ticks_per_cpu_second * 1000
+    ) / 1000
+    per_day = {
+        "reads": reads * ddb["per_million_read_request_units"] / 1e6,
+        "writes": writes * ddb["per_million_write_request_units"] / 1e6,
+        "events": events * p["eventbridge"]["per_million_custom_events"] / 1e6,
+        "lambda": events * (busy_s * memory_mb / 1024 * lam["gb_second"] + lam["per_million_requests"] / 1e6),
+    }
+    millions = float(a["ticks_per_trading_day"]) / 1e6
+    out = {k: v / millions for k, v in per_day.items()}
+    out["total"] = sum(out.values())
+    return {
+        "symbols": symbols,
+        "window_s": window_s,
+        "events_per_day": round(events),
+        "symbols_per_event": round(touched, 1),
+        "ticks_read_per_query": round(window_ticks, 1),
+        **{k: round(v, 4) for k, v in out.items()},
+    }
+
+
+def streaming_projection(
+    p: dict[str, Any], tick_item_bytes: float, agg_ticks_per_cpu_second: float, memory_mb: int
+) -> list[dict[str, float]]:
+    """`streaming_aggregation` over STREAM_SYMBOLS x STREAM_WINDOWS_S."""
+    return [
+        streaming_aggregation(p, tick_item_bytes, agg_ticks_per_cpu_second, memory_mb, s, w)
+        for s in STREAM_SYMBOLS
+        for w in STREAM_WINDOWS_S
+    ]

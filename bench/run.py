@@ -895,6 +895,44 @@ def render(r: Mapping[str, Any]) -> str:
         out.append(
             "Plus, after an active month: its retained data until it expires (DynamoDB + PITR, S3, logs), priced in the storage lines above."
         )
+        if c.get("streaming_projection"):
+            out.append(
+                "\n5b. MODEL, not measured: DataAggregator's extra cost per million ticks when 5M ticks/day STREAM in evenly over "
+                "6.5 h (bench/cost.py streaming_aggregation). Every DataProcessor run (about one per batching window) sends one "
+                "event, and the aggregator re-reads the current 5-minute window of each symbol it names and rewrites its 1m and "
+                "5m aggregates. The measured runs above upload files, so their events cover many ticks each; a stream with "
+                "many symbols and a short window costs far more. The knob is processor_batching_window_seconds (default 1).\n"
+            )
+            rows = [
+                [
+                    f"{x['symbols']:,}",
+                    f"{x['window_s']:g}",
+                    f"{x['events_per_day']:,}",
+                    f"{x['symbols_per_event']:,.0f}",
+                    f"{x['ticks_read_per_query']:,.0f}",
+                    f"{x['reads']:.3f}",
+                    f"{x['writes']:.3f}",
+                    f"{x['lambda']:.3f}",
+                    f"{x['total']:.3f}",
+                ]
+                for x in c["streaming_projection"]
+            ]
+            out.append(
+                _table(
+                    rows,
+                    [
+                        "symbols",
+                        "window s",
+                        "events/day",
+                        "symbols/event",
+                        "ticks read/query",
+                        "reads $",
+                        "writes $",
+                        "lambda $",
+                        "total $/M",
+                    ],
+                )
+            )
     if "goals" in r:
         rows = [[g["goal"], g["value"], "met" if g["met"] else "NOT met"] for g in r["goals"]]
         out.append("\nGoals of issue 6 (reported, not asserted)\n")
@@ -968,6 +1006,12 @@ def analyse(r: dict[str, Any]) -> None:
         "usage_naive": asdict(naive_u),
         **modeled,
     }
+    cpu = r.get("cpu", {})
+    if cpu:  # the projection needs the measured aggregation CPU rate (part 1)
+        agg_rate = min(float(v["aggregation"]["ours"]["ticksPerSec"]) for v in cpu.values())
+        r["cost"]["streaming_projection"] = cost.streaming_projection(
+            prices, float(big["storage"]["tick_item_bytes_mean"]), agg_rate, MEMORY_MB
+        )
 
 
 def run_all(s: Sizes, parts: Sequence[str], work: Path, out_path: Path | None) -> dict[str, Any]:

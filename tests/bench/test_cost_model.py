@@ -57,3 +57,44 @@ def test_cost_model_rejects_what_it_cannot_price() -> None:
     u.cpu_ms = {"processor": 1.0}
     with pytest.raises(ValueError, match=r"no measured CPU time for \['aggregator'\]"):
         cost.per_million(u, p, lambda_basis="modeled")
+
+
+def test_streaming_projection_matches_a_hand_computation_and_falls_with_the_window() -> None:
+    """Issue 6 (cost model, streaming MODEL): one case computed by hand; longer windows never cost more."""
+    p = cost.load_prices()
+    # a price table with round numbers, so the hand computation is readable
+    p = {
+        **p,
+        "assumptions": {**p["assumptions"], "ticks_per_trading_day": 3_600_000, "trading_hours_per_day": 1.0},
+        "dynamodb_on_demand": {
+            **p["dynamodb_on_demand"],
+            "per_million_read_request_units": 1.0,
+            "per_million_write_request_units": 2.0,
+        },
+        "eventbridge": {**p["eventbridge"], "per_million_custom_events": 1.0},
+        "lambda": {**p["lambda"], "gb_second": 1.0, "per_million_requests": 1.0},
+        "aws_latency_p50_ms": {
+            **p["aws_latency_p50_ms"],
+            "per_action": {"dynamodb:Query": 10, "dynamodb:PutItem": 6},
+        },
+    }
+    # 1,000 ticks/s over 1 symbol, window 2 s: 1,800 events; 1 symbol per event; 150,000 ticks per 5 min window of
+    # 100 B -> 3,663 RRU per query (strongly consistent, 4 KiB); 2 WRU per event.
+    x = cost.streaming_aggregation(
+        p, tick_item_bytes=100.0, agg_ticks_per_cpu_second=1_000_000.0, memory_mb=1024, symbols=1, window_s=2
+    )
+    events, rru = 1800, 3663
+    busy_s = (1 / 4 * (10 + 6) + 150_000 / 1_000_000 * 1000) / 1000
+    want = {
+        "reads": events * rru * 1.0 / 1e6,
+        "writes": events * 2 * 2.0 / 1e6,
+        "events": events * 1.0 / 1e6,
+        "lambda": events * (busy_s * 1.0 + 1.0 / 1e6),
+    }
+    for k, v in want.items():
+        assert x[k] == pytest.approx(v / 3.6, rel=1e-3), k  # per million ticks: 3.6M ticks a day
+    assert x["symbols_per_event"] == pytest.approx(1.0) and x["events_per_day"] == events
+    rows = cost.streaming_projection(cost.load_prices(), 94.0, 500_000.0, 3072)
+    for s in cost.STREAM_SYMBOLS:
+        totals = [r["total"] for r in rows if r["symbols"] == s]
+        assert totals == sorted(totals, reverse=True), f"{s} symbols: a longer window must not cost more"
