@@ -1080,7 +1080,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     ap.add_argument("--cpu-ticks", type=int, help="ticks for the CPU part (default 1,000,000)")
     ap.add_argument("--e2e", help="comma-separated multiples of the demo size for part 4 (default 1,5)")
-    ap.add_argument("--out", type=Path, default=RESULTS_PATH, help="results JSON path")
+    ap.add_argument(
+        "--out",
+        type=Path,
+        help="results JSON path (default bench/results.json when measuring; with --from-results only when given)",
+    )
     ap.add_argument("--from-results", type=Path, help="re-analyse and print a results JSON (no measuring)")
     a = ap.parse_args(argv)
     if a.from_results is not None:
@@ -1088,9 +1092,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         if "e2e" in r and "naive" in r:
             analyse(r)
         r["goals"] = goals(r)
-        a.out.write_text(json.dumps(r, indent=1, default=str) + "\n")
+        if a.out is not None:  # re-rendering never overwrites the last measured results unless asked to
+            a.out.write_text(json.dumps(r, indent=1, default=str) + "\n")
         print(render(r))
         return 0
+    if a.out is None:
+        a.out = RESULTS_PATH
     parts = [p.strip() for p in a.parts.split(",") if p.strip()]
     bad = [p for p in parts if p not in ("cpu", "cold", "pipeline")]
     if bad:
