@@ -56,7 +56,7 @@ class MarketDataPipelineArgs(TypedDict):
     processor_batch_size: NotRequired[int]
     """Largest SQS batch handed to DataProcessor (default 10; 1-10000; above 10 needs a batching window >= 1 s)."""
     processor_batching_window_seconds: NotRequired[int]
-    """Longest time the event source mapping gathers a batch, in seconds (default 1; 0-300)."""
+    """Longest time the event source mapping gathers a batch, in seconds (default 1; 0-300). The main cost knob for ticks that stream in: each DataProcessor run makes DataAggregator re-read and rewrite the current windows of every symbol it touched, so a 10-60 s window cuts that work 10-60 times (bench/README.md, part 5b), while ticks and aggregates appear up to that much later."""
     processor_max_concurrency: NotRequired[int]
     """Largest number of concurrent DataProcessor invocations the SQS event source starts (default 100; 2-1000)."""
     tags: NotRequired[dict[str, str]]
