@@ -114,6 +114,18 @@ function decodeUtf8(buf: Buffer, start: number, end: number): string | undefined
   return s;
 }
 
+/**
+ * Hands a record's text to a fast lane (core/fastlane.ts) and, when the lane decides it, its tick JSON to `sink`.
+ * Returns true when the record is done; false when the generic path must read it (no sink, no lane, or declined).
+ */
+function takeFast(sink: ((json: string) => void) | undefined, lane: CsvFastLane | undefined, text: string): boolean {
+  if (sink === undefined || lane === undefined) return false;
+  const json = lane(text);
+  if (json === undefined) return false;
+  sink(json);
+  return true;
+}
+
 /** What LineSplitter hands out: a line of text, or a line that was too long or not UTF-8. */
 export type Line =
   | { ok: true; lineNo: number; text: string }
@@ -166,6 +178,10 @@ export class LineSplitter {
     if (start < buf.length) this.carry(buf, start, buf.length);
   }
 
+  private tooLongReason(bytes: number): string {
+    return `line is longer than ${this.maxLineBytes} bytes (${bytes} bytes); lines are limited to ${this.maxLineBytes} bytes`;
+  }
+
   /** Emits the lines of valid UTF-8 text (newline-separated, no trailing newline). */
   private emitDecoded(text: string): void {
     const max = this.maxLineBytes;
@@ -183,7 +199,7 @@ export class LineSplitter {
         this.onLine({
           ok: false,
           lineNo: this.lineNo,
-          reason: `line is longer than ${max} bytes (${bytes} bytes); lines are limited to ${max} bytes`,
+          reason: this.tooLongReason(bytes),
           raw: truncateRaw(line),
         });
       } else {
@@ -266,7 +282,7 @@ export class LineSplitter {
     this.onLine({
       ok: false,
       lineNo: this.lineNo,
-      reason: `line is longer than ${this.maxLineBytes} bytes (${len} bytes); lines are limited to ${this.maxLineBytes} bytes`,
+      reason: this.tooLongReason(len),
       raw,
     });
   }
@@ -280,7 +296,7 @@ export class LineSplitter {
       this.onLine({
         ok: false,
         lineNo: this.lineNo,
-        reason: `line is longer than ${this.maxLineBytes} bytes (${end - start} bytes); lines are limited to ${this.maxLineBytes} bytes`,
+        reason: this.tooLongReason(end - start),
         raw: truncateRaw(buf.toString("utf8", start, Math.min(end, start + MAX_RAW_CHARS * 4))),
       });
       return;
@@ -338,13 +354,7 @@ export class JsonLinesParser implements StreamParser {
     }
     if (isBlank(l.text)) return;
     const index = this.index++;
-    if (this.onTickJson !== undefined) {
-      const json = jsonFastLane(l.text);
-      if (json !== undefined) {
-        this.onTickJson(json);
-        return;
-      }
-    }
+    if (takeFast(this.onTickJson, jsonFastLane, l.text)) return;
     let value: unknown;
     try {
       value = JSON.parse(l.text);
@@ -467,13 +477,7 @@ export class CsvParser implements StreamParser {
     }
     if (isBlank(l.text)) return;
     const index = this.index++;
-    if (this.fast !== undefined && this.onTickJson !== undefined) {
-      const json = this.fast(l.text);
-      if (json !== undefined) {
-        this.onTickJson(json);
-        return;
-      }
-    }
+    if (takeFast(this.onTickJson, this.fast, l.text)) return;
     const cells = splitCsvLine(l.text);
     if (typeof cells === "string") {
       this.emit({ kind: "error", line: l.lineNo, index, reason: cells, raw: truncateRaw(l.text), count: 1 });
@@ -757,13 +761,7 @@ export class JsonArrayParser implements StreamParser {
       return;
     }
     const index = this.index++;
-    if (this.onTickJson !== undefined) {
-      const json = jsonFastLane(text);
-      if (json !== undefined) {
-        this.onTickJson(json);
-        return;
-      }
-    }
+    if (takeFast(this.onTickJson, jsonFastLane, text)) return;
     let value: unknown;
     try {
       value = JSON.parse(text);
