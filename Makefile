@@ -8,6 +8,7 @@ PY := $(VENV)/bin/python
 LAMBDA := lib/lambda
 NODE18_DIR := tools/node18
 NODE18 := $(NODE18_DIR)/node_modules/.bin/node
+IAM_EVAL := tools/iam/node_modules/.installed
 BUNDLES := $(foreach f,ingestion processor aggregator query,sdk/python/market_data_pipeline/handlers/$(f)/index.mjs)
 export NODE_NO_WARNINGS := 1
 
@@ -32,7 +33,11 @@ $(NODE18): $(NODE18_DIR)/package-lock.json
 	cd $(NODE18_DIR) && npm ci --no-audit --no-fund
 	touch $@
 
-node: $(LAMBDA)/node_modules/.installed $(NODE18) ## npm ci for the handlers and the Node 18 binary
+$(IAM_EVAL): tools/iam/package-lock.json
+	cd tools/iam && npm ci --no-audit --no-fund
+	touch $@
+
+node: $(LAMBDA)/node_modules/.installed $(NODE18) $(IAM_EVAL) ## npm ci for the handlers, the Node 18 binary and the IAM evaluator of the IAM proof
 
 build: node ## type-check and bundle the four handlers into the Python package
 	cd $(LAMBDA) && npx tsc --noEmit && node build.mjs

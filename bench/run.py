@@ -399,7 +399,7 @@ def run_pipeline(label: str, ds: Any, work: Path, drain_timeout: float, probe_id
     """Deploy into a fresh moto, run the real bundles behind counting proxies, send `ds`, wait for the aggregates."""
     from tools.local import datagen, demo
     from tools.local.deploy import LocalStack, deploy
-    from tools.local.host import LambdaHostProcess
+    from tools.local.host import HOST_CALLER, LambdaHostProcess, record_calls
     from tools.local.moto_server import MotoServer
 
     work.mkdir(parents=True, exist_ok=True)
@@ -408,15 +408,13 @@ def run_pipeline(label: str, ds: Any, work: Path, drain_timeout: float, probe_id
     host: Any = None
     try:
         d = deploy(moto.endpoint_url, f"bench{label}")
-        proxies = {n: CountingProxy(n, moto.endpoint_url).start() for n in (*FUNCTIONS, "esm")}
         cfg = json.loads(json.dumps(d.host_config))
-        cfg["endpointUrl"] = proxies["esm"].url
         cfg["nodeBinary"] = node_bin("18")
         cfg["echoLogs"] = False
         cfg["eventSources"] = [s for s in cfg["eventSources"] if s["type"] != "schedule"]
         names = {_role(n): n for n in cfg["functions"]}
-        for n, f in cfg["functions"].items():
-            f["env"] = {**f.get("env", {}), "AWS_ENDPOINT_URL": proxies[_role(n)].url}
+        recorders = record_calls(cfg, moto.endpoint_url)
+        proxies = {("esm" if n == HOST_CALLER else _role(n)): pr for n, pr in recorders.items()}
         host = LambdaHostProcess(cfg, log_path=work / "host.log").start()
         stack = LocalStack(work, suffix=f"bench{label}")
         stack.moto, stack.deployment, stack.host = moto, d, host

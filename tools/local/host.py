@@ -158,6 +158,31 @@ def pipeline_host_config(
     return cfg
 
 
+HOST_CALLER = "host"
+"""Key of the proxy that records the host's own AWS calls (event-source polling, on-failure destinations, shims)."""
+
+
+def record_calls(config: dict[str, Any], upstream: str) -> dict[str, Any]:
+    """Put a counting proxy (``bench/proxy.py``) in front of ``upstream`` for each function of a host config and
+    one for the host itself, and point the config at them (each function's ``AWS_ENDPOINT_URL``, the host's
+    ``endpointUrl``), in place. Returns the started proxies keyed by function name and ``HOST_CALLER``; the
+    caller stops them (``proxy.stop()``)."""
+    from bench.proxy import CountingProxy
+
+    proxies: dict[str, Any] = {}
+    try:
+        for name, fn in config["functions"].items():
+            proxies[name] = CountingProxy(name, upstream).start()
+            fn["env"] = {**fn.get("env", {}), "AWS_ENDPOINT_URL": proxies[name].url}
+        proxies[HOST_CALLER] = CountingProxy(HOST_CALLER, upstream).start()
+    except BaseException:
+        for pr in proxies.values():
+            pr.stop()
+        raise
+    config["endpointUrl"] = proxies[HOST_CALLER].url
+    return proxies
+
+
 class LambdaHostProcess:
     """The Node host as a child process: ``start()`` waits until it listens, ``stop()`` ends it by PID."""
 
