@@ -8,7 +8,9 @@
    event source mapping polls with the function's execution role, an async invocation's on-failure destination is
    sent with it; the trigger shims (S3 notification and rule target queues) are local plumbing, not role calls.
    Calls the Lambda service makes for a function that the host does not make (log writes, X-Ray segments with
-   active tracing) are added as *modeled* and labelled so.
+   active tracing) are added as *modeled* and labelled so. An S3 read answered 404 adds the *implied* check
+   `s3:ListBucket` on the bucket: without it AWS answers 403 instead (GetObject in the S3 API Reference); implied
+   checks are reported with their verdict, not counted as denied calls.
 3. Judgement: `evaluate` hands every authorization to `@cloud-copilot/iam-simulate` (`tools/iam/simulate.mjs`),
    AWS's evaluation logic with its action/resource catalogue, with the role's policies and the resource's own
    policy (bucket, queue). Then each Allow (statement x action x resource) is evaluated alone against the allowed
@@ -39,6 +41,7 @@ RESULTS = ("Allowed", "ExplicitlyDenied", "ImplicitlyDenied", "Error")
 MODELED_LOG_STREAM = "2026/01/01/[$LATEST]0123456789abcdef0123456789abcdef"
 MODELED_LOG_ACTIONS = ("logs:CreateLogStream", "logs:PutLogEvents")
 MODELED_XRAY_ACTIONS = ("xray:PutTraceSegments", "xray:PutTelemetryRecords")
+IMPLIED_404 = "implied: a 404 for a missing key needs s3:ListBucket (AWS answers 403 without it)"
 
 
 class EvaluatorMissingError(RuntimeError):
@@ -223,8 +226,9 @@ class Attributed:
 
     function: str
     source: str
-    """"handler" (the function's own SDK call), "event source mapping", "on-failure destination", or
-    "modeled: ..." (what the Lambda service does that the local host does not)"""
+    """"handler" (the function's own SDK call), "event source mapping", "on-failure destination",
+    "modeled: ..." (what the Lambda service does that the local host does not) or "implied: ..." (a permission
+    AWS consults to shape an answer, not a call)"""
     request: IamRequest
     call: str
     """the API call it came from, e.g. ``s3 HeadObject 404``"""
@@ -277,6 +281,11 @@ def attribute(
                 continue
             if who != host_caller:
                 rec.attributed += [Attributed(who, "handler", r, _describe(c)) for r in c.iam]
+                reads = [r for r in c.iam if r.action in ("s3:GetObject", "s3:GetObjectVersion")]
+                if c.status == 404 and reads:
+                    bucket = reads[0].resource.split("/", 1)[0]
+                    implied = IamRequest("s3:ListBucket", bucket, (("aws:SecureTransport", "true"),))
+                    rec.attributed.append(Attributed(who, IMPLIED_404, implied, _describe(c)))
                 continue
             for r in c.iam:
                 if r.resource in shims:
@@ -363,6 +372,8 @@ class Judgement:
     verdicts: list[tuple[Attributed, Verdict]]
     denied: list[tuple[Attributed, Verdict]]
     """calls the role does not allow (or the evaluator refuses as invalid): each one fails the proof"""
+    implied: list[tuple[Attributed, Verdict]]
+    """implied checks (not calls) and their verdicts: reported"""
     used: dict[Grant, list[Attributed]]
     unused: list[Grant]
 
@@ -393,7 +404,8 @@ def judge(policies: BuiltPolicies, recording: Recording) -> Judgement:
         )
     verdict = evaluate(sets, reqs, policies.resource_policies)
     verdicts = [(keyed[r.id], verdict[r.id]) for r in reqs]
-    denied = [(a, v) for a, v in verdicts if v.result != "Allowed"]
+    denied = [(a, v) for a, v in verdicts if v.result != "Allowed" and not a.source.startswith("implied")]
+    implied = [(a, v) for a, v in verdicts if a.source.startswith("implied")]
 
     all_grants = [g for name, role in policies.functions.items() for g in grants(name, role.documents)]
     probe_sets = {
@@ -423,7 +435,7 @@ def judge(policies: BuiltPolicies, recording: Recording) -> Judgement:
         if probe_verdict[pid].result == "Allowed":
             used[g].append(a)
     unused = [g for g in all_grants if not used[g]]
-    return Judgement(verdicts, denied, {g: v for g, v in used.items() if v}, unused)
+    return Judgement(verdicts, denied, implied, {g: v for g, v in used.items() if v}, unused)
 
 
 def generic(text: str, suffix: str) -> str:
@@ -456,6 +468,11 @@ def report(
             f"  DENIED {a.function} {a.request.action} {a.request.resource} {dict(a.request.context)} "
             f"[{a.source}; {a.call}] -> {v.result}{' ' + v.error if v.error else ''}"
             f"{' deny: ' + ','.join(v.deny) if v.deny else ''}"
+        )
+    lines.append(f"implied checks (reported, not calls): {len(j.implied)}")
+    for a, v in j.implied:
+        lines.append(
+            f"  {a.function} {a.request.action} {a.request.resource} [{a.source}; {a.call}] -> {v.result}"
         )
     lines.append(f"host calls on local trigger shims (no role in AWS): {len(recording.emulation)}")
     lines.append("")

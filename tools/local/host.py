@@ -166,14 +166,24 @@ def record_calls(config: dict[str, Any], upstream: str) -> dict[str, Any]:
     """Put a counting proxy (``bench/proxy.py``) in front of ``upstream`` for each function of a host config and
     one for the host itself, and point the config at them (each function's ``AWS_ENDPOINT_URL``, the host's
     ``endpointUrl``), in place. Returns the started proxies keyed by function name and ``HOST_CALLER``; the
-    caller stops them (``proxy.stop()``)."""
+    caller stops them (``proxy.stop()``).
+
+    Environment values that are URLs on ``upstream`` (queue URLs) are moved to the function's proxy too: the SQS
+    client of AWS SDK v3 sends each request to its QueueUrl's host unless a client ``endpoint`` is set
+    (``useQueueUrlAsEndpoint``, @aws-sdk/middleware-sdk-sqs), so ``AWS_ENDPOINT_URL`` alone would not catch them.
+    """
     from bench.proxy import CountingProxy
 
+    origin = upstream.rstrip("/")
     proxies: dict[str, Any] = {}
     try:
         for name, fn in config["functions"].items():
             proxies[name] = CountingProxy(name, upstream).start()
-            fn["env"] = {**fn.get("env", {}), "AWS_ENDPOINT_URL": proxies[name].url}
+            env = {
+                k: proxies[name].url + v[len(origin) :] if isinstance(v, str) and v.startswith(origin + "/") else v
+                for k, v in fn.get("env", {}).items()
+            }
+            fn["env"] = {**env, "AWS_ENDPOINT_URL": proxies[name].url}
         proxies[HOST_CALLER] = CountingProxy(HOST_CALLER, upstream).start()
     except BaseException:
         for pr in proxies.values():
