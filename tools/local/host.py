@@ -180,7 +180,9 @@ def record_calls(config: dict[str, Any], upstream: str) -> dict[str, Any]:
         for name, fn in config["functions"].items():
             proxies[name] = CountingProxy(name, upstream).start()
             env = {
-                k: proxies[name].url + v[len(origin) :] if isinstance(v, str) and v.startswith(origin + "/") else v
+                k: proxies[name].url + v[len(origin) :]
+                if isinstance(v, str) and v.startswith(origin + "/")
+                else v
                 for k, v in fn.get("env", {}).items()
             }
             fn["env"] = {**env, "AWS_ENDPOINT_URL": proxies[name].url}
