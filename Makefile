@@ -72,7 +72,7 @@ test-lambda: build ## handler unit and property tests on Node 20 and Node 18
 	cd $(LAMBDA) && npm test
 	cd $(LAMBDA) && PATH="$(CURDIR)/$(NODE18_DIR)/node_modules/.bin:$$PATH" node --version && PATH="$(CURDIR)/$(NODE18_DIR)/node_modules/.bin:$$PATH" npm test
 
-test-python: venv build ## pytest: component under mocks, properties, package, local-stack integration
+test-python: venv build ## pytest: component under mocks, properties, package, local-stack integration, IAM proof
 	$(PY) -m pytest -q
 
 test: lint test-lambda test-python ## everything CI runs

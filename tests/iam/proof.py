@@ -455,8 +455,9 @@ def report(
     lines = ["IAM proof (R-SEC-4): recorded calls evaluated against the roles the component builds", ""]
     by_fn: dict[str, dict[str, int]] = {}
     for a, v in j.verdicts:
+        kind = f"{v.result} (implied)" if a.source.startswith("implied") else v.result
         by_fn.setdefault(a.function, {})
-        by_fn[a.function][v.result] = by_fn[a.function].get(v.result, 0) + 1
+        by_fn[a.function][kind] = by_fn[a.function].get(kind, 0) + 1
     lines.append(
         f"distinct authorizations evaluated: {len(j.verdicts)} (from {len(recording.attributed)} recorded)"
     )
