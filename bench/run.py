@@ -508,18 +508,10 @@ def run_pipeline(label: str, ds: Any, work: Path, drain_timeout: float, probe_id
 
 def _probe_schedule(host: Any, fn: str, proxy: CountingProxy) -> dict[str, Any]:
     """Invoke the scheduled aggregation twice on an empty table; measure the second (steady idle) run."""
+    from tools.local.host import scheduled_event
+
     client = host.lambda_client()
-    event = {
-        "version": "0",
-        "id": "bench",
-        "detail-type": "Scheduled Event",
-        "source": "aws.events",
-        "account": "123456789012",
-        "time": "2026-01-01T00:00:00Z",
-        "region": "us-east-1",
-        "resources": [],
-        "detail": {},
-    }
+    event = scheduled_event("bench")
     client.invoke(FunctionName=fn, Payload=json.dumps(event).encode())
     mark, s0, l0 = proxy.snapshot(), host.stats()[fn], _log_next(host, fn)
     r = client.invoke(FunctionName=fn, Payload=json.dumps(event).encode())

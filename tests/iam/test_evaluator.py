@@ -212,84 +212,48 @@ def _ctx(**kv: str) -> tuple[tuple[str, str], ...]:
     return tuple(sorted({"aws:SecureTransport": "true", **kv}.items()))
 
 
-@pytest.mark.parametrize(
-    ("method", "path", "headers", "body", "want"),
-    [
-        (
-            "GET",
-            "/b/incoming/a%20b.csv",
-            {},
-            b"",
-            [IamRequest("s3:GetObject", f"{BUCKET}/incoming/a b.csv", _ctx())],
-        ),
-        (
-            "HEAD",
-            "/b/incoming/x.csv",
-            {},
-            b"",
-            [IamRequest("s3:GetObject", f"{BUCKET}/incoming/x.csv", _ctx())],
-        ),
-        (
-            "GET",
-            "/b/incoming/x.csv?versionId=3",
-            {},
-            b"",
-            [IamRequest("s3:GetObjectVersion", f"{BUCKET}/incoming/x.csv", _ctx())],
-        ),
-        (
-            "GET",
-            "/b?list-type=2&prefix=rejected%2Fincoming%2Fx&max-keys=1",
-            {},
-            b"",
-            [
-                IamRequest(
-                    "s3:ListBucket", BUCKET, _ctx(**{"s3:prefix": "rejected/incoming/x", "s3:max-keys": "1"})
-                )
-            ],
-        ),
-        (
-            "PUT",
-            "/b/rejected/x.jsonl?partNumber=2&uploadId=u",
-            {},
-            b"",
-            [IamRequest("s3:PutObject", f"{BUCKET}/rejected/x.jsonl", _ctx())],
-        ),
-        (
-            "DELETE",
-            "/b/rejected/x.jsonl?uploadId=u",
-            {},
-            b"",
-            [IamRequest("s3:AbortMultipartUpload", f"{BUCKET}/rejected/x.jsonl", _ctx())],
-        ),
-        (
-            "POST",
-            "/b?delete",
-            {},
-            b"<Delete><Object><Key>rejected/a</Key></Object><Object><Key>rejected/b</Key><VersionId>1</VersionId></Object></Delete>",
-            [
-                IamRequest("s3:DeleteObject", f"{BUCKET}/rejected/a", _ctx()),
-                IamRequest("s3:DeleteObjectVersion", f"{BUCKET}/rejected/b", _ctx()),
-            ],
-        ),
-        (
-            "PUT",
-            "/b/api/x.json",
-            {"x-amz-copy-source": "/b/incoming/y.json"},
-            b"",
-            [
-                IamRequest("s3:PutObject", f"{BUCKET}/api/x.json", _ctx()),
-                IamRequest("s3:GetObject", f"{BUCKET}/incoming/y.json", _ctx()),
-            ],
-        ),
-    ],
-)
-def test_s3_calls_become_their_authorizations(
-    method: str, path: str, headers: dict[str, str], body: bytes, want: list[IamRequest]
-) -> None:
-    """R-SEC-4: each S3 call is authorized as the Service Authorization Reference says."""
+S3_SINGLE: list[tuple[str, str, str, str]] = [
+    # (method, path-style request, IAM action, object key it is authorized on)
+    ("GET", "/b/incoming/a%20b.csv", "s3:GetObject", "incoming/a b.csv"),
+    ("HEAD", "/b/incoming/x.csv", "s3:GetObject", "incoming/x.csv"),
+    ("GET", "/b/incoming/x.csv?versionId=3", "s3:GetObjectVersion", "incoming/x.csv"),
+    ("PUT", "/b/rejected/x.jsonl", "s3:PutObject", "rejected/x.jsonl"),
+    ("POST", "/b/rejected/x.jsonl?uploads", "s3:PutObject", "rejected/x.jsonl"),
+    ("PUT", "/b/rejected/x.jsonl?partNumber=2&uploadId=u", "s3:PutObject", "rejected/x.jsonl"),
+    ("POST", "/b/rejected/x.jsonl?uploadId=u", "s3:PutObject", "rejected/x.jsonl"),
+    ("DELETE", "/b/rejected/x.jsonl?uploadId=u", "s3:AbortMultipartUpload", "rejected/x.jsonl"),
+    ("DELETE", "/b/rejected/x.jsonl", "s3:DeleteObject", "rejected/x.jsonl"),
+]
+
+
+def _s3(method: str, path: str, body: bytes = b"", headers: dict[str, str] | None = None) -> list[IamRequest]:
     url_path, _, query = path.partition("?")
-    op = s3_action(method, url_path, query, _H(headers))
-    assert _one("s3", op, method, path, body, **headers) == want
+    h = headers or {}
+    return _one("s3", s3_action(method, url_path, query, _H(h)), method, path, body, **h)
+
+
+@pytest.mark.parametrize(("method", "path", "action", "key"), S3_SINGLE)
+def test_s3_object_calls_become_their_authorizations(method: str, path: str, action: str, key: str) -> None:
+    """R-SEC-4: each S3 object call is authorized as the Service Authorization Reference says."""
+    assert _s3(method, path) == [IamRequest(action, f"{BUCKET}/{key}", _ctx())]
+
+
+def test_s3_listing_batch_delete_and_copy_become_their_authorizations() -> None:
+    """A listing is s3:ListBucket on the bucket with its prefix; DeleteObjects is one check per key (versioned keys
+    need DeleteObjectVersion); a copy also reads its source."""
+    listing = _s3("GET", "/b?list-type=2&prefix=rejected%2Fincoming%2Fx&max-keys=1")
+    assert listing == [
+        IamRequest("s3:ListBucket", BUCKET, _ctx(**{"s3:prefix": "rejected/incoming/x", "s3:max-keys": "1"}))
+    ]
+    body = b"<Delete><Object><Key>rejected/a</Key></Object><Object><Key>rejected/b</Key><VersionId>1</VersionId></Object></Delete>"
+    assert _s3("POST", "/b?delete", body) == [
+        IamRequest("s3:DeleteObject", f"{BUCKET}/rejected/a", _ctx()),
+        IamRequest("s3:DeleteObjectVersion", f"{BUCKET}/rejected/b", _ctx()),
+    ]
+    assert _s3("PUT", "/b/api/x.json", b"", {"x-amz-copy-source": "/b/incoming/y.json"}) == [
+        IamRequest("s3:PutObject", f"{BUCKET}/api/x.json", _ctx()),
+        IamRequest("s3:GetObject", f"{BUCKET}/incoming/y.json", _ctx()),
+    ]
 
 
 def test_json_protocol_calls_become_their_authorizations() -> None:

@@ -38,7 +38,7 @@ from tests.iam.proof import (
 from tests.stack_helpers import assert_stopped
 from tools.local import datagen, demo
 from tools.local.deploy import LocalStack
-from tools.local.host import HOST_CALLER
+from tools.local.host import HOST_CALLER, scheduled_event
 
 SUFFIX = "iamproof"
 """The stack's environment suffix (distinctive, so `proof.generic` can replace it in reason keys)."""
@@ -130,17 +130,7 @@ def run_scenario(stack: LocalStack) -> None:
     names = {n.split("-", 1)[0]: n for n in stack.host.config["functions"]}
     client = stack.host.lambda_client()
     # the aggregator on its schedule (the host's own schedule is minutes away)
-    scheduled = {
-        "version": "0",
-        "id": "iam-proof",
-        "detail-type": "Scheduled Event",
-        "source": "aws.events",
-        "account": "123456789012",
-        "time": "2026-01-01T00:00:00Z",
-        "region": "us-east-1",
-        "resources": [],
-        "detail": {},
-    }
+    scheduled = scheduled_event("iam-proof")
     r = client.invoke(FunctionName=names["DataAggregator"], Payload=json.dumps(scheduled).encode())
     assert not r.get("FunctionError"), r["Payload"].read()[:500]
     # the ingestion of an object deleted before its notification was handled

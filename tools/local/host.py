@@ -158,6 +158,22 @@ def pipeline_host_config(
     return cfg
 
 
+def scheduled_event(event_id: str = "local") -> dict[str, Any]:
+    """The event an EventBridge schedule rule delivers ("Scheduled Event" from aws.events), to invoke a function
+    as its schedule would."""
+    return {
+        "version": "0",
+        "id": event_id,
+        "detail-type": "Scheduled Event",
+        "source": "aws.events",
+        "account": "123456789012",
+        "time": "2026-01-01T00:00:00Z",
+        "region": "us-east-1",
+        "resources": [],
+        "detail": {},
+    }
+
+
 HOST_CALLER = "host"
 """Key of the proxy that records the host's own AWS calls (event-source polling, on-failure destinations, shims)."""
 
