@@ -255,9 +255,14 @@ describe("DataAggregator", () => {
   });
 
   it("property (R-DATA-5, R-EVB-3): random ticks, redelivered and shuffled across batches -> reference aggregates", async () => {
+    // Half of the timestamps sit on a 1m/5m boundary or 1 ms either side of one (window bounds are where bugs hide).
+    const boundary = fc
+      .tuple(fc.integer({ min: 0, max: 15 }), fc.constantFrom(-1, 0, 1))
+      .map(([m, d]) => T + m * 60_000 + d)
+      .filter((ts) => ts >= T && ts < T + 900_000);
     const tickArb = fc.record({
       symbol: fc.constantFrom("AAPL", "MSFT"),
-      ts: fc.integer({ min: T, max: T + 899_999 }),
+      ts: fc.oneof(fc.integer({ min: T, max: T + 899_999 }), boundary),
       price: fc.integer({ min: 1, max: 2000 }).map((p) => p / 4),
       volume: fc.integer({ min: 0, max: 1000 }),
     });
