@@ -86,6 +86,10 @@ integration: venv ## flat-outputs suite against a deployment: FLAT_OUTPUTS (defa
 bench: venv build ## benchmarks (issue 6): core throughput vs baseline, AWS requests vs naive, cold start, e2e, cost -> bench/results.json (ARGS=--quick|--parts cpu,cold)
 	$(PY) -m bench.run $(ARGS)
 
+.PHONY: mutation
+mutation: venv build ## plant a fixed set of realistic bugs one at a time and report which the fast suites catch (tools/mutation.py; ARGS=--only ID ...|--list)
+	$(PY) -m tools.mutation $(ARGS)
+
 .PHONY: faults
 faults: venv build ## fault, duplicate, poison, abuse and load scenarios on the local stack (tests/faults; also in make test)
 	$(PY) -m pytest -q tests/faults $(ARGS)
