@@ -470,6 +470,10 @@ def report(
             f"[{a.source}; {a.call}] -> {v.result}{' ' + v.error if v.error else ''}"
             f"{' deny: ' + ','.join(v.deny) if v.deny else ''}"
         )
+    dropped = sorted({f"{a.request.action} {k}" for a, v in j.verdicts for k in v.ignored_context_keys})
+    lines.append(
+        f"context keys the catalogue does not know for the action (dropped): {', '.join(dropped) or 'none'}"
+    )
     lines.append(f"implied checks (reported, not calls): {len(j.implied)}")
     for a, v in j.implied:
         lines.append(

@@ -289,3 +289,47 @@ def test_json_protocol_calls_become_their_authorizations() -> None:
     ]
     with pytest.raises(LookupError, match="dynamodb ExecuteStatement has no IAM mapping"):
         _one("dynamodb", "ExecuteStatement", "POST", "/", b'{"Statement": "SELECT"}')
+
+
+def test_host_calls_are_attributed_as_aws_attributes_them() -> None:
+    """The event source mapping's polling counts for its function, an on-failure send for the failed function,
+    shim polling for nobody; anything else from the host, or an unclassified call, is a problem."""
+    from bench.proxy import Call
+    from tests.iam.proof import FunctionRole, attribute
+
+    def q(name: str) -> str:
+        return f"http://127.0.0.1:1/123456789012/{name}"
+
+    def call(action: str, queue: str, iam_action: str, status: int = 200, unclassified: str = "") -> Call:
+        arn = f"arn:aws:sqs:us-east-1:123456789012:{queue}"
+        return Call("sqs", action, status, 0, 0, {}, "", (IamRequest(iam_action, arn, _ctx()),), unclassified)
+
+    config = {
+        "eventSources": [
+            {"type": "sqs", "queueUrl": q("work"), "function": "P"},
+            {"type": "s3-notification", "queueUrl": q("shim"), "function": "I"},
+        ],
+        "functions": {"I": {"async": {"onFailureQueueUrl": q("i-failed")}}, "P": {"async": {}}},
+    }
+    calls = {
+        "host": [
+            call("ReceiveMessage", "work", "sqs:ReceiveMessage"),
+            call("ReceiveMessage", "shim", "sqs:ReceiveMessage"),
+            call("SendMessage", "i-failed", "sqs:SendMessage"),
+            call("SendMessage", "work", "sqs:SendMessage"),
+        ],
+        "I": [call("SendMessageBatch", "work", "sqs:SendMessage"), call("X", "work", "", unclassified="why")],
+    }
+    roles = {"I": FunctionRole("I", "IRole", [], [], "/aws/lambda/I", False)}
+    rec = attribute(calls, config, "host", {"I": 1}, roles)
+    got = sorted((a.function, a.source, a.request.action) for a in rec.attributed)
+    assert got == [
+        ("I", "handler", "sqs:SendMessage"),
+        ("I", "modeled: Lambda writes the function's logs", "logs:CreateLogStream"),
+        ("I", "modeled: Lambda writes the function's logs", "logs:PutLogEvents"),
+        ("I", "on-failure destination", "sqs:SendMessage"),
+        ("P", "event source mapping", "sqs:ReceiveMessage"),
+    ]
+    assert len(rec.emulation) == 1
+    problems = sorted(rec.problems)
+    assert len(problems) == 2 and "unclassified call" in problems[1] and "neither" in problems[0], problems
