@@ -130,11 +130,11 @@ MUTANTS: tuple[Mutant, ...] = (
         "self.queue_visibility_timeout_seconds // 5)",
     ),
     Mutant(
-        "user-tags-override",
-        "R-ORG-1: user tags override Environment/Project",
+        "required-tag-conflict-ignored",
+        "R-ORG-1: a user tag contradicting Environment/Project is silently ignored, not refused",
         "sdk/python/market_data_pipeline/tags.py",
-        "merged = {**out, **REQUIRED_TAGS}",
-        "merged = {**REQUIRED_TAGS, **out}",
+        "if required is not None and v != required:",
+        "if required is not None and v != required and False:",
     ),
     Mutant(
         "log-retention-from-data",
