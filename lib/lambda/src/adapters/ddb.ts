@@ -389,6 +389,19 @@ export async function putAggregate(table: string, item: Item, client: DynamoDBCl
 }
 
 /** Reads the scheduler cursor's `lastRun` (ms), or undefined when there is none yet. */
+/** One item by key (strongly consistent), or undefined. */
+export async function getItem(
+  table: string,
+  symbol: string,
+  timestamp: number,
+  client: DynamoDBClient = ddbClient,
+): Promise<Item | undefined> {
+  const out = await client.send(
+    new GetItemCommand({ TableName: table, Key: { symbol: { S: symbol }, timestamp: { N: String(timestamp) } }, ConsistentRead: true }),
+  );
+  return out.Item;
+}
+
 export async function getCursor(table: string, client: DynamoDBClient = ddbClient): Promise<number | undefined> {
   const out = await client.send(
     new GetItemCommand({
