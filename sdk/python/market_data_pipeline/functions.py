@@ -124,8 +124,9 @@ class PipelineFunction(pulumi.ComponentResource):
 
 class Triggers(pulumi.ComponentResource):
     """How each function is invoked: S3 `incoming/` -> DataIngestion (R-FN-3), ProcessingQueue -> DataProcessor
-    with partial-batch failures (R-FN-4), the TicksStored and schedule rules -> DataAggregator with retry policies
-    and DLQs (R-FN-5, R-SQS-3), and on-failure destinations of the two async-invoked functions (R-SQS-3)."""
+    with partial-batch failures (R-FN-4), the TicksStored rule -> aggregation buffer -> DataAggregator (batches,
+    partial-batch failures) and the schedule rule -> DataAggregator, each rule target with a retry policy and a DLQ
+    (R-FN-5, R-EVB-1, R-SQS-3), and on-failure destinations of the two async-invoked functions (R-SQS-3)."""
 
     def __init__(
         self,
@@ -182,32 +183,62 @@ class Triggers(pulumi.ComponentResource):
             opts=child,
         )
 
-        # R-EVB-1, R-EVB-2, R-SQS-3: both rules -> DataAggregator, each target with retries and its own DLQ.
-        for logical, rule, dlq in (
-            ("ticks-stored", messaging.ticks_rule, messaging.ticks_rule_dlq),
-            ("schedule", messaging.schedule_rule, messaging.schedule_rule_dlq),
-        ):
-            permission = aws.lambda_.Permission(
-                f"{name}-{logical}-invoke-aggregator",
-                action="lambda:InvokeFunction",
-                function=aggregator.name,
-                principal="events.amazonaws.com",
-                source_arn=rule.arn,
-                opts=child,
-            )
-            aws.cloudwatch.EventTarget(
-                f"{name}-{logical}-target",
-                rule=rule.name,
-                event_bus_name=rule.event_bus_name,
-                target_id="DataAggregator",
-                arn=aggregator.arn,
-                retry_policy={
-                    "maximum_retry_attempts": c.EVENT_TARGET_MAX_RETRY_ATTEMPTS,
-                    "maximum_event_age_in_seconds": c.EVENT_TARGET_MAX_EVENT_AGE_SECONDS,
-                },
-                dead_letter_config={"arn": dlq.arn},
-                opts=pulumi.ResourceOptions(parent=self, depends_on=[permission]),
-            )
+        # R-EVB-1, R-SQS-3, R-PERF-1: TicksStored -> the aggregation buffer (the queue policy admits this rule by
+        # aws:SourceArn), with retries and its own DLQ like every target.
+        aws.cloudwatch.EventTarget(
+            f"{name}-ticks-stored-target",
+            rule=messaging.ticks_rule.name,
+            event_bus_name=messaging.ticks_rule.event_bus_name,
+            target_id="AggregationQueue",
+            arn=messaging.aggregation_queue.arn,
+            retry_policy={
+                "maximum_retry_attempts": c.EVENT_TARGET_MAX_RETRY_ATTEMPTS,
+                "maximum_event_age_in_seconds": c.EVENT_TARGET_MAX_EVENT_AGE_SECONDS,
+            },
+            dead_letter_config={"arn": messaging.ticks_rule_dlq.arn},
+            opts=child,
+        )
+        # R-FN-5, R-PERF-1: the buffer -> DataAggregator in batches gathered for up to the batching window (a
+        # batch size above 10 needs a window >= 1 s), windows deduplicated per batch, partial-batch failures
+        # reported (redelivered, then the buffer's DLQ after max_receive_count). AWS:
+        # https://docs.aws.amazon.com/lambda/latest/dg/services-sqs-configure.html (batching window, batch size),
+        # https://docs.aws.amazon.com/lambda/latest/dg/services-sqs-errorhandling.html (ReportBatchItemFailures),
+        # https://docs.aws.amazon.com/lambda/latest/dg/services-sqs-scaling.html (maximum concurrency 2-1000).
+        aws.lambda_.EventSourceMapping(
+            f"{name}-aggregation-queue-to-aggregator",
+            event_source_arn=messaging.aggregation_queue.arn,
+            function_name=aggregator.arn,
+            batch_size=c.AGGREGATION_BATCH_SIZE,
+            maximum_batching_window_in_seconds=cfg.aggregation_batching_window_seconds,
+            function_response_types=["ReportBatchItemFailures"],
+            scaling_config={"maximum_concurrency": c.AGGREGATION_MAX_CONCURRENCY},
+            enabled=True,
+            tags=dict(cfg.tags),
+            opts=child,
+        )
+
+        # R-EVB-2, R-SQS-3: the schedule -> DataAggregator directly, with retries and its own DLQ.
+        permission = aws.lambda_.Permission(
+            f"{name}-schedule-invoke-aggregator",
+            action="lambda:InvokeFunction",
+            function=aggregator.name,
+            principal="events.amazonaws.com",
+            source_arn=messaging.schedule_rule.arn,
+            opts=child,
+        )
+        aws.cloudwatch.EventTarget(
+            f"{name}-schedule-target",
+            rule=messaging.schedule_rule.name,
+            event_bus_name=messaging.schedule_rule.event_bus_name,
+            target_id="DataAggregator",
+            arn=aggregator.arn,
+            retry_policy={
+                "maximum_retry_attempts": c.EVENT_TARGET_MAX_RETRY_ATTEMPTS,
+                "maximum_event_age_in_seconds": c.EVENT_TARGET_MAX_EVENT_AGE_SECONDS,
+            },
+            dead_letter_config={"arn": messaging.schedule_rule_dlq.arn},
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[permission]),
+        )
 
         # R-SQS-3: async invocations (S3 -> DataIngestion, EventBridge -> DataAggregator) retry, then land in
         # an on-failure destination queue.
