@@ -30,6 +30,7 @@ import {
   putAggregate,
   putCursor,
   queryPages,
+  storedTicks,
 } from "../adapters/ddb.ts";
 import { sendBatch } from "../adapters/sqs.ts";
 import { type Aggregate, WindowAccumulator } from "../core/aggregate.ts";
@@ -43,7 +44,6 @@ import {
   unitRange,
   type WorkUnit,
 } from "../core/coalesce.ts";
-import { decodeTickKey, tickKeyRange } from "../core/keys.ts";
 import { EVENT_DETAIL_TYPE, EVENT_SOURCE, type WindowRef } from "../core/types.ts";
 import { decodePair, encodePair, fiveMinuteStart, minuteStart } from "../core/windows.ts";
 
@@ -116,25 +116,11 @@ export async function recomputeGroup(table: string, g: WorkUnit, totals: Totals)
   // computedAt is taken BEFORE the strongly consistent read: every tick stored before it is in the aggregate.
   const now = settings.now();
   const range = unitRange(g);
-  const { lo, hi } = tickKeyRange(range.from, range.to);
   const acc5 = g.with5m ? new WindowAccumulator(g.symbol, "5m", g.start5m) : null;
   const acc1 = new Map(g.minutes.map((m) => [m, new WindowAccumulator(g.symbol, "1m", m)]));
-  const pages = queryPages({
-    TableName: table,
-    KeyConditionExpression: "#s = :s AND #t BETWEEN :lo AND :hi",
-    // Placeholders for every name: VOLUME (and TIMESTAMP) are DynamoDB reserved words.
-    ExpressionAttributeNames: { "#s": "symbol", "#t": "timestamp", "#p": "price", "#v": "volume" },
-    ExpressionAttributeValues: { ":s": { S: g.symbol }, ":lo": { N: lo }, ":hi": { N: hi } },
-    ProjectionExpression: "#t, #p, #v",
-    ConsistentRead: true,
-  });
-  for await (const page of pages) {
-    for (const item of page) {
-      const key = decodeTickKey(item.timestamp?.N ?? "");
-      const t = { key, price: Number(item.price?.N), volume: Number(item.volume?.N) };
-      acc5?.add(t);
-      acc1.get(minuteStart(key.ts))?.add(t);
-    }
+  for await (const t of storedTicks(table, g.symbol, range.from, range.to)) {
+    acc5?.add(t);
+    acc1.get(minuteStart(t.key.ts))?.add(t);
   }
   const expiresAt = Math.floor(now / 1000) + retentionDays() * 86_400;
   const results: Array<Aggregate | null> = [...acc1.values()].map((a) => a.result());

@@ -12,9 +12,8 @@ import { MetricUnit, Metrics } from "@aws-lambda-powertools/metrics";
 import { Tracer } from "@aws-lambda-powertools/tracer";
 import type { APIGatewayProxyEvent, APIGatewayProxyResult, Context } from "aws-lambda";
 import { requireEnv } from "../adapters/config.ts";
-import { aggregateItem, aggregateRow, ddbClient, type Item, queryPage, queryPages, tickRow } from "../adapters/ddb.ts";
+import { aggregateItem, aggregateRow, ddbClient, type Item, queryPage, storedTicks, tickRow } from "../adapters/ddb.ts";
 import { WindowAccumulator } from "../core/aggregate.ts";
-import { decodeTickKey, tickKeyRange } from "../core/keys.ts";
 import {
   encodeNextToken,
   type LowLevelKey,
@@ -68,23 +67,12 @@ async function aggregatesPage(
   const upTo = last ? Math.trunc(Number(last.timestamp?.N)) : Infinity;
   const region = readTimeWindows(interval, now, req, after, upTo);
   if (!region) return stored.map(aggregateRow);
-  const { lo, hi } = tickKeyRange(region.first, region.end);
   const accs = new Map<number, WindowAccumulator>();
-  for await (const page of queryPages({
-    TableName: table,
-    KeyConditionExpression: "#s = :s AND #t BETWEEN :lo AND :hi",
-    ExpressionAttributeNames: { "#s": "symbol", "#t": "timestamp", "#p": "price", "#v": "volume" },
-    ExpressionAttributeValues: { ":s": { S: req.symbol }, ":lo": { N: lo }, ":hi": { N: hi } },
-    ProjectionExpression: "#t, #p, #v",
-    ConsistentRead: true,
-  })) {
-    for (const item of page) {
-      const key = decodeTickKey(item.timestamp?.N ?? "");
-      const start = intervalStart(key.ts, interval);
-      let acc = accs.get(start);
-      if (!acc) accs.set(start, (acc = new WindowAccumulator(req.symbol, interval, start)));
-      acc.add({ key, price: Number(item.price?.N), volume: Number(item.volume?.N) });
-    }
+  for await (const t of storedTicks(table, req.symbol, region.first, region.end)) {
+    const start = intervalStart(t.key.ts, interval);
+    let acc = accs.get(start);
+    if (!acc) accs.set(start, (acc = new WindowAccumulator(req.symbol, interval, start)));
+    acc.add(t);
   }
   metrics.addMetric("ReadTimeWindows", MetricUnit.Count, accs.size);
   const inRegion = (start: number): boolean => start >= region.first && start < region.end;
