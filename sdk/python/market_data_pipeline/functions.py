@@ -183,20 +183,38 @@ class Triggers(pulumi.ComponentResource):
             opts=child,
         )
 
+        def target(
+            logical: str,
+            rule: aws.cloudwatch.EventRule,
+            target_id: str,
+            arn: pulumi.Input[str],
+            dlq: aws.sqs.Queue,
+            opts: pulumi.ResourceOptions,
+        ) -> None:
+            """A rule's target with the retry policy and its own DLQ (R-SQS-3)."""
+            aws.cloudwatch.EventTarget(
+                f"{name}-{logical}-target",
+                rule=rule.name,
+                event_bus_name=rule.event_bus_name,
+                target_id=target_id,
+                arn=arn,
+                retry_policy={
+                    "maximum_retry_attempts": c.EVENT_TARGET_MAX_RETRY_ATTEMPTS,
+                    "maximum_event_age_in_seconds": c.EVENT_TARGET_MAX_EVENT_AGE_SECONDS,
+                },
+                dead_letter_config={"arn": dlq.arn},
+                opts=opts,
+            )
+
         # R-EVB-1, R-SQS-3, R-PERF-1: TicksStored -> the aggregation buffer (the queue policy admits this rule by
         # aws:SourceArn), with retries and its own DLQ like every target.
-        aws.cloudwatch.EventTarget(
-            f"{name}-ticks-stored-target",
-            rule=messaging.ticks_rule.name,
-            event_bus_name=messaging.ticks_rule.event_bus_name,
-            target_id="AggregationQueue",
-            arn=messaging.aggregation_queue.arn,
-            retry_policy={
-                "maximum_retry_attempts": c.EVENT_TARGET_MAX_RETRY_ATTEMPTS,
-                "maximum_event_age_in_seconds": c.EVENT_TARGET_MAX_EVENT_AGE_SECONDS,
-            },
-            dead_letter_config={"arn": messaging.ticks_rule_dlq.arn},
-            opts=child,
+        target(
+            "ticks-stored",
+            messaging.ticks_rule,
+            "AggregationQueue",
+            messaging.aggregation_queue.arn,
+            messaging.ticks_rule_dlq,
+            child,
         )
         # R-FN-5, R-PERF-1: the buffer -> DataAggregator in batches gathered for up to the batching window (a
         # batch size above 10 needs a window >= 1 s), windows deduplicated per batch, partial-batch failures
@@ -226,18 +244,13 @@ class Triggers(pulumi.ComponentResource):
             source_arn=messaging.schedule_rule.arn,
             opts=child,
         )
-        aws.cloudwatch.EventTarget(
-            f"{name}-schedule-target",
-            rule=messaging.schedule_rule.name,
-            event_bus_name=messaging.schedule_rule.event_bus_name,
-            target_id="DataAggregator",
-            arn=aggregator.arn,
-            retry_policy={
-                "maximum_retry_attempts": c.EVENT_TARGET_MAX_RETRY_ATTEMPTS,
-                "maximum_event_age_in_seconds": c.EVENT_TARGET_MAX_EVENT_AGE_SECONDS,
-            },
-            dead_letter_config={"arn": messaging.schedule_rule_dlq.arn},
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[permission]),
+        target(
+            "schedule",
+            messaging.schedule_rule,
+            "DataAggregator",
+            aggregator.arn,
+            messaging.schedule_rule_dlq,
+            pulumi.ResourceOptions(parent=self, depends_on=[permission]),
         )
 
         # R-SQS-3: async invocations (S3 -> DataIngestion, EventBridge -> DataAggregator) retry, then land in

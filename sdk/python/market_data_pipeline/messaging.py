@@ -66,32 +66,40 @@ class Messaging(pulumi.ComponentResource):
                 opts=child,
             )
 
+        def work_queue(
+            logical: str, physical: str, retention: int, visibility: int, dlq: aws.sqs.Queue
+        ) -> aws.sqs.Queue:
+            return aws.sqs.Queue(
+                f"{name}-{logical}",
+                name=physical,
+                message_retention_seconds=retention,
+                visibility_timeout_seconds=visibility,
+                sqs_managed_sse_enabled=True,
+                redrive_policy=redrive_policy(dlq.arn, cfg.max_receive_count),
+                tags=tags,
+                opts=child,
+            )
+
         # R-SQS-2: the DLQ first (the redrive policy names it), kept 14 days.
         self.dlq = dead_letter_queue("processing-dlq", naming.dlq_name(s))
         # R-SQS-1
-        self.queue = aws.sqs.Queue(
-            f"{name}-processing",
-            name=naming.queue_name(s),
-            message_retention_seconds=cfg.queue_retention_seconds,
-            visibility_timeout_seconds=cfg.queue_visibility_timeout_seconds,
-            sqs_managed_sse_enabled=True,
-            redrive_policy=redrive_policy(self.dlq.arn, cfg.max_receive_count),
-            tags=tags,
-            opts=child,
+        self.queue = work_queue(
+            "processing",
+            naming.queue_name(s),
+            cfg.queue_retention_seconds,
+            cfg.queue_visibility_timeout_seconds,
+            self.dlq,
         )
         # R-FN-5, R-EVB-1, R-PERF-1: the buffer coalescing TicksStored events (and DataAggregator's deferrals)
         # before DataAggregator, with its own DLQ (R-SQS-3). Visibility >= 6 x the function timeout (AWS's advice
         # for an SQS event source); a deferral's DelaySeconds is per message (<= 900 s), the queue has none.
         self.aggregation_dlq = dead_letter_queue("aggregation-dlq", naming.aggregation_dlq_name(s))
-        self.aggregation_queue = aws.sqs.Queue(
-            f"{name}-aggregation",
-            name=naming.aggregation_queue_name(s),
-            message_retention_seconds=c.AGGREGATION_QUEUE_RETENTION_SECONDS,
-            visibility_timeout_seconds=c.AGGREGATION_QUEUE_VISIBILITY_SECONDS,
-            sqs_managed_sse_enabled=True,
-            redrive_policy=redrive_policy(self.aggregation_dlq.arn, cfg.max_receive_count),
-            tags=tags,
-            opts=child,
+        self.aggregation_queue = work_queue(
+            "aggregation",
+            naming.aggregation_queue_name(s),
+            c.AGGREGATION_QUEUE_RETENTION_SECONDS,
+            c.AGGREGATION_QUEUE_VISIBILITY_SECONDS,
+            self.aggregation_dlq,
         )
         # R-SQS-3: on-failure destinations of the two async-invoked functions.
         self.ingestion_failure_queue = dead_letter_queue(
