@@ -168,19 +168,37 @@ class Triggers(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(parent=self, depends_on=[s3_permission]),
         )
 
+        def sqs_source(
+            logical: str,
+            queue: aws.sqs.Queue,
+            fn: aws.lambda_.Function,
+            batch_size: int,
+            window_seconds: int,
+            max_concurrency: int,
+        ) -> None:
+            """An SQS event source mapping with partial-batch failure reporting."""
+            aws.lambda_.EventSourceMapping(
+                f"{name}-{logical}",
+                event_source_arn=queue.arn,
+                function_name=fn.arn,
+                batch_size=batch_size,
+                maximum_batching_window_in_seconds=window_seconds,
+                function_response_types=["ReportBatchItemFailures"],
+                scaling_config={"maximum_concurrency": max_concurrency},
+                enabled=True,
+                tags=dict(cfg.tags),
+                opts=child,
+            )
+
         # R-FN-4: SQS batches with partial-batch failure reporting; the queue's visibility timeout is >= 6 x
         # the function timeout (R-FN-6).
-        aws.lambda_.EventSourceMapping(
-            f"{name}-processing-queue-to-processor",
-            event_source_arn=messaging.queue.arn,
-            function_name=processor.arn,
-            batch_size=cfg.processor_batch_size,
-            maximum_batching_window_in_seconds=cfg.processor_batching_window_seconds,
-            function_response_types=["ReportBatchItemFailures"],
-            scaling_config={"maximum_concurrency": cfg.processor_max_concurrency},
-            enabled=True,
-            tags=dict(cfg.tags),
-            opts=child,
+        sqs_source(
+            "processing-queue-to-processor",
+            messaging.queue,
+            processor,
+            cfg.processor_batch_size,
+            cfg.processor_batching_window_seconds,
+            cfg.processor_max_concurrency,
         )
 
         def target(
@@ -222,17 +240,13 @@ class Triggers(pulumi.ComponentResource):
         # https://docs.aws.amazon.com/lambda/latest/dg/services-sqs-configure.html (batching window, batch size),
         # https://docs.aws.amazon.com/lambda/latest/dg/services-sqs-errorhandling.html (ReportBatchItemFailures),
         # https://docs.aws.amazon.com/lambda/latest/dg/services-sqs-scaling.html (maximum concurrency 2-1000).
-        aws.lambda_.EventSourceMapping(
-            f"{name}-aggregation-queue-to-aggregator",
-            event_source_arn=messaging.aggregation_queue.arn,
-            function_name=aggregator.arn,
-            batch_size=c.AGGREGATION_BATCH_SIZE,
-            maximum_batching_window_in_seconds=cfg.aggregation_batching_window_seconds,
-            function_response_types=["ReportBatchItemFailures"],
-            scaling_config={"maximum_concurrency": c.AGGREGATION_MAX_CONCURRENCY},
-            enabled=True,
-            tags=dict(cfg.tags),
-            opts=child,
+        sqs_source(
+            "aggregation-queue-to-aggregator",
+            messaging.aggregation_queue,
+            aggregator,
+            c.AGGREGATION_BATCH_SIZE,
+            cfg.aggregation_batching_window_seconds,
+            c.AGGREGATION_MAX_CONCURRENCY,
         )
 
         # R-EVB-2, R-SQS-3: the schedule -> DataAggregator directly, with retries and its own DLQ.
