@@ -237,7 +237,8 @@ class Triggers(pulumi.ComponentResource):
         # R-FN-5, R-PERF-1: the buffer -> DataAggregator in batches gathered for up to the batching window (a
         # batch size above 10 needs a window >= 1 s), windows deduplicated per batch, partial-batch failures
         # reported (redelivered, then the buffer's DLQ after max_receive_count). AWS:
-        # https://docs.aws.amazon.com/lambda/latest/dg/services-sqs-configure.html (batching window, batch size),
+        # https://docs.aws.amazon.com/lambda/latest/dg/services-sqs-parameters.html (batch size up to 10,000,
+        # batching window; a batch size above 10 needs MaximumBatchingWindowInSeconds >= 1),
         # https://docs.aws.amazon.com/lambda/latest/dg/services-sqs-errorhandling.html (ReportBatchItemFailures),
         # https://docs.aws.amazon.com/lambda/latest/dg/services-sqs-scaling.html (maximum concurrency 2-1000).
         sqs_source(

@@ -93,6 +93,7 @@ class Messaging(pulumi.ComponentResource):
         # R-FN-5, R-EVB-1, R-PERF-1: the buffer coalescing TicksStored events (and DataAggregator's deferrals)
         # before DataAggregator, with its own DLQ (R-SQS-3). Visibility >= 6 x the function timeout (AWS's advice
         # for an SQS event source); a deferral's DelaySeconds is per message (<= 900 s), the queue has none.
+        # SSE-SQS (not a KMS key): EventBridge can deliver to it without a key policy.
         self.aggregation_dlq = dead_letter_queue("aggregation-dlq", naming.aggregation_dlq_name(s))
         self.aggregation_queue = work_queue(
             "aggregation",
