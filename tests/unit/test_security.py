@@ -61,7 +61,7 @@ EXPECTED_ALLOWS: dict[str, set[tuple[str, str]]] = {
         ("sqs:GetQueueAttributes", sqs("AggregationQueue-prod")),
         ("sqs:SendMessage", sqs("AggregationQueue-prod")),
     },
-    "DataQuery": {("dynamodb:Query", TABLE), ("dynamodb:GetItem", TABLE)},
+    "DataQuery": {("dynamodb:Query", TABLE)},
 }
 
 
@@ -141,10 +141,7 @@ def test_r_sec_2_query_role_is_read_only(default_run: Run) -> None:
         "dynamodb:BatchWriteItem",
     ):
         assert (action, TABLE) in denied
-    assert {a for a, _ in pairs(statements(doc, "Allow")) if a.startswith("dynamodb:")} == {
-        "dynamodb:Query",
-        "dynamodb:GetItem",
-    }
+    assert {a for a, _ in pairs(statements(doc, "Allow")) if a.startswith("dynamodb:")} == {"dynamodb:Query"}
 
 
 # proves R-SEC-2
