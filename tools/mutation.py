@@ -69,9 +69,9 @@ MUTANTS: tuple[Mutant, ...] = (
     Mutant(
         "5m-range-1ms-late",
         "R-DATA-5: the 5-minute Query range ends 1 ms late",
-        "lib/lambda/src/handlers/aggregator.ts",
-        "tickKeyRange(g.start5m, g.start5m + FIVE_MINUTES)",
-        "tickKeyRange(g.start5m, g.start5m + FIVE_MINUTES + 1)",
+        "lib/lambda/src/core/coalesce.ts",
+        "return { from: u.start5m, to: u.start5m + FIVE_MINUTES };",
+        "return { from: u.start5m, to: u.start5m + FIVE_MINUTES + 1 };",
     ),
     Mutant(
         "key-ignores-volume",
