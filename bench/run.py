@@ -475,14 +475,21 @@ class CountedStack:
             "logs": {f: _log_next(self.host, n) for f, n in self.names.items()},
         }
 
-    def measure(self, since: Mapping[str, Any], symbols: Sequence[str], ticks: int) -> dict[str, Any]:
+    def measure(
+        self,
+        since: Mapping[str, Any],
+        symbols: Sequence[str],
+        ticks: int,
+        table: tuple[int, int, int, int] | None = None,
+    ) -> dict[str, Any]:
         """Per function (and per event-source queue) since `since`: invocations, busy/CPU ms, cold starts, log
-        bytes, calls and billing units; plus the storage per tick of `symbols` (DynamoDB items, S3 bytes)."""
+        bytes, calls and billing units; plus the storage per tick of `symbols` (DynamoDB items, S3 bytes; `table`:
+        the `_table_bytes` figures when already read)."""
         from tools.local import demo
 
         stats1 = self.host.stats()
         calls = {n: pr.since(since["calls"][n]) for n, pr in self.proxies.items()}
-        n_t, b_t, n_a, b_a = _table_bytes(demo.Pipeline(self.stack), symbols)
+        n_t, b_t, n_a, b_a = table or _table_bytes(demo.Pipeline(self.stack), symbols)
         full_tick = b_t / n_t if n_t else 0.0
         by_fn: dict[str, Any] = {}
         for f, name in self.names.items():
@@ -721,9 +728,12 @@ def _quiet(cs: CountedStack, sqs: Any) -> bool:
     return all(int(v.get("busy", 0)) == 0 for v in cs.host.stats().values())
 
 
-def _settle_exact(cs: CountedStack, ticks: Sequence[Any], timeout: float) -> tuple[list[str], float]:
-    """Wait (bounded) until the stack is quiet twice in a row, then compare stored ticks and every 1m/5m aggregate with
-    the independent computation; repeat until exact or `timeout`. Returns (problems, seconds waited)."""
+def _settle_exact(
+    cs: CountedStack, ticks: Sequence[Any], timeout: float
+) -> tuple[list[str], float, tuple[int, int, int, int]]:
+    """Wait (bounded) until the stack is quiet twice in a row, then read every tick and 1m/5m aggregate of the ticks'
+    symbols and compare them with the independent computation; repeat until exact or `timeout`. Returns (problems,
+    seconds waited, the `_table_bytes` figures of the last read: one pass serves both)."""
     from bench.stream import exactness
     from tools.local import datagen, demo
 
@@ -732,6 +742,7 @@ def _settle_exact(cs: CountedStack, ticks: Sequence[Any], timeout: float) -> tup
     symbols = sorted({t.symbol for t in ticks})
     t0 = time.monotonic()
     problems = ["the pipeline never went quiet"]
+    table = (0, 0, 0, 0)
     quiet = 0
     for _ in range(int(timeout) + 10):
         if time.monotonic() - t0 > timeout:
@@ -741,14 +752,26 @@ def _settle_exact(cs: CountedStack, ticks: Sequence[Any], timeout: float) -> tup
         except Exception:  # a slow moto answer: not known to be quiet
             quiet = 0
         if quiet >= 2:
-            stored = {sym: p.stored_ticks(sym) for sym in symbols}
-            got = {(sym, i): p.aggregates(sym, i) for sym in symbols for i in datagen.INTERVALS_MS}
+            stored: dict[str, int] = {}
+            got: dict[tuple[str, str], dict[int, dict[str, float | None]]] = {}
+            n_t = b_t = n_a = b_a = 0
+            for sym in symbols:
+                items = list(p.query(sym))
+                stored[sym] = len(items)
+                n_t += len(items)
+                b_t += sum(ddb_item_size(i) for i in items)
+                for iv in datagen.INTERVALS_MS:
+                    aggs = list(p.query(f"{sym}#{iv}"))
+                    n_a += len(aggs)
+                    b_a += sum(ddb_item_size(i) for i in aggs)
+                    got[(sym, iv)] = demo.aggregate_rows(aggs)
+            table = (n_t, b_t, n_a, b_a)
             problems = exactness(ticks, stored, got)
             if not problems:
                 break
             quiet = 0
         time.sleep(1.0)
-    return problems, round(time.monotonic() - t0, 1)
+    return problems, round(time.monotonic() - t0, 1), table
 
 
 def _deliveries(calls: Mapping[str, Sequence[Call]], queues: Any) -> dict[str, Any]:
@@ -827,12 +850,12 @@ def run_streaming(s: "Sizes", work: Path) -> dict[str, Any]:
             run = runs[spec]
             ticks = len(run.ticks)
             symbols = stream.symbol_names(spec.kind, spec.symbols)
-            m = cs.measure(marks[spec], symbols, ticks)
+            problems, waited, table = settled[spec]
+            m = cs.measure(marks[spec], symbols, ticks, table)
             fns = m.pop("functions")
             fns.update(
                 _deliveries({n: pr.since(marks[spec]["calls"][n]) for n, pr in cs.proxies.items()}, cs.queues)
             )
-            problems, waited = settled[spec]
             out["streams"].append(
                 {
                     **stream.run_summary(run),

@@ -10,7 +10,7 @@ the stack and the function), whatever the functions do: a function or queue anot
   those seconds;
 * ticks are spread over the N symbols by a Zipf law (rank r carries weight 1/r^s: a few symbols carry most of the
   volume), with real-time timestamps (strictly increasing per symbol);
-* freshness: one sampled tick per POST / file; the time from the 202 of its POST (or the end of its upload) until its
+* freshness: `SAMPLES_PER_REQUEST` sampled ticks per POST / file; the time from the 202 of its POST (or the end of its upload) until its
   1-minute window, read through ``GET /symbols/{s}/aggregates``, holds at least as many trades as were sent for that
   window up to and including the sample's request (see `Freshness`);
 * at the end: stored ticks per symbol and every 1m/5m aggregate equal an independent computation
@@ -31,14 +31,15 @@ import time
 import urllib.parse
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
 from typing import Any
 
-from bench.proxy import Call, summarize
+from bench.proxy import Call
 from tools.local import datagen
 
 KINDS = ("api", "file")
 """Stream kinds: ``POST /ingest`` batches, or small S3 objects."""
+SAMPLES_PER_REQUEST = 3
+"""Ticks of each POST / file whose freshness is measured."""
 
 
 @dataclass(frozen=True)
@@ -183,26 +184,30 @@ class Freshness:
     covers every tick.
     """
 
-    def __init__(self, seed: int) -> None:
-        """Empty; ``seed`` chooses the sampled tick of each request."""
+    def __init__(self, seed: int, per_request: int = 1) -> None:
+        """Empty; ``seed`` chooses the ``per_request`` sampled ticks of each request."""
+        if per_request < 1:
+            raise ValueError(f"per_request must be >= 1, got {per_request}")
         self._lock = threading.Lock()
         self._rng = random.Random(seed)
+        self.per_request = per_request
         self._count: dict[tuple[str, int], int] = {}
         self.samples: list[Sample] = []
 
-    def sent(self, ticks: Sequence[datagen.Tick], at: float) -> Sample | None:
-        """Count a request's ticks per (symbol, 1m window) and sample one of them (None for an empty request)."""
+    def sent(self, ticks: Sequence[datagen.Tick], at: float) -> list[Sample]:
+        """Count a request's ticks per (symbol, 1m window) and sample ``per_request`` of them."""
         with self._lock:
             for t in ticks:
                 k = (t.symbol, window_1m(t.ts))
                 self._count[k] = self._count.get(k, 0) + 1
-            if not ticks:
-                return None
-            t = ticks[self._rng.randrange(len(ticks))]
-            k = (t.symbol, window_1m(t.ts))
-            s = Sample(t.symbol, k[1], self._count[k], at)
-            self.samples.append(s)
-            return s
+            picked = self._rng.sample(range(len(ticks)), min(self.per_request, len(ticks)))
+            out = []
+            for i in sorted(picked):
+                t = ticks[i]
+                k = (t.symbol, window_1m(t.ts))
+                out.append(Sample(t.symbol, k[1], self._count[k], at))
+            self.samples += out
+            return out
 
     def pending_windows(self) -> list[tuple[str, int]]:
         """Distinct (symbol, window) of the samples not yet fresh."""
@@ -336,6 +341,7 @@ class StreamRun:
     last_send: float = 0.0
     probes: int = 0
     freshness: Freshness = field(default_factory=lambda: Freshness(0))
+    """sampled ticks and when each became visible in its aggregate"""
 
 
 def _send_loop(st: Any, run: StreamRun, seconds: float, stop: threading.Event, seed: int) -> None:
@@ -427,7 +433,10 @@ def drive(
     log: Callable[[str], None],
 ) -> dict[StreamSpec, StreamRun]:
     """Run every stream at once for ``seconds``; keep probing freshness up to ``settle_s`` more (all bounded)."""
-    runs = {spec: StreamRun(spec, freshness=Freshness(seed + i)) for i, spec in enumerate(stacks)}
+    runs = {
+        spec: StreamRun(spec, freshness=Freshness(seed + i, SAMPLES_PER_REQUEST))
+        for i, spec in enumerate(stacks)
+    }
     stop_send = threading.Event()
     stop_probe = threading.Event()
     max_probes = int((seconds + settle_s) / poll_s) + 10
@@ -478,11 +487,6 @@ def run_summary(run: StreamRun) -> dict[str, Any]:
     }
 
 
-def calls_summary(calls: Sequence[Call]) -> dict[str, Any]:
-    """`summarize` (kept here so the stream part and the other parts count alike)."""
-    return summarize(list(calls))
-
-
 __all__ = [
     "EventSourceQueues",
     "Freshness",
@@ -498,5 +502,3 @@ __all__ = [
     "window_1m",
     "zipf_weights",
 ]
-
-_ = Path  # (typing only)
