@@ -893,22 +893,27 @@ def _aggregation_rows(functions: Mapping[str, Any]) -> dict[str, Any]:
     return rows
 
 
+def idle_usage(probe: Mapping[str, Any], alarms: int, dashboards: int) -> cost.IdleUsage:
+    """The idle month's usage from one measured idle scheduled run (`_probe_schedule`) and the monthly resources."""
+    return cost.IdleUsage(
+        schedule_units=probe["units"],
+        schedule_busy_ms=float(probe["busy_ms"]),
+        schedule_log_bytes=float(probe["log_bytes"]),
+        alarms=alarms,
+        dashboards=dashboards,
+        idle_custom_metrics=len(probe["emf_metrics"]) + 1,  # + the aggregator's error metric filter
+        memory_mb=MEMORY_MB,
+    )
+
+
 def analyse_streaming(r: dict[str, Any]) -> None:
     """Cost per million ticks (both Lambda bases), all-in, per line, the aggregation share, requests per 10k and the
     ingestion cost, for every measured stream (in place)."""
     st = r["streaming"]
     prices = cost.load_prices()
-    idle_probe = st["idle_schedule"]
-    idle = cost.IdleUsage(
-        schedule_units=idle_probe["units"],
-        schedule_busy_ms=float(idle_probe["busy_ms"]),
-        schedule_log_bytes=float(idle_probe["log_bytes"]),
-        alarms=int(st["alarms"]),
-        dashboards=int(st["dashboards"]),
-        idle_custom_metrics=len(idle_probe["emf_metrics"]) + 1,
-        memory_mb=MEMORY_MB,
+    idle_m = cost.idle_month(
+        idle_usage(st["idle_schedule"], int(st["alarms"]), int(st["dashboards"])), prices
     )
-    idle_m = cost.idle_month(idle, prices)
     cs = r.get("cold_start", {}).get("bundles", {})
     init_ms = {f: float(cs[f]["import_ms_median"]) for f in cs}
     cpu = r.get("cpu", {})
@@ -1461,15 +1466,7 @@ def analyse(r: dict[str, Any]) -> None:
     naive_u.ddb_stored_bytes_per_tick = float(ours0["storage"]["ddb_stored_bytes_per_tick"])
     naive_u.s3_stored_bytes_per_tick = float(ours0["storage"]["s3_stored_bytes_per_tick"])
     idle_probe = ours0["idle_schedule"]
-    idle = cost.IdleUsage(
-        schedule_units=idle_probe["units"],
-        schedule_busy_ms=float(idle_probe["busy_ms"]),
-        schedule_log_bytes=float(idle_probe["log_bytes"]),
-        alarms=int(ours0["alarms"]),
-        dashboards=int(ours0["dashboards"]),
-        idle_custom_metrics=len(idle_probe["emf_metrics"]) + 1,  # + the aggregator's error metric filter
-        memory_mb=MEMORY_MB,
-    )
+    idle = idle_usage(idle_probe, int(ours0["alarms"]), int(ours0["dashboards"]))
     pm_ours = cost.per_million(ours_u, prices)
     pm_naive = cost.per_million(naive_u, prices)
     idle_m = cost.idle_month(idle, prices)

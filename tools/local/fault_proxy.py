@@ -446,6 +446,13 @@ def merge_unprocessed(resp_body: bytes, held: Mapping[str, list[Any]]) -> bytes:
     return json.dumps(resp).encode()
 
 
+def _with_crc(headers: Mapping[str, str], body: bytes) -> dict[str, str]:
+    """Headers with the ``x-amz-crc32`` of a rewritten DynamoDB answer (the SDKs check it)."""
+    out = {k: v for k, v in headers.items() if k.lower() != "x-amz-crc32"}
+    out["x-amz-crc32"] = str(zlib.crc32(body))
+    return out
+
+
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
@@ -608,20 +615,24 @@ class _Handler(BaseHTTPRequestHandler):
                 inj.add_held(n_held)
                 if fwd is None:
                     resp_body = merge_unprocessed(b"{}", held)
-                    headers = {"Content-Type": "application/x-amz-json-1.0"}
+                    self._send(
+                        200, _with_crc({"Content-Type": "application/x-amz-json-1.0"}, resp_body), resp_body
+                    )
                 else:
-                    inj.count("forwarded", key)
-                    status, headers, data = self._forward(fwd)
-                    if status != 200:
-                        self._send(status, headers, data)
-                        return
-                    resp_body = merge_unprocessed(data, held)
-                headers = {k: v for k, v in headers.items() if k.lower() != "x-amz-crc32"}
-                headers["x-amz-crc32"] = str(zlib.crc32(resp_body))
-                self._send(200, headers, resp_body)
+                    self._forward_holding(key, fwd, held)
         except FaultProxyError as e:
             self.close_connection = True
             self._send(502, {"Content-Type": "text/plain"}, str(e).encode())
+
+    def _forward_holding(self, key: str, fwd: bytes, held: Mapping[str, list[Any]]) -> None:
+        """Forward a BatchWriteItem without the held items and answer them in its ``UnprocessedItems``."""
+        self.server.injector.count("forwarded", key)
+        status, headers, data = self._forward(fwd)
+        if status != 200:
+            self._send(status, headers, data)
+            return
+        resp_body = merge_unprocessed(data, held)
+        self._send(200, _with_crc(headers, resp_body), resp_body)
 
     def _capacity(self, rule: FaultRule, key: str, op: str, body: bytes) -> None:
         """Apply a ``partition_capacity`` rule to a BatchWriteItem or PutItem."""
@@ -649,15 +660,7 @@ class _Handler(BaseHTTPRequestHandler):
             if fwd is None:  # nothing fits: the whole call is throttled (BatchWriteItem API reference)
                 self._send(*key_range_throttle_response(next(iter(held), "")))
                 return
-            inj.count("forwarded", key)
-            status, headers, data = self._forward(fwd)
-            if status != 200:
-                self._send(status, headers, data)
-                return
-            resp_body = merge_unprocessed(data, held)
-            headers = {k: v for k, v in headers.items() if k.lower() != "x-amz-crc32"}
-            headers["x-amz-crc32"] = str(zlib.crc32(resp_body))
-            self._send(200, headers, resp_body)
+            self._forward_holding(key, fwd, held)
         except FaultProxyError as e:
             self.close_connection = True
             self._send(502, {"Content-Type": "text/plain"}, str(e).encode())
