@@ -85,6 +85,8 @@ class Sizes:
     stream_symbols: tuple[int, ...] = (10, 100, 1000)
     stream_settle: float = 150.0
     stream_poll_s: float = 1.0
+    stream_args: tuple[tuple[str, Any], ...] = ()
+    """component args of the stream stacks (default: none, i.e. the component's defaults)"""
 
 
 QUICK = Sizes(
@@ -423,8 +425,8 @@ class CountedStack:
     the aggregation; `_probe_schedule` measures one idle run). Stop with `close()`.
     """
 
-    def __init__(self, label: str, work: Path) -> None:
-        """Start everything (stops what it started on failure)."""
+    def __init__(self, label: str, work: Path, args: Mapping[str, Any] | None = None) -> None:
+        """Start everything (stops what it started on failure); `args`: component args (default: none)."""
         from bench.stream import EventSourceQueues
         from tools.local.deploy import LocalStack, deploy
         from tools.local.host import LambdaHostProcess
@@ -436,7 +438,7 @@ class CountedStack:
         self.host: Any = None
         self.moto = MotoServer("process", log_path=work / "moto.log").start()
         try:
-            self.deployment = d = deploy(self.moto.endpoint_url, f"bench{label}")
+            self.deployment = d = deploy(self.moto.endpoint_url, f"bench{label}", dict(args or {}))
             cfg = json.loads(json.dumps(d.host_config))
             self.names = {_role(n): n for n in cfg["functions"]}
             self.proxies = {n: CountingProxy(n, self.moto.endpoint_url).start() for n in (*self.names, "esm")}
@@ -816,12 +818,13 @@ def run_streaming(s: "Sizes", work: Path) -> dict[str, Any]:
         "seconds": s.stream_seconds,
         "ticks_per_second_per_stream": s.stream_ticks_per_second,
         "poll_s": s.stream_poll_s,
+        "component_args": dict(s.stream_args),
         "streams": [],
     }
     try:
         t0 = time.monotonic()
         for spec in specs:
-            stacks[spec] = CountedStack(spec.suffix, work / spec.suffix)
+            stacks[spec] = CountedStack(spec.suffix, work / spec.suffix, dict(s.stream_args))
         out["seconds_setup"] = round(time.monotonic() - t0, 1)
         first = stacks[specs[0]]
         d = first.deployment
@@ -1149,7 +1152,8 @@ def render_streaming(st: Mapping[str, Any]) -> str:
     out: list[str] = []
     out.append(
         f"\n6. Streaming, MEASURED: {len(st['streams'])} streams at once for {st['seconds']:.0f} s of real time, each into "
-        f"its own local stack (component defaults), {st['ticks_per_second_per_stream']:g} ticks/s per stream; API = "
+        f"its own local stack (component args: {json.dumps(st.get('component_args') or {}) if st.get('component_args') else 'defaults'}), "
+        f"{st['ticks_per_second_per_stream']:g} ticks/s per stream; API = "
         "POST /ingest batches of 100 ticks, file = one CSV object every 5 s; Zipf spread over the symbols (s = 1); "
         f"freshness polled every {st['poll_s']:g} s through GET /symbols/{{s}}/aggregates; load average at the end of the "
         f"streams: {st.get('load_average_1m_at_end_of_stream')}\n"
@@ -1590,6 +1594,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument(
         "--stream-symbols", help="comma-separated symbol counts of the streams (default 10,100,1000)"
     )
+    ap.add_argument(
+        "--stream-args",
+        help="component args of the stream stacks as JSON, e.g. '{\"processor_batching_window_seconds\": 10}'",
+    )
     ap.add_argument("--from-results", type=Path, help="re-analyse and print a results JSON (no measuring)")
     a = ap.parse_args(argv)
     if a.from_results is not None:
@@ -1641,6 +1649,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         if not syms or min(syms) < 1 or max(syms) > 9999:
             ap.error(f"--stream-symbols must be within 1 to 9999, got {a.stream_symbols!r}")
         stream_over["stream_symbols"] = syms
+    if a.stream_args:
+        try:
+            cargs = json.loads(a.stream_args)
+        except ValueError as e:
+            ap.error(f"--stream-args must be a JSON object of component args: {e}")
+        if not isinstance(cargs, dict):
+            ap.error(f"--stream-args must be a JSON object of component args, got {a.stream_args!r}")
+        stream_over["stream_args"] = tuple(sorted(cargs.items()))
     if stream_over:
         s = Sizes(**{**asdict(s), **stream_over})
     with tempfile.TemporaryDirectory(prefix="md-bench-") as tmp:
