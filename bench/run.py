@@ -429,7 +429,7 @@ class CountedStack:
         """Start everything (stops what it started on failure); `args`: component args (default: none)."""
         from bench.stream import EventSourceQueues
         from tools.local.deploy import LocalStack, deploy
-        from tools.local.host import LambdaHostProcess
+        from tools.local.host import HOST_CALLER, LambdaHostProcess, record_calls
         from tools.local.moto_server import MotoServer
 
         work.mkdir(parents=True, exist_ok=True)
@@ -441,16 +441,12 @@ class CountedStack:
             self.deployment = d = deploy(self.moto.endpoint_url, f"bench{label}", dict(args or {}))
             cfg = json.loads(json.dumps(d.host_config))
             self.names = {_role(n): n for n in cfg["functions"]}
-            self.proxies = {n: CountingProxy(n, self.moto.endpoint_url).start() for n in (*self.names, "esm")}
-            cfg["endpointUrl"] = self.proxies["esm"].url
             cfg["nodeBinary"] = node_bin("18")
             cfg["echoLogs"] = False
             cfg["eventSources"] = [s for s in cfg["eventSources"] if s["type"] != "schedule"]
-            for n, f in cfg["functions"].items():
-                url = self.proxies[_role(n)].url
-                # queue URLs too: the SDK's SQS client sends to the host of the QueueUrl, not to AWS_ENDPOINT_URL
-                env = {k: str(v).replace(self.moto.endpoint_url, url) for k, v in f.get("env", {}).items()}
-                f["env"] = {**env, "AWS_ENDPOINT_URL": url}
+            # one proxy per function (its endpoint and the queue URLs of its environment) and one for the host
+            recorders = record_calls(cfg, self.moto.endpoint_url)
+            self.proxies = {("esm" if n == HOST_CALLER else _role(n)): pr for n, pr in recorders.items()}
             self.cfg = cfg
             self.queues = EventSourceQueues.from_host_config(cfg, _role)
             self.host = LambdaHostProcess(cfg, log_path=work / "host.log").start()
@@ -589,18 +585,10 @@ def run_pipeline(label: str, ds: Any, work: Path, drain_timeout: float, probe_id
 
 def _probe_schedule(host: Any, fn: str, proxy: CountingProxy) -> dict[str, Any]:
     """Invoke the scheduled aggregation twice on an empty table; measure the second (steady idle) run."""
+    from tools.local.host import scheduled_event
+
     client = host.lambda_client()
-    event = {
-        "version": "0",
-        "id": "bench",
-        "detail-type": "Scheduled Event",
-        "source": "aws.events",
-        "account": "123456789012",
-        "time": "2026-01-01T00:00:00Z",
-        "region": "us-east-1",
-        "resources": [],
-        "detail": {},
-    }
+    event = scheduled_event("bench")
     client.invoke(FunctionName=fn, Payload=json.dumps(event).encode())
     mark, s0, l0 = proxy.snapshot(), host.stats()[fn], _log_next(host, fn)
     r = client.invoke(FunctionName=fn, Payload=json.dumps(event).encode())
