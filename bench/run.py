@@ -81,7 +81,9 @@ class Sizes:
     """the naive design runs on the demo's files and batches with a quarter of its ticks (every naive call but the
     per-file GetObject is per tick, so requests per 10,000 ticks barely depend on the size; see bench/README.md)"""
     stream_seconds: float = 180.0
-    stream_ticks_per_second: float = 20.0
+    stream_ticks_per_second: float = 10.0
+    """per stream: six stacks at 10 ticks/s kept up on the shared 2-core machine, at 20 ticks/s they fell behind
+    (bench/README.md, part 6)"""
     stream_symbols: tuple[int, ...] = (10, 100, 1000)
     stream_settle: float = 150.0
     stream_poll_s: float = 1.0
@@ -1578,7 +1580,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="results JSON path (default bench/results.json when measuring; with --from-results only when given)",
     )
     ap.add_argument("--stream-seconds", type=float, help="seconds of real time the streams run (default 180)")
-    ap.add_argument("--stream-rate", type=float, help="ticks/s of each stream (default 20)")
+    ap.add_argument("--stream-rate", type=float, help="ticks/s of each stream (default 10)")
     ap.add_argument(
         "--stream-symbols", help="comma-separated symbol counts of the streams (default 10,100,1000)"
     )
