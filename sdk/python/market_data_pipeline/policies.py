@@ -301,24 +301,16 @@ def alarm_topic_policy(topic_arn: str, account_id: str, alarm_arn_pattern: str) 
     }
 
 
-def api_gateway_logs_policy(access_log_group_arn: str) -> Policy:
-    """The API Gateway account role's policy: write the stage's access log group only (R-API-5)."""
+def api_gateway_role_denies() -> Policy:
+    """The API Gateway account role's inline policy next to AWS's managed one (R-SEC-2): API Gateway never
+    needs to delete log groups or change their retention, so the role may not."""
     return {
         "Version": VERSION,
         "Statement": [
-            _allow(
-                "WriteAccessLogs",
-                [
-                    "logs:CreateLogStream",
-                    "logs:PutLogEvents",
-                    "logs:DescribeLogStreams",
-                ],
-                [access_log_group_arn, f"{access_log_group_arn}:*"],
-            ),
             _deny(
                 "DenyLogGroupDestruction",
                 ["logs:DeleteLogGroup", "logs:DeleteRetentionPolicy", "logs:PutRetentionPolicy"],
-                [access_log_group_arn],
+                ["*"],
             ),
         ],
     }
