@@ -148,7 +148,11 @@ NAMELESS_TYPES = frozenset(
 
 def suffix_token(name: str, suffix: str) -> bool:
     """R-ORG-2 `{resource-type}-{suffix}`: the name is the suffix, or holds `-<suffix>` ending the name or
-    followed by `-` or `/` (`DataIngestion-<s>`, `market-data-raw-<s>-<account>`, `/aws/.../X-<s>/access`)."""
+    followed by `-` or `/` (`DataIngestion-<s>`, `market-data-<s>-<account>-<region>`, `/aws/.../X-<s>/access`),
+    or it is the execution log group whose name API Gateway fixes, `API-Gateway-Execution-Logs_<api id>/<stage>`
+    (the stage is the suffix)."""
+    if re.fullmatch(rf"API-Gateway-Execution-Logs_[a-z0-9]+/{re.escape(suffix)}", name):
+        return True
     return name == suffix or re.search(rf"-{re.escape(suffix)}(?:$|[-/])", name) is not None
 
 

@@ -33,6 +33,8 @@ def own_logs(fn: str) -> set[tuple[str, str]]:
 EXPECTED_ALLOWS: dict[str, set[tuple[str, str]]] = {
     "DataIngestion": {
         ("s3:GetObject", f"{BUCKET}/incoming/*"),
+        ("s3:GetObject", f"{BUCKET}/rejected/*"),  # HEAD before deleting old rejects (issue 11)
+        ("s3:ListBucket", BUCKET),  # only for the two prefixes: test below
         ("s3:PutObject", f"{BUCKET}/rejected/*"),
         ("s3:PutObject", f"{BUCKET}/api/*"),
         ("s3:AbortMultipartUpload", f"{BUCKET}/rejected/*"),
@@ -99,6 +101,19 @@ def test_r_sec_1_allows_are_exact_actions_on_exact_arns(default_run: Run, fn: st
     star = {(a, r) for a, r in allowed if r == "*"}
     assert star == XRAY  # X-Ray is the only `*` resource
     assert all("*" not in a for a, _ in allowed)
+
+
+# proves R-SEC-1 (issue 11): a deleted incoming/ object is a 404 "missing", not a 403 the function retries
+def test_r_sec_1_ingestion_lists_only_its_prefixes_so_missing_keys_are_404(default_run: Run) -> None:
+    doc = default_run.role_policy(f"DataIngestionRole-prod-{REGION}")
+    (listing,) = [st for st in statements(doc, "Allow") if "s3:ListBucket" in st["Action"]]
+    assert listing["Action"] == ["s3:ListBucket"] and listing["Resource"] == [BUCKET]
+    # S3 decides 404-or-403 for a missing key by evaluating ListBucket with s3:prefix = the key: exactly the
+    # function's own read prefixes, nothing else of the bucket can be listed.
+    assert listing["Condition"] == {"StringLike": {"s3:prefix": ["incoming/*", "rejected/*"]}}
+    for fn in ("DataProcessor", "DataAggregator", "DataQuery"):
+        other = default_run.role_policy(f"{fn}Role-prod-{REGION}")
+        assert not [st for st in statements(other, "Allow") if "s3:ListBucket" in st["Action"]], fn
 
 
 # proves R-SEC-2

@@ -731,7 +731,7 @@ def _lambda_function(c: _Ctx, r: Recorded) -> None:
         z.write(c.functions[arn]["file"], BUNDLE_FILE)
     kw: dict[str, Any] = {
         "FunctionName": name,
-        "Runtime": i.get("runtime", "nodejs18.x"),
+        "Runtime": i.get("runtime", "nodejs22.x"),
         "Role": str(c.local(i["role"])),
         "Handler": i.get("handler", "index.handler"),
         "Code": {"ZipFile": buf.getvalue()},
