@@ -6,6 +6,7 @@ CLI's.
 """
 
 import asyncio
+import contextvars
 from collections.abc import Iterator
 from concurrent import futures
 from typing import Any
@@ -40,28 +41,33 @@ class _Monitor(_RecordingMonitor):
 
 
 class MonitorServicer(resource_pb2_grpc.ResourceMonitorServicer):
-    """The resource monitor over gRPC: each call goes to the recording monitor."""
+    """The resource monitor over gRPC: each call goes to the recording monitor, run in the context where this
+    process's Pulumi settings point at it (gRPC threads do not inherit it; other tests set their own)."""
 
-    def __init__(self, monitor: _Monitor) -> None:
-        self.monitor: Any = monitor  # MockMonitor's methods are untyped
+    def __init__(self, monitor: _Monitor, context: contextvars.Context) -> None:
+        self._monitor: Any = monitor  # MockMonitor's methods are untyped
+        self._context = context
+
+    def _call(self, method: str, request: Any) -> Any:
+        return self._context.copy().run(getattr(self._monitor, method), request)
 
     def SupportsFeature(self, request: Any, context: Any) -> Any:  # noqa: N802 (gRPC names)
-        return rpb.SupportsFeatureResponse(hasSupport=self.monitor.SupportsFeature(request).hasSupport)
+        return rpb.SupportsFeatureResponse(hasSupport=self._call("SupportsFeature", request).hasSupport)
 
     def GetDeploymentInfo(self, request: Any, context: Any) -> Any:  # noqa: N802
-        return self.monitor.GetDeploymentInfo(request)
+        return self._call("GetDeploymentInfo", request)
 
     def RegisterResource(self, request: Any, context: Any) -> Any:  # noqa: N802
-        return self.monitor.RegisterResource(request)
+        return self._call("RegisterResource", request)
 
     def RegisterResourceOutputs(self, request: Any, context: Any) -> Any:  # noqa: N802
-        return self.monitor.RegisterResourceOutputs(request)
+        return self._call("RegisterResourceOutputs", request)
 
     def Invoke(self, request: Any, context: Any) -> Any:  # noqa: N802
-        return self.monitor.Invoke(request)
+        return self._call("Invoke", request)
 
     def RegisterPackage(self, request: Any, context: Any) -> Any:  # noqa: N802
-        return self.monitor.RegisterPackage(request)
+        return self._call("RegisterPackage", request)
 
     def RegisterStackTransform(self, request: Any, context: Any) -> Any:  # noqa: N802
         return empty_pb2.Empty()
@@ -100,7 +106,9 @@ def engine() -> Iterator[tuple[str, AwsMocks, EngineServicer]]:
     pulumi.runtime.set_mocks(mocks, project=PROJECT, stack=STACK, preview=False, monitor=monitor)
     log = EngineServicer()
     server = grpc.server(futures.ThreadPoolExecutor(max_workers=8))
-    resource_pb2_grpc.add_ResourceMonitorServicer_to_server(MonitorServicer(monitor), server)
+    resource_pb2_grpc.add_ResourceMonitorServicer_to_server(
+        MonitorServicer(monitor, contextvars.copy_context()), server
+    )
     engine_pb2_grpc.add_EngineServicer_to_server(log, server)
     port = server.add_insecure_port("127.0.0.1:0")
     server.start()
