@@ -47,17 +47,17 @@ def default_run(bundle_root: Path) -> "Run":
 
 
 @contextmanager
-def stack_settings(config: Mapping[str, str] | None) -> Iterator[None]:
-    """Run with exactly this stack config (the JSON text Pulumi hands a program for structured values) and no
-    region in the environment, so the stack's region is what `config` says."""
+def stack_settings(config: Mapping[str, str] | None, secret_keys: list[str] | None = None) -> Iterator[None]:
+    """Run with exactly this stack config (the JSON text Pulumi hands a program for structured values; the keys
+    of `secret_keys` set with --secret) and no region in the environment, so the stack's region is `config`'s."""
     with pytest.MonkeyPatch.context() as mp:
         for var in ("AWS_REGION", "AWS_DEFAULT_REGION", "PULUMI_CONFIG"):
             mp.delenv(var, raising=False)
-        pulumi.runtime.set_all_config(dict(config or {}))
+        pulumi.runtime.set_all_config(dict(config or {}), list(secret_keys or []))
         try:
             yield
         finally:
-            pulumi.runtime.set_all_config({})
+            pulumi.runtime.set_all_config({}, [])
 
 
 @dataclass
@@ -103,6 +103,7 @@ def deploy(
     args: Mapping[str, Any] | None = None,
     make_opts: Callable[[], pulumi.ResourceOptions] | None = None,
     stack_config: Mapping[str, str] | None = None,
+    secret_keys: list[str] | None = None,
 ) -> Run:
     """Construct MarketDataPipeline("md", args) under fresh mocks (`make_opts` builds the resource options inside
     the run) in a stack whose config is `stack_config` (e.g. {"aws:region": "us-east-1"}; none by default, and
@@ -114,6 +115,6 @@ def deploy(
         md = MarketDataPipeline("md", full, make_opts() if make_opts else None)  # type: ignore[arg-type]
         return {key: getattr(md, attr) for key, attr in STACK_OUTPUT_KEYS.items()}
 
-    with stack_settings(stack_config):
+    with stack_settings(stack_config, secret_keys):
         mocks, outputs = run_pulumi(build)
     return Run(mocks, outputs or {})

@@ -104,7 +104,7 @@ def test_r_org_3_other_region_provider_carries_the_stack_aws_settings() -> None:
         "aws:skipMetadataApiCheck": "false",
         "aws:maxRetries": "7",
     }
-    run = deploy({"region": "us-east-1"}, stack_config=stack)
+    run = deploy({"region": "us-east-1"}, stack_config=stack, secret_keys=["aws:assumeRoles"])
     (provider,) = run.of_type("pulumi:providers:aws")
     inputs = run.mocks.inputs(provider)
     assert inputs["region"] == "us-east-1"
@@ -114,6 +114,9 @@ def test_r_org_3_other_region_provider_carries_the_stack_aws_settings() -> None:
     ]
     assert json.loads(inputs["allowedAccountIds"]) == ["123456789012"]
     assert json.loads(inputs["skipMetadataApiCheck"]) is False and json.loads(inputs["maxRetries"]) == 7
+    raw = run.mocks.of_type("pulumi:providers:aws")[0].inputs
+    assert raw["profile"] == "prod-admin"  # not secret in the stack: plain
+    assert "4dabf18193072939515e22adb298388d" in json.dumps(raw["assumeRoles"])  # secret in the stack: secret
     assert {_provider_of(a) for a in aws_resources(run)} == {"md-aws"}
     assert run.outputs["Region"] == "us-east-1"
 

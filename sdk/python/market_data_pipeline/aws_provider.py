@@ -20,6 +20,7 @@ from typing import Any
 
 import pulumi
 import pulumi_aws as aws
+from pulumi.runtime.config import is_config_secret
 
 from . import constants as c
 from .config import PipelineConfig
@@ -83,7 +84,8 @@ def stack_aws_settings() -> dict[str, Any]:
         )  # pulumi-aws's own typed getter (bool/int where the key is one)
         if isinstance(typed, str) and typed.lstrip()[:1] in ("[", "{"):
             typed = json.loads(typed)
-        settings[param] = typed
+        # A value the stack keeps secret (`pulumi config set --secret`) stays secret in the provider's state.
+        settings[param] = pulumi.Output.secret(typed) if is_config_secret(f"aws:{key}") else typed
     return settings
 
 
