@@ -44,7 +44,7 @@ class MarketDataPipelineArgs(TypedDict):
     lambda_memory_mb: NotRequired[int]
     """Memory of every function in MB (default 3008, "3 GB", the most every AWS account accepts; 128-10240). Above 3008 is an opt-in: new AWS accounts refuse it until AWS raises their Lambda memory quota (Service Quotas)."""
     lambda_runtime: NotRequired[str]
-    """Node.js runtime of the functions (default nodejs22.x, the newest that AWS accepts for new functions and the bundles are tested on): nodejs18.x, nodejs20.x, nodejs22.x or nodejs24.x. nodejs18.x (the original request) and nodejs20.x are past their AWS deprecation: AWS refuses to create new functions on them, and the component warns at preview."""
+    """Node.js runtime of the functions (default nodejs22.x: AWS accepts it for new functions and the handler tests run on it): nodejs18.x, nodejs20.x, nodejs22.x or nodejs24.x. nodejs18.x (the original request) and nodejs20.x are past their AWS deprecation: AWS refuses to create new functions on them, and the component warns at preview."""
     aggregation_schedule: NotRequired[str]
     """EventBridge schedule expression of the aggregation run (default `rate(5 minutes)`; `rate(N unit)` or `cron(6 fields)`)."""
     queue_retention_seconds: NotRequired[int]
@@ -66,7 +66,7 @@ class MarketDataPipelineArgs(TypedDict):
     api_auth: NotRequired[ApiAuth]
     """API authentication: API_KEY (default) or IAM."""
     manage_api_gateway_account: NotRequired[bool]
-    """Create the account-level API Gateway CloudWatch role (aws.apigateway.Account) that stage access logs need (default true). It is one setting per account and region: set false when the account already has one."""
+    """Manage the region's API Gateway account setting (aws.apigateway.Account) that stage access and execution logs need, with a role holding AWS's managed policy AmazonAPIGatewayPushToCloudWatchLogs (default true). The setting is one per account and region, shared by every REST API there, and is kept (with its role) when the stack is destroyed: let exactly one stack per account and region manage it and set false in the others (README, "Deploying to AWS")."""
 
 
 class ConfigError(ValueError):
