@@ -102,6 +102,7 @@ def test_r_org_3_other_region_provider_carries_the_stack_aws_settings() -> None:
         "aws:assumeRoles": '[{"roleArn": "arn:aws:iam::123456789012:role/deployer", "sessionName": "ci"}]',
         "aws:allowedAccountIds": '["123456789012"]',
         "aws:skipMetadataApiCheck": "false",
+        "aws:skipRegionValidation": "false",
         "aws:maxRetries": "7",
     }
     run = deploy({"region": "us-east-1"}, stack_config=stack, secret_keys=["aws:assumeRoles"])
@@ -114,6 +115,7 @@ def test_r_org_3_other_region_provider_carries_the_stack_aws_settings() -> None:
     ]
     assert json.loads(inputs["allowedAccountIds"]) == ["123456789012"]
     assert json.loads(inputs["skipMetadataApiCheck"]) is False and json.loads(inputs["maxRetries"]) == 7
+    assert json.loads(inputs["skipRegionValidation"]) is False  # pulumi-aws's getter would say True
     raw = run.mocks.of_type("pulumi:providers:aws")[0].inputs
     assert raw["profile"] == "prod-admin"  # not secret in the stack: plain
     assert "4dabf18193072939515e22adb298388d" in json.dumps(raw["assumeRoles"])  # secret in the stack: secret

@@ -79,13 +79,18 @@ def stack_aws_settings() -> dict[str, Any]:
         raw = stack.get(key)
         if raw is None:
             continue
-        typed = getattr(
-            aws.config, param, raw
-        )  # pulumi-aws's own typed getter (bool/int where the key is one)
-        if isinstance(typed, str) and typed.lstrip()[:1] in ("[", "{"):
-            typed = json.loads(typed)
+        # pulumi-aws's own getter tells the key's type (bool/int keys are read with get_bool/get_int); its
+        # defaults (skipRegionValidation reads as True when unset or false) are not used: the raw text decides.
+        kind = getattr(aws.config, param, raw)
+        value: Any = raw
+        if isinstance(kind, bool):
+            value = raw.strip().lower() == "true"
+        elif isinstance(kind, int):
+            value = int(raw)
+        elif raw.lstrip()[:1] in ("[", "{"):
+            value = json.loads(raw)
         # A value the stack keeps secret (`pulumi config set --secret`) stays secret in the provider's state.
-        settings[param] = pulumi.Output.secret(typed) if is_config_secret(f"aws:{key}") else typed
+        settings[param] = pulumi.Output.secret(value) if is_config_secret(f"aws:{key}") else value
     return settings
 
 
