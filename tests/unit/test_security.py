@@ -57,7 +57,7 @@ EXPECTED_ALLOWS: dict[str, set[tuple[str, str]]] = {
         ("dynamodb:PutItem", TABLE),
         ("sqs:SendMessage", sqs("DataAggregatorFailureDLQ-prod")),
     },
-    "DataQuery": {("dynamodb:Query", TABLE), ("dynamodb:GetItem", TABLE)},
+    "DataQuery": {("dynamodb:Query", TABLE)},
 }
 
 
@@ -152,10 +152,7 @@ def test_r_sec_2_query_role_is_read_only(default_run: Run) -> None:
         "dynamodb:BatchWriteItem",
     ):
         assert (action, TABLE) in denied
-    assert {a for a, _ in pairs(statements(doc, "Allow")) if a.startswith("dynamodb:")} == {
-        "dynamodb:Query",
-        "dynamodb:GetItem",
-    }
+    assert {a for a, _ in pairs(statements(doc, "Allow")) if a.startswith("dynamodb:")} == {"dynamodb:Query"}
 
 
 # proves R-SEC-2, R-API-5 (issue 11: the account-wide API Gateway logs role)
