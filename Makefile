@@ -8,6 +8,8 @@ PY := $(VENV)/bin/python
 LAMBDA := lib/lambda
 NODE18_DIR := tools/node18
 NODE18 := $(NODE18_DIR)/node_modules/.bin/node
+NODE22_DIR := tools/node22
+NODE22 := $(NODE22_DIR)/node_modules/.bin/node
 IAM_EVAL := tools/iam/node_modules/.installed
 BUNDLES := $(foreach f,ingestion processor aggregator query,sdk/python/market_data_pipeline/handlers/$(f)/index.mjs)
 export NODE_NO_WARNINGS := 1
@@ -33,11 +35,15 @@ $(NODE18): $(NODE18_DIR)/package-lock.json
 	cd $(NODE18_DIR) && npm ci --no-audit --no-fund
 	touch $@
 
+$(NODE22): $(NODE22_DIR)/package-lock.json
+	cd $(NODE22_DIR) && npm ci --no-audit --no-fund
+	touch $@
+
 $(IAM_EVAL): tools/iam/package-lock.json
 	cd tools/iam && npm ci --no-audit --no-fund
 	touch $@
 
-node: $(LAMBDA)/node_modules/.installed $(NODE18) $(IAM_EVAL) ## npm ci for the handlers, the Node 18 binary and the IAM evaluator of the IAM proof
+node: $(LAMBDA)/node_modules/.installed $(NODE18) $(NODE22) $(IAM_EVAL) ## npm ci for the handlers, the Node 18 and Node 22 binaries and the IAM evaluator of the IAM proof
 
 build: node ## type-check and bundle the four handlers into the Python package
 	cd $(LAMBDA) && npx tsc --noEmit && node build.mjs
@@ -68,9 +74,11 @@ lint: venv ## ruff (lint + format check) and mypy
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
 
-test-lambda: build ## handler unit and property tests on Node 20 and Node 18
+test-lambda: build ## handler unit and property tests on Node 22 (the default Lambda runtime), Node 18 and the system Node
 	cd $(LAMBDA) && npm test
-	cd $(LAMBDA) && PATH="$(CURDIR)/$(NODE18_DIR)/node_modules/.bin:$$PATH" node --version && PATH="$(CURDIR)/$(NODE18_DIR)/node_modules/.bin:$$PATH" npm test
+	set -e; for dir in $(NODE22_DIR) $(NODE18_DIR); do \
+	  (cd $(LAMBDA) && export PATH="$(CURDIR)/$$dir/node_modules/.bin:$$PATH" && node --version && npm test); \
+	done
 
 test-python: venv build ## pytest: component under mocks, properties, package, local-stack integration, IAM proof
 	$(PY) -m pytest -q
@@ -98,4 +106,4 @@ wheel: build venv ## build the SDK wheel (bundles included) into dist/
 	$(PY) -m build --wheel --outdir dist sdk/python
 
 clean: ## remove generated files
-	rm -rf $(VENV) dist $(LAMBDA)/node_modules $(NODE18_DIR)/node_modules sdk/python/market_data_pipeline/handlers sdk/python/build cfn-outputs .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) dist $(LAMBDA)/node_modules $(NODE18_DIR)/node_modules $(NODE22_DIR)/node_modules sdk/python/market_data_pipeline/handlers sdk/python/build cfn-outputs .pytest_cache .mypy_cache .ruff_cache

@@ -1,7 +1,7 @@
-"""Production stack: the specification's defaults (R-PKG-7).
+"""Production stack: the specification's defaults (R-PKG-7): nodejs22.x, 3,008 MB, us-east-1 (`aws:region` in
+Pulumi.prod.yaml). This stack manages the region's API Gateway account setting (the CloudWatch logs role).
 
-Optional config: `environmentSuffix` (default prod), `alarmEmail`, and `lambdaRuntime` (the spec's default is
-nodejs18.x, which AWS no longer accepts for new functions: `pulumi config set lambdaRuntime nodejs22.x`).
+Optional config: `environmentSuffix` (default prod), `alarmEmail`, and `lambdaRuntime` (e.g. nodejs24.x).
 """
 
 import pulumi

@@ -8,7 +8,7 @@ from typing import Any, TypeVar
 
 import pytest
 
-from tools.local.host import NODE18, LambdaHostProcess
+from tools.local.host import NODE18, NODE22, LambdaHostProcess
 from tools.local.moto_server import MotoServer
 
 T = TypeVar("T")
@@ -16,21 +16,24 @@ FIXTURES = Path(__file__).resolve().parent / "fixtures"
 
 
 def node_binary(version: str) -> str:
-    """The node binary for ``node20`` (system node) or ``node18`` (tools/node18); fails clearly when missing."""
-    if version == "node18":
-        if not NODE18.exists():
-            pytest.fail(f"Node 18 binary {NODE18} missing: run `make node`")
-        return str(NODE18)
+    """The node binary for ``node22`` (tools/node22: the default Lambda runtime), ``node18`` (tools/node18) or
+    ``node20`` (system node); fails clearly when missing."""
+    pinned = {"node18": NODE18, "node22": NODE22}
+    if version in pinned:
+        if not pinned[version].exists():
+            pytest.fail(f"Node binary {pinned[version]} missing: run `make node`")
+        return str(pinned[version])
     if version == "node20":
         found = shutil.which("node")
         if not found:
             pytest.fail("system `node` (Node 20) not on PATH")
         return found
-    raise ValueError(f"unknown node version {version!r}; allowed: node20, node18")
+    raise ValueError(f"unknown node version {version!r}; allowed: node22, node20, node18")
 
 
-NODE_VERSIONS = ("node20", "node18")
-NODE_MAJOR = {"node20": "v20.", "node18": "v18."}
+NODE_VERSIONS = ("node22", "node18")
+"""The bundles run end to end on the default runtime (nodejs22.x) and on the oldest one selectable (nodejs18.x)."""
+NODE_MAJOR = {"node22": "v22.", "node20": "v20.", "node18": "v18."}
 
 
 def wait_until(probe: Callable[[], T | None], timeout: float, what: str, interval: float = 0.2) -> T:

@@ -400,7 +400,13 @@ def test_rest_api_routes_key_stage_and_bodies(start_host: StartHost) -> None:
             "Boom": fn(timeout=5),
             "Slow": fn("slowApiHandler", timeout=30),
         },
-        "api": {"apiKey": "k-123", "stage": "prod", "routes": routes, "integrationTimeoutMs": 1000},
+        "api": {
+            "apiKey": "k-123",
+            "stage": "prod",
+            "routes": routes,
+            "integrationTimeoutMs": 1000,
+            "binaryMediaTypes": ["application/gzip"],
+        },
     }
     host = start_host(cfg)
     key = {"x-api-key": "k-123"}
@@ -438,6 +444,13 @@ def test_rest_api_routes_key_stage_and_bodies(start_host: StartHost) -> None:
     status, _, body = host.request("POST", "/prod/ingest", raw, {**key, "content-type": "application/gzip"})
     ev = json.loads(body)
     assert ev["isBase64Encoded"] is True and base64.b64decode(ev["body"]) == raw
+    # Like API Gateway, only the Content-Type decides (issue 11): a type outside binaryMediaTypes arrives as text
+    # whatever its Content-Encoding (which is why gzip bodies must be sent as application/gzip).
+    headers = {**key, "content-type": "application/json", "content-encoding": "gzip"}
+    status, _, body = host.request("POST", "/prod/ingest", b'{"ticks": []}', headers)
+    ev = json.loads(body)
+    assert ev["isBase64Encoded"] is False and ev["body"] == '{"ticks": []}'
+
     status, _, body = host.request("GET", "/prod/boom", None, key)  # handler returns no proxy result -> 502
     assert (status, json.loads(body)) == (502, {"message": "Internal server error"})
     status, _, body = host.request("GET", "/prod/slow?ms=0", None, key)

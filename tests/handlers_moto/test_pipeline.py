@@ -224,9 +224,9 @@ def _push_data(p: Pipeline) -> None:
         body.insert(3, {"symbol": "AAPL", "timestamp": now, "price": 0, "volume": 1})  # price must be > 0
         if i + 40 < len(api_part):
             p.api_responses.append(p.api("POST", "/ingest", json.dumps(body)))
-        else:  # the last batch as gzip NDJSON: a binary body, base64 in the proxy event
+        else:  # the last batch as gzip NDJSON under a binary media type of the API: base64 in the proxy event
             ndjson = "\n".join(json.dumps(r) for r in body).encode()
-            headers = {"content-type": "application/x-ndjson", "content-encoding": "gzip"}
+            headers = {"content-type": "application/gzip", "content-encoding": "gzip"}
             p.api_responses.append(p.api("POST", "/ingest", gzip.compress(ndjson), headers=headers))
     p.sent = csv_part + jsonl_part + api_part
 

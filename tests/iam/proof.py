@@ -283,8 +283,12 @@ def attribute(
                 rec.attributed += [Attributed(who, "handler", r, _describe(c)) for r in c.iam]
                 reads = [r for r in c.iam if r.action in ("s3:GetObject", "s3:GetObjectVersion")]
                 if c.status == 404 and reads:
-                    bucket = reads[0].resource.split("/", 1)[0]
-                    implied = IamRequest("s3:ListBucket", bucket, (("aws:SecureTransport", "true"),))
+                    bucket, key = reads[0].resource.split("/", 1)
+                    # AWS evaluates this ListBucket with s3:prefix = the requested key (ceph/ceph#68577 mirrors
+                    # AWS here), so a grant limited by an s3:prefix condition answers it.
+                    implied = IamRequest(
+                        "s3:ListBucket", bucket, (("aws:SecureTransport", "true"), ("s3:prefix", key))
+                    )
                     rec.attributed.append(Attributed(who, IMPLIED_404, implied, _describe(c)))
                 continue
             for r in c.iam:

@@ -44,10 +44,10 @@ SUFFIX = "iamproof"
 """The stack's environment suffix (distinctive, so `proof.generic` can replace it in reason keys)."""
 
 UNUSED_REASONS: dict[str, str] = {
-    "DataIngestion-{suffix} s3:AbortMultipartUpload arn:aws:s3:::market-data-raw-{suffix}-{account}/rejected/*": (
-        "a rejected/ object above 8 MiB is written by multipart upload, and an upload that fails is aborted so no "
-        "parts are left (lib/lambda/src/adapters/s3.ts; lib/lambda/test/ingestion.test.ts); the scenario's "
-        "rejected/ objects are small, one PutObject each"
+    "DataIngestion-{suffix} s3:AbortMultipartUpload arn:aws:s3:::market-data-{suffix}-{account}-us-east-1/rejected/*": (
+        "a rejected/ object above 8 MiB is written by multipart upload (@aws-sdk/lib-storage), and an upload that "
+        "fails is aborted so no parts are left (lib/lambda/src/adapters/s3.ts; lib/lambda/test/ingestion.test.ts); "
+        "the scenario's rejected/ objects are small, one PutObject each"
     ),
     "DataProcessor-{suffix} sqs:ChangeMessageVisibility arn:aws:sqs:us-east-1:{account}:ProcessingQueue-{suffix}": (
         "for the SQS event source mapping, which the Lambda service runs with this role; the local host's "

@@ -264,9 +264,10 @@ def test_function_runtime_memory_tracing(env: Env, key: str) -> None:
     cfg = env.client("lambda").get_function_configuration(FunctionName=env.outputs[key])
     assert cfg["Runtime"] in NODE_RUNTIMES, cfg["Runtime"]
     assert cfg["Handler"] == "index.handler"
-    assert cfg["MemorySize"] == 3072
+    assert cfg["MemorySize"] == 3008  # R-FN-2: "3 GB" that every account accepts
     assert cfg["TracingConfig"]["Mode"] == "Active"
-    assert cfg["Role"].split("/")[-1].endswith(f"-{env.suffix}")  # one role per function (R-SEC-1)
+    # one role per function (R-SEC-1), named with the suffix and the region (IAM names are account-wide)
+    assert cfg["Role"].split("/")[-1].endswith(f"-{env.suffix}-{env.outputs['Region']}")
 
 
 # R-SEC-1, R-FN-1

@@ -5,6 +5,7 @@ prints on stdout, then calls GetSchema (what `pulumi package add` / `get-schema`
 only contacted on Construct, so a dead address (127.0.0.1:1) is enough for GetSchema.
 """
 
+import ast
 import json
 import os
 import select
@@ -87,16 +88,50 @@ def _get_schema(port: int) -> dict[str, Any]:
         channel.close()
 
 
-def test_r_pkg_3_plugin_boots_and_get_schema_equals_committed_schema(
+def test_r_pkg_3_r_pkg_8_plugin_boots_and_get_schema_equals_committed_schema(
     plugin: tuple[subprocess.Popen[str], int],
 ) -> None:
-    """R-PKG-3/R-PKG-4: the plugin the engine would start serves the committed schema.json."""
+    """R-PKG-3/R-PKG-4/R-PKG-8: the plugin the engine would start (the real command line and gRPC protocol, no
+    mocks) serves the committed schema.json."""
     proc, port = plugin
     served = _get_schema(port)
     committed = json.loads(SCHEMA_FILE.read_text(encoding="utf-8"))
     assert served == committed, "the plugin's GetSchema differs from schema.json: run `make schema`"
     assert "market-data-pipeline:index:MarketDataPipeline" in served["resources"]
     assert proc.poll() is None, "the plugin exited after GetSchema"
+
+
+def _imported_modules(path: Path) -> set[str]:
+    """Every module a Python file imports (absolute names; relative imports as `.name`)."""
+    tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+    found: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            found |= {alias.name for alias in node.names}
+        elif isinstance(node, ast.ImportFrom):
+            base = "." * node.level + (node.module or "")
+            found.add(base)
+            found |= {f"{base}.{alias.name}" for alias in node.names}
+    return found
+
+
+def test_r_pkg_8_package_and_plugin_import_nothing_of_the_mocks_or_the_tests() -> None:
+    """R-PKG-8: what ships (the SDK package and the plugin) imports neither Pulumi's test mocks nor our tests, so
+    it runs under the real CLI exactly as tested; the Construct path itself is the one ComponentProvider serves
+    over gRPC (test_construct.py drives it in-process, the test above boots it the engine's way)."""
+    files = sorted((ROOT / "sdk" / "python" / "market_data_pipeline").rglob("*.py"))
+    files += sorted(PROVIDER_DIR.glob("*.py"))
+    assert len(files) >= 10, files
+    bad = {
+        f"{path.relative_to(ROOT)}: {name}"
+        for path in files
+        for name in _imported_modules(path)
+        if name.startswith(("pulumi.runtime.mocks", "tests", "pytest", "hypothesis"))
+        or name in ("pulumi.runtime.set_mocks", "pulumi.runtime.Mocks", "pulumi.runtime.test")
+    }
+    assert bad == set()
+    sources = "\n".join(p.read_text(encoding="utf-8") for p in files)
+    assert "set_mocks" not in sources and "MockResourceArgs" not in sources
 
 
 def test_r_pkg_3_plugin_files() -> None:

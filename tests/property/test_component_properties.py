@@ -89,8 +89,8 @@ def test_r_org_2_r_org_1_r_sec_1_r_fn_6_r_api_2_graph_properties(args: dict[str,
 
     # R-FN-2: runtime and memory from the args on every function.
     for f in FUNCTIONS:
-        assert fn[f]["runtime"] == args.get("lambda_runtime", "nodejs18.x"), f
-        assert fn[f]["memorySize"] == args.get("lambda_memory_mb", 3072), f
+        assert fn[f]["runtime"] == args.get("lambda_runtime", "nodejs22.x"), f
+        assert fn[f]["memorySize"] == args.get("lambda_memory_mb", 3008), f
 
     # R-FN-6 and R-SQS-1: the queue's visibility timeout is the arg and >= 6 x the processor's timeout.
     queue = _named(mocks, "aws:sqs/queue:Queue", f"ProcessingQueue-{s}")

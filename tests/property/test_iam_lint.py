@@ -67,7 +67,9 @@ def test_r_sec_1_every_policy_passes_parliament(args: dict[str, Any]) -> None:
     """R-SEC-1/R-SEC-2: no unknown action, malformed ARN, resource mismatch (or any other finding)."""
     mocks, _ = run_pulumi(lambda: MarketDataPipeline("md", args))  # type: ignore[arg-type]
     roles, resource_policies = _documents(mocks)
-    functions = [f"{f}Role-{args['environment_suffix']}" for f in ("DataIngestion", "DataProcessor")]
+    functions = [
+        f"{f}Role-{args['environment_suffix']}-us-east-1" for f in ("DataIngestion", "DataProcessor")
+    ]
     assert set(functions) <= set(roles), f"function roles not found in {sorted(roles)}"
     assert len(roles) >= 4 and all(roles.values()), {k: len(v) for k, v in roles.items()}
     findings = {
@@ -81,7 +83,7 @@ def test_r_sec_1_every_policy_passes_parliament(args: dict[str, Any]) -> None:
 def _a_role_policy() -> dict[str, Any]:
     mocks, _ = run_pulumi(lambda: MarketDataPipeline("md", {"environment_suffix": "lint"}))
     roles, _ = _documents(mocks)
-    return roles["DataIngestionRole-lint"][0]
+    return roles["DataIngestionRole-lint-us-east-1"][0]
 
 
 def _allow(doc: dict[str, Any]) -> dict[str, Any]:

@@ -1,6 +1,7 @@
 """Unit-test support: placeholder handler bundles, and one helper that runs the component under mocks."""
 
 from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -45,6 +46,20 @@ def default_run(bundle_root: Path) -> "Run":
         return deploy({"alarm_email": "oncall@example.com"})
 
 
+@contextmanager
+def stack_settings(config: Mapping[str, str] | None, secret_keys: list[str] | None = None) -> Iterator[None]:
+    """Run with exactly this stack config (the JSON text Pulumi hands a program for structured values; the keys
+    of `secret_keys` set with --secret) and no region in the environment, so the stack's region is `config`'s."""
+    with pytest.MonkeyPatch.context() as mp:
+        for var in ("AWS_REGION", "AWS_DEFAULT_REGION", "PULUMI_CONFIG"):
+            mp.delenv(var, raising=False)
+        pulumi.runtime.set_all_config(dict(config or {}), list(secret_keys or []))
+        try:
+            yield
+        finally:
+            pulumi.runtime.set_all_config({}, [])
+
+
 @dataclass
 class Run:
     """What one component run registered, and its resolved outputs."""
@@ -65,14 +80,16 @@ class Run:
         return [self.mocks.inputs(a) for a in self.of_type(typ)]
 
     def by_name(self, typ: str, key: str = "name") -> dict[str, dict[str, Any]]:
-        """Inputs of every resource of a type, keyed by a physical-name input."""
-        return {str(i[key]): i for i in self.all_inputs(typ)}
+        """Inputs of every resource of a type, keyed by a physical-name input (or its namePrefix)."""
+        return {str(i.get(key, i.get("namePrefix"))): i for i in self.all_inputs(typ)}
 
     def role_policy(self, role_name: str) -> dict[str, Any]:
         """The parsed inline policy document attached to the role with this physical name."""
         roles = {a.name: self.mocks.inputs(a) for a in self.of_type("aws:iam/role:Role")}
-        logical = [n for n, i in roles.items() if i["name"] == role_name]
-        assert len(logical) == 1, f"role {role_name} not found among {[i['name'] for i in roles.values()]}"
+        logical = [n for n, i in roles.items() if i.get("name", i.get("namePrefix")) == role_name]
+        assert len(logical) == 1, (
+            f"role {role_name} not found among {[i.get('name') for i in roles.values()]}"
+        )
         found = [
             i
             for i in self.all_inputs("aws:iam/rolePolicy:RolePolicy")
@@ -85,14 +102,19 @@ class Run:
 def deploy(
     args: Mapping[str, Any] | None = None,
     make_opts: Callable[[], pulumi.ResourceOptions] | None = None,
+    stack_config: Mapping[str, str] | None = None,
+    secret_keys: list[str] | None = None,
 ) -> Run:
     """Construct MarketDataPipeline("md", args) under fresh mocks (`make_opts` builds the resource options inside
-    the run); return the records and the resolved outputs under the stable stack-output keys."""
+    the run) in a stack whose config is `stack_config` (e.g. {"aws:region": "us-east-1"}; none by default, and
+    AWS_REGION / AWS_DEFAULT_REGION unset); return the records and the resolved outputs under the stable
+    stack-output keys."""
     full: dict[str, Any] = {"environment_suffix": "prod", **(args or {})}
 
     def build() -> Any:
         md = MarketDataPipeline("md", full, make_opts() if make_opts else None)  # type: ignore[arg-type]
         return {key: getattr(md, attr) for key, attr in STACK_OUTPUT_KEYS.items()}
 
-    mocks, outputs = run_pulumi(build)
+    with stack_settings(stack_config, secret_keys):
+        mocks, outputs = run_pulumi(build)
     return Run(mocks, outputs or {})

@@ -19,7 +19,7 @@ def test_r_pkg_6_outputs_have_real_values(default_run: Run) -> None:
     out = default_run.outputs
     assert out == {
         "ApiUrl": f"https://abc123.execute-api.{REGION}.amazonaws.com/prod/",
-        "BucketName": f"market-data-raw-prod-{ACCOUNT}",
+        "BucketName": f"market-data-prod-{ACCOUNT}-us-east-1",
         "TableName": "MarketDataState-prod",
         "TableArn": f"arn:aws:dynamodb:{REGION}:{ACCOUNT}:table/MarketDataState-prod",
         "QueueUrl": f"https://sqs.{REGION}.amazonaws.com/{ACCOUNT}/ProcessingQueue-prod",

@@ -13,13 +13,13 @@ from market_data_pipeline.tags import merge_tags
 def test_r_pkg_5_defaults_are_the_spec_values() -> None:
     cfg = validate({"environment_suffix": "prod"})
     assert cfg.suffix == "prod"
-    assert cfg.region == "us-east-1"  # R-ORG-3
+    assert cfg.region is None  # R-ORG-3: the stack's region, us-east-1 when it sets none (aws_provider.py)
     assert cfg.api_throttle_rate_limit == 10_000.0
     assert cfg.api_throttle_burst_limit == 5_000
     assert cfg.data_retention_days == 30
     assert cfg.log_retention_days == 7
-    assert cfg.lambda_memory_mb == 3072
-    assert cfg.lambda_runtime == "nodejs18.x"
+    assert cfg.lambda_memory_mb == 3008  # R-FN-2: what every account accepts
+    assert cfg.lambda_runtime == "nodejs22.x"  # R-FN-2: AWS accepts it for new functions
     assert cfg.aggregation_schedule == "rate(5 minutes)"
     assert cfg.queue_retention_seconds == 4 * 24 * 3600
     assert cfg.queue_visibility_timeout_seconds == 300
@@ -90,6 +90,7 @@ def test_r_pkg_5_integral_floats_from_other_languages_are_accepted() -> None:
         ("environment_suffix", "x-", "not ending with a hyphen"),
         ("environment_suffix", "a_b", "hyphens"),
         ("region", "mars-1", "region"),
+        ("region", "ap-southeasternmost-1", "at most 16 characters"),
         ("api_throttle_rate_limit", 0, "1 to 1000000"),
         ("api_throttle_rate_limit", float("nan"), "1 to 1000000"),
         ("api_throttle_burst_limit", 2.5, "integer from 1 to 1000000"),
@@ -176,14 +177,15 @@ def test_r_org_1_tags_merge_and_required_tags_cannot_be_changed() -> None:
 def test_r_org_2_every_name_holds_the_suffix_and_fits_at_the_longest_suffix() -> None:
     # The longest suffix validation allows must keep every physical name within AWS's limit.
     longest = "a" * c.MAX_SUFFIX_LENGTH
-    validate({"environment_suffix": longest})
-    names = naming.all_names(longest)
+    longest_region = "ap-" + "x" * (c.MAX_REGION_LENGTH - 5) + "-1"
+    validate({"environment_suffix": longest, "region": longest_region})
+    names = naming.all_names(longest, region=longest_region)
     assert set(names) == set(naming.NAME_LIMITS)
     for kind, values in names.items():
         for value in values:
             assert longest in value, (kind, value)
             assert len(value) <= naming.NAME_LIMITS[kind], (kind, value, len(value))
-    bucket = naming.bucket_name(longest, "123456789012")
+    bucket = naming.bucket_name(longest, "123456789012", longest_region)
     assert re.fullmatch(r"[a-z0-9][a-z0-9-]{1,61}[a-z0-9]", bucket)
 
 
@@ -193,10 +195,11 @@ def test_r_org_2_names_follow_the_design_contract() -> None:
     assert naming.queue_name("dev") == "ProcessingQueue-dev"
     assert naming.dlq_name("dev") == "ProcessingQueueDLQ-dev"
     assert naming.table_name("dev") == "MarketDataState-dev"
-    assert naming.bucket_name("dev", "111122223333") == "market-data-raw-dev-111122223333"
+    assert naming.bucket_name("dev", "111122223333", "eu-west-1") == "market-data-dev-111122223333-eu-west-1"
     assert naming.event_bus_name("dev") == "MarketDataEvents-dev"
     assert naming.log_group_name("DataQuery", "dev") == "/aws/lambda/DataQuery-dev"
-    assert naming.role_name("DataProcessor", "dev") == "DataProcessorRole-dev"
+    assert naming.role_name("DataProcessor", "dev", "eu-west-1") == "DataProcessorRole-dev-eu-west-1"
+    assert naming.dashboard_name("dev", "eu-west-1") == "MarketDataPipeline-dev-eu-west-1"
     assert naming.api_name("dev") == "MarketDataApi-dev"
     with pytest.raises(ValueError, match="unknown function"):
         naming.function_name("DataExport", "dev")

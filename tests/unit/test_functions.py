@@ -34,8 +34,8 @@ def test_r_fn_1_four_functions_named_with_the_suffix(default_run: Run) -> None:
 # proves R-FN-2
 def test_r_fn_2_runtime_memory_tracing_and_json_logs(default_run: Run) -> None:
     for name, fn in _functions(default_run).items():
-        assert fn["runtime"] == "nodejs18.x", name
-        assert fn["memorySize"] == 3072, name
+        assert fn["runtime"] == "nodejs22.x", name  # AWS accepts it for new functions (issue 11)
+        assert fn["memorySize"] == 3008, name  # every account accepts it (issue 11)
         assert fn["tracingConfig"] == {"mode": "Active"}, name
         assert fn["handler"] == "index.handler", name
         logging = fn["loggingConfig"]
@@ -45,20 +45,36 @@ def test_r_fn_2_runtime_memory_tracing_and_json_logs(default_run: Run) -> None:
 
 # proves R-FN-2
 def test_r_fn_2_runtime_and_memory_follow_the_args() -> None:
-    run = deploy({"lambda_runtime": "nodejs22.x", "lambda_memory_mb": 1024})
-    assert {(f["runtime"], f["memorySize"]) for f in _functions(run).values()} == {("nodejs22.x", 1024)}
+    run = deploy({"lambda_runtime": "nodejs24.x", "lambda_memory_mb": 1024})
+    assert {(f["runtime"], f["memorySize"]) for f in _functions(run).values()} == {("nodejs24.x", 1024)}
 
 
 # proves R-FN-2
-def test_r_fn_2_nodejs18_default_logs_a_warning_naming_nodejs22(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_r_fn_2_deprecated_runtimes_warn_with_the_aws_dates(monkeypatch: pytest.MonkeyPatch) -> None:
     warnings: list[str] = []
     monkeypatch.setattr(pulumi.log, "warn", lambda msg, *a, **k: warnings.append(msg))
-    deploy()
-    assert len(warnings) == 1
-    assert "nodejs18.x" in warnings[0] and 'lambda_runtime="nodejs22.x"' in warnings[0]
-    warnings.clear()
-    deploy({"lambda_runtime": "nodejs22.x"})
+    deploy()  # the default (nodejs22.x, 3008 MB) deploys on any account: no warning
     assert warnings == []
+    deploy({"lambda_runtime": "nodejs18.x"})  # still selectable (the original request), with the AWS dates
+    (warning,) = warnings
+    assert "nodejs18.x" in warning and "2025-09-01" in warning and "2025-10-01" in warning
+    assert 'lambda_runtime="nodejs22.x"' in warning
+    warnings.clear()
+    deploy({"lambda_runtime": "nodejs20.x"})
+    (warning,) = warnings
+    assert "nodejs20.x" in warning and "2026-04-30" in warning
+
+
+# proves R-FN-2
+def test_r_fn_2_memory_above_3008_is_an_opt_in_with_a_quota_warning(monkeypatch: pytest.MonkeyPatch) -> None:
+    warnings: list[str] = []
+    monkeypatch.setattr(pulumi.log, "warn", lambda msg, *a, **k: warnings.append(msg))
+    deploy({"lambda_memory_mb": 3008})
+    assert warnings == []
+    run = deploy({"lambda_memory_mb": 10240})
+    assert {f["memorySize"] for f in _functions(run).values()} == {10240}
+    (warning,) = warnings
+    assert "10240" in warning and "3008" in warning and "quota" in warning
 
 
 # proves R-MON-1
@@ -88,7 +104,7 @@ def test_r_fn_3_to_5_environment_matches_the_design_contract(default_run: Run) -
     assert env["DataIngestion-prod"] == {
         **common,
         "POWERTOOLS_SERVICE_NAME": "ingestion",
-        "RAW_BUCKET": f"market-data-raw-prod-{ACCOUNT}",
+        "RAW_BUCKET": f"market-data-prod-{ACCOUNT}-us-east-1",
         "PROCESSING_QUEUE_URL": queue_url,
         "MAX_BODY_BYTES": "4194304",
     }

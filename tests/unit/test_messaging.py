@@ -78,7 +78,7 @@ def test_r_sec_3_every_queue_is_encrypted_and_tls_only(default_run: Run) -> None
 # proves R-FN-3
 def test_r_fn_3_s3_incoming_prefix_invokes_ingestion(default_run: Run) -> None:
     (note,) = default_run.all_inputs("aws:s3/bucketNotification:BucketNotification")
-    assert note["bucket"] == f"market-data-raw-prod-{ACCOUNT}"
+    assert note["bucket"] == f"market-data-prod-{ACCOUNT}-us-east-1"
     (target,) = note["lambdaFunctions"]
     assert target["lambdaFunctionArn"] == fn_arn("DataIngestion-prod")
     assert target["events"] == ["s3:ObjectCreated:*"]
@@ -90,7 +90,7 @@ def test_r_fn_3_s3_incoming_prefix_invokes_ingestion(default_run: Run) -> None:
     ]
     assert len(perms) == 1
     assert perms[0]["function"] == "DataIngestion-prod"
-    assert perms[0]["sourceArn"] == f"arn:aws:s3:::market-data-raw-prod-{ACCOUNT}"
+    assert perms[0]["sourceArn"] == f"arn:aws:s3:::market-data-prod-{ACCOUNT}-us-east-1"
     assert perms[0]["sourceAccount"] == ACCOUNT
     # The notification waits for the permission (S3 validates the destination).
     assert (

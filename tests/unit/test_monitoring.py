@@ -126,7 +126,7 @@ def test_r_mon_3_no_email_no_subscription() -> None:
 # proves R-MON-4
 def test_r_mon_4_dashboard_shows_every_part_of_the_pipeline(default_run: Run) -> None:
     (dash,) = default_run.all_inputs("aws:cloudwatch/dashboard:Dashboard")
-    assert dash["dashboardName"] == "MarketDataPipeline-prod"
+    assert dash["dashboardName"] == f"MarketDataPipeline-prod-{REGION}"  # dashboards are account-wide
     body = json.loads(dash["dashboardBody"])
     metrics = [m for w in body["widgets"] for m in w["properties"]["metrics"]]
     assert all(w["properties"]["region"] == REGION for w in body["widgets"])
@@ -164,3 +164,14 @@ def test_r_mon_4_dashboard_body_is_a_pure_function() -> None:
     assert ["MarketData/Logs", "DataQueryErrors-aaa"] in [
         m for w in widgets for m in w["properties"]["metrics"]
     ]
+
+
+# proves R-MON-4 (issue 11): DynamoDB's ThrottledRequests exists only per (TableName, Operation); a TableName-only
+# row of it is an empty graph. The table rows use the metrics that exist per TableName.
+def test_r_mon_4_table_throttle_graph_uses_metrics_that_exist_per_table() -> None:
+    body = dashboard_body("us-east-1", "x", ["DataQuery-x"], "Q-x", ["D-x"], "T-x", "A-x", "x")
+    rows = [m for w in body["widgets"] for m in w["properties"]["metrics"] if m[0] == "AWS/DynamoDB"]
+    assert rows and all(m[2:] == ["TableName", "T-x"] for m in rows)
+    names = {m[1] for m in rows}
+    assert "ThrottledRequests" not in names
+    assert {"ReadThrottleEvents", "WriteThrottleEvents"} <= names

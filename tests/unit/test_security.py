@@ -8,7 +8,7 @@ from market_data_pipeline import policies
 from tests.harness import ACCOUNT, REGION, policy_doc
 from tests.unit.conftest import Run
 
-BUCKET = f"arn:aws:s3:::market-data-raw-prod-{ACCOUNT}"
+BUCKET = f"arn:aws:s3:::market-data-prod-{ACCOUNT}-us-east-1"
 TABLE = f"arn:aws:dynamodb:{REGION}:{ACCOUNT}:table/MarketDataState-prod"
 BUS = f"arn:aws:events:{REGION}:{ACCOUNT}:event-bus/MarketDataEvents-prod"
 
@@ -33,6 +33,8 @@ def own_logs(fn: str) -> set[tuple[str, str]]:
 EXPECTED_ALLOWS: dict[str, set[tuple[str, str]]] = {
     "DataIngestion": {
         ("s3:GetObject", f"{BUCKET}/incoming/*"),
+        ("s3:GetObject", f"{BUCKET}/rejected/*"),  # HEAD before deleting old rejects (issue 11)
+        ("s3:ListBucket", BUCKET),  # only for the two prefixes: test below
         ("s3:PutObject", f"{BUCKET}/rejected/*"),
         ("s3:PutObject", f"{BUCKET}/api/*"),
         ("s3:AbortMultipartUpload", f"{BUCKET}/rejected/*"),
@@ -85,19 +87,21 @@ def test_r_sec_1_one_role_per_function_trusting_lambda_only(default_run: Run) ->
     assert len(set(fn_roles.values())) == 4  # no shared role
     for fn, role_arn in fn_roles.items():
         role_name = role_arn.rsplit("/", 1)[1]
-        assert role_name == f"{fn.split('-')[0]}Role-prod"
+        assert role_name == f"{fn.split('-')[0]}Role-prod-{REGION}"  # IAM names are account-wide
         trust = policy_doc(roles[role_name]["assumeRolePolicy"])
         assert trust["Statement"] == [
             {"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}
         ]
         assert not roles[role_name].get("managedPolicyArns")
-    assert default_run.all_inputs("aws:iam/rolePolicyAttachment:RolePolicyAttachment") == []
+    # The only attachment is AWS's managed policy on the API Gateway logs role (below), never on a function's role.
+    (attached,) = default_run.all_inputs("aws:iam/rolePolicyAttachment:RolePolicyAttachment")
+    assert attached["role"] == "md-api-apigw-logs-role-id"
 
 
 # proves R-SEC-1
 @pytest.mark.parametrize("fn", sorted(EXPECTED_ALLOWS))
 def test_r_sec_1_allows_are_exact_actions_on_exact_arns(default_run: Run, fn: str) -> None:
-    doc = default_run.role_policy(f"{fn}Role-prod")
+    doc = default_run.role_policy(f"{fn}Role-prod-{REGION}")
     allowed = pairs(statements(doc, "Allow"))
     assert allowed == EXPECTED_ALLOWS[fn] | own_logs(f"{fn}-prod") | XRAY
     star = {(a, r) for a, r in allowed if r == "*"}
@@ -105,10 +109,23 @@ def test_r_sec_1_allows_are_exact_actions_on_exact_arns(default_run: Run, fn: st
     assert all("*" not in a for a, _ in allowed)
 
 
+# proves R-SEC-1 (issue 11): a deleted incoming/ object is a 404 "missing", not a 403 the function retries
+def test_r_sec_1_ingestion_lists_only_its_prefixes_so_missing_keys_are_404(default_run: Run) -> None:
+    doc = default_run.role_policy(f"DataIngestionRole-prod-{REGION}")
+    (listing,) = [st for st in statements(doc, "Allow") if "s3:ListBucket" in st["Action"]]
+    assert listing["Action"] == ["s3:ListBucket"] and listing["Resource"] == [BUCKET]
+    # S3 decides 404-or-403 for a missing key by evaluating ListBucket with s3:prefix = the key: exactly the
+    # function's own read prefixes, nothing else of the bucket can be listed.
+    assert listing["Condition"] == {"StringLike": {"s3:prefix": ["incoming/*", "rejected/*"]}}
+    for fn in ("DataProcessor", "DataAggregator", "DataQuery"):
+        other = default_run.role_policy(f"{fn}Role-prod-{REGION}")
+        assert not [st for st in statements(other, "Allow") if "s3:ListBucket" in st["Action"]], fn
+
+
 # proves R-SEC-2
 @pytest.mark.parametrize("fn", sorted(EXPECTED_ALLOWS))
 def test_r_sec_2_each_role_denies_destruction_and_insecure_transport(default_run: Run, fn: str) -> None:
-    doc = default_run.role_policy(f"{fn}Role-prod")
+    doc = default_run.role_policy(f"{fn}Role-prod-{REGION}")
     denied = pairs(statements(doc, "Deny"))
     must_deny = {
         ("s3:DeleteBucket", BUCKET),
@@ -132,7 +149,7 @@ def test_r_sec_2_each_role_denies_destruction_and_insecure_transport(default_run
 
 # proves R-SEC-2
 def test_r_sec_2_query_role_is_read_only(default_run: Run) -> None:
-    doc = default_run.role_policy("DataQueryRole-prod")
+    doc = default_run.role_policy(f"DataQueryRole-prod-{REGION}")
     denied = pairs(statements(doc, "Deny"))
     for action in (
         "dynamodb:PutItem",
@@ -144,12 +161,24 @@ def test_r_sec_2_query_role_is_read_only(default_run: Run) -> None:
     assert {a for a, _ in pairs(statements(doc, "Allow")) if a.startswith("dynamodb:")} == {"dynamodb:Query"}
 
 
-# proves R-SEC-2
-def test_r_sec_2_api_gateway_logs_role_is_scoped_and_has_a_deny(default_run: Run) -> None:
-    doc = default_run.role_policy("ApiGatewayLogsRole-prod")
-    group = f"arn:aws:logs:{REGION}:{ACCOUNT}:log-group:/aws/apigateway/MarketDataApi-prod/access"
-    assert {r for _, r in pairs(statements(doc, "Allow"))} == {group, f"{group}:*"}
-    assert statements(doc, "Deny")
+# proves R-SEC-2, R-API-5 (issue 11: the account-wide API Gateway logs role)
+def test_r_sec_2_api_gateway_logs_role_has_aws_managed_policy_and_a_deny(default_run: Run) -> None:
+    roles = {a.name: default_run.mocks.inputs(a) for a in default_run.of_type("aws:iam/role:Role")}
+    role = roles["md-api-apigw-logs-role"]
+    assert (
+        role["namePrefix"] == "ApiGwLogs-prod-" and "name" not in role
+    )  # a new role per deploy: no collision
+    trust = policy_doc(role["assumeRolePolicy"])
+    assert trust["Statement"][0]["Principal"] == {"Service": "apigateway.amazonaws.com"}
+    (attached,) = default_run.all_inputs("aws:iam/rolePolicyAttachment:RolePolicyAttachment")
+    # AWS's managed policy lets API Gateway write the logs of EVERY API of the region (the setting is shared).
+    assert (
+        attached["policyArn"] == "arn:aws:iam::aws:policy/service-role/AmazonAPIGatewayPushToCloudWatchLogs"
+    )
+    doc = default_run.role_policy("ApiGwLogs-prod-")
+    assert statements(doc, "Allow") == []
+    (deny,) = statements(doc, "Deny")
+    assert "logs:DeleteLogGroup" in deny["Action"]
 
 
 # proves R-SEC-1, R-SEC-2

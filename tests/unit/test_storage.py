@@ -6,7 +6,7 @@ from tests.harness import ACCOUNT, policy_doc
 from tests.unit.conftest import Run, deploy
 
 BUCKET = "aws:s3/bucket:Bucket"
-BUCKET_ID = f"market-data-raw-prod-{ACCOUNT}"  # the mock id of a bucket is its name
+BUCKET_ID = f"market-data-prod-{ACCOUNT}-us-east-1"  # the mock id of a bucket is its name
 
 
 def _bucket_children(run: Run, typ: str) -> list[dict[str, Any]]:
@@ -19,7 +19,7 @@ def _bucket_children(run: Run, typ: str) -> list[dict[str, Any]]:
 # proves R-S3-1
 def test_r_s3_1_bucket_name_holds_suffix_and_account(default_run: Run) -> None:
     bucket = default_run.one(BUCKET)
-    assert bucket["bucket"] == f"market-data-raw-prod-{ACCOUNT}"
+    assert bucket["bucket"] == f"market-data-prod-{ACCOUNT}-us-east-1"
     assert default_run.outputs["BucketName"] == bucket["bucket"]
 
 
@@ -39,7 +39,7 @@ def test_r_s3_2_encryption_public_access_block_and_tls_only_policy(default_run: 
 
     (policy,) = _bucket_children(default_run, "aws:s3/bucketPolicy:BucketPolicy")
     (statement,) = policy_doc(policy["policy"])["Statement"]
-    arn = f"arn:aws:s3:::market-data-raw-prod-{ACCOUNT}"
+    arn = f"arn:aws:s3:::market-data-prod-{ACCOUNT}-us-east-1"
     assert statement["Effect"] == "Deny"
     assert statement["Principal"] == "*"
     assert statement["Action"] == "s3:*"
@@ -89,9 +89,17 @@ def test_r_s3_4_retention_follows_the_arg() -> None:
 # proves R-S3-5
 def test_r_s3_5_bucket_force_destroys_and_table_is_deletable(default_run: Run) -> None:
     assert default_run.one(BUCKET)["forceDestroy"] is True
-    # No retain or protect policy anywhere in the graph (pulumi destroy removes everything).
+    # No retain or protect policy anywhere in the graph (pulumi destroy removes everything) but on the region's
+    # API Gateway account setting and its role, which serve every API of the region (issue 11: kept on destroy).
     assert {a.name for a in default_run.mocks.created} <= set(default_run.mocks.options)
-    assert not [n for n, o in default_run.mocks.options.items() if o["protect"] or o["retain_on_delete"]]
+    assert not [n for n, o in default_run.mocks.options.items() if o["protect"]]
+    kept = {n for n, o in default_run.mocks.options.items() if o["retain_on_delete"]}
+    assert kept == {
+        "md-api-apigw-account",
+        "md-api-apigw-logs-role",
+        "md-api-apigw-logs-managed-policy",
+        "md-api-apigw-logs-policy",
+    }
     assert default_run.one("aws:dynamodb/table:Table")["deletionProtectionEnabled"] is False
 
 

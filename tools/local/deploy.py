@@ -284,6 +284,11 @@ def _iam_policy(c: _Ctx, r: Recorded) -> None:
 
 def _iam_attach(c: _Ctx, r: Recorded) -> None:
     role = _last(str(c.local(r.inputs["role"])))
+    if str(r.inputs["policyArn"]).split(":")[4:5] == ["aws"]:
+        # An AWS-managed policy (the API Gateway account role's): moto server does not load those by default, and
+        # the account setting they serve is not emulated either.
+        c.done(r, f"{role} <- {r.inputs['policyArn']}", "AWS-managed policy attachment (not loaded in moto)")
+        return
     c.iam.attach_role_policy(RoleName=role, PolicyArn=r.inputs["policyArn"])
     c.done(r, f"{role} <- {r.inputs['policyArn']}", "policy attachment")
 
@@ -731,7 +736,7 @@ def _lambda_function(c: _Ctx, r: Recorded) -> None:
         z.write(c.functions[arn]["file"], BUNDLE_FILE)
     kw: dict[str, Any] = {
         "FunctionName": name,
-        "Runtime": i.get("runtime", "nodejs18.x"),
+        "Runtime": i.get("runtime", "nodejs22.x"),
         "Role": str(c.local(i["role"])),
         "Handler": i.get("handler", "index.handler"),
         "Code": {"ZipFile": buf.getvalue()},

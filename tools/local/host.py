@@ -21,12 +21,15 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
+from market_data_pipeline.api import BINARY_MEDIA_TYPES
+
 from tools.local.child_server import terminate
 
 REPO = Path(__file__).resolve().parents[2]
 HOST_SCRIPT = REPO / "lib" / "lambda" / "host" / "lambda-host.mjs"
 HANDLERS_DIR = REPO / "sdk" / "python" / "market_data_pipeline" / "handlers"
 NODE18 = REPO / "tools" / "node18" / "node_modules" / ".bin" / "node"
+NODE22 = REPO / "tools" / "node22" / "node_modules" / ".bin" / "node"
 FUNCTIONS = ("ingestion", "processor", "aggregator", "query")
 
 
@@ -162,6 +165,7 @@ def pipeline_host_config(
         "api": {
             "apiKey": res.api_key,
             "stage": res.stage,
+            "binaryMediaTypes": list(BINARY_MEDIA_TYPES),  # the component's: gzip bodies arrive base64
             "routes": [
                 {"method": "POST", "resource": "/ingest", "function": names["ingestion"]},
                 {"method": "GET", "resource": "/symbols/{symbol}/latest", "function": q},

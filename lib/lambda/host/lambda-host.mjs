@@ -447,15 +447,17 @@ export class LambdaHost {
     res.end(out.isBase64Encoded ? Buffer.from(b, "base64") : typeof b === "string" ? b : JSON.stringify(b));
   }
 
+  // Like API Gateway: a request body is binary (base64 in the proxy event) only when its Content-Type matches one of
+  // the API's binaryMediaTypes; Content-Encoding plays no part (docs: api-gateway-payload-encodings). A binary
+  // body sent under another type is decoded as UTF-8 text, as API Gateway would pass it.
   isBinary(headers) {
     const ctype = String(headers["content-type"] ?? "").split(";")[0].trim().toLowerCase();
-    if (headers["content-encoding"] && headers["content-encoding"] !== "identity") return true;
     return this.cfg.api.binaryMediaTypes.some((t) => {
       if (t === "*/*") return true;
       const [a, b] = t.toLowerCase().split("/");
       const [ca, cb] = ctype.split("/");
       return (a === "*" || a === ca) && (b === "*" || b === cb);
-    }) || /^(application\/(gzip|x-gzip|octet-stream|zip))$/.test(ctype);
+    });
   }
 
   apiGatewayEvent(req, url, path, body, route) {

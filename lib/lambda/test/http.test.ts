@@ -63,6 +63,8 @@ describe("content types", () => {
     assert.equal(kind("text/csv"), "csv");
     assert.equal(kind(undefined), "sniff");
     assert.equal(kind("text/plain"), "sniff");
+    // the API's binaryMediaTypes (issue 11): gzip bodies are sent with one of these and read by content
+    for (const binary of ["application/gzip", "application/x-gzip", "application/octet-stream"]) assert.equal(kind(binary), "sniff");
     assert.match(kind("application/xml"), /error: unsupported content type "application\/xml"; accepted: application\/json, application\/x-ndjson, text\/csv/);
     assert.match(kind("multipart/form-data; boundary=x"), /unsupported content type "multipart\/form-data"/);
   });

@@ -13,13 +13,14 @@ import {
   CreateMultipartUploadCommand,
   DeleteObjectCommand,
   GetObjectCommand,
+  HeadObjectCommand,
   PutObjectCommand,
   S3Client,
   UploadPartCommand,
 } from "@aws-sdk/client-s3";
 import { SendMessageBatchCommand, type SendMessageBatchCommandInput, SQSClient } from "@aws-sdk/client-sqs";
 import { mockClient } from "aws-sdk-client-mock";
-import { ObjectLineWriter } from "../src/adapters/s3.ts";
+import { ObjectLineWriter, PART_BYTES } from "../src/adapters/s3.ts";
 import { isTransient, retryPolicy } from "../src/adapters/sqs.ts";
 import type { ApiEvent, ApiResult } from "../src/core/http.ts";
 import type { Tick, TickMessage } from "../src/core/types.ts";
@@ -62,6 +63,11 @@ function installDefaults(): void {
   s3.on(DeleteObjectCommand).callsFake((input: { Key: string }) => {
     written.delete(input.Key);
     return {};
+  });
+  s3.on(HeadObjectCommand).callsFake((input: { Key: string }) => {
+    if (written.has(input.Key) || objects.has(input.Key)) return {};
+    // S3 answers 404 (not 403) because the role holds s3:ListBucket for the prefix
+    throw Object.assign(new Error("Not Found"), { name: "NotFound", $metadata: { httpStatusCode: 404 } });
   });
   sqs.on(SendMessageBatchCommand).callsFake((input: SendMessageBatchCommandInput) => {
     const entries = input.Entries ?? [];
@@ -337,6 +343,8 @@ describe("S3 files: rejects and poison input (R-DATA-3)", () => {
     assert.equal(fixed.file.rejectedKey, undefined);
     assert.equal(written.has(rejectedKey), false, "the old rejects are deleted");
     assert.deepEqual(s3.commandCalls(DeleteObjectCommand).map((c) => c.args[0].input), [{ Bucket: BUCKET, Key: rejectedKey }]);
+    await runS3(key); // clean again, no rejected/ object left: no DeleteObject (a delete marker on the versioned bucket)
+    assert.equal(s3.commandCalls(DeleteObjectCommand).length, 1);
     objects.set(key, Buffer.from(`${good}AAPL,x,1.5,10\n`));
     await runS3(key);
     objects.set(key, Buffer.alloc(0));
@@ -457,42 +465,84 @@ describe("SQS sending (partial failures, retries)", () => {
   });
 });
 
-describe("ObjectLineWriter (rejected/ objects of any size with bounded memory)", () => {
-  it("small outputs are one PutObject; large ones a multipart upload of bounded parts", async () => {
-    const parts: Array<{ n: number; body: string }> = [];
-    s3.on(CreateMultipartUploadCommand).resolves({ UploadId: "u1" });
-    s3.on(UploadPartCommand).callsFake((input: { PartNumber: number; Body: Buffer }) => {
-      parts.push({ n: input.PartNumber, body: Buffer.from(input.Body).toString() });
-      return { ETag: `e${input.PartNumber}` };
-    });
-    s3.on(CompleteMultipartUploadCommand).resolves({});
+it("issue 11: a clean file where no rejects ever were writes no DeleteObject (no delete marker per ingest)", async () => {
+  objects.set("incoming/clean.csv", Buffer.from("symbol,timestamp,price,volume\nAAPL,1700000000000,1.5,10\n"));
+  objects.set("incoming/empty.csv", Buffer.alloc(0));
+  assert.equal((await runS3("incoming/clean.csv")).file.rejected, 0);
+  assert.equal((await runS3("incoming/empty.csv")).file.status, "empty");
+  assert.equal(s3.commandCalls(DeleteObjectCommand).length, 0);
+  assert.deepEqual(
+    s3.commandCalls(HeadObjectCommand).map((c) => c.args[0].input.Key),
+    ["rejected/incoming/clean.csv.jsonl", "rejected/incoming/empty.csv.jsonl"],
+  );
+});
+
+it("issue 11: a HEAD refused (403: no s3:ListBucket) fails the invocation rather than guessing", async () => {
+  objects.set("incoming/clean2.csv", Buffer.from("symbol,timestamp,price,volume\nAAPL,1700000000000,1.5,10\n"));
+  s3.on(HeadObjectCommand).rejects(Object.assign(new Error("Forbidden"), { name: "403", $metadata: { httpStatusCode: 403 } }));
+  const c = await capture(() => handler(s3Event("incoming/clean2.csv")));
+  assert.match(String(c.error), /Forbidden/);
+});
+
+describe("ObjectLineWriter (rejected/ objects of any size with bounded memory, @aws-sdk/lib-storage)", () => {
+  it("nothing written: no request; small outputs: one PutObject", async () => {
+    const none = new ObjectLineWriter(BUCKET, "rejected/n.jsonl");
+    await none.close();
+    assert.equal(s3.calls().length, 0);
     const small = new ObjectLineWriter(BUCKET, "rejected/s.jsonl");
     small.write('{"line":1}');
+    await small.flush();
     await small.close();
     assert.equal(written.get("rejected/s.jsonl"), '{"line":1}\n');
+    assert.equal(s3.commandCalls(CreateMultipartUploadCommand).length, 0);
+  });
 
-    const w = new ObjectLineWriter(BUCKET, "rejected/big.jsonl", "application/x-ndjson", 100);
-    const lines = Array.from({ length: 50 }, (_, i) => JSON.stringify({ line: i, reason: "r".repeat(i % 7) }));
-    for (const l of lines) {
-      w.write(l);
-      await w.flush();
+  it("large outputs: a multipart upload of bounded parts with CRC32 part checksums, bytes in order", async () => {
+    const parts: Array<{ n: number; body: Buffer }> = [];
+    s3.on(CreateMultipartUploadCommand).resolves({ UploadId: "u1" });
+    s3.on(UploadPartCommand).callsFake(async (input: { PartNumber: number; Body: AsyncIterable<Uint8Array> | Uint8Array }) => {
+      const chunks: Buffer[] = [];
+      if (input.Body instanceof Uint8Array) chunks.push(Buffer.from(input.Body));
+      else for await (const c of input.Body) chunks.push(Buffer.from(c));
+      parts.push({ n: input.PartNumber, body: Buffer.concat(chunks) });
+      return { ETag: `e${input.PartNumber}`, ChecksumCRC32: `crc${input.PartNumber}` };
+    });
+    s3.on(CompleteMultipartUploadCommand).resolves({});
+    const partBytes = 5 * 1024 * 1024; // S3's smallest part
+    const w = new ObjectLineWriter(BUCKET, "rejected/big.jsonl", "application/x-ndjson", partBytes);
+    const line = JSON.stringify({ line: 1, reason: "r".repeat(1000) });
+    const count = Math.ceil((2.5 * partBytes) / (line.length + 1));
+    for (let i = 0; i < count; i++) {
+      w.write(line);
+      if (i % 1000 === 0) await w.flush();
     }
     await w.close();
-    assert.equal(parts.map((p) => p.body).join(""), `${lines.join("\n")}\n`);
-    assert.ok(parts.slice(0, -1).every((p) => Buffer.byteLength(p.body) >= 100 && Buffer.byteLength(p.body) < 200));
+    assert.equal(parts.length, 3);
+    assert.equal(Buffer.concat(parts.sort((a, b) => a.n - b.n).map((p) => p.body)).toString(), `${line}\n`.repeat(count));
+    assert.ok(parts.slice(0, -1).every((p) => p.body.length === partBytes));
+    const create = s3.commandCalls(CreateMultipartUploadCommand)[0]!.args[0].input;
+    assert.equal(create.ChecksumAlgorithm, "CRC32"); // what the hand-written upload did not do (SDK 3.967 checksums)
+    assert.equal(create.ContentType, "application/x-ndjson");
     const complete = s3.commandCalls(CompleteMultipartUploadCommand)[0]!.args[0].input;
-    assert.deepEqual(complete.MultipartUpload?.Parts?.map((p) => p.PartNumber), parts.map((p) => p.n));
+    assert.deepEqual(
+      complete.MultipartUpload?.Parts?.map((p) => [p.PartNumber, p.ETag, p.ChecksumCRC32]),
+      [[1, "e1", "crc1"], [2, "e2", "crc2"], [3, "e3", "crc3"]],
+    );
+    assert.equal(PART_BYTES, 8 * 1024 * 1024);
   });
 
   it("abort() aborts a started multipart upload", async () => {
     s3.on(CreateMultipartUploadCommand).resolves({ UploadId: "u2" });
     s3.on(UploadPartCommand).resolves({ ETag: "e" });
     s3.on(AbortMultipartUploadCommand).resolves({});
-    const w = new ObjectLineWriter(BUCKET, "rejected/a.jsonl", "application/x-ndjson", 10);
-    w.write("x".repeat(20));
+    const partBytes = 5 * 1024 * 1024;
+    const w = new ObjectLineWriter(BUCKET, "rejected/a.jsonl", "application/x-ndjson", partBytes);
+    w.write("x".repeat(partBytes + 10));
     await w.flush();
+    for (let i = 0; i < 100 && s3.commandCalls(UploadPartCommand).length === 0; i++) await new Promise((r) => setTimeout(r, 5));
     assert.equal(await w.abort(), undefined);
     assert.equal(s3.commandCalls(AbortMultipartUploadCommand)[0]!.args[0].input.UploadId, "u2");
+    assert.throws(() => w.write("y"), /closed/);
   });
 });
 
@@ -557,6 +607,9 @@ describe("API POST /ingest (R-API-1, R-DATA-3)", () => {
       api(Buffer.from(JSON.stringify(t.map(rec))).toString("base64"), { isBase64Encoded: true }),
       api(gzipSync(Buffer.from(JSON.stringify(t.map(rec)))).toString("base64"), { isBase64Encoded: true, headers: { "content-type": "application/json", "content-encoding": "gzip" } }),
       api(JSON.stringify(t.map(rec)), { headers: {} }),
+      // as API Gateway delivers gzip under the API's binaryMediaTypes (issue 11): base64, a gzip content type
+      api(gzipSync(Buffer.from(JSON.stringify(t.map(rec)))).toString("base64"), { isBase64Encoded: true, headers: { "content-type": "application/gzip" } }),
+      api(gzipSync(Buffer.from(t.map((x) => JSON.stringify(rec(x))).join("\n"))).toString("base64"), { isBase64Encoded: true, headers: { "content-type": "application/octet-stream", "content-encoding": "gzip" } }),
     ];
     for (const e of bodies) {
       delivered = [];

@@ -1,5 +1,5 @@
 """The REST API (R-API): pulumi-aws-apigateway `RestAPI` with the ingest and query routes, authentication,
-stage-wide throttling, and stage X-Ray tracing and access logs.
+stage-wide throttling and execution logging, and stage X-Ray tracing and access logs.
 
 `RestAPI` is a remote component that exposes no stage settings, so a `transforms` entry on it edits its child
 `aws:apigateway/stage:Stage` (X-Ray, access logs, tags) and `aws:apigateway/restApi:RestApi` (physical name,
@@ -43,6 +43,31 @@ ACCESS_LOG_FORMAT = json.dumps(
     separators=(",", ":"),
 )
 """Stage access log line (JSON, one per request)."""
+
+
+BINARY_MEDIA_TYPES = ("application/gzip", "application/x-gzip", "application/octet-stream")
+"""Request Content-Types API Gateway passes to Lambda base64-encoded (binaryMediaTypes; AWS decides by the request's
+Content-Type, docs.aws.amazon.com/apigateway/latest/developerguide/api-gateway-payload-encodings.html). RestAPI
+defaults to `*/*` (every body base64-encoded: +33%, so bodies under the 4 MiB limit hit Lambda's 6 MB invoke
+payload limit, a 5xx, before DataIngestion could answer 413); with these, JSON, NDJSON and CSV bodies arrive as
+text and gzip bodies (sent with one of these types) as bytes. DataIngestion accepts each (core/http.ts)."""
+
+
+def gateway_responses(auth: ApiAuth) -> dict[str, apigw.SwaggerGatewayResponseArgs]:
+    """Gateway responses that replace RestAPI's defaults, which answer MISSING_AUTHENTICATION_TOKEN and
+    ACCESS_DENIED with 404 (pulumi-aws-apigateway api.ts, generateGatewayResponses, only when the key is absent).
+
+    ACCESS_DENIED is always a 403. MISSING_AUTHENTICATION_TOKEN is a request without a SigV4 signature in IAM
+    mode, so a 403 there too; with API keys it only answers paths and methods the API does not have, where the
+    library's 404 stays."""
+    forbidden = apigw.SwaggerGatewayResponseArgs(
+        status_code=403,
+        response_templates={"application/json": '{"message": $context.error.messageString}'},
+    )
+    responses = {"ACCESS_DENIED": forbidden}
+    if auth is ApiAuth.IAM:
+        responses["MISSING_AUTHENTICATION_TOKEN"] = forbidden
+    return responses
 
 
 def route_specs() -> list[tuple[str, str, str]]:
@@ -106,10 +131,10 @@ class Api(pulumi.ComponentResource):
             tags=tags,
             opts=child,
         )
-        # R-API-5: access logs need the account-level CloudWatch role (a documented, optional choice).
+        # R-API-5: access and execution logs need the account-level CloudWatch role (a documented, optional choice).
         depends_on: list[pulumi.Resource] = []
         if cfg.manage_api_gateway_account:
-            depends_on.append(api_gateway_account(name, cfg, self.access_log_group.arn, child))
+            depends_on.append(api_gateway_account(name, cfg, child))
         # R-API-4: every route needs an API key (default) or SigV4 (IAM).
         use_key = cfg.api_auth is ApiAuth.API_KEY
         routes = [
@@ -128,6 +153,8 @@ class Api(pulumi.ComponentResource):
             stage_name=naming.stage_name(s),
             description=f"Market data pipeline API ({s})",
             api_key_source=apigw.APIKeySource.HEADER if cfg.api_auth is ApiAuth.API_KEY else None,
+            binary_media_types=list(BINARY_MEDIA_TYPES),
+            gateway_responses=gateway_responses(cfg.api_auth),
             tags=tags,
             opts=pulumi.ResourceOptions(
                 parent=self,
@@ -139,7 +166,19 @@ class Api(pulumi.ComponentResource):
         rest_api_id = self.rest_api.api.id
         stage = self.rest_api.stage.stage_name
 
-        # R-API-2: stage-wide throttling for every method, on the stage itself.
+        # Execution logs: API Gateway writes them to `API-Gateway-Execution-Logs_<api id>/<stage>`, creating the
+        # group itself (no retention, left behind by a destroy) unless it exists: create it first, with retention.
+        execution_logs = aws.cloudwatch.LogGroup(
+            f"{name}-execution-logs",
+            name=pulumi.Output.all(rest_api_id, stage).apply(
+                lambda v: naming.api_execution_log_group_name(v[0], v[1])
+            ),
+            retention_in_days=cfg.log_retention_days,
+            tags=tags,
+            opts=child,
+        )
+        # R-API-2: stage-wide throttling for every method, on the stage itself; execution logging at ERROR
+        # (Checkov CKV2_AWS_4: a logging level on the stage; ERROR logs only failed requests, INFO every request).
         aws.apigateway.MethodSettings(
             f"{name}-throttling",
             rest_api=rest_api_id,
@@ -150,8 +189,10 @@ class Api(pulumi.ComponentResource):
                 "throttling_burst_limit": cfg.api_throttle_burst_limit,
                 # Per-method detailed metrics are billed per metric; the API-level ones the dashboard uses are free.
                 "metrics_enabled": False,
+                "logging_level": "ERROR",
+                "data_trace_enabled": False,  # full request/response bodies in logs: market data, never
             },
-            opts=child,
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[execution_logs]),
         )
 
         self.api_key = None

@@ -8,29 +8,13 @@ import pulumi_aws as aws
 from . import constants as c
 from . import policies
 from .api import Api
+from .aws_provider import placement
 from .config import MarketDataPipelineArgs, PipelineConfig, validate
 from .functions import PipelineFunction, Triggers, check_bundles
 from .messaging import Messaging
 from .monitoring import Monitoring
 from .security import policy_json, protected_arns
 from .storage import Storage
-
-
-def _user_aws_provider(opts: pulumi.ResourceOptions | None) -> pulumi.ProviderResource | None:
-    """The aws provider the caller passed in the options, if any."""
-    if opts is None:
-        return None
-    if isinstance(opts.provider, pulumi.ProviderResource) and opts.provider.package == "aws":
-        return opts.provider
-    providers = opts.providers
-    if isinstance(providers, dict):
-        p = providers.get("aws")
-        return p if isinstance(p, pulumi.ProviderResource) else None
-    if isinstance(providers, list):
-        for p in providers:
-            if isinstance(p, pulumi.ProviderResource) and p.package == "aws":
-                return p
-    return None
 
 
 class MarketDataPipeline(pulumi.ComponentResource):
@@ -74,31 +58,31 @@ class MarketDataPipeline(pulumi.ComponentResource):
         check_bundles()  # R-FN-7: a missing handler bundle fails here, naming `make build`
         super().__init__(c.COMPONENT_TOKEN, name, {}, opts)
         self._cfg: PipelineConfig = cfg
-        if cfg.lambda_runtime == "nodejs18.x":
+        if cfg.lambda_runtime in c.RUNTIME_DEPRECATIONS:
             pulumi.log.warn(
-                "lambda_runtime is nodejs18.x (the specified default), but AWS Lambda no longer accepts new "
-                'nodejs18.x functions: set lambda_runtime="nodejs22.x" to deploy to AWS.',
+                f"lambda_runtime is {cfg.lambda_runtime}: {c.RUNTIME_DEPRECATIONS[cfg.lambda_runtime]}, so a new "
+                f'stack cannot create its functions: use lambda_runtime="{c.DEFAULT_LAMBDA_RUNTIME}" (the default) '
+                "to deploy to AWS.",
                 resource=self,
             )
-        provider = _user_aws_provider(opts)
-        own_provider = provider is None
-        if provider is None:
-            # R-ORG-3: deploy to cfg.region (us-east-1 by default) whatever the stack's aws:region says.
-            provider = aws.Provider(
-                f"{name}-aws", region=cfg.region, opts=pulumi.ResourceOptions(parent=self)
+        if cfg.lambda_memory_mb > c.MAX_DEFAULT_QUOTA_MEMORY_MB:
+            pulumi.log.warn(
+                f"lambda_memory_mb is {cfg.lambda_memory_mb}: new AWS accounts refuse more than "
+                f"{c.MAX_DEFAULT_QUOTA_MEMORY_MB} MB until AWS raises their Lambda memory quota (AWS raises it "
+                "with usage, or ask through Service Quotas).",
+                resource=self,
             )
-        self._provider = provider
-        child = pulumi.ResourceOptions(parent=self, providers={"aws": provider})
-
-        invoke = pulumi.InvokeOutputOptions(parent=self, provider=provider)
-        account_id = aws.get_caller_identity_output(opts=invoke).account_id
-        region: pulumi.Output[str] = (
-            pulumi.Output.from_input(cfg.region)
-            if own_provider
-            else aws.get_region_output(opts=invoke).region
+        # R-ORG-3: the stack's own provider and region unless another region is asked for (aws_provider.py).
+        where = placement(name, cfg, opts, self)
+        self._provider = where.provider
+        child = pulumi.ResourceOptions(
+            parent=self, providers={"aws": where.provider} if where.provider is not None else None
         )
+        invoke = pulumi.InvokeOutputOptions(parent=self, provider=where.provider)
+        account_id = aws.get_caller_identity_output(opts=invoke).account_id
+        region = where.region
 
-        storage = Storage(f"{name}-storage", cfg, account_id, child)
+        storage = Storage(f"{name}-storage", cfg, account_id, region, child)
         messaging = Messaging(f"{name}-messaging", cfg, child)
         protected = protected_arns(
             storage.bucket.arn,
@@ -114,6 +98,7 @@ class MarketDataPipeline(pulumi.ComponentResource):
             f"{name}-ingestion",
             "DataIngestion",
             cfg,
+            region=region,
             timeout=c.INGESTION_TIMEOUT_SECONDS,
             environment={
                 "RAW_BUCKET": storage.bucket.bucket,
@@ -133,6 +118,7 @@ class MarketDataPipeline(pulumi.ComponentResource):
             f"{name}-processor",
             "DataProcessor",
             cfg,
+            region=region,
             timeout=cfg.processor_timeout,  # R-FN-6
             environment={**table_env, **retention_env, "EVENT_BUS_NAME": messaging.bus.name},
             policy=lambda lg: policy_json(
@@ -144,6 +130,7 @@ class MarketDataPipeline(pulumi.ComponentResource):
             f"{name}-aggregator",
             "DataAggregator",
             cfg,
+            region=region,
             timeout=c.AGGREGATOR_TIMEOUT_SECONDS,
             environment={
                 **table_env,
@@ -163,6 +150,7 @@ class MarketDataPipeline(pulumi.ComponentResource):
             f"{name}-query",
             "DataQuery",
             cfg,
+            region=region,
             timeout=c.QUERY_TIMEOUT_SECONDS,
             environment=dict(table_env),
             policy=lambda lg: policy_json(policies.query_policy, lg, protected=protected),

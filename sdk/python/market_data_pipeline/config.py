@@ -32,7 +32,7 @@ class MarketDataPipelineArgs(TypedDict):
     environment_suffix: str
     """Environment suffix in every physical name (`DataIngestion-<suffix>`, ...): 1-20 characters of lowercase letters, digits and hyphens, starting with a letter and not ending with a hyphen."""
     region: NotRequired[str]
-    """AWS region the component deploys to (default `us-east-1`). Ignored when an explicit `aws` provider is passed in the resource options (that provider's region is used)."""
+    """AWS region the component deploys to. Default: the stack's region (`aws:region` config, else AWS_REGION / AWS_DEFAULT_REGION), and `us-east-1` when the stack sets none. Only a region different from the stack's makes the component create its own aws provider, which carries over the stack's `aws:*` settings (profile, assumeRoles, allowedAccountIds, ...). Ignored when an explicit `aws` provider is passed in the resource options (that provider's region is used)."""
     api_throttle_rate_limit: NotRequired[float]
     """Stage-wide steady-state request rate limit in requests per second for every method (default 10000; 1-1000000)."""
     api_throttle_burst_limit: NotRequired[int]
@@ -42,9 +42,9 @@ class MarketDataPipelineArgs(TypedDict):
     log_retention_days: NotRequired[int]
     """Retention of the Lambda and API access log groups in days (default 7; a value CloudWatch Logs allows: 1, 3, 5, 7, 14, 30, 60, 90, ...)."""
     lambda_memory_mb: NotRequired[int]
-    """Memory of every function in MB (default 3072; 128-10240)."""
+    """Memory of every function in MB (default 3008, "3 GB", the most every AWS account accepts; 128-10240). Above 3008 is an opt-in: new AWS accounts refuse it until AWS raises their Lambda memory quota (Service Quotas)."""
     lambda_runtime: NotRequired[str]
-    """Node.js runtime of the functions: nodejs18.x (default, as specified; AWS no longer accepts new nodejs18.x functions, so set nodejs22.x for real deployments), nodejs20.x, nodejs22.x or nodejs24.x."""
+    """Node.js runtime of the functions (default nodejs22.x: AWS accepts it for new functions and the handler tests run on it): nodejs18.x, nodejs20.x, nodejs22.x or nodejs24.x. nodejs18.x (the original request) and nodejs20.x are past their AWS deprecation: AWS refuses to create new functions on them, and the component warns at preview."""
     aggregation_schedule: NotRequired[str]
     """EventBridge schedule expression of the aggregation run (default `rate(5 minutes)`; `rate(N unit)` or `cron(6 fields)`)."""
     queue_retention_seconds: NotRequired[int]
@@ -68,7 +68,7 @@ class MarketDataPipelineArgs(TypedDict):
     api_auth: NotRequired[ApiAuth]
     """API authentication: API_KEY (default) or IAM."""
     manage_api_gateway_account: NotRequired[bool]
-    """Create the account-level API Gateway CloudWatch role (aws.apigateway.Account) that stage access logs need (default true). It is one setting per account and region: set false when the account already has one."""
+    """Manage the region's API Gateway account setting (aws.apigateway.Account) that stage access and execution logs need, with a role holding AWS's managed policy AmazonAPIGatewayPushToCloudWatchLogs (default true). The setting is one per account and region, shared by every REST API there, and is kept (with its role) when the stack is destroyed: let exactly one stack per account and region manage it and set false in the others (README, "Deploying to AWS")."""
 
 
 class ConfigError(ValueError):
@@ -80,7 +80,8 @@ class PipelineConfig:
     """The validated configuration, every default applied (built only by `validate`)."""
 
     suffix: str
-    region: str
+    region: str | None
+    """The region asked for by the `region` arg; None: the stack's (aws_provider.placement decides)."""
     api_throttle_rate_limit: float
     api_throttle_burst_limit: int
     data_retention_days: int
@@ -196,9 +197,15 @@ def validate(args: Mapping[str, Any]) -> PipelineConfig:
         raise ConfigError("missing environment_suffix: required, e.g. 'prod' or 'dev'")
     suffix = validate_suffix(args["environment_suffix"])
 
-    region = _str(args, "region", c.REGION)
-    if not REGION_RE.match(region):
-        raise _fail("region", region, "an AWS region name such as 'us-east-1'")
+    region = args.get("region")
+    if region is not None and (
+        not isinstance(region, str) or not REGION_RE.match(region) or len(region) > c.MAX_REGION_LENGTH
+    ):
+        raise _fail(
+            "region",
+            region,
+            f"an AWS region name such as 'us-east-1' (at most {c.MAX_REGION_LENGTH} characters)",
+        )
 
     log_retention = args.get("log_retention_days", c.DEFAULT_LOG_RETENTION_DAYS)
     if isinstance(log_retention, float) and log_retention.is_integer():
@@ -254,7 +261,9 @@ def validate(args: Mapping[str, Any]) -> PipelineConfig:
         ),
         data_retention_days=_int(args, "data_retention_days", c.DEFAULT_DATA_RETENTION_DAYS, 1, 3650),
         log_retention_days=int(log_retention),
-        lambda_memory_mb=_int(args, "lambda_memory_mb", c.DEFAULT_LAMBDA_MEMORY_MB, 128, 10240),
+        lambda_memory_mb=_int(
+            args, "lambda_memory_mb", c.DEFAULT_LAMBDA_MEMORY_MB, 128, c.MAX_LAMBDA_MEMORY_MB
+        ),
         lambda_runtime=runtime,
         aggregation_schedule=validate_schedule(
             args.get("aggregation_schedule", c.DEFAULT_AGGREGATION_SCHEDULE)

@@ -17,8 +17,10 @@ DEFAULT_API_THROTTLE_RATE_LIMIT = 10_000.0  # R-API-2
 DEFAULT_API_THROTTLE_BURST_LIMIT = 5_000
 DEFAULT_DATA_RETENTION_DAYS = 30  # R-S3-4
 DEFAULT_LOG_RETENTION_DAYS = 7  # R-MON-1
-DEFAULT_LAMBDA_MEMORY_MB = 3072  # R-FN-2
-DEFAULT_LAMBDA_RUNTIME = "nodejs18.x"  # R-FN-2
+DEFAULT_LAMBDA_MEMORY_MB = 3008  # R-FN-2: "3 GB" that every account accepts (see MAX_DEFAULT_QUOTA_MEMORY_MB)
+DEFAULT_LAMBDA_RUNTIME = (
+    "nodejs22.x"  # R-FN-2: a runtime AWS accepts for new functions (RUNTIME_DEPRECATIONS)
+)
 DEFAULT_AGGREGATION_SCHEDULE = "rate(5 minutes)"  # R-EVB-2
 DEFAULT_QUEUE_RETENTION_SECONDS = 4 * 24 * 3600  # R-SQS-1
 DEFAULT_QUEUE_VISIBILITY_TIMEOUT_SECONDS = 300  # R-SQS-1
@@ -45,9 +47,24 @@ METRICS_NAMESPACE = "MarketData"
 # Limits and fixed choices of the component (not args).
 MAX_SUFFIX_LENGTH = 20
 """Longest environment suffix: keeps every physical name within its AWS limit (naming.NAME_LIMITS)."""
+MAX_REGION_LENGTH = 16
+"""Longest region name the names leave room for (AWS's longest today, e.g. ap-southeast-1, has 14 characters)."""
 
 ALLOWED_RUNTIMES = ("nodejs18.x", "nodejs20.x", "nodejs22.x", "nodejs24.x")  # R-FN-2
-RECOMMENDED_RUNTIME = "nodejs22.x"
+RUNTIME_DEPRECATIONS = {
+    "nodejs18.x": "deprecated 2025-09-01; AWS blocks creating functions from 2025-10-01 and updating them from "
+    "2025-11-11",
+    "nodejs20.x": "deprecated 2026-04-30; AWS blocks creating functions from 2026-08-31",
+}
+"""Runtimes of ALLOWED_RUNTIMES past their AWS deprecation, with the dates of the AWS Lambda runtimes table
+(docs.aws.amazon.com/lambda/latest/dg/lambda-runtimes.html, "Deprecated runtimes"; AWS may move the block dates:
+re-check there). Selecting one warns at preview (R-FN-2): a new stack cannot create such functions."""
+MAX_DEFAULT_QUOTA_MEMORY_MB = 3008
+"""Largest Lambda memory every account accepts. "New AWS accounts have reduced concurrency and memory quotas. AWS
+raises these quotas automatically based on your usage" (docs.aws.amazon.com/lambda/latest/dg/gettingstarted-limits.html);
+such an account refuses more than 3,008 MB ("Member must have value less than or equal to 3008"). Lambda's own
+limit is MAX_LAMBDA_MEMORY_MB."""
+MAX_LAMBDA_MEMORY_MB = 10240
 LOG_RETENTION_VALUES = (
     1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653,
 )  # fmt: skip
@@ -90,3 +107,8 @@ API_PATHS = {
     "aggregates": "/symbols/{symbol}/aggregates",
 }  # R-API-1, R-API-3
 XRAY_ACTIONS = ("xray:PutTraceSegments", "xray:PutTelemetryRecords")
+API_GATEWAY_LOGS_MANAGED_POLICY = (
+    "arn:{partition}:iam::aws:policy/service-role/AmazonAPIGatewayPushToCloudWatchLogs"
+)
+"""AWS's managed policy for the API Gateway account's CloudWatch role (docs.aws.amazon.com/apigateway/latest/
+developerguide/set-up-logging.html): lets API Gateway create and write the log groups of every API in the region."""

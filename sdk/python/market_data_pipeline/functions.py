@@ -76,12 +76,14 @@ class PipelineFunction(pulumi.ComponentResource):
         function: str,
         cfg: PipelineConfig,
         *,
+        region: pulumi.Input[str],
         timeout: int,
         environment: Mapping[str, pulumi.Input[str]],
         policy: Callable[[pulumi.Output[str]], pulumi.Output[str]],
         opts: pulumi.ResourceOptions,
     ) -> None:
-        """Create the function's log group, role and function; `policy(log_group_arn)` gives the policy JSON."""
+        """Create the function's log group, role and function; `policy(log_group_arn)` gives the policy JSON and
+        `region` goes into the role's (account-wide) name."""
         super().__init__("market-data-pipeline:internal:PipelineFunction", name, {}, opts)
         child = pulumi.ResourceOptions(parent=self)
         tags = dict(cfg.tags)
@@ -93,7 +95,7 @@ class PipelineFunction(pulumi.ComponentResource):
             tags=tags,
             opts=child,
         )
-        self.role, inline = function_role(name, function, cfg, policy(self.log_group.arn), child)
+        self.role, inline = function_role(name, function, cfg, policy(self.log_group.arn), region, child)
         service = c.HANDLER_DIRS[function]
         self.function = aws.lambda_.Function(
             f"{name}-function",

@@ -92,11 +92,20 @@ def dashboard_body(
                 18,
                 stat="Maximum",
             ),
+            # Table-level throttle metrics: ThrottledRequests exists only per (TableName, Operation), so a TableName
+            # row of it stays empty, and for BatchWriteItem (DataProcessor) it counts only batches throttled as a
+            # whole; Read/WriteThrottleEvents count every throttled event per TableName (docs.aws.amazon.com/
+            # amazondynamodb/latest/developerguide/TroubleshootingThrottling-cloudwatch.html, metrics-dimensions.html).
             widget(
                 "State table capacity and throttles",
                 rows(
                     ddb,
-                    ("ConsumedWriteCapacityUnits", "ConsumedReadCapacityUnits", "ThrottledRequests"),
+                    (
+                        "ConsumedWriteCapacityUnits",
+                        "ConsumedReadCapacityUnits",
+                        "WriteThrottleEvents",
+                        "ReadThrottleEvents",
+                    ),
                     [["TableName", table_name]],
                 ),
                 18,
@@ -281,7 +290,7 @@ class Monitoring(pulumi.ComponentResource):
         fn_names = [naming.function_name(f, s) for f in log_groups]
         aws.cloudwatch.Dashboard(
             f"{name}-dashboard",
-            dashboard_name=naming.dashboard_name(s),
+            dashboard_name=pulumi.Output.from_input(region).apply(lambda r: naming.dashboard_name(s, r)),
             dashboard_body=pulumi.Output.from_input(region).apply(
                 lambda r: json.dumps(
                     dashboard_body(

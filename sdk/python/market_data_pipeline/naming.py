@@ -1,5 +1,8 @@
 """Physical names of every named resource (R-ORG-2): `{resource-type}-{suffix}`, pure functions.
 
+Names in an account-wide (IAM roles, CloudWatch dashboards) or global (S3 buckets) namespace also hold the region,
+so the same suffix can be deployed to two regions of one account.
+
 `NAME_LIMITS` records AWS's length limit of each kind; `all_names` lists every name the component gives, so a
 test can check that the longest allowed suffix keeps all of them within their limits.
 """
@@ -26,7 +29,7 @@ NAME_LIMITS: dict[str, int] = {
     "api_key": 1024,
     "usage_plan": 1024,
     "stage": 128,
-    "api_role": 64,
+    "api_role_prefix": 38,
 }
 """AWS's longest physical name per kind."""
 
@@ -52,9 +55,26 @@ def _per_subject(kind: str, doc: str) -> Callable[[str, str], str]:
     return name
 
 
-def bucket_name(suffix: str, account_id: str) -> str:
-    """Raw-data bucket: lowercase and globally unique (R-S3-1)."""
-    return f"market-data-raw-{suffix}-{account_id}"
+def bucket_name(suffix: str, account_id: str, region: str) -> str:
+    """Raw-data bucket: lowercase and globally unique (R-S3-1): the account and the region make it so."""
+    return f"market-data-{suffix}-{account_id}-{region}"
+
+
+def role_name(function: str, suffix: str, region: str) -> str:
+    """The execution role of a function (R-SEC-1); IAM names are account-wide, so the region is part of it."""
+    return f"{function}Role-{suffix}-{region}"
+
+
+def api_cloudwatch_role_prefix(suffix: str) -> str:
+    """Name prefix of the role API Gateway uses to write logs (the region's account setting). A prefix, so IAM
+    adds a unique ending: the role outlives a destroy (it is retained with the setting), and a later deploy then
+    creates a new one instead of colliding with it."""
+    return f"ApiGwLogs-{suffix}-"
+
+
+def dashboard_name(suffix: str, region: str) -> str:
+    """The CloudWatch dashboard (R-MON-4); dashboards are account-wide (their ARN has no region)."""
+    return f"MarketDataPipeline-{suffix}-{region}"
 
 
 def function_name(function: str, suffix: str) -> str:
@@ -80,7 +100,6 @@ def alarm_name(kind: str, subject: str, suffix: str) -> str:
 
 
 # `(function, suffix)` builders: f"{function}<kind>-{suffix}" (rule_dlq_name: `rule` is a short rule kind).
-role_name = _per_subject("Role", "The execution role of a function (R-SEC-1).")
 role_policy_name = _per_subject("Policy", "The inline policy of a function's role.")
 failure_queue_name = _per_subject(
     "FailureDLQ", "The on-failure destination of an asynchronously invoked function (R-SQS-3)."
@@ -114,11 +133,7 @@ schedule_rule_name = _suffixed(
 api_name = _suffixed("MarketDataApi", "The REST API (R-API-1).")
 api_key_name = _suffixed("MarketDataApiKey", "The API key (R-API-4, API_KEY auth).")
 usage_plan_name = _suffixed("MarketDataUsagePlan", "The usage plan binding the API key to the stage.")
-api_cloudwatch_role_name = _suffixed(
-    "ApiGatewayLogsRole", "The role API Gateway uses to write access logs (account setting)."
-)
 topic_name = _suffixed("MarketDataAlarms", "The alarm topic (R-MON-3).")
-dashboard_name = _suffixed("MarketDataPipeline", "The CloudWatch dashboard (R-MON-4).")
 
 
 def api_access_log_group_name(suffix: str) -> str:
@@ -126,14 +141,21 @@ def api_access_log_group_name(suffix: str) -> str:
     return f"/aws/apigateway/{api_name(suffix)}/access"
 
 
-def all_names(suffix: str, account_id: str = "123456789012") -> dict[str, list[str]]:
+def api_execution_log_group_name(rest_api_id: str, stage: str) -> str:
+    """The stage's execution log group: its name is fixed by API Gateway."""
+    return f"API-Gateway-Execution-Logs_{rest_api_id}/{stage}"
+
+
+def all_names(
+    suffix: str, account_id: str = "123456789012", region: str = "us-east-1"
+) -> dict[str, list[str]]:
     """Every physical name the component gives, by kind of NAME_LIMITS."""
     fns = list(FUNCTION_NAMES)
     return {
-        "bucket": [bucket_name(suffix, account_id)],
+        "bucket": [bucket_name(suffix, account_id, region)],
         "table": [table_name(suffix)],
         "function": [function_name(f, suffix) for f in fns],
-        "role": [role_name(f, suffix) for f in fns],
+        "role": [role_name(f, suffix, region) for f in fns],
         "role_policy": [role_policy_name(f, suffix) for f in fns],
         "queue": [queue_name(suffix), dlq_name(suffix)]
         + [aggregation_queue_name(suffix), aggregation_dlq_name(suffix)]
@@ -141,17 +163,18 @@ def all_names(suffix: str, account_id: str = "123456789012") -> dict[str, list[s
         + [rule_dlq_name(r, suffix) for r in ("TicksStored", "Schedule")],
         "event_bus": [event_bus_name(suffix)],
         "event_rule": [ticks_rule_name(suffix), schedule_rule_name(suffix)],
-        "log_group": [log_group_name(f, suffix) for f in fns] + [api_access_log_group_name(suffix)],
+        "log_group": [log_group_name(f, suffix) for f in fns]
+        + [api_access_log_group_name(suffix), api_execution_log_group_name("a1b2c3d4e5", stage_name(suffix))],
         "metric_filter": [metric_filter_name(f, suffix) for f in fns],
         "alarm": [
             alarm_name("ApproximateAgeOfOldestMessage", "ProcessingQueueDLQ", suffix),
             alarm_name("NotEmpty", "AggregationQueueDLQ", suffix),
         ],
         "topic": [topic_name(suffix)],
-        "dashboard": [dashboard_name(suffix)],
+        "dashboard": [dashboard_name(suffix, region)],
         "api": [api_name(suffix)],
         "api_key": [api_key_name(suffix)],
         "usage_plan": [usage_plan_name(suffix)],
         "stage": [stage_name(suffix)],
-        "api_role": [api_cloudwatch_role_name(suffix)],
+        "api_role_prefix": [api_cloudwatch_role_prefix(suffix)],
     }

@@ -137,15 +137,25 @@ def deny_statements(p: ProtectedArns, *, table_read_only: bool = False) -> list[
 def ingestion_policy(
     log_group_arn: str, queue_arn: str, failure_queue_arn: str, protected: ProtectedArns
 ) -> Policy:
-    """DataIngestion: read `incoming/`, write `rejected/` (multipart, so also abort; delete when a new version of a
-    key has no rejects) and `api/`, send to the processing queue, and send failed async events to its on-failure
-    destination (docs/design.md, "IAM used")."""
+    """DataIngestion: read `incoming/`, write `rejected/` (multipart, so also abort; HEAD and delete when a new
+    version of a key has no rejects) and `api/`, list its two prefixes (404 for missing keys), send to the
+    processing queue, and send failed async events to its on-failure destination (docs/design.md, "IAM used")."""
     b = protected.bucket_arn
+    own_prefixes = [f"{c.INCOMING_PREFIX}*", f"{c.REJECTED_PREFIX}*"]
+    # Without s3:ListBucket S3 answers 403 rather than 404 for a missing key (a deleted incoming/ object, a HEAD
+    # of a rejected/ object that is not there): the function would retry instead of logging "missing". For that
+    # check S3 evaluates ListBucket with s3:prefix = the requested key (ceph/ceph#68577 mirrors AWS here), so the
+    # grant is limited to the two prefixes the function reads.
+    list_own = _allow("KnowMissingKeys", ["s3:ListBucket"], [b])
+    list_own["Condition"] = {"StringLike": {"s3:prefix": own_prefixes}}
     return {
         "Version": VERSION,
         "Statement": [
             *log_statements(log_group_arn),
             _allow("ReadIncoming", ["s3:GetObject"], [f"{b}/{c.INCOMING_PREFIX}*"]),
+            # HEAD of rejected/<key>.jsonl before deleting it (a DeleteObject would write a delete marker)
+            _allow("CheckRejects", ["s3:GetObject"], [f"{b}/{c.REJECTED_PREFIX}*"]),
+            list_own,
             _allow(
                 "WriteRejectsAndArchive",
                 ["s3:PutObject"],
@@ -321,24 +331,16 @@ def alarm_topic_policy(topic_arn: str, account_id: str, alarm_arn_pattern: str) 
     }
 
 
-def api_gateway_logs_policy(access_log_group_arn: str) -> Policy:
-    """The API Gateway account role's policy: write the stage's access log group only (R-API-5)."""
+def api_gateway_role_denies() -> Policy:
+    """The API Gateway account role's inline policy next to AWS's managed one (R-SEC-2): API Gateway never
+    needs to delete log groups or change their retention, so the role may not."""
     return {
         "Version": VERSION,
         "Statement": [
-            _allow(
-                "WriteAccessLogs",
-                [
-                    "logs:CreateLogStream",
-                    "logs:PutLogEvents",
-                    "logs:DescribeLogStreams",
-                ],
-                [access_log_group_arn, f"{access_log_group_arn}:*"],
-            ),
             _deny(
                 "DenyLogGroupDestruction",
                 ["logs:DeleteLogGroup", "logs:DeleteRetentionPolicy", "logs:PutRetentionPolicy"],
-                [access_log_group_arn],
+                ["*"],
             ),
         ],
     }

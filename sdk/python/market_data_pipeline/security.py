@@ -1,5 +1,6 @@
 """Security wiring (R-SEC): one role per function with its inline least-privilege policy, and the optional
-API Gateway account role for access logs. The documents themselves come from `policies` (pure functions)."""
+API Gateway account role for access and execution logs. The documents themselves come from `policies` (pure
+functions)."""
 
 import json
 from collections.abc import Callable, Sequence
@@ -7,9 +8,10 @@ from collections.abc import Callable, Sequence
 import pulumi
 import pulumi_aws as aws
 
+from . import constants as c
 from . import naming
 from .config import PipelineConfig
-from .policies import ProtectedArns, api_gateway_logs_policy, assume_role_policy
+from .policies import ProtectedArns, api_gateway_role_denies, assume_role_policy
 
 
 def protected_arns(
@@ -44,12 +46,14 @@ def function_role(
     function: str,
     cfg: PipelineConfig,
     policy: pulumi.Input[str],
+    region: pulumi.Input[str],
     opts: pulumi.ResourceOptions,
 ) -> tuple[aws.iam.Role, aws.iam.RolePolicy]:
-    """The execution role of one function (R-SEC-1) and its inline policy; nothing else is attached."""
+    """The execution role of one function (R-SEC-1) and its inline policy; nothing else is attached. IAM names
+    are account-wide, so the role's name holds the region too."""
     role = aws.iam.Role(
         f"{name}-role",
-        name=naming.role_name(function, cfg.suffix),
+        name=pulumi.Output.from_input(region).apply(lambda r: naming.role_name(function, cfg.suffix, r)),
         description=f"Execution role of {naming.function_name(function, cfg.suffix)}",
         assume_role_policy=json.dumps(assume_role_policy("lambda.amazonaws.com")),
         tags=dict(cfg.tags),
@@ -66,32 +70,46 @@ def function_role(
 
 
 def api_gateway_account(
-    name: str, cfg: PipelineConfig, access_log_group_arn: pulumi.Input[str], opts: pulumi.ResourceOptions
+    name: str, cfg: PipelineConfig, opts: pulumi.ResourceOptions
 ) -> aws.apigateway.Account:
-    """The region's API Gateway account setting pointing at a role that may write our access log group.
+    """The region's API Gateway account setting (`aws.apigateway.Account`), pointing at a role with AWS's managed
+    policy AmazonAPIGatewayPushToCloudWatchLogs.
 
-    A documented choice (arg `manage_api_gateway_account`): stage access logs need this account-level role;
-    it is one setting per account and region, so stacks sharing an account should let only one manage it.
+    The setting is one per account and region and serves every REST API there, so the role may write any API's
+    logs (a role that allowed only this stack's log group broke the logs of every other API of the region), and
+    the setting, the role and its policies are kept when the stack is destroyed (`retain_on_delete`: pulumi-aws
+    v7 resets the account setting on delete, which would break the other APIs' logs and any later stage update
+    with access logs). The role is named by prefix, so a later deploy creates a new role rather than colliding
+    with the kept one. Only one stack per account and region should manage the setting
+    (`manage_api_gateway_account`); see README "Deploying to AWS".
     """
+    kept = pulumi.ResourceOptions(retain_on_delete=True)
     role = aws.iam.Role(
         f"{name}-apigw-logs-role",
-        name=naming.api_cloudwatch_role_name(cfg.suffix),
-        description="Lets API Gateway write the market-data API's access logs",
+        name_prefix=naming.api_cloudwatch_role_prefix(cfg.suffix),
+        description="Lets API Gateway write the access and execution logs of the REST APIs of this region",
         assume_role_policy=json.dumps(assume_role_policy("apigateway.amazonaws.com")),
         tags=dict(cfg.tags),
-        opts=opts,
+        opts=pulumi.ResourceOptions.merge(opts, kept),
     )
-    inline = aws.iam.RolePolicy(
+    partition = aws.get_partition_output(opts=pulumi.InvokeOutputOptions(parent=role)).partition
+    managed = aws.iam.RolePolicyAttachment(
+        f"{name}-apigw-logs-managed-policy",
+        role=role.id,  # an IAM role's id is its name
+        policy_arn=partition.apply(lambda p: c.API_GATEWAY_LOGS_MANAGED_POLICY.format(partition=p)),
+        opts=pulumi.ResourceOptions(parent=role, retain_on_delete=True),
+    )
+    denies = aws.iam.RolePolicy(
         f"{name}-apigw-logs-policy",
-        name=f"ApiGatewayLogsPolicy-{cfg.suffix}",
+        name=f"ApiGatewayLogsDenies-{cfg.suffix}",
         role=role.id,
-        policy=pulumi.Output.from_input(access_log_group_arn).apply(
-            lambda arn: json.dumps(api_gateway_logs_policy(arn))
-        ),
-        opts=pulumi.ResourceOptions(parent=role),
+        policy=json.dumps(api_gateway_role_denies()),
+        opts=pulumi.ResourceOptions(parent=role, retain_on_delete=True),
     )
     return aws.apigateway.Account(
         f"{name}-apigw-account",
         cloudwatch_role_arn=role.arn,
-        opts=pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(depends_on=[inline])),
+        opts=pulumi.ResourceOptions.merge(
+            opts, pulumi.ResourceOptions(depends_on=[managed, denies], retain_on_delete=True)
+        ),
     )

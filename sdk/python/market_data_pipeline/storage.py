@@ -47,7 +47,12 @@ class Storage(pulumi.ComponentResource):
     table: aws.dynamodb.Table
 
     def __init__(
-        self, name: str, cfg: PipelineConfig, account_id: pulumi.Input[str], opts: pulumi.ResourceOptions
+        self,
+        name: str,
+        cfg: PipelineConfig,
+        account_id: pulumi.Input[str],
+        region: pulumi.Input[str],
+        opts: pulumi.ResourceOptions,
     ) -> None:
         """Create the bucket, its configuration resources and the table as children."""
         super().__init__("market-data-pipeline:internal:Storage", name, {}, opts)
@@ -55,10 +60,10 @@ class Storage(pulumi.ComponentResource):
         tags = dict(cfg.tags)
         s = cfg.suffix
 
-        # R-S3-1, R-S3-5: named with the suffix (and the account for global uniqueness), force destroy.
+        # R-S3-1, R-S3-5: named with the suffix (and the account and region for global uniqueness), force destroy.
         self.bucket = aws.s3.Bucket(
             f"{name}-raw",
-            bucket=pulumi.Output.from_input(account_id).apply(lambda acct: naming.bucket_name(s, acct)),
+            bucket=pulumi.Output.all(account_id, region).apply(lambda v: naming.bucket_name(s, v[0], v[1])),
             force_destroy=True,
             tags=tags,
             opts=child,

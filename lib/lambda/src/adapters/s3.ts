@@ -1,19 +1,14 @@
 /**
  * S3 adapter (the only module that talks to S3): streaming reads of raw objects, small writes (API archives) and
- * a bounded-memory JSON Lines writer (rejects) that switches to a multipart upload when the data outgrows one part.
- * Permissions used: s3:GetObject (incoming/*), s3:PutObject (rejected/*, api/*), s3:AbortMultipartUpload and
- * s3:DeleteObject (rejected/*).
+ * a bounded-memory JSON Lines writer (rejects, `@aws-sdk/lib-storage`: one PutObject or a multipart upload).
+ * Permissions used: s3:GetObject (incoming/*, and HEAD of rejected/*), s3:ListBucket on the bucket for those
+ * prefixes (a missing key is then a 404, not a 403), s3:PutObject (rejected/*, api/*; the multipart calls),
+ * s3:AbortMultipartUpload and s3:DeleteObject (rejected/*).
  */
-import {
-  AbortMultipartUploadCommand,
-  CompleteMultipartUploadCommand,
-  CreateMultipartUploadCommand,
-  DeleteObjectCommand,
-  GetObjectCommand,
-  PutObjectCommand,
-  S3Client,
-  UploadPartCommand,
-} from "@aws-sdk/client-s3";
+import { once } from "node:events";
+import { PassThrough } from "node:stream";
+import { DeleteObjectCommand, GetObjectCommand, HeadObjectCommand, PutObjectCommand, S3Client } from "@aws-sdk/client-s3";
+import { Upload } from "@aws-sdk/lib-storage";
 import { clientConfig } from "./config.ts";
 
 /** The shared S3 client (honours AWS_ENDPOINT_URL, path-style addressing when it is set). */
@@ -52,25 +47,44 @@ export async function putObject(bucket: string, key: string, body: string | Uint
   await s3Client.send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: body, ContentType: contentType }));
 }
 
-/** Deletes an object; a key that does not exist is fine (S3 answers 204 either way). */
-export async function deleteObject(bucket: string, key: string): Promise<void> {
-  await s3Client.send(new DeleteObjectCommand({ Bucket: bucket, Key: key }));
+/**
+ * Whether an object exists (HeadObject). A missing key is a 404 only with s3:ListBucket on the bucket (else S3
+ * answers 403, which is thrown here): the ingestion role holds it for `rejected/*` and `incoming/*` keys.
+ */
+export async function objectExists(bucket: string, key: string): Promise<boolean> {
+  try {
+    await s3Client.send(new HeadObjectCommand({ Bucket: bucket, Key: key }));
+    return true;
+  } catch (e) {
+    const err = e as { name?: string; $metadata?: { httpStatusCode?: number } };
+    if (err.name === "NotFound" || err.name === "NoSuchKey" || err.$metadata?.httpStatusCode === 404) return false;
+    throw e;
+  }
 }
 
-/** Multipart parts must be >= 5 MiB (but the last); parts of 8 MiB keep memory bounded. */
+/**
+ * Deletes an object if it exists. On a versioned bucket every DeleteObject of a key writes a delete marker, even
+ * when the key has no current version; checking first (a HEAD) writes one only when there was an object.
+ */
+export async function deleteIfExists(bucket: string, key: string): Promise<boolean> {
+  if (!(await objectExists(bucket, key))) return false;
+  await s3Client.send(new DeleteObjectCommand({ Bucket: bucket, Key: key }));
+  return true;
+}
+
+/** Parts of 8 MiB (S3's minimum is 5 MiB but for the last part) keep memory bounded. */
 export const PART_BYTES = 8 * 1024 * 1024;
 
 /**
- * Writes an object line by line with bounded memory: lines are buffered up to PART_BYTES; the first full part
- * starts a multipart upload, smaller totals end in one PutObject. Call close() to finish, abort() on failure.
- * `write` is synchronous; `flush()` awaits the part upload it may have started (call it between chunks).
+ * Writes an object line by line with bounded memory through `@aws-sdk/lib-storage`'s Upload: a total under one
+ * part is one PutObject, a larger one a multipart upload (part checksums, the completion and the abort done by the
+ * library). Nothing is written for zero lines. `write` is synchronous; `flush()` waits while more than a part is
+ * buffered (call it between chunks); `close()` finishes; `abort()` abandons the object.
  */
 export class ObjectLineWriter {
-  private parts: string[] = [];
-  private bytes = 0;
-  private uploadId: string | undefined;
-  private readonly etags: { PartNumber: number; ETag: string }[] = [];
-  private pending: Promise<void> | undefined;
+  private stream: PassThrough | undefined;
+  private upload: Upload | undefined;
+  private finished: Promise<unknown> | undefined;
   private closed = false;
   /** lines written */
   lines = 0;
@@ -82,76 +96,55 @@ export class ObjectLineWriter {
     private readonly partBytes = PART_BYTES,
   ) {}
 
-  /** Buffers one line (a newline is appended). */
+  /** Buffers one line (a newline is appended); the upload starts with the first line. */
   write(line: string): void {
     if (this.closed) throw new Error(`writer for s3://${this.bucket}/${this.key} is closed`);
-    this.parts.push(line, "\n");
-    this.bytes += Buffer.byteLength(line) + 1;
+    if (this.stream === undefined) this.start();
+    this.stream!.write(`${line}\n`);
     this.lines++;
   }
 
-  /** Uploads a part when enough data is buffered; waits for it. */
+  private start(): void {
+    this.stream = new PassThrough({ highWaterMark: this.partBytes });
+    this.upload = new Upload({
+      client: s3Client,
+      params: { Bucket: this.bucket, Key: this.key, Body: this.stream, ContentType: this.contentType },
+      partSize: this.partBytes,
+      queueSize: 1, // one part in flight: memory stays near two parts
+    });
+    this.finished = this.upload.done();
+    this.finished.catch(() => undefined); // awaited by close() / flush() / abort()
+  }
+
+  /** Waits while the upload drains what is buffered (its failure is thrown here). */
   async flush(): Promise<void> {
-    if (this.pending) await this.pending;
-    if (this.bytes >= this.partBytes) {
-      const body = Buffer.from(this.parts.join(""), "utf8");
-      this.parts = [];
-      this.bytes = 0;
-      this.pending = this.uploadPart(body);
-      await this.pending;
-      this.pending = undefined;
-    }
+    const stream = this.stream;
+    if (stream?.writableNeedDrain) await Promise.race([once(stream, "drain"), this.finished]);
   }
 
-  private async uploadPart(body: Buffer): Promise<void> {
-    if (this.uploadId === undefined) {
-      const out = await s3Client.send(
-        new CreateMultipartUploadCommand({ Bucket: this.bucket, Key: this.key, ContentType: this.contentType }),
-      );
-      if (!out.UploadId) throw new Error(`CreateMultipartUpload s3://${this.bucket}/${this.key} returned no UploadId`);
-      this.uploadId = out.UploadId;
-    }
-    const PartNumber = this.etags.length + 1;
-    const out = await s3Client.send(
-      new UploadPartCommand({ Bucket: this.bucket, Key: this.key, UploadId: this.uploadId, PartNumber, Body: body }),
-    );
-    this.etags.push({ PartNumber, ETag: out.ETag ?? "" });
-  }
-
-  /** Writes what is buffered and completes the object (no-op when nothing was written). */
+  /** Completes the object (no-op when nothing was written). */
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    if (this.pending) await this.pending;
-    const rest = Buffer.from(this.parts.join(""), "utf8");
-    this.parts = [];
-    this.bytes = 0;
-    if (this.uploadId === undefined) {
-      if (this.lines > 0) await putObject(this.bucket, this.key, rest, this.contentType);
-      return;
-    }
-    if (rest.length > 0) await this.uploadPart(rest);
-    await s3Client.send(
-      new CompleteMultipartUploadCommand({
-        Bucket: this.bucket,
-        Key: this.key,
-        UploadId: this.uploadId,
-        MultipartUpload: { Parts: this.etags },
-      }),
-    );
+    if (this.stream === undefined) return;
+    this.stream.end();
+    await this.finished;
   }
 
-  /** Abandons the object (aborts a started multipart upload; errors are returned, not thrown). */
+  /**
+   * Abandons the object: the body stream fails, so the library aborts a started multipart upload
+   * (AbortMultipartUpload) before its done() settles. Errors of the abort are returned, not thrown.
+   */
   async abort(): Promise<unknown> {
     this.closed = true;
-    this.parts = [];
-    if (this.pending) await this.pending.catch(() => undefined);
-    if (this.uploadId === undefined) return undefined;
+    if (this.stream === undefined) return undefined;
+    const reason = new Error(`upload of s3://${this.bucket}/${this.key} abandoned`);
+    this.stream.destroy(reason);
     try {
-      await s3Client.send(new AbortMultipartUploadCommand({ Bucket: this.bucket, Key: this.key, UploadId: this.uploadId }));
+      await this.finished;
       return undefined;
     } catch (e) {
-      return e;
+      return e === reason ? undefined : e;
     }
   }
 }

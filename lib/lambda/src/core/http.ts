@@ -8,7 +8,7 @@
  * - `application/x-ndjson` (also `application/ndjson`, `application/jsonl`, `application/x-jsonlines`,
  *   `application/jsonlines`, `application/json-lines`, `application/json-seq` is NOT accepted): one tick per line.
  * - `text/csv` (also `application/csv`): CSV with a header row, as for S3 files.
- * - no content type, `text/plain` or `application/octet-stream`: decided by content (`[` JSON array; `{` one JSON
+ * - no content type, `text/plain`, `application/octet-stream` or `application/gzip`: decided by content (`[` JSON array; `{` one JSON
  *   document or NDJSON; otherwise CSV).
  * - anything else: 400 naming the accepted types.
  * `Content-Encoding: gzip` (or a body starting with the gzip magic bytes) is decompressed; other encodings -> 400.
@@ -96,8 +96,13 @@ const NDJSON_TYPES = new Set([
   "application/json-lines",
 ]);
 const CSV_TYPES = new Set(["text/csv", "application/csv"]);
-const SNIFF_TYPES = new Set(["", "text/plain", "application/octet-stream"]);
-export const ACCEPTED_CONTENT_TYPES = "application/json, application/x-ndjson, text/csv (or none/text/plain: by content)";
+/**
+ * Read by content. The binary ones are the API's binaryMediaTypes (the component's api.BINARY_MEDIA_TYPES): API
+ * Gateway base64-encodes only bodies of those types, so gzip bodies must be sent with one of them.
+ */
+const SNIFF_TYPES = new Set(["", "text/plain", "application/octet-stream", "application/gzip", "application/x-gzip"]);
+export const ACCEPTED_CONTENT_TYPES =
+  "application/json, application/x-ndjson, text/csv (or none/text/plain: by content; gzip bodies as application/gzip or application/octet-stream)";
 
 /** Maps a Content-Type header to the body kind, or a reason when it is not accepted. */
 export function classifyContentType(contentType: string | undefined): { ok: true; kind: BodyKind } | { ok: false; reason: string } {

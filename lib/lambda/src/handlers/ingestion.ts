@@ -10,8 +10,9 @@
  * give the same answer. Only transient failures (S3 reads, SQS sends after retries) throw, so Lambda retries the
  * event and then sends it to the on-failure destination. Reprocessing a file sends the same messages again (same
  * ticks, same packing) and overwrites the same rejected/ object: downstream stores ticks by content (idempotent).
- * A version of a key without rejects (or empty) deletes `rejected/<key>.jsonl`, so an older version's rejects never
- * outlive it.
+ * A version of a key without rejects (or empty) deletes `rejected/<key>.jsonl` when there is one (HEAD first: a
+ * DeleteObject on the versioned bucket would write a delete marker per clean file), so an older version's rejects
+ * never outlive it.
  *
  * API (synchronous): see core/http.ts for the accepted bodies. 202 `{accepted, rejected, rejectedCount,
  * requestId}`; 400 malformed / wrong shape / unsupported type / no valid tick; 413 too large; 404/405 other routes.
@@ -26,7 +27,7 @@ import { MetricUnit, Metrics } from "@aws-lambda-powertools/metrics";
 import { Tracer } from "@aws-lambda-powertools/tracer";
 import type { Context } from "aws-lambda";
 import { requireEnv } from "../adapters/config.ts";
-import { deleteObject, ObjectLineWriter, openObject, putObject, s3Client } from "../adapters/s3.ts";
+import { deleteIfExists, ObjectLineWriter, openObject, putObject, s3Client } from "../adapters/s3.ts";
 import { sendBatch, sqsClient } from "../adapters/sqs.ts";
 import {
   AutoParser,
@@ -276,7 +277,7 @@ export async function ingestObject(bucket: string, key: string): Promise<FileRes
   }
   const rejectedKey = `rejected/${key}.jsonl`;
   if (head.length === 0) {
-    await deleteObject(bucket, rejectedKey); // an older version's rejects do not describe this one
+    await deleteIfExists(bucket, rejectedKey); // an older version's rejects do not describe this one
     logger.info("empty object: nothing to ingest", { bucket, key });
     return { ...result, status: "empty" };
   }
@@ -371,8 +372,9 @@ export async function ingestObject(bucket: string, key: string): Promise<FileRes
       await rejects.close();
       result.rejectedKey = rejectedKey;
     } else {
-      // nothing rejected in this version of the object: remove what an older version may have left (DELETE is free)
-      await deleteObject(bucket, rejectedKey);
+      // nothing rejected in this version of the object: remove what an older version may have left; only if there
+      // is one, since a DeleteObject on the versioned bucket writes a delete marker for every clean file otherwise
+      await deleteIfExists(bucket, rejectedKey);
     }
   } catch (e) {
     await sender.drain().catch(() => undefined); // let batches in flight settle (their count is reported)
