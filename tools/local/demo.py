@@ -253,34 +253,41 @@ def _bar_table(rows: Sequence[Sequence[str]]) -> str:
     return "\n".join([fmt(rows[0]), "  ".join("-" * w for w in widths), *(fmt(r) for r in rows[1:])])
 
 
-def api_closes(stack: LocalStack, ds: datagen.Dataset) -> dict[str, list[tuple[int, float]]]:
-    """1-minute closes per symbol read through the REST API (GET /symbols/{s}/aggregates, DataQuery, R-API-3)."""
+def api_aggregates(
+    stack: LocalStack, symbol: str, interval: str, from_ms: int, to_ms: int
+) -> dict[int, dict[str, float | None]]:
+    """A symbol's aggregates read through the REST API (GET /symbols/{s}/aggregates, DataQuery, R-API-3), every page:
+    window start -> compared fields. This is what users see, the windows the API computes at read time included."""
     key = stack.deployment.api_key_value if stack.deployment else None
     stage_path = urllib.parse.urlparse(stack.outputs["ApiUrl"]).path.rstrip("/")
-    out: dict[str, list[tuple[int, float]]] = {}
-    for sym in ds.symbols:
-        rows: list[tuple[int, float]] = []
-        nxt = ""
-        for _ in range(1000):
-            q = urllib.parse.urlencode(
-                {
-                    "interval": "1m",
-                    "from": ds.start_ms,
-                    "to": ds.end_ms + 60_000,
-                    **({"next": nxt} if nxt else {}),
-                }
-            )
-            path = f"{stage_path}/symbols/{urllib.parse.quote(sym)}/aggregates?{q}"
-            status, _h, body = stack.host.request("GET", path, None, {"x-api-key": key or ""})
-            if status != 200:
-                raise RuntimeError(f"GET {path} answered {status}: {body[:300]!r}")
-            page = json.loads(body)
-            rows += [(int(r["windowStart"]), float(r["close"])) for r in page["items"]]
-            nxt = page.get("next") or ""
-            if not nxt:
-                break
-        out[sym] = sorted(rows)
+    out: dict[int, dict[str, float | None]] = {}
+    nxt = ""
+    for _ in range(1000):
+        q = urllib.parse.urlencode(
+            {"interval": interval, "from": from_ms, "to": to_ms, **({"next": nxt} if nxt else {})}
+        )
+        path = f"{stage_path}/symbols/{urllib.parse.quote(symbol)}/aggregates?{q}"
+        status, _h, body = stack.host.request("GET", path, None, {"x-api-key": key or ""})
+        if status != 200:
+            raise RuntimeError(f"GET {path} answered {status}: {body[:300]!r}")
+        page = json.loads(body)
+        for r in page["items"]:
+            out[int(r["windowStart"])] = {f: None if r.get(f) is None else float(r[f]) for f in FIELDS}
+        nxt = page.get("next") or ""
+        if not nxt:
+            break
     return out
+
+
+def api_closes(stack: LocalStack, ds: datagen.Dataset) -> dict[str, list[tuple[int, float]]]:
+    """1-minute closes per symbol read through the REST API (GET /symbols/{s}/aggregates, DataQuery, R-API-3)."""
+    return {
+        sym: sorted(
+            (start, float(row["close"] or 0.0))
+            for start, row in api_aggregates(stack, sym, "1m", ds.start_ms, ds.end_ms + 60_000).items()
+        )
+        for sym in ds.symbols
+    }
 
 
 def chart(closes: Mapping[str, list[tuple[int, float]]], color: bool) -> str:
