@@ -105,7 +105,7 @@ describe("DataProcessor", () => {
     assert.ok(stored, "the tick is stored under its content key");
     assert.equal(stored.price?.N, "189.5");
     assert.equal(stored.ts?.N, String(T + 1));
-    assert.deepEqual(stored.extra, { M: { tradeId: { S: "1" } } });
+    assert.deepEqual(stored.extra, { S: '{"tradeId":"1"}' }, "extra is stored as its JSON text (issue 14)");
     assert.equal(stored.expiresAt?.N, String(Math.floor(NOW / 1000) + 30 * 86_400), "R-DDB-2 TTL from DATA_RETENTION_DAYS");
     // One PutEvents call with one entry (R-EVB-1), naming each (symbol, 1m window) pair once.
     assert.equal(events.commandCalls(PutEventsCommand).length, 1);
@@ -159,11 +159,12 @@ describe("DataProcessor", () => {
       ["badextra", "badprice", "badsymbol", "badversion", "huge", "notjson"],
     );
     assert.equal(tickItems().length, 1, "the good message is stored");
-    assert.deepEqual(tickItems()[0]?.extra, { M: { tradeId: { N: "12345678901234567000" } } });
+    assert.deepEqual(tickItems()[0]?.extra, { S: '{"tradeId":12345678901234567000}' });
     const reasons = err.mock.calls.map((c) => JSON.stringify(c.arguments));
     assert.ok(reasons.some((r) => r.includes("ticks[1] price -1")), reasons.join("\n"));
     assert.ok(reasons.some((r) => r.includes("not JSON")));
     assert.ok(reasons.some((r) => r.includes("outside DynamoDB's number range")));
+    assert.ok(reasons.some((r) => r.includes("price 1e+200 is not a number from 1e-30 to 1e+30")), reasons.join("\n"));
     assert.equal(eventWindows().length, 1);
   });
 

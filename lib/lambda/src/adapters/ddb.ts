@@ -29,62 +29,12 @@ export const BATCH_WRITE_MAX = 25;
 /** Bound on pages read by one paginated Query (each page is <= 1 MB): protects every loop. */
 export const MAX_QUERY_PAGES = 10_000;
 
-/** DynamoDB's Number range (38 digits, exponent -130..+125); values outside cannot be stored. */
-export function dynamoNumberProblem(n: number): string | null {
-  if (!Number.isFinite(n)) return `${n} is not finite`;
-  const a = Math.abs(n);
-  if (a !== 0 && (a < 1e-130 || a >= 1e126)) return `${n} is outside DynamoDB's number range (1e-130 .. 9.99e125)`;
-  return null;
-}
-
-/** Checks that `extra` can be stored as a DynamoDB map (numbers in range, depth <= 30, non-empty keys). */
-export function extraProblem(v: unknown, path = "extra", depth = 0): string | null {
-  if (depth > 30) return `${path} is nested deeper than 30 levels`;
-  if (v === null || typeof v === "string" || typeof v === "boolean") return null;
-  if (typeof v === "number") {
-    const p = dynamoNumberProblem(v);
-    return p ? `${path}: ${p}` : null;
-  }
-  if (Array.isArray(v)) {
-    for (let i = 0; i < v.length; i++) {
-      const p = extraProblem(v[i], `${path}[${i}]`, depth + 1);
-      if (p) return p;
-    }
-    return null;
-  }
-  if (typeof v === "object") {
-    for (const [k, x] of Object.entries(v as Record<string, unknown>)) {
-      if (k.length === 0) return `${path} has an empty field name`;
-      const p = extraProblem(x, `${path}.${k}`, depth + 1);
-      if (p) return p;
-    }
-    return null;
-  }
-  return `${path} holds a ${typeof v}, which JSON cannot carry`;
-}
-
 /**
- * JSON value -> AttributeValue. Unlike util-dynamodb's marshall, a number of any magnitude is written as its JS decimal
- * form (marshall throws above 2^53, which would turn a valid tick with a large integer field into poison).
+ * The tick item (keys symbol S / timestamp N = `key`). `extra` is stored as its JSON text (an S attribute), not as a
+ * map: the AWS SDK's JSON protocol builds maps by assignment into `{}`, which drops a field named `__proto__` both when
+ * it sends an item and when it reads one (issue 14), so a map could not keep every field exactly as sent. The text
+ * keeps every name and every number exactly (JSON.parse(JSON.stringify(x)) is x for the JSON values a tick carries).
  */
-export function toAttr(v: unknown): AttributeValue {
-  if (v === null || v === undefined) return { NULL: true };
-  if (typeof v === "string") return { S: v };
-  if (typeof v === "boolean") return { BOOL: v };
-  if (typeof v === "number") return { N: String(v) };
-  if (Array.isArray(v)) return { L: v.map(toAttr) };
-  if (typeof v === "object") return { M: toAttrMap(v as Record<string, unknown>) };
-  throw new TypeError(`cannot store a ${typeof v} in DynamoDB`);
-}
-
-/** JSON object -> AttributeValue map (undefined fields omitted). */
-export function toAttrMap(o: Record<string, unknown>): Record<string, AttributeValue> {
-  const out: Record<string, AttributeValue> = {};
-  for (const [k, x] of Object.entries(o)) if (x !== undefined) out[k] = toAttr(x);
-  return out;
-}
-
-/** The tick item (keys symbol S / timestamp N = `key`). */
 export function tickItem(t: Tick, key: string, expiresAt: number): Item {
   const item: Item = {
     symbol: { S: t.symbol },
@@ -94,9 +44,7 @@ export function tickItem(t: Tick, key: string, expiresAt: number): Item {
     volume: { N: String(t.volume) },
     expiresAt: { N: String(expiresAt) },
   };
-  if (t.extra && Object.keys(t.extra).length > 0) {
-    item.extra = { M: toAttrMap(t.extra) };
-  }
+  if (t.extra && Object.keys(t.extra).length > 0) item.extra = { S: JSON.stringify(t.extra) };
   return item;
 }
 
@@ -116,7 +64,10 @@ export interface TickRow {
   extra?: Record<string, unknown>;
 }
 
-/** Decodes a tick item. Numbers inside `extra` beyond JS precision come back as their decimal string form. */
+/**
+ * Decodes a tick item. `extra` is JSON text (see tickItem); items written before issue 14 hold a map, whose numbers
+ * beyond JS precision come back as their decimal string form.
+ */
 export function tickRow(item: Item): TickRow {
   const key = item.timestamp?.N;
   if (key === undefined || item.symbol?.S === undefined) throw new Error("item has no symbol/timestamp key");
@@ -127,7 +78,9 @@ export function tickRow(item: Item): TickRow {
     price: num(item, "price"),
     volume: num(item, "volume"),
   };
-  if (item.extra?.M) {
+  if (item.extra?.S !== undefined) {
+    row.extra = JSON.parse(item.extra.S) as Record<string, unknown>;
+  } else if (item.extra?.M) {
     const plain = unmarshall(item.extra.M, { wrapNumbers: true }) as Record<string, unknown>;
     row.extra = unwrapNumbers(plain) as Record<string, unknown>;
   }
