@@ -24,6 +24,8 @@ export const ddbClient = new DynamoDBClient(clientConfig());
 export type Item = Record<string, AttributeValue>;
 export const DIRTY_PARTITION = "#DIRTY";
 export const CURSOR_PARTITION = "#CURSOR";
+/** Partition of the records of windows the aggregator could not compute or store (issue 14). */
+export const FAILED_PARTITION = "#FAILED";
 /** BatchWriteItem accepts at most 25 put requests per call. */
 export const BATCH_WRITE_MAX = 25;
 /** Bound on pages read by one paginated Query (each page is <= 1 MB): protects every loop. */
@@ -371,4 +373,39 @@ export async function putCursor(table: string, lastRun: number, client: DynamoDB
     if ((e as Error).name === "ConditionalCheckFailedException") return false;
     throw e;
   }
+}
+
+/** One window the aggregator skipped because its aggregate cannot be computed or stored. */
+export interface FailedWindow {
+  symbol: string;
+  interval: string;
+  windowStart: number;
+  reason: string;
+}
+
+/**
+ * Records a skipped window: `symbol` = `#FAILED`, `timestamp` = `<window start>.<disc of symbol|interval>` (one item per
+ * window: a rerun overwrites it), attributes `window` (`SYMBOL#interval|start`), `reason`, `failedAt`, `expiresAt`.
+ */
+export async function putFailedWindow(
+  table: string,
+  w: FailedWindow,
+  disc: string,
+  failedAt: number,
+  expiresAt: number,
+  client: DynamoDBClient = ddbClient,
+): Promise<void> {
+  await client.send(
+    new PutItemCommand({
+      TableName: table,
+      Item: {
+        symbol: { S: FAILED_PARTITION },
+        timestamp: { N: `${w.windowStart}.${disc}` },
+        window: { S: `${w.symbol}#${w.interval}|${w.windowStart}` },
+        reason: { S: w.reason.slice(0, 1000) },
+        failedAt: { N: String(failedAt) },
+        expiresAt: { N: String(expiresAt) },
+      },
+    }),
+  );
 }

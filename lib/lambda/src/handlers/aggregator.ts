@@ -13,6 +13,9 @@
  * written with a conditional PutItem (overwrite unless the stored one counts MORE trades, which only a newer
  * recompute can have), so running twice gives the same items. A window without ticks gets no item (ticks are never
  * deleted, only expired by TTL like the aggregates). No Scan anywhere.
+ * Each window's compute-and-store runs inside `guardWindow` (issue 14): a window that cannot be computed or stored
+ * (e.g. ticks planted outside the R-DATA-1 bounds whose sum overflows DynamoDB's Number) is logged as an ERROR with its
+ * key, counted (`WindowsFailed`), recorded under `#FAILED` and skipped; the other windows and the cursor go on.
  * Moto delivers EventBridge events without `account`: nothing here reads it.
  */
 import { Logger } from "@aws-lambda-powertools/logger";
@@ -24,14 +27,17 @@ import {
   aggregateItem,
   DIRTY_PARTITION,
   ddbClient,
+  type FailedWindow,
   getCursor,
+  isRetryable,
   type Item,
   putAggregate,
   putCursor,
+  putFailedWindow,
   queryPages,
 } from "../adapters/ddb.ts";
-import { type Aggregate, WindowAccumulator } from "../core/aggregate.ts";
-import { decodeTickKey, tickKeyRange } from "../core/keys.ts";
+import { aggregateProblem, type StoredTick, WindowAccumulator } from "../core/aggregate.ts";
+import { decodeTickKey, hashDiscriminator, tickKeyRange } from "../core/keys.ts";
 import { EVENT_DETAIL_TYPE, EVENT_SOURCE, type WindowRef } from "../core/types.ts";
 import {
   decodePair,
@@ -74,6 +80,8 @@ export interface AggregatorResult {
   written: number;
   keptNewer: number;
   empty: number;
+  /** windows skipped because their aggregate cannot be computed or stored (recorded under #FAILED) */
+  failed: number;
   markers?: number;
   cursor?: number;
   complete: boolean;
@@ -85,6 +93,7 @@ interface Totals {
   written: number;
   keptNewer: number;
   empty: number;
+  failed: number;
 }
 
 function retentionDays(): number {
@@ -97,11 +106,46 @@ function retentionDays(): number {
   return n;
 }
 
+/**
+ * The guard around one window (issue 14): runs its compute-and-store `work`; when the window cannot be computed or
+ * stored (any error but a transient one: throttling, 5xx, network, which fail the invocation as before so it is
+ * retried), logs an ERROR naming the window (the LoggedErrors alarm sees it), counts it (`WindowsFailed`), records it
+ * under `#FAILED` and returns, so the other windows and the schedule's cursor go on.
+ */
+export async function guardWindow(table: string, w: Omit<FailedWindow, "reason">, totals: Totals, work: () => Promise<void>): Promise<void> {
+  try {
+    await work();
+  } catch (e) {
+    if (isRetryable(e)) throw e;
+    const reason = `${(e as Error).name ?? "Error"}: ${(e as Error).message}`;
+    totals.failed++;
+    const window = `${w.symbol}#${w.interval}|${w.windowStart}`;
+    logger.error("window skipped: its aggregate cannot be computed or stored", { window, reason });
+    const now = settings.now();
+    try {
+      const disc = hashDiscriminator(`${w.symbol}|${w.interval}`);
+      await putFailedWindow(table, { ...w, reason }, disc, now, Math.floor(now / 1000) + retentionDays() * 86_400);
+    } catch (e2) {
+      logger.error("failed-window record not written", { window, error: e2 as Error });
+    }
+  }
+}
+
 /** Recomputes one (symbol, 5m) group from one paginated Query: its dirty 1m windows and the 5m window. */
 export async function recomputeGroup(table: string, g: WindowGroup, totals: Totals): Promise<void> {
   const { lo, hi } = tickKeyRange(g.start5m, g.start5m + FIVE_MINUTES);
   const acc5 = new WindowAccumulator(g.symbol, "5m", g.start5m);
   const acc1 = new Map(g.minutes.map((m) => [m, new WindowAccumulator(g.symbol, "1m", m)]));
+  // a tick one window cannot take (e.g. a non-number read back) fails that window only, in its guard below
+  const broken = new Map<WindowAccumulator, unknown>();
+  const add = (acc: WindowAccumulator | undefined, t: StoredTick): void => {
+    if (acc === undefined || broken.has(acc)) return;
+    try {
+      acc.add(t);
+    } catch (e) {
+      broken.set(acc, e);
+    }
+  };
   const pages = queryPages({
     TableName: table,
     KeyConditionExpression: "#s = :s AND #t BETWEEN :lo AND :hi",
@@ -115,25 +159,29 @@ export async function recomputeGroup(table: string, g: WindowGroup, totals: Tota
     for (const item of page) {
       const key = decodeTickKey(item.timestamp?.N ?? "");
       const t = { key, price: Number(item.price?.N), volume: Number(item.volume?.N) };
-      acc5.add(t);
-      acc1.get(minuteStart(key.ts))?.add(t);
+      add(acc5, t);
+      add(acc1.get(minuteStart(key.ts)), t);
     }
   }
   const now = settings.now();
   const expiresAt = Math.floor(now / 1000) + retentionDays() * 86_400;
-  const results: Array<Aggregate | null> = [...[...acc1.values()].map((a) => a.result()), acc5.result()];
   totals.windows1m += acc1.size;
   totals.windows5m += 1;
   await Promise.all(
-    results.map(async (r) => {
-      if (r === null) {
-        totals.empty++;
-        return;
-      }
-      const item: Item = aggregateItem(r, now, expiresAt);
-      if (await putAggregate(table, item)) totals.written++;
-      else totals.keptNewer++;
-    }),
+    [...acc1.values(), acc5].map((acc) =>
+      guardWindow(table, { symbol: g.symbol, interval: acc.interval, windowStart: acc.windowStart }, totals, async () => {
+        if (broken.has(acc)) throw broken.get(acc);
+        const r = acc.result();
+        if (r === null) {
+          totals.empty++;
+          return;
+        }
+        const problem = aggregateProblem(r);
+        if (problem) throw Object.assign(new Error(`aggregate cannot be stored: ${problem}`), { name: "UnstorableAggregate" });
+        if (await putAggregate(table, aggregateItem(r, now, expiresAt))) totals.written++;
+        else totals.keptNewer++;
+      }),
+    ),
   );
   const emptyNamed = [...acc1.entries()].filter(([, a]) => a.trades === 0).map(([m]) => m);
   if (emptyNamed.length > 0) {
@@ -157,7 +205,7 @@ async function recomputeAll(table: string, groups: WindowGroup[], context: Conte
 }
 
 function emptyTotals(): Totals {
-  return { windows1m: 0, windows5m: 0, written: 0, keptNewer: 0, empty: 0 };
+  return { windows1m: 0, windows5m: 0, written: 0, keptNewer: 0, empty: 0, failed: 0 };
 }
 
 async function onTicksStored(detail: unknown, context: Context): Promise<AggregatorResult> {
@@ -254,6 +302,7 @@ function publish(t: Totals): void {
   metrics.addMetric("AggregatesWritten", MetricUnit.Count, t.written);
   metrics.addMetric("WindowsRecomputed", MetricUnit.Count, t.windows1m + t.windows5m);
   if (t.keptNewer) metrics.addMetric("AggregatesKeptNewer", MetricUnit.Count, t.keptNewer);
+  metrics.addMetric("WindowsFailed", MetricUnit.Count, t.failed);
 }
 
 /** The Lambda handler: a TicksStored event or the scheduled event. */
