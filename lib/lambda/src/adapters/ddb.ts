@@ -191,13 +191,29 @@ export function isRetryable(e: unknown): boolean {
   return ["ECONNRESET", "ECONNREFUSED", "EPIPE", "ETIMEDOUT"].includes(err?.code ?? "");
 }
 
+const THROTTLING = new Set(["ProvisionedThroughputExceededException", "ThrottlingException", "RequestLimitExceeded"]);
+
+/**
+ * True when a failed BatchWriteItem call of several items should be split rather than retried whole: any error but
+ * throttling and network trouble. A server error (5xx) that one item's content causes (moto answers 500 to a string
+ * it cannot encode, issue 14) would otherwise repeat on every retry of the chunk and fail its healthy neighbours; split,
+ * the halves without that item succeed and the item ends alone (then retried with backoff like any single item).
+ */
+export function shouldBisect(e: unknown): boolean {
+  const err = e as { name?: string; code?: string; $retryable?: { throttling?: boolean } };
+  if (err?.name && THROTTLING.has(err.name)) return false;
+  if (err?.$retryable?.throttling) return false;
+  return !["ECONNRESET", "ECONNREFUSED", "EPIPE", "ETIMEDOUT"].includes(err?.code ?? "") && err?.name !== "TimeoutError";
+}
+
 export const defaultSleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 /**
  * Writes items with BatchWriteItem (PutRequest), 25 per call, duplicates by `id` collapsed (DynamoDB rejects two
  * requests for one key in a call). UnprocessedItems and retryable errors are retried with exponential backoff and full
- * jitter, bounded by `maxAttempts` and by the remaining invocation time; a non-retryable error on a multi-item chunk
- * is bisected to isolate the offending item. Never throws for write failures: they are returned in `failed`.
+ * jitter, bounded by `maxAttempts` and by the remaining invocation time; any other error on a multi-item chunk (a
+ * non-retryable one, or a server error that may be caused by one item: `shouldBisect`) splits the chunk in halves to
+ * isolate the offending item, so only its record fails. Never throws for write failures: they are returned in `failed`.
  */
 export async function batchWriteAll(
   table: string,
@@ -240,14 +256,14 @@ export async function batchWriteAll(
         if (pending.length === 0) return;
         reason = "UnprocessedItems";
       } catch (e) {
-        if (!isRetryable(e)) {
-          const msg = `${(e as Error).name ?? "Error"}: ${(e as Error).message}`;
-          if (pending.length === 1) {
-            failAll(pending, `BatchWriteItem rejected the item (${msg})`);
-            return;
-          }
+        if (pending.length > 1 && shouldBisect(e)) {
           const mid = Math.ceil(pending.length / 2);
           queue.push(pending.slice(0, mid), pending.slice(mid));
+          return;
+        }
+        if (!isRetryable(e)) {
+          const msg = `${(e as Error).name ?? "Error"}: ${(e as Error).message}`;
+          failAll(pending, `BatchWriteItem rejected the item (${msg})`);
           return;
         }
         reason = (e as Error).name ?? "retryable error";

@@ -101,6 +101,11 @@ export class FakeTable {
         });
       }
       this.batchSizes.push(items.length);
+      // moto answers 500 to a string it cannot encode as UTF-8 (a lone surrogate): the SDK sees a server error
+      // (JSON.stringify writes exactly the lone surrogates as \udXXX escapes)
+      if (items.some((i) => /(?<!\\)\\ud[89a-f]/.test(JSON.stringify(i)))) {
+        throw new DynamoDBServiceException({ name: "InternalServerError", $fault: "server", $metadata: { httpStatusCode: 500 }, message: "Internal Server Error" });
+      }
       const err = this.opts.batchError?.(call, items);
       if (err) throw err;
       const left: Item[] = [];
