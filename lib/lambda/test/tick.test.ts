@@ -8,6 +8,7 @@ import {
   PRICE_MAX,
   PRICE_MIN,
   parseIsoTimestamp,
+  isWellFormed,
   SYMBOL_RULE,
   VOLUME_MAX,
   VOLUME_MIN,
@@ -113,6 +114,20 @@ describe("validateTick (R-DATA-1)", () => {
     assert.ok(MAX_TICKS_PER_WINDOW * PRICE_MAX * VOLUME_MAX < Number.MAX_VALUE / 1e100, "sum(price*volume) stays finite");
     assert.ok(PRICE_MIN * VOLUME_MIN >= 2.2250738585072014e-308 * 1e100, "smallest price*volume is a normal double");
     assert.ok(VOLUME_MIN >= 1e-130 && PRICE_MIN * (1 - 4 * Number.EPSILON) >= 1e-130 && PRICE_MAX * (1 + 4 * Number.EPSILON) < 1e126);
+  });
+
+  it("R-DATA-1 isWellFormed agrees with String.prototype.isWellFormed (Node 20+) and with a UTF-8 round trip (Node 18 too)", () => {
+    const native = (String.prototype as { isWellFormed?: (this: string) => boolean }).isWellFormed;
+    fc.assert(
+      fc.property(fc.oneof(fc.string({ unit: "binary", maxLength: 8 }), fc.constantFrom("\ud800", "\udc00x", "\ud83d\ude00", "a\ud83d")), (s) => {
+        assert.equal(isWellFormed(s), Buffer.from(s, "utf8").toString("utf8") === s, JSON.stringify(s));
+        if (native) assert.equal(isWellFormed(s), native.call(s), JSON.stringify(s));
+      }),
+      { numRuns: 2000 },
+    );
+    assert.match(reason({ ...base, note: "\ud800" }), /note is not well-formed Unicode/);
+    assert.match(reason({ ...base, n: { "\udc00": 1 } }), /field name that is not well-formed/);
+    assert.equal(validateTick({ ...base, note: "😀" }).ok, true);
   });
 
   it("R-DATA-1 symbols: at least one letter or digit (\".\" and \"..\" cannot be addressed in a URL path)", () => {
