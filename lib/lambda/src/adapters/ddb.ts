@@ -316,6 +316,13 @@ export async function queryPage(
   return { items: out.Items ?? [], ...(out.LastEvaluatedKey ? { last: out.LastEvaluatedKey } : {}) };
 }
 
+/** Puts one bookkeeping item of a `#...` partition (`#DIRTY`, `#FAILED`): `timestamp` = `sortKey`, plus `attrs`. */
+async function putBookkeeping(table: string, partition: string, sortKey: string, attrs: Item, client: DynamoDBClient): Promise<void> {
+  await client.send(
+    new PutItemCommand({ TableName: table, Item: { symbol: { S: partition }, timestamp: { N: sortKey }, ...attrs } }),
+  );
+}
+
 /** Writes one `#DIRTY` marker: `timestamp` = `<nowMs>.<disc>`, `windows` = `SYMBOL|start` strings, TTL 1 day. */
 export async function putDirtyMarker(
   table: string,
@@ -324,16 +331,12 @@ export async function putDirtyMarker(
   windows: string[],
   client: DynamoDBClient = ddbClient,
 ): Promise<void> {
-  await client.send(
-    new PutItemCommand({
-      TableName: table,
-      Item: {
-        symbol: { S: DIRTY_PARTITION },
-        timestamp: { N: `${nowMs}.${disc}` },
-        windows: { L: windows.map((S) => ({ S })) },
-        expiresAt: { N: String(Math.floor(nowMs / 1000) + 86_400) },
-      },
-    }),
+  await putBookkeeping(
+    table,
+    DIRTY_PARTITION,
+    `${nowMs}.${disc}`,
+    { windows: { L: windows.map((S) => ({ S })) }, expiresAt: { N: String(Math.floor(nowMs / 1000) + 86_400) } },
+    client,
   );
 }
 
@@ -411,17 +414,16 @@ export async function putFailedWindow(
   expiresAt: number,
   client: DynamoDBClient = ddbClient,
 ): Promise<void> {
-  await client.send(
-    new PutItemCommand({
-      TableName: table,
-      Item: {
-        symbol: { S: FAILED_PARTITION },
-        timestamp: { N: `${w.windowStart}.${disc}` },
-        window: { S: `${w.symbol}#${w.interval}|${w.windowStart}` },
-        reason: { S: w.reason.slice(0, 1000) },
-        failedAt: { N: String(failedAt) },
-        expiresAt: { N: String(expiresAt) },
-      },
-    }),
+  await putBookkeeping(
+    table,
+    FAILED_PARTITION,
+    `${w.windowStart}.${disc}`,
+    {
+      window: { S: `${w.symbol}#${w.interval}|${w.windowStart}` },
+      reason: { S: w.reason.slice(0, 1000) },
+      failedAt: { N: String(failedAt) },
+      expiresAt: { N: String(expiresAt) },
+    },
+    client,
   );
 }
