@@ -156,7 +156,10 @@ def run_schemathesis(env: Env, report: Path) -> dict[str, str]:
         "--report-ndjson-path",
         str(report),
     ]
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=MAX_TIME_S + 240, check=False)
+    # run in the test's temp dir: schemathesis keeps a cache (.schemathesis/) in its working directory
+    proc = subprocess.run(
+        cmd, capture_output=True, text=True, timeout=MAX_TIME_S + 240, check=False, cwd=report.parent
+    )
     print(proc.stdout[-6000:], proc.stderr[-3000:])
     assert proc.returncode == 0, f"schemathesis found contract violations:\n{proc.stdout[-8000:]}"
     return {"output": proc.stdout}
