@@ -18,6 +18,7 @@ from openapi_spec_validator.readers import read_from_filename
 
 from tests.integration.conftest import Env
 from tests.stack_helpers import wait_for
+from tools.local.host import scheduled_event
 
 ROOT = Path(__file__).resolve().parents[2]
 OPENAPI = ROOT / "docs" / "openapi.yaml"
@@ -222,15 +223,7 @@ def test_fuzzed_contract_then_pipeline_healthy(env: Env, stack: Any, tmp_path: P
     symbol, start = plant_unaggregatable_window(env, now_ms)
     out = stack.host.lambda_client().invoke(
         FunctionName=env.outputs["AggregatorFunctionName"],
-        Payload=json.dumps(
-            {
-                "version": "0",
-                "id": "health",
-                "detail-type": "Scheduled Event",
-                "source": "aws.events",
-                "detail": {},
-            }
-        ).encode(),
+        Payload=json.dumps(scheduled_event("health")).encode(),
     )
     answer = json.loads(out["Payload"].read())
     assert "FunctionError" not in out, f"the scheduled run failed: {answer}"
