@@ -69,9 +69,9 @@ MUTANTS: tuple[Mutant, ...] = (
     Mutant(
         "5m-range-1ms-late",
         "R-DATA-5: the 5-minute Query range ends 1 ms late",
-        "lib/lambda/src/handlers/aggregator.ts",
-        "tickKeyRange(g.start5m, g.start5m + FIVE_MINUTES)",
-        "tickKeyRange(g.start5m, g.start5m + FIVE_MINUTES + 1)",
+        "lib/lambda/src/core/coalesce.ts",
+        "return { from: u.start5m, to: u.start5m + FIVE_MINUTES };",
+        "return { from: u.start5m, to: u.start5m + FIVE_MINUTES + 1 };",
     ),
     Mutant(
         "key-ignores-volume",
@@ -130,11 +130,11 @@ MUTANTS: tuple[Mutant, ...] = (
         "self.queue_visibility_timeout_seconds // 5)",
     ),
     Mutant(
-        "user-tags-override",
-        "R-ORG-1: user tags override Environment/Project",
+        "required-tag-conflict-ignored",
+        "R-ORG-1: a user tag contradicting Environment/Project is silently ignored, not refused",
         "sdk/python/market_data_pipeline/tags.py",
-        "merged = {**out, **REQUIRED_TAGS}",
-        "merged = {**REQUIRED_TAGS, **out}",
+        "if required is not None and v != required:",
+        "if required is not None and v != required and False:",
     ),
     Mutant(
         "log-retention-from-data",

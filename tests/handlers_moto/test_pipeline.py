@@ -120,7 +120,8 @@ def _create_resources(moto: MotoServer) -> tuple[PipelineResources, str]:
         Attributes={"VisibilityTimeout": str(VISIBILITY_TIMEOUT), "RedrivePolicy": redrive},
     )["QueueUrl"]
     s3_shim = sqs.create_queue(QueueName=f"local-s3-to-DataIngestion-{SUFFIX}")["QueueUrl"]
-    rule_shim = sqs.create_queue(QueueName=f"local-rule-to-DataAggregator-{SUFFIX}")["QueueUrl"]
+    # the TicksStored rule's target: the aggregation buffer DataAggregator consumes in batches (R-FN-5)
+    rule_shim = sqs.create_queue(QueueName=f"AggregationQueue-{SUFFIX}")["QueueUrl"]
     ing_fail = sqs.create_queue(QueueName=f"DataIngestion-on-failure-{SUFFIX}")["QueueUrl"]
     agg_fail = sqs.create_queue(QueueName=f"DataAggregator-on-failure-{SUFFIX}")["QueueUrl"]
     bucket = f"market-data-raw-{SUFFIX}-{ACCOUNT}"
@@ -165,6 +166,7 @@ def _create_resources(moto: MotoServer) -> tuple[PipelineResources, str]:
         event_bus=bus,
         s3_shim_queue_url=s3_shim,
         rule_shim_queue_url=rule_shim,
+        aggregation_queue_url=rule_shim,
         ingestion_failure_queue_url=ing_fail,
         aggregator_failure_queue_url=agg_fail,
         api_key=API_KEY,

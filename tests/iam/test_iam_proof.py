@@ -55,6 +55,15 @@ UNUSED_REASONS: dict[str, str] = {
         "timeout). AWS's AWSLambdaSQSQueueExecutionRole lists only ReceiveMessage, DeleteMessage and "
         "GetQueueAttributes: a candidate for removal once checked on AWS"
     ),
+    "DataAggregator-{suffix} sqs:ChangeMessageVisibility arn:aws:sqs:us-east-1:{account}:AggregationQueue-{suffix}": (
+        "for the aggregation buffer's SQS event source mapping, which the Lambda service runs with this role; the "
+        "local host's emulation never changes a message's visibility (as for DataProcessor's queue above)"
+    ),
+    "DataAggregator-{suffix} sqs:SendMessage arn:aws:sqs:us-east-1:{account}:AggregationQueue-{suffix}": (
+        "DataAggregator's deferrals: a window named while still open is sent back to the buffer with a delay "
+        "(lib/lambda/src/core/coalesce.ts; test/aggregator.test.ts, tests/integration/test_streaming.py); the "
+        "scenario's ticks all lie in windows that closed before they arrive"
+    ),
 }
 """Allow elements the local end-to-end run does not use, keyed `<function> <action> <resource>` with `{suffix}`
 and `{account}` placeholders, and why each one stays."""

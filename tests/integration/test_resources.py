@@ -169,7 +169,7 @@ def _rules(env: Env, bus: str) -> list[dict[str, Any]]:
     return rules
 
 
-# R-EVB-1, R-SQS-3
+# R-EVB-1, R-FN-5, R-SQS-3
 def test_custom_event_rule_routes_to_aggregator_with_retry_and_dlq(env: Env) -> None:
     bus = env.outputs["EventBusName"]
     ev = env.client("events")
@@ -187,9 +187,28 @@ def test_custom_event_rule_routes_to_aggregator_with_retry_and_dlq(env: Env) -> 
     targets = ev.list_targets_by_rule(Rule=rule["Name"], EventBusName=bus)["Targets"]
     assert targets, "the TicksStored rule has no target"
     for t in targets:
-        assert _function_target_ok(env, t["Arn"], env.outputs["AggregatorFunctionName"]), t
+        assert _buffer_target_ok(env, t["Arn"], rule["Arn"], env.outputs["AggregatorFunctionName"]), t
         assert t.get("RetryPolicy", {}).get("MaximumRetryAttempts") is not None, t  # R-SQS-3
         assert t.get("DeadLetterConfig", {}).get("Arn", "").startswith("arn:aws:sqs:"), t
+
+
+def _buffer_target_ok(env: Env, arn: str, rule_arn: str, function_name: str) -> bool:
+    """R-EVB-1, R-FN-5: the TicksStored rule's target is the aggregation buffer, a queue that admits this rule
+    only (aws:SourceArn) and that DataAggregator consumes (its event source mapping; locally the host's)."""
+    if not (arn.startswith("arn:aws:sqs:") and arn.rsplit(":", 1)[1].startswith("AggregationQueue-")):
+        return False
+    sqs = env.client("sqs")
+    url = sqs.get_queue_url(QueueName=arn.rsplit(":", 1)[1])["QueueUrl"]
+    policy = json.loads(
+        sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["Policy"])["Attributes"]["Policy"]
+    )
+    allows = [st for st in policy["Statement"] if st["Effect"] == "Allow"]
+    if [st["Condition"]["ArnEquals"]["aws:SourceArn"] for st in allows] != [rule_arn]:
+        return False
+    if env.local:
+        return True  # the host runs the event source mapping (moto cannot)
+    esms = env.client("lambda").list_event_source_mappings(FunctionName=function_name, EventSourceArn=arn)
+    return bool(esms["EventSourceMappings"])
 
 
 # R-EVB-2

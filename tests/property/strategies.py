@@ -70,6 +70,7 @@ def valid_args(draw: st.DrawFn) -> dict[str, Any]:
         "queue_visibility_timeout_seconds": st.integers(30, 43_200),
         "max_receive_count": st.integers(1, 1000),
         "processor_max_concurrency": st.integers(2, 1000),
+        "aggregation_batching_window_seconds": st.integers(1, 300),
         "tags": user_tags,
         "alarm_email": emails,
         "api_auth": st.sampled_from([ApiAuth.API_KEY, ApiAuth.IAM, "API_KEY", "IAM"]),
@@ -138,6 +139,7 @@ INVALID: dict[str, st.SearchStrategy[Any]] = {
     "processor_batch_size": _ints_outside(1, 10_000),
     "processor_batching_window_seconds": _ints_outside(0, 300),
     "processor_max_concurrency": _ints_outside(2, 1000),
+    "aggregation_batching_window_seconds": _ints_outside(1, 300),
     "tags": st.one_of(
         st.sampled_from(
             [

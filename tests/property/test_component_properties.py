@@ -106,7 +106,16 @@ def test_r_org_2_r_org_1_r_sec_1_r_fn_6_r_api_2_graph_properties(args: dict[str,
     assert redrive["deadLetterTargetArn"] == f"arn:aws:sqs:us-east-1:{ACCOUNT}:ProcessingQueueDLQ-{s}"
 
     # R-FN-4: the SQS event source uses the batching args.
-    (esm,) = [mocks.inputs(r) for r in mocks.of_type("aws:lambda/eventSourceMapping:EventSourceMapping")]
+    esms = {
+        mocks.inputs(r)["eventSourceArn"].rsplit(":", 1)[1]: mocks.inputs(r)
+        for r in mocks.of_type("aws:lambda/eventSourceMapping:EventSourceMapping")
+    }
+    assert set(esms) == {f"ProcessingQueue-{s}", f"AggregationQueue-{s}"}
+    esm = esms[f"ProcessingQueue-{s}"]
+    # R-FN-5, R-PERF-1: the aggregation buffer's batching window follows its arg.
+    assert esms[f"AggregationQueue-{s}"]["maximumBatchingWindowInSeconds"] == args.get(
+        "aggregation_batching_window_seconds", 2
+    )
     assert esm["batchSize"] == args.get("processor_batch_size", 10)
     assert esm["maximumBatchingWindowInSeconds"] == args.get("processor_batching_window_seconds", 1)
     assert esm["scalingConfig"]["maximumConcurrency"] == args.get("processor_max_concurrency", 100)

@@ -104,6 +104,7 @@ def test_r_fn_3_to_5_environment_matches_the_design_contract(default_run: Run) -
         "POWERTOOLS_SERVICE_NAME": "aggregator",
         "STATE_TABLE": "MarketDataState-prod",
         "DATA_RETENTION_DAYS": "30",
+        "AGGREGATION_QUEUE_URL": f"https://sqs.us-east-1.amazonaws.com/{ACCOUNT}/AggregationQueue-prod",
     }
     assert env["DataQuery-prod"] == {
         **common,

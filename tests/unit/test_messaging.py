@@ -68,7 +68,7 @@ def test_r_sqs_2_dlq_fourteen_days_and_redrive_policy_names_it(default_run: Run)
 def test_r_sec_3_every_queue_is_encrypted_and_tls_only(default_run: Run) -> None:
     queues = default_run.by_name(QUEUE)
     policies = queue_policies(default_run)
-    assert len(queues) == 6
+    assert len(queues) == 8
     for name, q in queues.items():
         assert q["sqsManagedSseEnabled"] is True, name
         denies = [s for s in policies[url(name)]["Statement"] if s["Effect"] == "Deny"]
@@ -100,8 +100,17 @@ def test_r_fn_3_s3_incoming_prefix_invokes_ingestion(default_run: Run) -> None:
 
 
 # proves R-FN-4
+def _esm(run: Run, queue: str) -> dict[str, Any]:
+    (esm,) = [
+        e
+        for e in run.all_inputs("aws:lambda/eventSourceMapping:EventSourceMapping")
+        if e["eventSourceArn"] == arn(queue)
+    ]
+    return esm
+
+
 def test_r_fn_4_processor_reads_sqs_batches_with_partial_failures(default_run: Run) -> None:
-    (esm,) = default_run.all_inputs("aws:lambda/eventSourceMapping:EventSourceMapping")
+    esm = _esm(default_run, "ProcessingQueue-prod")
     assert esm["eventSourceArn"] == arn("ProcessingQueue-prod")
     assert esm["functionName"] == fn_arn("DataProcessor-prod")
     assert esm["functionResponseTypes"] == ["ReportBatchItemFailures"]
@@ -115,7 +124,7 @@ def test_r_fn_4_batching_follows_the_args() -> None:
     run = deploy(
         {"processor_batch_size": 100, "processor_batching_window_seconds": 5, "processor_max_concurrency": 20}
     )
-    (esm,) = run.all_inputs("aws:lambda/eventSourceMapping:EventSourceMapping")
+    esm = _esm(run, "ProcessingQueue-prod")
     assert (
         esm["batchSize"],
         esm["maximumBatchingWindowInSeconds"],
@@ -139,8 +148,44 @@ def test_r_evb_1_own_bus_and_rule_routing_ticks_stored_to_aggregator(default_run
     }
     assert rule["state"] == "ENABLED"
     target = _targets(default_run)["TicksStoredRule-prod"]
-    assert target["arn"] == fn_arn("DataAggregator-prod")
+    assert target["arn"] == arn("AggregationQueue-prod")  # the coalescing buffer (R-FN-5)
     assert target["eventBusName"] == "MarketDataEvents-prod"
+
+
+# proves R-FN-5, R-EVB-1, R-PERF-1, R-SQS-3
+def test_r_fn_5_r_perf_1_buffer_feeds_the_aggregator_in_batches(default_run: Run) -> None:
+    queues = default_run.by_name(QUEUE)
+    buf = queues["AggregationQueue-prod"]
+    assert buf["sqsManagedSseEnabled"] is True
+    # AWS: visibility timeout >= 6 x the timeout of the function an SQS event source invokes.
+    (agg,) = [
+        f
+        for f in default_run.all_inputs("aws:lambda/function:Function")
+        if f["name"] == "DataAggregator-prod"
+    ]
+    assert buf["visibilityTimeoutSeconds"] >= 6 * agg["timeout"]
+    assert json.loads(buf["redrivePolicy"]) == {
+        "deadLetterTargetArn": arn("AggregationQueueDLQ-prod"),
+        "maxReceiveCount": 5,
+    }
+    assert queues["AggregationQueueDLQ-prod"]["messageRetentionSeconds"] == 14 * 24 * 3600
+    esm = _esm(default_run, "AggregationQueue-prod")
+    assert esm["functionName"] == fn_arn("DataAggregator-prod")
+    assert esm["functionResponseTypes"] == ["ReportBatchItemFailures"]
+    assert esm["batchSize"] > 10 and esm["maximumBatchingWindowInSeconds"] == 2  # > 10 needs a window >= 1 s
+    assert esm["scalingConfig"] == {"maximumConcurrency": 2}
+    # Only the TicksStored rule may send to the buffer (plus TLS only).
+    policy = queue_policies(default_run)[url("AggregationQueue-prod")]
+    (allow,) = [s for s in policy["Statement"] if s["Effect"] == "Allow"]
+    assert allow["Principal"] == {"Service": "events.amazonaws.com"} and allow["Action"] == "sqs:SendMessage"
+    assert allow["Resource"] == arn("AggregationQueue-prod")
+    assert allow["Condition"] == {
+        "ArnEquals": {
+            "aws:SourceArn": f"arn:aws:events:{REGION}:{ACCOUNT}:rule/MarketDataEvents-prod/TicksStoredRule-prod"
+        }
+    }
+    run = deploy({"aggregation_batching_window_seconds": 30})
+    assert _esm(run, "AggregationQueue-prod")["maximumBatchingWindowInSeconds"] == 30
 
 
 # proves R-EVB-2
@@ -164,10 +209,8 @@ def test_r_evb_1_2_events_may_invoke_the_aggregator_from_each_rule_only(default_
         if p["principal"] == "events.amazonaws.com"
     ]
     assert {p["function"] for p in perms} == {"DataAggregator-prod"}
-    rule_arns = {
-        f"arn:aws:events:{REGION}:{ACCOUNT}:rule/MarketDataEvents-prod/TicksStoredRule-prod",
-        f"arn:aws:events:{REGION}:{ACCOUNT}:rule/AggregationSchedule-prod",
-    }
+    # TicksStored goes through the buffer (its queue policy admits the rule); only the schedule invokes directly.
+    rule_arns = {f"arn:aws:events:{REGION}:{ACCOUNT}:rule/AggregationSchedule-prod"}
     assert {p["sourceArn"] for p in perms} == rule_arns
 
 

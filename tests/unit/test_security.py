@@ -54,6 +54,12 @@ EXPECTED_ALLOWS: dict[str, set[tuple[str, str]]] = {
         ("dynamodb:GetItem", TABLE),
         ("dynamodb:PutItem", TABLE),
         ("sqs:SendMessage", sqs("DataAggregatorFailureDLQ-prod")),
+        # R-FN-5: its event source (the aggregation buffer) and its deferrals to it
+        ("sqs:ReceiveMessage", sqs("AggregationQueue-prod")),
+        ("sqs:DeleteMessage", sqs("AggregationQueue-prod")),
+        ("sqs:ChangeMessageVisibility", sqs("AggregationQueue-prod")),
+        ("sqs:GetQueueAttributes", sqs("AggregationQueue-prod")),
+        ("sqs:SendMessage", sqs("AggregationQueue-prod")),
     },
     "DataQuery": {("dynamodb:Query", TABLE)},
 }

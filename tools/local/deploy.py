@@ -1069,7 +1069,7 @@ def _flat_outputs(c: _Ctx, recorded: list[Recorded]) -> dict[str, str]:
             raise DeployError(f"expected exactly one {typ} for the outputs, found {[r.name for r in found]}")
         return found[0]
 
-    queue = one("aws:sqs/queue:Queue", lambda r: bool(r.inputs.get("redrivePolicy")))
+    queue = one("aws:sqs/queue:Queue", lambda r: _phys(r).startswith("ProcessingQueue-"))
     dlq_arn = json.loads(queue.inputs["redrivePolicy"])["deadLetterTargetArn"]
     table = one("aws:dynamodb/table:Table")
     by_role = {}

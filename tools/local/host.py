@@ -56,6 +56,10 @@ class PipelineResources:
     aggregator_failure_queue_url: str | None = None
     api_key: str | None = None
     stage: str | None = None
+    aggregation_queue_url: str | None = None
+    """The aggregation buffer (R-FN-5): when set, the rule's target queue is consumed by DataAggregator as an SQS
+    event source (batches, partial failures) and DataAggregator sends its deferrals to it; when None, the host
+    invokes DataAggregator once per event from `rule_shim_queue_url` (the direct form R-EVB-1 also allows)."""
 
 
 def pipeline_host_config(
@@ -100,7 +104,11 @@ def pipeline_host_config(
             "EVENT_BUS_NAME": res.event_bus,
             "DATA_RETENTION_DAYS": str(retention_days),
         },
-        "aggregator": {"STATE_TABLE": res.table, "DATA_RETENTION_DAYS": str(retention_days)},
+        "aggregator": {
+            "STATE_TABLE": res.table,
+            "DATA_RETENTION_DAYS": str(retention_days),
+            **({"AGGREGATION_QUEUE_URL": res.aggregation_queue_url} if res.aggregation_queue_url else {}),
+        },
         "query": {"STATE_TABLE": res.table},
     }
     functions: dict[str, Any] = {}
@@ -125,7 +133,16 @@ def pipeline_host_config(
             "maximumBatchingWindowSeconds": processor_batching_window_seconds,
             "reportBatchItemFailures": True,
         },
-        {"type": "eventbridge-rule", "queueUrl": res.rule_shim_queue_url, "function": names["aggregator"]},
+        {"type": "eventbridge-rule", "queueUrl": res.rule_shim_queue_url, "function": names["aggregator"]}
+        if res.aggregation_queue_url is None
+        else {
+            "type": "sqs",
+            "queueUrl": res.aggregation_queue_url,
+            "function": names["aggregator"],
+            "batchSize": 1000,
+            "maximumBatchingWindowSeconds": 1,
+            "reportBatchItemFailures": True,
+        },
     ]
     if schedule_every_ms is not None:
         sources.append(

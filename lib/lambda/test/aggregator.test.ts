@@ -5,15 +5,18 @@ import { afterEach, beforeEach, describe, it, mock } from "node:test";
 import { DynamoDBServiceException } from "@aws-sdk/client-dynamodb";
 import { EventBridgeClient, PutEventsCommand } from "@aws-sdk/client-eventbridge";
 import type { Context, SQSEvent } from "aws-lambda";
+import { SendMessageBatchCommand, SQSClient } from "@aws-sdk/client-sqs";
 import { mockClient } from "aws-sdk-client-mock";
 import fc from "fast-check";
 import type { Tick, TicksStoredDetail } from "../src/core/types.ts";
+import type { AggregatorResult } from "../src/handlers/aggregator.ts";
 import { FakeTable } from "./fakes/ddb-table.ts";
 import { lambdaContext } from "./helpers/context.ts";
 
 process.env.AWS_REGION = "us-east-1";
 process.env.STATE_TABLE = "MarketDataState-test";
 process.env.EVENT_BUS_NAME = "MarketDataEvents-test";
+process.env.AGGREGATION_QUEUE_URL = "http://sqs.local/000000000000/AggregationQueue-test";
 process.env.POWERTOOLS_METRICS_DISABLED = "true";
 process.env.POWERTOOLS_LOG_LEVEL = "SILENT";
 const agg = await import("../src/handlers/aggregator.ts");
@@ -22,9 +25,17 @@ const proc = await import("../src/handlers/processor.ts");
 const T = 1_700_000_100_000 - (1_700_000_100_000 % 300_000); // a 5m window start
 let table: FakeTable;
 const events = mockClient(EventBridgeClient);
+const sqs = mockClient(SQSClient);
 let published: TicksStoredDetail[];
+/** deferral messages the aggregator sent to its buffer: body and delay */
+let deferrals: Array<{ body: string; delaySeconds: number }>;
 let remaining: number;
 let clock: number;
+
+/** The aggregator on a direct event (its result, not an SQS batch response). */
+function run(event: unknown, ctx: Context): Promise<AggregatorResult> {
+  return agg.handler(event, ctx) as Promise<AggregatorResult>;
+}
 
 function context(): Context {
   return lambdaContext("fn", `req-${clock}`, () => remaining);
@@ -103,6 +114,12 @@ beforeEach(() => {
     for (const e of input.Entries ?? []) published.push(JSON.parse(e.Detail ?? "{}"));
     return { FailedEntryCount: 0, Entries: (input.Entries ?? []).map(() => ({ EventId: "e" })) };
   });
+  deferrals = [];
+  sqs.reset();
+  sqs.on(SendMessageBatchCommand).callsFake((input) => {
+    for (const e of input.Entries ?? []) deferrals.push({ body: e.MessageBody ?? "", delaySeconds: e.DelaySeconds ?? 0 });
+    return { Successful: (input.Entries ?? []).map((e: { Id?: string }) => ({ Id: e.Id, MessageId: "x", MD5OfMessageBody: "" })), Failed: [] };
+  });
   remaining = 300_000;
   clock = T + 600_000;
   proc.settings.now = () => clock;
@@ -125,7 +142,7 @@ describe("DataAggregator", () => {
     ];
     const [detail] = await ingest(m0.slice(0, 10), m0.slice(10), m2);
     assert.ok(detail);
-    const res = await agg.handler(ticksStored(detail), context());
+    const res = await run(ticksStored(detail), context());
     assert.equal(res.complete, true);
     assert.deepEqual(aggItem("AAPL", "1m", T), { ...ref(m0), windowStart: T, windowEnd: T + 60_000, interval: "1m" });
     assert.deepEqual(aggItem("AAPL", "1m", T + 120_000), { ...ref(m2), windowStart: T + 120_000, windowEnd: T + 180_000, interval: "1m" });
@@ -140,53 +157,56 @@ describe("DataAggregator", () => {
 
   it("R-EVB-3: running the same event twice gives the same items", async () => {
     const [detail] = await ingest([{ symbol: "MSFT", ts: T + 5, price: 10, volume: 1 }, { symbol: "MSFT", ts: T + 6, price: 11, volume: 3 }]);
-    await agg.handler(ticksStored(detail!), context());
+    await run(ticksStored(detail!), context());
     // the first run wrote the aggregates (so the snapshot below holds more than the ingested ticks)
     const expected = { open: 10, high: 11, low: 10, close: 11, volume: 4, vwap: 43 / 4, trades: 2 };
     assert.deepEqual(aggItem("MSFT", "1m", T), { ...expected, windowStart: T, windowEnd: T + 60_000, interval: "1m" });
     assert.deepEqual(aggItem("MSFT", "5m", T), { ...expected, windowStart: T, windowEnd: T + 300_000, interval: "5m" });
     const first = JSON.stringify([...table.items.entries()].sort());
-    await agg.handler(ticksStored(detail!), context());
+    await run(ticksStored(detail!), context());
     assert.equal(JSON.stringify([...table.items.entries()].sort()), first);
   });
 
   it("R-DATA-5: late data for an old window makes it dirty again and it is recomputed", async () => {
     const old = T - 3 * 86_400_000;
     const [d1] = await ingest([{ symbol: "AAPL", ts: old + 1, price: 10, volume: 1 }]);
-    await agg.handler(ticksStored(d1!), context());
+    await run(ticksStored(d1!), context());
     assert.equal(aggItem("AAPL", "1m", old)?.trades, 1);
     clock += 3_600_000; // an hour later a late tick arrives for that old minute
     const [d2] = await ingest([{ symbol: "AAPL", ts: old + 59_000, price: 12, volume: 3 }]);
     assert.deepEqual(d2?.windows, [{ symbol: "AAPL", start: old }]);
-    await agg.handler(ticksStored(d2!), context());
+    await run(ticksStored(d2!), context());
     assert.deepEqual(aggItem("AAPL", "1m", old), { open: 10, high: 12, low: 10, close: 12, volume: 4, vwap: 46 / 4, trades: 2, windowStart: old, windowEnd: old + 60_000, interval: "1m" });
     assert.equal(aggItem("AAPL", "5m", old)?.trades, 2);
   });
 
   it("R-EVB-2: the schedule reads #DIRTY markers since the cursor (with overlap, paginated) and advances it", async () => {
-    // 12 processor invocations -> 12 markers (more than a page); their events are "lost".
-    for (let i = 0; i < 12; i++) {
+    // 11 processor invocations -> 11 markers (more than a page); their events are "lost". Every window is closed
+    // at the run (open ones are deferred: see the buffer tests).
+    for (let i = 0; i < 11; i++) {
       clock = T + 300_000 + i * 1000;
       await ingest([{ symbol: "IBM", ts: T + i * 60_000, price: 100 + i, volume: 1 }]);
     }
     clock = T + 700_000;
-    const r1 = await agg.handler(scheduled, context());
-    assert.equal(r1.markers, 12);
+    const r1 = await run(scheduled, context());
+    assert.equal(r1.markers, 11);
     assert.equal(r1.cursor, clock);
     assert.equal(r1.complete, true);
-    for (let i = 0; i < 12; i++) assert.equal(aggItem("IBM", "1m", T + i * 60_000)?.close, 100 + i);
+    for (let i = 0; i < 11; i++) assert.equal(aggItem("IBM", "1m", T + i * 60_000)?.close, 100 + i);
     assert.deepEqual(aggItem("IBM", "5m", T + 300_000), { ...ref([5, 6, 7, 8, 9].map((i) => ({ symbol: "IBM", ts: T + i * 60_000, price: 100 + i, volume: 1 }))), windowStart: T + 300_000, windowEnd: T + 600_000, interval: "5m" });
     assert.equal(table.items.get("#CURSOR\u00000")?.lastRun?.N, String(T + 700_000));
 
-    // A marker written 100 s before the cursor (inside the 120 s overlap) and one after; the 12 old ones are not re-read.
+    // A marker written 100 s before the cursor (inside the 120 s overlap) and one after; the 11 old ones are not re-read.
+    // (The first one names a window the first run did not compute: a processor whose marker became visible late.)
     clock = T + 600_000;
-    await ingest([{ symbol: "IBM", ts: T + 1, price: 50, volume: 1 }]);
+    await ingest([{ symbol: "IBM", ts: T + 660_001, price: 50, volume: 1 }]);
     clock = T + 800_000;
     await ingest([{ symbol: "IBM", ts: T + 2, price: 60, volume: 1 }]);
     clock = T + 900_000;
-    const r2 = await agg.handler(scheduled, context());
+    const r2 = await run(scheduled, context());
     assert.equal(r2.markers, 2, "markers from lastRun - 120000 only");
-    assert.equal(aggItem("IBM", "1m", T)?.trades, 3);
+    assert.equal(aggItem("IBM", "1m", T + 660_000)?.trades, 1);
+    assert.equal(aggItem("IBM", "1m", T)?.trades, 2);
     assert.equal(table.items.get("#CURSOR\u00000")?.lastRun?.N, String(T + 900_000));
   });
 
@@ -197,7 +217,7 @@ describe("DataAggregator", () => {
     }
     agg.settings.windowsPerStep = 1;
     try {
-      const r = await agg.handler({ ...scheduled }, context());
+      const r = await run({ ...scheduled }, context());
       assert.equal(r.markers, 6);
       assert.equal(r.windows5m, 1, "one (symbol, 5m) group recomputed, not one per marker");
       assert.equal(aggItem("IBM", "1m", T)?.trades, 6);
@@ -208,9 +228,9 @@ describe("DataAggregator", () => {
 
   it("the cursor never moves backwards", async () => {
     clock = T + 1_000_000;
-    await agg.handler(scheduled, context());
+    await run(scheduled, context());
     clock = T + 500_000;
-    await agg.handler(scheduled, context());
+    await run(scheduled, context());
     assert.equal(table.items.get("#CURSOR\u00000")?.lastRun?.N, String(T + 1_000_000));
   });
 
@@ -219,12 +239,12 @@ describe("DataAggregator", () => {
     await ingest([{ symbol: "IBM", ts: T, price: 1, volume: 1 }]);
     remaining = 1000; // below the 5 s reserve: no window is started
     clock = T + 700_000;
-    const r = await agg.handler(scheduled, context());
+    const r = await run(scheduled, context());
     assert.equal(r.complete, false);
     assert.equal(r.cursor, T + 600_000);
     remaining = 300_000;
     clock = T + 800_000;
-    const r2 = await agg.handler(scheduled, context());
+    const r2 = await run(scheduled, context());
     assert.equal(r2.complete, true);
     assert.equal(aggItem("IBM", "1m", T)?.trades, 1);
   });
@@ -246,7 +266,7 @@ describe("DataAggregator", () => {
     // each volume is a valid DynamoDB number, their sum (1.2e126) is not: DynamoDB answers "Number overflow"
     plant("ZZOVF", [{ ts: T, price: "1", volume: "6e125" }, { ts: T + 1, price: "1", volume: "6e125" }]);
     clock = T + 700_000;
-    const r = await agg.handler(scheduled, context());
+    const r = await run(scheduled, context());
     assert.equal(r.complete, true);
     assert.equal(r.failed, 2, "the 1m and the 5m window of ZZOVF");
     assert.equal(r.cursor, T + 700_000);
@@ -263,7 +283,7 @@ describe("DataAggregator", () => {
     clock = T + 800_000;
     await ingest([{ symbol: "AAPL", ts: T + 2000, price: 20, volume: 2 }]);
     clock = T + 900_000;
-    const r2 = await agg.handler(scheduled, context());
+    const r2 = await run(scheduled, context());
     assert.equal(r2.cursor, T + 900_000);
     assert.equal(aggItem("AAPL", "1m", T)?.vwap, 15);
   });
@@ -274,7 +294,7 @@ describe("DataAggregator", () => {
     const [detail] = await ingest([{ symbol: "AAPL", ts: T, price: 10, volume: 2 }]);
     // price 1e-130 (DynamoDB's smallest) with this volume gives a VWAP of 9.999999999999999e-131: not storable
     plant("ZZUNF", [{ ts: T, price: "1e-130", volume: "58.52494540022308" }]);
-    const r = await agg.handler(ticksStored({ windows: [...detail!.windows, { symbol: "ZZUNF", start: T }], ticks: 2 }), context());
+    const r = await run(ticksStored({ windows: [...detail!.windows, { symbol: "ZZUNF", start: T }], ticks: 2 }), context());
     assert.equal(r.failed, 2);
     assert.equal(aggItem("AAPL", "1m", T)?.trades, 1);
     assert.match(failedItems()[0]?.reason?.S ?? "", /vwap 9\.999999999999999e-131 is outside/);
@@ -286,7 +306,7 @@ describe("DataAggregator", () => {
     });
     for (const [k, v] of table.items) refusing.items.set(k, v);
     table = refusing;
-    const r2 = await agg.handler(ticksStored(detail!), context());
+    const r2 = await run(ticksStored(detail!), context());
     assert.equal(r2.failed, 1);
     assert.equal(r2.written, 1, "the 5m window is still written");
     assert.ok(failedItems().some((f) => /Item size has exceeded/.test(f.reason?.S ?? "")));
@@ -303,13 +323,13 @@ describe("DataAggregator", () => {
   it("an event that cannot be finished in time fails (EventBridge retries; the schedule has the marker)", async () => {
     const [detail] = await ingest([{ symbol: "IBM", ts: T, price: 1, volume: 1 }]);
     remaining = 1000;
-    await assert.rejects(agg.handler(ticksStored(detail!), context()), /time ran out after 0 of 1 window groups/);
+    await assert.rejects(run(ticksStored(detail!), context()), /time ran out after 0 of 1 window groups/);
   });
 
   it("a stored aggregate counting MORE trades (a newer recompute) is not overwritten by a stale one", async () => {
     const [detail] = await ingest([{ symbol: "IBM", ts: T, price: 1, volume: 1 }]);
     table.put({ symbol: { S: "IBM#1m" }, timestamp: { N: String(T) }, trades: { N: "5" }, open: { N: "7" } });
-    const r = await agg.handler(ticksStored(detail!), context());
+    const r = await run(ticksStored(detail!), context());
     assert.equal(r.keptNewer, 1);
     assert.equal(table.items.get(`IBM#1m\u0000${T}`)?.open?.N, "7");
     assert.equal(aggItem("IBM", "5m", T)?.trades, 1);
@@ -317,12 +337,12 @@ describe("DataAggregator", () => {
 
   it("bad events: unknown source fails loudly; invalid windows are named, valid ones still recomputed", async () => {
     const err = mock.method(agg.logger, "error");
-    await assert.rejects(agg.handler({ source: "x", "detail-type": "y" }, context()), /unsupported event/);
+    await assert.rejects(run({ source: "x", "detail-type": "y" }, context()), /unsupported event/);
     assert.equal(err.mock.callCount(), 1);
-    await assert.rejects(agg.handler(ticksStored({ ticks: 0 } as unknown as TicksStoredDetail), context()), /no "windows" array/);
+    await assert.rejects(run(ticksStored({ ticks: 0 } as unknown as TicksStoredDetail), context()), /no "windows" array/);
     const [detail] = await ingest([{ symbol: "IBM", ts: T, price: 1, volume: 1 }]);
     const bad = { windows: [...detail!.windows, { symbol: "IBM", start: T + 1 }], ticks: 1 };
-    await assert.rejects(agg.handler(ticksStored(bad), context()), /windows\[1\]: window start 1\d+ is not a non-negative multiple of 60000/);
+    await assert.rejects(run(ticksStored(bad), context()), /windows\[1\]: window start 1\d+ is not a non-negative multiple of 60000/);
     assert.equal(aggItem("IBM", "1m", T)?.trades, 1);
   });
 
@@ -345,8 +365,8 @@ describe("DataAggregator", () => {
         const deliveries = [...ticks, ...picks.map((p) => ticks[p % ticks.length]!)];
         const order = deliveries.map((t, i) => ({ t, k: (picks[i % Math.max(1, picks.length)] ?? i) * 31 + i })).sort((a, b) => a.k - b.k).map((x) => x.t);
         for (let i = 0; i < order.length; i += 3) await ingest(...order.slice(i, i + 3).map((t) => [t]));
-        clock += 1000;
-        await agg.handler(scheduled, context());
+        clock = T + 2_000_000; // every window closed: the schedule computes them all
+        await run(scheduled, context());
         for (const symbol of ["AAPL", "MSFT"]) {
           for (const [interval, size] of [["1m", 60_000], ["5m", 300_000]] as const) {
             for (let start = T; start < T + 900_000; start += size) {
@@ -360,6 +380,180 @@ describe("DataAggregator", () => {
         }
       }),
       { numRuns: 25 },
+    );
+  });
+});
+
+describe("DataAggregator behind the aggregation buffer (R-FN-5, R-EVB-1, R-PERF-1)", () => {
+  /** An SQS record as the event source mapping hands it over. */
+  function sqsRecord(id: string, body: string) {
+    return {
+      messageId: id,
+      receiptHandle: "r",
+      body,
+      attributes: { ApproximateReceiveCount: "1", SentTimestamp: "1", SenderId: "s", ApproximateFirstReceiveTimestamp: "1" },
+      messageAttributes: {},
+      md5OfBody: "",
+      eventSource: "aws:sqs",
+      eventSourceARN: "arn:aws:sqs:us-east-1:1:AggregationQueue-test",
+      awsRegion: "us-east-1",
+    };
+  }
+  async function runBatch(bodies: Array<{ id: string; body: string }>) {
+    return (await agg.handler({ Records: bodies.map((b) => sqsRecord(b.id, b.body)) }, context())) as {
+      batchItemFailures: Array<{ itemIdentifier: string }>;
+    };
+  }
+
+  it("R-PERF-1: a batch of events for open windows writes nothing and defers each window once; it is computed once after it closes", async () => {
+    clock = T + 10_000; // minute T and 5m window T are open
+    const bodies: Array<{ id: string; body: string }> = [];
+    for (let i = 0; i < 20; i++) {
+      const [d] = await ingest([{ symbol: "AAPL", ts: T + i * 100, price: 10 + i, volume: 1 }]);
+      bodies.push({ id: `e${i}`, body: JSON.stringify(ticksStored(d!)) });
+    }
+    const puts = table.calls.put;
+    const queries = table.calls.query;
+    const r = await runBatch(bodies);
+    assert.deepEqual(r.batchItemFailures, []);
+    assert.equal(table.calls.put, puts, "no aggregate written for an open window");
+    assert.equal(table.calls.query, queries, "no tick read for an open window");
+    assert.equal(deferrals.length, 1, "20 events, one window: one deferral");
+    assert.deepEqual(JSON.parse(deferrals[0]!.body), { v: 1, deferred: [{ symbol: "AAPL", start: T, interval: "1m" }] });
+    assert.equal(deferrals[0]!.delaySeconds, 53, "until the minute's end plus the settle time");
+    // The deferral comes back after the minute closed: 1m computed, 5m deferred again.
+    clock = T + 63_000;
+    const d1 = deferrals.splice(0);
+    assert.deepEqual((await runBatch(d1.map((d, i) => ({ id: `d${i}`, body: d.body })))).batchItemFailures, []);
+    assert.equal(aggItem("AAPL", "1m", T)?.trades, 20);
+    assert.equal(aggItem("AAPL", "5m", T), undefined);
+    assert.deepEqual(JSON.parse(deferrals[0]!.body).deferred, [{ symbol: "AAPL", start: T, interval: "5m" }]);
+    clock = T + 303_000;
+    await runBatch(deferrals.splice(0).map((d, i) => ({ id: `f${i}`, body: d.body })));
+    assert.equal(aggItem("AAPL", "5m", T)?.trades, 20);
+    assert.equal(deferrals.length, 0);
+  });
+
+  it("R-PERF-1/R-EVB-3: the schedule skips a window already computed after its newest marker, and recomputes one that is not", async () => {
+    clock = T + 400_000;
+    const [d] = await ingest([{ symbol: "AAPL", ts: T, price: 1, volume: 1 }], [{ symbol: "MSFT", ts: T, price: 1, volume: 1 }]);
+    clock = T + 405_000;
+    await runBatch([{ id: "e", body: JSON.stringify(ticksStored(d!)) }]); // both computed at T+405000
+    clock = T + 410_000;
+    await ingest([{ symbol: "MSFT", ts: T + 1, price: 3, volume: 1 }]); // its event is lost: only the marker tells
+    clock = T + 500_000;
+    const puts = table.calls.put;
+    const r = await run(scheduled, context());
+    assert.equal(r.fresh, 1, "AAPL's 1m and 5m windows were computed after its marker: skipped");
+    assert.equal(table.calls.put - puts, 3, "MSFT's 1m and 5m windows rewritten, plus the cursor");
+    assert.equal(aggItem("MSFT", "1m", T)?.trades, 2);
+    assert.equal(aggItem("MSFT", "5m", T)?.close, 3);
+    assert.equal(aggItem("AAPL", "5m", T)?.trades, 1);
+  });
+
+  it("R-SQS-3: a record naming an invalid window or an unknown message is a batch item failure; the others succeed", async () => {
+    const [d] = await ingest([{ symbol: "IBM", ts: T, price: 1, volume: 1 }]);
+    const r = await runBatch([
+      { id: "good", body: JSON.stringify(ticksStored(d!)) },
+      { id: "notjson", body: "{" },
+      { id: "alien", body: JSON.stringify({ source: "x" }) },
+      { id: "badwin", body: JSON.stringify({ v: 1, deferred: [{ symbol: "IBM", start: T + 1, interval: "1m" }] }) },
+    ]);
+    assert.deepEqual(r.batchItemFailures.map((f) => f.itemIdentifier).sort(), ["alien", "badwin", "notjson"]);
+    assert.equal(aggItem("IBM", "1m", T)?.trades, 1);
+  });
+
+  it("R-SQS-3: a window group that fails fails only the records naming it", async () => {
+    const [a] = await ingest([{ symbol: "AAPL", ts: T, price: 1, volume: 1 }]);
+    const [b] = await ingest([{ symbol: "MSFT", ts: T, price: 2, volume: 1 }]);
+    const orig = table.opts.putError;
+    table.opts.putError = (item) => (item.symbol?.S?.startsWith("MSFT") ? new Error("boom") : undefined);
+    const r = await runBatch([
+      { id: "a", body: JSON.stringify(ticksStored(a!)) },
+      { id: "b", body: JSON.stringify(ticksStored(b!)) },
+    ]);
+    table.opts.putError = orig;
+    assert.deepEqual(r.batchItemFailures, [{ itemIdentifier: "b" }]);
+    assert.equal(aggItem("AAPL", "1m", T)?.trades, 1);
+  });
+
+  it("property (R-PERF-1, R-EVB-3): any interleaving, duplication and redelivery of ticks, events and deferrals -> stored aggregates equal a recompute from the ticks", async () => {
+    const tickArb = fc.record({
+      symbol: fc.constantFrom("AAPL", "MSFT"),
+      ts: fc.integer({ min: T, max: T + 599_999 }),
+      price: fc.integer({ min: 1, max: 2000 }).map((p) => p / 4),
+      volume: fc.integer({ min: 0, max: 1000 }),
+    });
+    const stepArb = fc.oneof(
+      // `lost`: the processor's PutEvents failed (only its #DIRTY marker tells the schedule)
+      fc.record({ kind: fc.constant("ingest" as const), picks: fc.array(fc.nat(), { minLength: 1, maxLength: 4 }), lost: fc.boolean() }),
+      fc.record({ kind: fc.constant("advance" as const), ms: fc.integer({ min: 0, max: 150_000 }) }),
+      // consume some visible buffer messages (any order); `keep` leaves them in the queue (a redelivery later)
+      fc.record({ kind: fc.constant("consume" as const), picks: fc.array(fc.nat(), { maxLength: 6 }), keep: fc.boolean() }),
+      fc.record({ kind: fc.constant("schedule" as const) }),
+    );
+    await fc.assert(
+      fc.asyncProperty(
+        fc.uniqueArray(tickArb, { minLength: 1, maxLength: 30, selector: (t) => `${t.symbol}|${t.ts}` }),
+        fc.array(stepArb, { maxLength: 40 }),
+        async (ticks, steps) => {
+          table.items.clear();
+          deferrals = [];
+          clock = T;
+          const buffer: Array<{ id: string; body: string; visibleAt: number }> = [];
+          let n = 0;
+          const pending = new Set(ticks);
+          const takeDeferrals = () => {
+            for (const d of deferrals.splice(0)) buffer.push({ id: `q${n++}`, body: d.body, visibleAt: clock + d.delaySeconds * 1000 });
+          };
+          const consume = async (picks: number[], keep: boolean) => {
+            const visible = buffer.filter((m) => m.visibleAt <= clock);
+            const chosen = [...new Set(picks.map((p) => visible[p % Math.max(1, visible.length)]).filter((m) => m !== undefined))];
+            if (chosen.length === 0) return;
+            const r = await runBatch(chosen);
+            assert.deepEqual(r.batchItemFailures, []);
+            if (!keep) for (const m of chosen) buffer.splice(buffer.indexOf(m), 1);
+            takeDeferrals();
+          };
+          for (const s of steps) {
+            if (s.kind === "ingest") {
+              const batch = s.picks.map((p) => ticks[p % ticks.length]!);
+              for (const t of batch) pending.delete(t);
+              const events = await ingest(batch);
+              if (!s.lost) for (const d of events) buffer.push({ id: `q${n++}`, body: JSON.stringify(ticksStored(d)), visibleAt: clock });
+            } else if (s.kind === "advance") clock += s.ms;
+            else if (s.kind === "consume") await consume(s.picks, s.keep);
+            else {
+              await run(scheduled, context());
+              takeDeferrals();
+            }
+          }
+          // The ticks not sent yet arrive, then the buffer drains as time goes on.
+          if (pending.size > 0) {
+            for (const d of await ingest(...[...pending].map((t) => [t]))) buffer.push({ id: `q${n++}`, body: JSON.stringify(ticksStored(d)), visibleAt: clock });
+          }
+          // Later, the schedule catches up with lost events (its deferrals go through the buffer too).
+          clock += 1000;
+          await run(scheduled, context());
+          takeDeferrals();
+          for (let guard = 0; buffer.length > 0; guard++) {
+            assert.ok(guard < 100, "the buffer drains");
+            clock = Math.max(clock, Math.min(...buffer.map((m) => m.visibleAt)));
+            await consume(buffer.filter((m) => m.visibleAt <= clock).map((_, i) => i), false);
+          }
+          for (const symbol of ["AAPL", "MSFT"]) {
+            for (const [interval, size] of [["1m", 60_000], ["5m", 300_000]] as const) {
+              for (let start = T; start < T + 600_000; start += size) {
+                const expected = ref(ticks.filter((t) => t.symbol === symbol && t.ts >= start && t.ts < start + size));
+                const got = aggItem(symbol, interval, start);
+                if (!expected) assert.equal(got, undefined);
+                else assert.deepEqual(got, { ...expected, windowStart: start, windowEnd: start + size, interval }, `${symbol} ${interval} ${start}`);
+              }
+            }
+          }
+        },
+      ),
+      { numRuns: 80 },
     );
   });
 });

@@ -9,7 +9,7 @@ process.env.AWS_REGION = "us-east-1";
 process.env.STATE_TABLE = "MarketDataState-test";
 process.env.POWERTOOLS_METRICS_DISABLED = "true";
 process.env.POWERTOOLS_LOG_LEVEL = "SILENT";
-const { handler } = await import("../src/handlers/query.ts");
+const { handler, settings } = await import("../src/handlers/query.ts");
 const { decodeNextToken, encodeNextToken, parseRequest, parseTime, QueryError } = await import("../src/core/query.ts");
 const { tickItem, aggregateItem } = await import("../src/adapters/ddb.ts");
 const { tickKey, tickKeyRange } = await import("../src/core/keys.ts");
@@ -115,6 +115,49 @@ describe("DataQuery (R-API-3)", () => {
     assert.deepEqual(five.body.items.map((i) => i.trades), [6]);
     const dflt = await get("/symbols/AAPL/aggregates");
     assert.equal(dflt.body.items.length, 3, "interval defaults to 1m");
+  });
+
+  it("R-PERF-1: the open and just-closed windows are computed from the ticks at read time; pages still hold every window once", async () => {
+    // Stored (materialised) 1m aggregates for T..T+120000 say trades 1..3; "now" is inside minute T+120000's next minute.
+    const W = T - (T % 60_000);
+    const more = [
+      { symbol: "AAPL", ts: W + 180_000 + 5, price: 7, volume: 2 },
+      { symbol: "AAPL", ts: W + 181_000, price: 9, volume: 1 },
+      { symbol: "AAPL", ts: W + 240_000, price: 3, volume: 4 },
+    ];
+    for (const t of more) table.put(tickItem(t, tickKey(t), 1));
+    const saved = settings.now;
+    settings.now = () => W + 250_000; // read-time region: windows ending after W+130000, i.e. from W+120000
+    try {
+      const all: Array<Record<string, unknown>> = [];
+      let next: string | null = null;
+      let pages = 0;
+      do {
+        const r = await get("/symbols/AAPL/aggregates", { interval: "1m", limit: "1", ...(next ? { next } : {}) });
+        assert.equal(r.status, 200);
+        all.push(...r.body.items);
+        next = r.body.next;
+        pages++;
+      } while (next && pages < 20);
+      assert.deepEqual(all.map((a) => a.windowStart), [T, T + 60_000, W + 180_000, W + 240_000], "stored T and T+60000; T+120000 has no ticks");
+      assert.deepEqual(
+        all.slice(2).map((a) => [a.open, a.high, a.low, a.close, a.volume, a.vwap, a.trades]),
+        [
+          [7, 9, 7, 9, 3, 23 / 3, 2],
+          [3, 3, 3, 3, 4, 3, 1],
+        ],
+      );
+      assert.equal(all[3]?.computedAt, W + 250_000);
+      // 5m: the window holding "now" is computed from its ticks (stored items there are ignored).
+      const five = await get("/symbols/AAPL/aggregates", { interval: "5m" });
+      const now = W + 250_000;
+      const w5 = now - (now % 300_000);
+      const inWindow = (ts: number) => ts >= w5 && ts < w5 + 300_000;
+      const expected = [...Array.from({ length: 25 }, (_, i) => T + i * 1000), T + 3000, ...more.map((t) => t.ts)].filter(inWindow).length;
+      assert.equal(five.body.items.find((a) => a.windowStart === w5)?.trades, expected);
+    } finally {
+      settings.now = saved;
+    }
   });
 
   it("400 with the reason for every bad parameter; 404 unknown route; 405 other methods", async () => {

@@ -7,7 +7,6 @@ import {
   dirtyPairs,
   encodePair,
   fiveMinuteStart,
-  groupByFiveMinutes,
   intervalStart,
   minutesOf,
   minuteStart,
@@ -64,20 +63,5 @@ describe("windows (R-DATA-5)", () => {
     assert.match(windowRefProblem({ symbol: "AAPL", start: 1 }) ?? "", /multiple of 60000/);
     assert.match(windowRefProblem({ symbol: "#DIRTY", start: 0 }) ?? "", /symbol/);
     assert.match(windowRefProblem(null) ?? "", /not an object/);
-  });
-
-  it("groups dirty 1m windows by containing 5m window, duplicates removed", () => {
-    const groups = groupByFiveMinutes([
-      { symbol: "AAPL", start: 360_000 },
-      { symbol: "AAPL", start: 300_000 },
-      { symbol: "AAPL", start: 360_000 },
-      { symbol: "AAPL", start: 600_000 },
-      { symbol: "MSFT", start: 0 },
-    ]);
-    assert.deepEqual(groups, [
-      { symbol: "AAPL", start5m: 300_000, minutes: [300_000, 360_000] },
-      { symbol: "AAPL", start5m: 600_000, minutes: [600_000] },
-      { symbol: "MSFT", start5m: 0, minutes: [0] },
-    ]);
   });
 });

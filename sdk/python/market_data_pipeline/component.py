@@ -145,9 +145,17 @@ class MarketDataPipeline(pulumi.ComponentResource):
             "DataAggregator",
             cfg,
             timeout=c.AGGREGATOR_TIMEOUT_SECONDS,
-            environment={**table_env, **retention_env},
+            environment={
+                **table_env,
+                **retention_env,
+                "AGGREGATION_QUEUE_URL": messaging.aggregation_queue.url,
+            },
             policy=lambda lg: policy_json(
-                policies.aggregator_policy, lg, messaging.aggregator_failure_queue.arn, protected=protected
+                policies.aggregator_policy,
+                lg,
+                messaging.aggregator_failure_queue.arn,
+                messaging.aggregation_queue.arn,
+                protected=protected,
             ),
             opts=child,
         )

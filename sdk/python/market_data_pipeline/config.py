@@ -56,7 +56,9 @@ class MarketDataPipelineArgs(TypedDict):
     processor_batch_size: NotRequired[int]
     """Largest SQS batch handed to DataProcessor (default 10; 1-10000; above 10 needs a batching window >= 1 s)."""
     processor_batching_window_seconds: NotRequired[int]
-    """Longest time the event source mapping gathers a batch, in seconds (default 1; 0-300). The main cost knob for ticks that stream in: each DataProcessor run makes DataAggregator re-read and rewrite the current windows of every symbol it touched, so a 10-60 s window cuts that work 10-60 times (bench/README.md, part 5b), while ticks and aggregates appear up to that much later."""
+    """Longest time the event source mapping gathers a batch for DataProcessor, in seconds (default 1; 0-300). Ticks are stored (and counted in aggregates) up to this much later; fewer, larger batches mean fewer processor runs and requests. Aggregation work does not depend on it: it grows with the ticks stored (R-PERF-1)."""
+    aggregation_batching_window_seconds: NotRequired[int]
+    """Longest time the aggregation buffer gathers TicksStored events before one DataAggregator run, in seconds (default 2; 1-300). DataAggregator stores a window once, after it has closed, and DataQuery computes the open window from the ticks, so this only delays the stored aggregate of a closed window (and of late ticks) by up to this much; it does not change what streaming costs per tick."""
     processor_max_concurrency: NotRequired[int]
     """Largest number of concurrent DataProcessor invocations the SQS event source starts (default 100; 2-1000)."""
     tags: NotRequired[dict[str, str]]
@@ -92,6 +94,7 @@ class PipelineConfig:
     processor_batch_size: int
     processor_batching_window_seconds: int
     processor_max_concurrency: int
+    aggregation_batching_window_seconds: int = c.DEFAULT_AGGREGATION_BATCHING_WINDOW_SECONDS
     tags: Mapping[str, str] = field(default_factory=dict)
     alarm_email: str | None = None
     api_auth: ApiAuth = ApiAuth.API_KEY
@@ -267,6 +270,14 @@ def validate(args: Mapping[str, Any]) -> PipelineConfig:
         processor_batching_window_seconds=window,
         processor_max_concurrency=_int(
             args, "processor_max_concurrency", c.DEFAULT_PROCESSOR_MAX_CONCURRENCY, 2, 1000
+        ),
+        # 1-300: the buffer's batch size (AGGREGATION_BATCH_SIZE) is above 10, which needs a window >= 1 s.
+        aggregation_batching_window_seconds=_int(
+            args,
+            "aggregation_batching_window_seconds",
+            c.DEFAULT_AGGREGATION_BATCHING_WINDOW_SECONDS,
+            1,
+            300,
         ),
         tags=tags,
         alarm_email=email,

@@ -56,9 +56,20 @@ LOG_RETENTION_VALUES = (
 DEFAULT_PROCESSOR_BATCH_SIZE = 10
 DEFAULT_PROCESSOR_BATCHING_WINDOW_SECONDS = 1
 DEFAULT_PROCESSOR_MAX_CONCURRENCY = 100
+# R-PERF-1: a closed window is stored within about this window + 3 s (the settle time) of its end.
+DEFAULT_AGGREGATION_BATCHING_WINDOW_SECONDS = 2
+AGGREGATION_BATCH_SIZE = 1000
+"""Largest batch of buffered events/deferrals handed to DataAggregator (windows are deduplicated per batch; above 10
+needs a batching window >= 1 s; Lambda also cuts a batch at its 6 MB invocation payload)."""
+AGGREGATION_MAX_CONCURRENCY = 2
+"""Concurrent DataAggregator invocations the buffer's event source starts (2 is the smallest value SQS allows)."""
+AGGREGATION_QUEUE_RETENTION_SECONDS = 4 * 24 * 3600
 MAX_PROCESSOR_TIMEOUT_SECONDS = 50  # R-FN-6: processor timeout = min(50, visibility // 6)
 INGESTION_TIMEOUT_SECONDS = 300  # S3 objects are streamed; API Gateway itself cuts the API path at 29 s
 AGGREGATOR_TIMEOUT_SECONDS = 120
+AGGREGATION_QUEUE_VISIBILITY_SECONDS = 6 * AGGREGATOR_TIMEOUT_SECONDS
+"""Visibility timeout of the aggregation buffer: at least 6 x the function timeout, as AWS recommends for an SQS
+event source (https://docs.aws.amazon.com/lambda/latest/dg/services-sqs-configure.html)."""
 QUERY_TIMEOUT_SECONDS = 28  # below API Gateway's 29 s integration limit
 ASYNC_MAX_RETRY_ATTEMPTS = 2  # R-SQS-3: Lambda async retries (0-2)
 ASYNC_MAX_EVENT_AGE_SECONDS = 6 * 3600
@@ -67,6 +78,7 @@ EVENT_TARGET_MAX_EVENT_AGE_SECONDS = 3600
 NONCURRENT_VERSION_DAYS = 1  # R-S3-4: noncurrent versions go one day after they stop being current
 ABORT_MULTIPART_DAYS = 1  # R-S3-4
 OLDEST_MESSAGE_AGE_ALARM_SECONDS = 900  # R-MON-3
+AGGREGATION_AGE_ALARM_SECONDS = 900 + OLDEST_MESSAGE_AGE_ALARM_SECONDS  # deferrals wait up to 900 s by design
 MAX_BODY_BYTES = 4 * 1024 * 1024  # API body limit passed to DataIngestion (docs/design.md)
 TTL_ATTRIBUTE = "expiresAt"  # R-DDB-2
 LOG_ERROR_PATTERN = '{ $.level = "ERROR" }'  # R-MON-2: Powertools Logger JSON error lines

@@ -124,8 +124,9 @@ class PipelineFunction(pulumi.ComponentResource):
 
 class Triggers(pulumi.ComponentResource):
     """How each function is invoked: S3 `incoming/` -> DataIngestion (R-FN-3), ProcessingQueue -> DataProcessor
-    with partial-batch failures (R-FN-4), the TicksStored and schedule rules -> DataAggregator with retry policies
-    and DLQs (R-FN-5, R-SQS-3), and on-failure destinations of the two async-invoked functions (R-SQS-3)."""
+    with partial-batch failures (R-FN-4), the TicksStored rule -> aggregation buffer -> DataAggregator (batches,
+    partial-batch failures) and the schedule rule -> DataAggregator, each rule target with a retry policy and a DLQ
+    (R-FN-5, R-EVB-1, R-SQS-3), and on-failure destinations of the two async-invoked functions (R-SQS-3)."""
 
     def __init__(
         self,
@@ -167,47 +168,105 @@ class Triggers(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(parent=self, depends_on=[s3_permission]),
         )
 
-        # R-FN-4: SQS batches with partial-batch failure reporting; the queue's visibility timeout is >= 6 x
-        # the function timeout (R-FN-6).
-        aws.lambda_.EventSourceMapping(
-            f"{name}-processing-queue-to-processor",
-            event_source_arn=messaging.queue.arn,
-            function_name=processor.arn,
-            batch_size=cfg.processor_batch_size,
-            maximum_batching_window_in_seconds=cfg.processor_batching_window_seconds,
-            function_response_types=["ReportBatchItemFailures"],
-            scaling_config={"maximum_concurrency": cfg.processor_max_concurrency},
-            enabled=True,
-            tags=dict(cfg.tags),
-            opts=child,
-        )
-
-        # R-EVB-1, R-EVB-2, R-SQS-3: both rules -> DataAggregator, each target with retries and its own DLQ.
-        for logical, rule, dlq in (
-            ("ticks-stored", messaging.ticks_rule, messaging.ticks_rule_dlq),
-            ("schedule", messaging.schedule_rule, messaging.schedule_rule_dlq),
-        ):
-            permission = aws.lambda_.Permission(
-                f"{name}-{logical}-invoke-aggregator",
-                action="lambda:InvokeFunction",
-                function=aggregator.name,
-                principal="events.amazonaws.com",
-                source_arn=rule.arn,
+        def sqs_source(
+            logical: str,
+            queue: aws.sqs.Queue,
+            fn: aws.lambda_.Function,
+            batch_size: int,
+            window_seconds: int,
+            max_concurrency: int,
+        ) -> None:
+            """An SQS event source mapping with partial-batch failure reporting."""
+            aws.lambda_.EventSourceMapping(
+                f"{name}-{logical}",
+                event_source_arn=queue.arn,
+                function_name=fn.arn,
+                batch_size=batch_size,
+                maximum_batching_window_in_seconds=window_seconds,
+                function_response_types=["ReportBatchItemFailures"],
+                scaling_config={"maximum_concurrency": max_concurrency},
+                enabled=True,
+                tags=dict(cfg.tags),
                 opts=child,
             )
+
+        # R-FN-4: SQS batches with partial-batch failure reporting; the queue's visibility timeout is >= 6 x
+        # the function timeout (R-FN-6).
+        sqs_source(
+            "processing-queue-to-processor",
+            messaging.queue,
+            processor,
+            cfg.processor_batch_size,
+            cfg.processor_batching_window_seconds,
+            cfg.processor_max_concurrency,
+        )
+
+        def target(
+            logical: str,
+            rule: aws.cloudwatch.EventRule,
+            target_id: str,
+            arn: pulumi.Input[str],
+            dlq: aws.sqs.Queue,
+            opts: pulumi.ResourceOptions,
+        ) -> None:
+            """A rule's target with the retry policy and its own DLQ (R-SQS-3)."""
             aws.cloudwatch.EventTarget(
                 f"{name}-{logical}-target",
                 rule=rule.name,
                 event_bus_name=rule.event_bus_name,
-                target_id="DataAggregator",
-                arn=aggregator.arn,
+                target_id=target_id,
+                arn=arn,
                 retry_policy={
                     "maximum_retry_attempts": c.EVENT_TARGET_MAX_RETRY_ATTEMPTS,
                     "maximum_event_age_in_seconds": c.EVENT_TARGET_MAX_EVENT_AGE_SECONDS,
                 },
                 dead_letter_config={"arn": dlq.arn},
-                opts=pulumi.ResourceOptions(parent=self, depends_on=[permission]),
+                opts=opts,
             )
+
+        # R-EVB-1, R-SQS-3, R-PERF-1: TicksStored -> the aggregation buffer (the queue policy admits this rule by
+        # aws:SourceArn), with retries and its own DLQ like every target.
+        target(
+            "ticks-stored",
+            messaging.ticks_rule,
+            "AggregationQueue",
+            messaging.aggregation_queue.arn,
+            messaging.ticks_rule_dlq,
+            child,
+        )
+        # R-FN-5, R-PERF-1: the buffer -> DataAggregator in batches gathered for up to the batching window (a
+        # batch size above 10 needs a window >= 1 s), windows deduplicated per batch, partial-batch failures
+        # reported (redelivered, then the buffer's DLQ after max_receive_count). AWS:
+        # https://docs.aws.amazon.com/lambda/latest/dg/services-sqs-parameters.html (batch size up to 10,000,
+        # batching window; a batch size above 10 needs MaximumBatchingWindowInSeconds >= 1),
+        # https://docs.aws.amazon.com/lambda/latest/dg/services-sqs-errorhandling.html (ReportBatchItemFailures),
+        # https://docs.aws.amazon.com/lambda/latest/dg/services-sqs-scaling.html (maximum concurrency 2-1000).
+        sqs_source(
+            "aggregation-queue-to-aggregator",
+            messaging.aggregation_queue,
+            aggregator,
+            c.AGGREGATION_BATCH_SIZE,
+            cfg.aggregation_batching_window_seconds,
+            c.AGGREGATION_MAX_CONCURRENCY,
+        )
+
+        # R-EVB-2, R-SQS-3: the schedule -> DataAggregator directly, with retries and its own DLQ.
+        permission = aws.lambda_.Permission(
+            f"{name}-schedule-invoke-aggregator",
+            action="lambda:InvokeFunction",
+            function=aggregator.name,
+            principal="events.amazonaws.com",
+            source_arn=messaging.schedule_rule.arn,
+            opts=child,
+        )
+        target(
+            "schedule",
+            messaging.schedule_rule,
+            "DataAggregator",
+            aggregator.arn,
+            messaging.schedule_rule_dlq,
+            pulumi.ResourceOptions(parent=self, depends_on=[permission]),
+        )
 
         # R-SQS-3: async invocations (S3 -> DataIngestion, EventBridge -> DataAggregator) retry, then land in
         # an on-failure destination queue.

@@ -5,6 +5,8 @@ themselves and their target DLQs live here so that every ARN the IAM policies pr
 """
 
 import json
+from collections.abc import Callable
+from typing import Any
 
 import pulumi
 import pulumi_aws as aws
@@ -25,13 +27,20 @@ def ticks_event_pattern() -> dict[str, list[str]]:
     return {"source": [c.EVENT_SOURCE], "detail-type": [c.EVENT_DETAIL_TYPE]}
 
 
+def _rule_queue_policy(sid: str) -> Callable[[list[Any]], str]:
+    """`[queue_arn, rule_arn] -> policy JSON` admitting that rule (statement `sid`)."""
+    return lambda v: json.dumps(queue_policy(v[0], v[1], sid=sid))
+
+
 class Messaging(pulumi.ComponentResource):
-    """ProcessingQueue and its DLQ, the on-failure queues of the async-invoked functions, the event bus, the
-    TicksStored rule on it, the schedule rule (on the default bus: schedules only run there) and one DLQ per
-    rule target, every queue encrypted and TLS-only."""
+    """ProcessingQueue and its DLQ, the aggregation buffer (the TicksStored rule's target) and its DLQ, the on-failure
+    queues of the async-invoked functions, the event bus, the TicksStored rule on it, the schedule rule (on the
+    default bus: schedules only run there) and one DLQ per rule target, every queue encrypted and TLS-only."""
 
     queue: aws.sqs.Queue
     dlq: aws.sqs.Queue
+    aggregation_queue: aws.sqs.Queue
+    aggregation_dlq: aws.sqs.Queue
     ingestion_failure_queue: aws.sqs.Queue
     aggregator_failure_queue: aws.sqs.Queue
     ticks_rule_dlq: aws.sqs.Queue
@@ -57,18 +66,41 @@ class Messaging(pulumi.ComponentResource):
                 opts=child,
             )
 
+        def work_queue(
+            logical: str, physical: str, retention: int, visibility: int, dlq: aws.sqs.Queue
+        ) -> aws.sqs.Queue:
+            return aws.sqs.Queue(
+                f"{name}-{logical}",
+                name=physical,
+                message_retention_seconds=retention,
+                visibility_timeout_seconds=visibility,
+                sqs_managed_sse_enabled=True,
+                redrive_policy=redrive_policy(dlq.arn, cfg.max_receive_count),
+                tags=tags,
+                opts=child,
+            )
+
         # R-SQS-2: the DLQ first (the redrive policy names it), kept 14 days.
         self.dlq = dead_letter_queue("processing-dlq", naming.dlq_name(s))
         # R-SQS-1
-        self.queue = aws.sqs.Queue(
-            f"{name}-processing",
-            name=naming.queue_name(s),
-            message_retention_seconds=cfg.queue_retention_seconds,
-            visibility_timeout_seconds=cfg.queue_visibility_timeout_seconds,
-            sqs_managed_sse_enabled=True,
-            redrive_policy=redrive_policy(self.dlq.arn, cfg.max_receive_count),
-            tags=tags,
-            opts=child,
+        self.queue = work_queue(
+            "processing",
+            naming.queue_name(s),
+            cfg.queue_retention_seconds,
+            cfg.queue_visibility_timeout_seconds,
+            self.dlq,
+        )
+        # R-FN-5, R-EVB-1, R-PERF-1: the buffer coalescing TicksStored events (and DataAggregator's deferrals)
+        # before DataAggregator, with its own DLQ (R-SQS-3). Visibility >= 6 x the function timeout (AWS's advice
+        # for an SQS event source); a deferral's DelaySeconds is per message (<= 900 s), the queue has none.
+        # SSE-SQS (not a KMS key): EventBridge can deliver to it without a key policy.
+        self.aggregation_dlq = dead_letter_queue("aggregation-dlq", naming.aggregation_dlq_name(s))
+        self.aggregation_queue = work_queue(
+            "aggregation",
+            naming.aggregation_queue_name(s),
+            c.AGGREGATION_QUEUE_RETENTION_SECONDS,
+            c.AGGREGATION_QUEUE_VISIBILITY_SECONDS,
+            self.aggregation_dlq,
         )
         # R-SQS-3: on-failure destinations of the two async-invoked functions.
         self.ingestion_failure_queue = dead_letter_queue(
@@ -87,7 +119,7 @@ class Messaging(pulumi.ComponentResource):
         self.ticks_rule = aws.cloudwatch.EventRule(
             f"{name}-ticks-stored",
             name=naming.ticks_rule_name(s),
-            description="TicksStored events from DataProcessor -> DataAggregator",
+            description="TicksStored events from DataProcessor -> aggregation buffer -> DataAggregator",
             event_bus_name=self.bus.name,
             event_pattern=json.dumps(ticks_event_pattern()),
             state="ENABLED",
@@ -105,19 +137,21 @@ class Messaging(pulumi.ComponentResource):
             opts=child,
         )
 
-        # R-SQS-1, R-SEC-3: TLS-only policies; the rule DLQs also admit their rule (aws:SourceArn).
-        for logical, q, rule in (
-            ("processing", self.queue, None),
-            ("processing-dlq", self.dlq, None),
-            ("ingestion-failures", self.ingestion_failure_queue, None),
-            ("aggregator-failures", self.aggregator_failure_queue, None),
-            ("ticks-rule-dlq", self.ticks_rule_dlq, self.ticks_rule),
-            ("schedule-rule-dlq", self.schedule_rule_dlq, self.schedule_rule),
+        # R-SQS-1, R-SEC-3: TLS-only policies; the rule DLQs and the buffer also admit their rule (aws:SourceArn).
+        for logical, q, rule, sid in (
+            ("processing", self.queue, None, ""),
+            ("processing-dlq", self.dlq, None, ""),
+            ("aggregation", self.aggregation_queue, self.ticks_rule, "AllowTicksStoredRule"),
+            ("aggregation-dlq", self.aggregation_dlq, None, ""),
+            ("ingestion-failures", self.ingestion_failure_queue, None, ""),
+            ("aggregator-failures", self.aggregator_failure_queue, None, ""),
+            ("ticks-rule-dlq", self.ticks_rule_dlq, self.ticks_rule, "AllowRuleDeadLetters"),
+            ("schedule-rule-dlq", self.schedule_rule_dlq, self.schedule_rule, "AllowRuleDeadLetters"),
         ):
             doc = (
                 q.arn.apply(lambda arn: json.dumps(queue_policy(arn)))
                 if rule is None
-                else pulumi.Output.all(q.arn, rule.arn).apply(lambda v: json.dumps(queue_policy(v[0], v[1])))
+                else pulumi.Output.all(q.arn, rule.arn).apply(_rule_queue_policy(sid))
             )
             aws.sqs.QueuePolicy(f"{name}-{logical}-policy", queue_url=q.url, policy=doc, opts=child)
 
@@ -131,6 +165,8 @@ class Messaging(pulumi.ComponentResource):
             for q in (
                 self.queue,
                 self.dlq,
+                self.aggregation_queue,
+                self.aggregation_dlq,
                 self.ingestion_failure_queue,
                 self.aggregator_failure_queue,
                 self.ticks_rule_dlq,

@@ -112,6 +112,7 @@ def dead_letter_queues(suffix: str) -> dict[str, str]:
     the async-invoked functions and the EventBridge target DLQs (R-MON-3)."""
     return {
         "ProcessingQueueDLQ": naming.dlq_name(suffix),
+        "AggregationQueueDLQ": naming.aggregation_dlq_name(suffix),
         "DataIngestionFailureDLQ": naming.failure_queue_name("DataIngestion", suffix),
         "DataAggregatorFailureDLQ": naming.failure_queue_name("DataAggregator", suffix),
         "TicksStoredTargetDLQ": naming.rule_dlq_name("TicksStored", suffix),
@@ -246,6 +247,21 @@ class Monitoring(pulumi.ComponentResource):
             {"QueueName": queue_name},
             "Maximum",
             c.OLDEST_MESSAGE_AGE_ALARM_SECONDS,
+            period=60,
+            evaluation_periods=5,
+        )
+        # The aggregation buffer holds deferrals for up to 900 s (SQS's largest delay) by design: its age alarm
+        # fires above that plus the alarm margin (a stuck DataAggregator: stored aggregates of closed windows lag).
+        buffer_name = naming.aggregation_queue_name(s)
+        alarm(
+            "aggregation-queue-age-alarm",
+            naming.alarm_name("OldestMessageAge", "AggregationQueue", s),
+            f"Oldest message in {buffer_name} older than {c.AGGREGATION_AGE_ALARM_SECONDS} s",
+            "AWS/SQS",
+            "ApproximateAgeOfOldestMessage",
+            {"QueueName": buffer_name},
+            "Maximum",
+            c.AGGREGATION_AGE_ALARM_SECONDS,
             period=60,
             evaluation_periods=5,
         )

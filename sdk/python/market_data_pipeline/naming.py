@@ -98,6 +98,12 @@ log_error_metric_name = _per_subject("Errors", "The metric the error filter of a
 table_name = _suffixed("MarketDataState", "The state table (R-DDB-1).")
 queue_name = _suffixed("ProcessingQueue", "The processing queue (R-SQS-1).")
 dlq_name = _suffixed("ProcessingQueueDLQ", "The processing queue's dead-letter queue (R-SQS-2).")
+aggregation_queue_name = _suffixed(
+    "AggregationQueue", "The buffer coalescing TicksStored events before DataAggregator (R-FN-5, R-EVB-1)."
+)
+aggregation_dlq_name = _suffixed(
+    "AggregationQueueDLQ", "The aggregation buffer's dead-letter queue (R-SQS-3)."
+)
 event_bus_name = _suffixed("MarketDataEvents", "The pipeline's own event bus (R-EVB-1).")
 ticks_rule_name = _suffixed(
     "TicksStoredRule", "The rule routing TicksStored events to DataAggregator (R-EVB-1)."
@@ -130,13 +136,17 @@ def all_names(suffix: str, account_id: str = "123456789012") -> dict[str, list[s
         "role": [role_name(f, suffix) for f in fns],
         "role_policy": [role_policy_name(f, suffix) for f in fns],
         "queue": [queue_name(suffix), dlq_name(suffix)]
+        + [aggregation_queue_name(suffix), aggregation_dlq_name(suffix)]
         + [failure_queue_name(f, suffix) for f in ("DataIngestion", "DataAggregator")]
         + [rule_dlq_name(r, suffix) for r in ("TicksStored", "Schedule")],
         "event_bus": [event_bus_name(suffix)],
         "event_rule": [ticks_rule_name(suffix), schedule_rule_name(suffix)],
         "log_group": [log_group_name(f, suffix) for f in fns] + [api_access_log_group_name(suffix)],
         "metric_filter": [metric_filter_name(f, suffix) for f in fns],
-        "alarm": [alarm_name("ApproximateAgeOfOldestMessage", "ProcessingQueueDLQ", suffix)],
+        "alarm": [
+            alarm_name("ApproximateAgeOfOldestMessage", "ProcessingQueueDLQ", suffix),
+            alarm_name("NotEmpty", "AggregationQueueDLQ", suffix),
+        ],
         "topic": [topic_name(suffix)],
         "dashboard": [dashboard_name(suffix)],
         "api": [api_name(suffix)],

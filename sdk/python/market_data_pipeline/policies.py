@@ -186,9 +186,12 @@ def processor_policy(log_group_arn: str, queue_arn: str, bus_arn: str, protected
     }
 
 
-def aggregator_policy(log_group_arn: str, failure_queue_arn: str, protected: ProtectedArns) -> Policy:
-    """DataAggregator: read ticks, markers and the cursor, write aggregates and the cursor, and send failed
-    async events to its on-failure destination."""
+def aggregator_policy(
+    log_group_arn: str, failure_queue_arn: str, buffer_queue_arn: str, protected: ProtectedArns
+) -> Policy:
+    """DataAggregator: consume the aggregation buffer (its event source mapping) and send its deferrals to it,
+    read ticks, markers and the cursor, write aggregates and the cursor, and send failed async (schedule) events to
+    its on-failure destination."""
     return {
         "Version": VERSION,
         "Statement": [
@@ -198,6 +201,18 @@ def aggregator_policy(log_group_arn: str, failure_queue_arn: str, protected: Pro
                 ["dynamodb:Query", "dynamodb:GetItem", "dynamodb:PutItem"],
                 [protected.table_arn],
             ),
+            _allow(
+                "ConsumeAggregationQueue",
+                [
+                    "sqs:ReceiveMessage",
+                    "sqs:DeleteMessage",
+                    "sqs:ChangeMessageVisibility",
+                    "sqs:GetQueueAttributes",
+                ],
+                [buffer_queue_arn],
+            ),
+            # Deferrals: a delayed message naming the windows still open (SendMessageBatch needs this action).
+            _allow("DeferWindows", ["sqs:SendMessage"], [buffer_queue_arn]),
             _allow("OnFailureDestination", ["sqs:SendMessage"], [failure_queue_arn]),
             *deny_statements(protected),
         ],
@@ -234,9 +249,13 @@ def tls_only_bucket_policy(bucket_arn: str) -> Policy:
     }
 
 
-def queue_policy(queue_arn: str, event_rule_arn: str | None = None) -> Policy:
-    """Queue policy: TLS only (R-SQS-1); with `event_rule_arn`, also let that EventBridge rule deliver its
-    failed events (an EventBridge target DLQ, R-SQS-3)."""
+def queue_policy(
+    queue_arn: str, event_rule_arn: str | None = None, *, sid: str = "AllowRuleDeadLetters"
+) -> Policy:
+    """Queue policy: TLS only (R-SQS-1); with `event_rule_arn`, also let that EventBridge rule send to the queue,
+    and nothing else (condition aws:SourceArn; `sid` names the statement): its failed events (an EventBridge target
+    DLQ, R-SQS-3) or its events (the aggregation buffer is the TicksStored rule's target, R-EVB-1). AWS:
+    https://docs.aws.amazon.com/eventbridge/latest/userguide/eb-use-resource-based.html#eb-sqs-permissions"""
     statements: list[Statement] = [
         {
             "Sid": "DenyInsecureTransport",
@@ -250,7 +269,7 @@ def queue_policy(queue_arn: str, event_rule_arn: str | None = None) -> Policy:
     if event_rule_arn is not None:
         statements.append(
             {
-                "Sid": "AllowRuleDeadLetters",
+                "Sid": sid,
                 "Effect": "Allow",
                 "Principal": {"Service": "events.amazonaws.com"},
                 "Action": "sqs:SendMessage",

@@ -14,7 +14,8 @@ import {
   type WriteRequest,
 } from "@aws-sdk/client-dynamodb";
 import { NumberValueImpl as NumberValue, unmarshall } from "@aws-sdk/util-dynamodb";
-import type { Aggregate } from "../core/aggregate.ts";
+import type { Aggregate, StoredTick } from "../core/aggregate.ts";
+import { decodeTickKey, tickKeyRange } from "../core/keys.ts";
 import type { Tick } from "../core/types.ts";
 import { clientConfig } from "./config.ts";
 
@@ -191,6 +192,15 @@ export function isRetryable(e: unknown): boolean {
   return ["ECONNRESET", "ECONNREFUSED", "EPIPE", "ETIMEDOUT"].includes(err?.code ?? "");
 }
 
+/**
+ * True when DynamoDB refused a request because of the data it carries (ValidationException: e.g. "Number overflow",
+ * item too large; SerializationException): retrying the same item cannot help.
+ */
+export function isDataRejection(e: unknown): boolean {
+  const name = (e as { name?: string } | null)?.name;
+  return name === "ValidationException" || name === "SerializationException";
+}
+
 const THROTTLING = new Set(["ProvisionedThroughputExceededException", "ThrottlingException", "RequestLimitExceeded"]);
 
 /**
@@ -307,6 +317,36 @@ export async function* queryPages(
   throw new Error(`Query on ${input.TableName} exceeded ${maxPages} pages; narrow the range`);
 }
 
+/**
+ * The stored ticks of `symbol` with `from <= ts < to` (key, price, volume only), oldest first: one paginated, strongly
+ * consistent Query over the tick keys (DataAggregator's windows, DataQuery's read-time windows).
+ */
+export async function* storedTicks(
+  table: string,
+  symbol: string,
+  from: number,
+  to: number,
+  client: DynamoDBClient = ddbClient,
+): AsyncGenerator<StoredTick> {
+  const { lo, hi } = tickKeyRange(from, to);
+  for await (const page of queryPages(
+    {
+      TableName: table,
+      KeyConditionExpression: "#s = :s AND #t BETWEEN :lo AND :hi",
+      // Placeholders for every name: VOLUME (and TIMESTAMP) are DynamoDB reserved words.
+      ExpressionAttributeNames: { "#s": "symbol", "#t": "timestamp", "#p": "price", "#v": "volume" },
+      ExpressionAttributeValues: { ":s": { S: symbol }, ":lo": { N: lo }, ":hi": { N: hi } },
+      ProjectionExpression: "#t, #p, #v",
+      ConsistentRead: true,
+    },
+    { client },
+  )) {
+    for (const item of page) {
+      yield { key: decodeTickKey(item.timestamp?.N ?? ""), price: Number(item.price?.N), volume: Number(item.volume?.N) };
+    }
+  }
+}
+
 /** One page of a Query: items and LastEvaluatedKey. */
 export async function queryPage(
   input: QueryCommandInput,
@@ -363,6 +403,19 @@ export async function putAggregate(table: string, item: Item, client: DynamoDBCl
 }
 
 /** Reads the scheduler cursor's `lastRun` (ms), or undefined when there is none yet. */
+/** One item by key (strongly consistent), or undefined. */
+export async function getItem(
+  table: string,
+  symbol: string,
+  timestamp: number,
+  client: DynamoDBClient = ddbClient,
+): Promise<Item | undefined> {
+  const out = await client.send(
+    new GetItemCommand({ TableName: table, Key: { symbol: { S: symbol }, timestamp: { N: String(timestamp) } }, ConsistentRead: true }),
+  );
+  return out.Item;
+}
+
 export async function getCursor(table: string, client: DynamoDBClient = ddbClient): Promise<number | undefined> {
   const out = await client.send(
     new GetItemCommand({

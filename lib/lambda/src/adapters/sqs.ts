@@ -1,6 +1,7 @@
 /**
  * SQS adapter (the only module that talks to SQS): SendMessageBatch with retries of failed entries.
- * Permission used: sqs:SendMessage on the ProcessingQueue.
+ * Permissions used: sqs:SendMessage on the ProcessingQueue (DataIngestion) and on the AggregationQueue
+ * (DataAggregator's deferrals).
  */
 import { SendMessageBatchCommand, type SendMessageBatchRequestEntry, SQSClient } from "@aws-sdk/client-sqs";
 import { clientConfig } from "./config.ts";
@@ -69,12 +70,16 @@ function backoff(attempt: number): number {
  * Sends up to 10 message bodies in one SendMessageBatch; entries that fail (partial failure) are sent again with
  * exponential backoff and full jitter; transient whole-call errors too. Throws SendBatchError when entries still
  * fail after retryPolicy.maxAttempts, or at once for a sender fault (a request that can never succeed).
- * Returns the number of attempts used.
+ * Returns the number of attempts used. `delaySeconds` (0-900) delays every entry (DataAggregator's deferrals).
  */
-export async function sendBatch(queueUrl: string, bodies: string[]): Promise<number> {
+export async function sendBatch(queueUrl: string, bodies: string[], delaySeconds?: number): Promise<number> {
   if (bodies.length === 0) return 0;
   if (bodies.length > 10) throw new Error(`SendMessageBatch takes at most 10 entries, got ${bodies.length}`);
-  let entries: SendMessageBatchRequestEntry[] = bodies.map((MessageBody, i) => ({ Id: `m${i}`, MessageBody }));
+  let entries: SendMessageBatchRequestEntry[] = bodies.map((MessageBody, i) => ({
+    Id: `m${i}`,
+    MessageBody,
+    ...(delaySeconds ? { DelaySeconds: delaySeconds } : {}),
+  }));
   let lastFailed: SendBatchError["failed"] = [];
   let lastError: unknown;
   for (let attempt = 0; attempt < retryPolicy.maxAttempts; attempt++) {

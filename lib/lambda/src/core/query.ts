@@ -236,3 +236,35 @@ export function parseRequest(ev: ApiRequestLike): QueryRequest {
   const start = q.next === undefined ? undefined : decodeNextToken(q.next, partition, lo, hi);
   return { kind, symbol, partition, ...(interval ? { interval } : {}), from, to, limit, lo, hi, ...(start ? { start } : {}) };
 }
+
+/**
+ * Windows DataQuery computes from the ticks at read time (R-PERF-1, docs/design.md): those ending after
+ * `now - READ_TIME_LOOKBACK_MS` and starting before `now + READ_TIME_AHEAD_MS`. DataAggregator stores a window only
+ * once it has closed (within seconds after its end, through the aggregation buffer), so the open window and the ones
+ * that just closed are answered fresh from the ticks; older windows come from their stored aggregate.
+ */
+export const READ_TIME_LOOKBACK_MS = 120_000;
+/** How far ahead (ticks stamped in the future) windows are still computed at read time: an SQS delay's maximum. */
+export const READ_TIME_AHEAD_MS = 900_000;
+
+/**
+ * The window starts `[first, end)` (multiples of the interval) computed at read time for one page of an aggregates
+ * request: inside the read-time region, inside the request's `[from, to)`, and inside the page's key interval
+ * `(after, upTo]` (`after`: the key the page starts after, or -1; `upTo`: the page's last key, or Infinity when it is
+ * the last page), so that each such window lands on exactly one page. Null when there is none.
+ */
+export function readTimeWindows(
+  interval: Interval,
+  now: number,
+  req: { from: number; to: number },
+  after: number,
+  upTo: number,
+): { first: number; end: number } | null {
+  const size = INTERVALS[interval];
+  const regionFirst = Math.max(0, now - READ_TIME_LOOKBACK_MS) - (Math.max(0, now - READ_TIME_LOOKBACK_MS) % size);
+  const regionEnd = now + READ_TIME_AHEAD_MS;
+  const lo = Math.max(regionFirst, req.from, after + 1);
+  const first = Math.ceil(lo / size) * size;
+  const hi = Math.min(regionEnd, req.to, upTo === Infinity ? Infinity : upTo + 1);
+  return first < hi ? { first, end: Math.ceil(hi / size) * size } : null;
+}

@@ -86,32 +86,3 @@ export function compareWindowRefs(a: WindowRef, b: WindowRef): number {
   if (a.symbol !== b.symbol) return a.symbol < b.symbol ? -1 : 1;
   return a.start - b.start;
 }
-
-/** A 5m window and the dirty 1m windows inside it: the unit of work of the aggregator. */
-export interface WindowGroup {
-  symbol: string;
-  start5m: number;
-  /** dirty 1m starts inside the 5m window, ascending, distinct */
-  minutes: number[];
-}
-
-/**
- * Groups dirty 1m windows by their containing 5m window (duplicates removed, deterministic order). The aggregator
- * recomputes each named 1m window and the containing 5m window from one paginated Query over the 5m range.
- */
-export function groupByFiveMinutes(refs: Iterable<WindowRef>): WindowGroup[] {
-  const m = new Map<string, { symbol: string; start5m: number; minutes: Set<number> }>();
-  for (const r of refs) {
-    const start5m = fiveMinuteStart(minuteStart(r.start));
-    const k = `${r.symbol}|${start5m}`;
-    let g = m.get(k);
-    if (!g) {
-      g = { symbol: r.symbol, start5m, minutes: new Set() };
-      m.set(k, g);
-    }
-    g.minutes.add(minuteStart(r.start));
-  }
-  return [...m.values()]
-    .map((g) => ({ symbol: g.symbol, start5m: g.start5m, minutes: [...g.minutes].sort((a, b) => a - b) }))
-    .sort((a, b) => compareWindowRefs({ symbol: a.symbol, start: a.start5m }, { symbol: b.symbol, start: b.start5m }));
-}

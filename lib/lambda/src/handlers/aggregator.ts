@@ -21,7 +21,7 @@
 import { Logger } from "@aws-lambda-powertools/logger";
 import { MetricUnit, Metrics } from "@aws-lambda-powertools/metrics";
 import { Tracer } from "@aws-lambda-powertools/tracer";
-import type { Context } from "aws-lambda";
+import type { Context, SQSBatchItemFailure, SQSBatchResponse, SQSEvent, SQSRecord } from "aws-lambda";
 import { requireEnv } from "../adapters/config.ts";
 import {
   aggregateItem,
@@ -29,25 +29,29 @@ import {
   ddbClient,
   type FailedWindow,
   getCursor,
-  isRetryable,
-  type Item,
+  getItem,
+  isDataRejection,
   putAggregate,
   putCursor,
   putFailedWindow,
   queryPages,
+  storedTicks,
 } from "../adapters/ddb.ts";
+import { sendBatch } from "../adapters/sqs.ts";
 import { aggregateProblem, type StoredTick, WindowAccumulator } from "../core/aggregate.ts";
-import { decodeTickKey, hashDiscriminator, tickKeyRange } from "../core/keys.ts";
-import { EVENT_DETAIL_TYPE, EVENT_SOURCE, type WindowRef } from "../core/types.ts";
 import {
-  decodePair,
-  encodePair,
-  FIVE_MINUTES,
-  groupByFiveMinutes,
-  minuteStart,
-  type WindowGroup,
-  windowRefProblem,
-} from "../core/windows.ts";
+  type Deferral,
+  deferralBody,
+  type NamedWindow,
+  namedWindowKey,
+  namedWindowProblem,
+  plan,
+  unitRange,
+  type WorkUnit,
+} from "../core/coalesce.ts";
+import { hashDiscriminator } from "../core/keys.ts";
+import { EVENT_DETAIL_TYPE, EVENT_SOURCE, type WindowRef } from "../core/types.ts";
+import { decodePair, encodePair, fiveMinuteStart, minuteStart } from "../core/windows.ts";
 
 export const logger = new Logger({ serviceName: process.env.POWERTOOLS_SERVICE_NAME ?? "aggregator" });
 export const metrics = new Metrics({
@@ -59,6 +63,8 @@ tracer.captureAWSv3Client(ddbClient);
 
 /** Overlap of the scheduled run's marker read (design.md). */
 export const CURSOR_OVERLAP_MS = 120_000;
+/** Largest clock difference assumed between two Lambda instances (marker ts vs computedAt). */
+export const CLOCK_SKEW_MS = 2_000;
 /** First scheduled run (no cursor yet): look back as far as markers live (their TTL). */
 export const FIRST_RUN_LOOKBACK_MS = 86_400_000;
 
@@ -75,6 +81,10 @@ export const settings = {
 /** Result of one invocation (returned to the caller, useful for tests and the local host). */
 export interface AggregatorResult {
   mode: "event" | "schedule";
+  /** windows named in deferral messages (still open; computed when they come back) */
+  deferred: number;
+  /** window groups a scheduled run found already fresh (skipped) */
+  fresh: number;
   windows1m: number;
   windows5m: number;
   written: number;
@@ -88,6 +98,9 @@ export interface AggregatorResult {
 }
 
 interface Totals {
+  deferred: number;
+  /** window groups a scheduled run found already fresh (skipped) */
+  fresh: number;
   windows1m: number;
   windows5m: number;
   written: number;
@@ -107,16 +120,17 @@ function retentionDays(): number {
 }
 
 /**
- * The guard around one window (issue 14): runs its compute-and-store `work`; when the window cannot be computed or
- * stored (any error but a transient one: throttling, 5xx, network, which fail the invocation as before so it is
- * retried), logs an ERROR naming the window (the LoggedErrors alarm sees it), counts it (`WindowsFailed`), records it
- * under `#FAILED` and returns, so the other windows and the schedule's cursor go on.
+ * The guard around one window (issue 14): runs its compute-and-store `work`; when the window's own data makes it
+ * impossible to compute or store (a RangeError of the accumulator, the storability check `UnstorableAggregate`, or
+ * DynamoDB refusing the item: `isDataRejection`), logs an ERROR naming the window (the LoggedErrors alarm sees it),
+ * counts it (`WindowsFailed`), records it under `#FAILED` and returns, so the other windows and the schedule's cursor
+ * go on. Any other error (throttling, 5xx, network, unknown) fails the invocation or record as before, so it is retried.
  */
 export async function guardWindow(table: string, w: Omit<FailedWindow, "reason">, totals: Totals, work: () => Promise<void>): Promise<void> {
   try {
     await work();
   } catch (e) {
-    if (isRetryable(e)) throw e;
+    if (!(e instanceof RangeError || (e as Error)?.name === "UnstorableAggregate" || isDataRejection(e))) throw e;
     const reason = `${(e as Error).name ?? "Error"}: ${(e as Error).message}`;
     totals.failed++;
     const window = `${w.symbol}#${w.interval}|${w.windowStart}`;
@@ -131,44 +145,34 @@ export async function guardWindow(table: string, w: Omit<FailedWindow, "reason">
   }
 }
 
-/** Recomputes one (symbol, 5m) group from one paginated Query: its dirty 1m windows and the 5m window. */
-export async function recomputeGroup(table: string, g: WindowGroup, totals: Totals): Promise<void> {
-  const { lo, hi } = tickKeyRange(g.start5m, g.start5m + FIVE_MINUTES);
-  const acc5 = new WindowAccumulator(g.symbol, "5m", g.start5m);
+/** Recomputes one work unit from one paginated Query over its tick range: its 1m windows and, when due, its 5m window.
+ * This is the compute/store step of ONE (symbol, 5m) group; each window of it runs inside `guardWindow`. */
+export async function recomputeGroup(table: string, g: WorkUnit, totals: Totals): Promise<void> {
+  // computedAt is taken BEFORE the strongly consistent read: every tick stored before it is in the aggregate.
+  const now = settings.now();
+  const range = unitRange(g);
+  const acc5 = g.with5m ? new WindowAccumulator(g.symbol, "5m", g.start5m) : null;
   const acc1 = new Map(g.minutes.map((m) => [m, new WindowAccumulator(g.symbol, "1m", m)]));
   // a tick one window cannot take (e.g. a non-number read back) fails that window only, in its guard below
   const broken = new Map<WindowAccumulator, unknown>();
-  const add = (acc: WindowAccumulator | undefined, t: StoredTick): void => {
-    if (acc === undefined || broken.has(acc)) return;
+  const add = (acc: WindowAccumulator | null | undefined, t: StoredTick): void => {
+    if (!acc || broken.has(acc)) return;
     try {
       acc.add(t);
     } catch (e) {
       broken.set(acc, e);
     }
   };
-  const pages = queryPages({
-    TableName: table,
-    KeyConditionExpression: "#s = :s AND #t BETWEEN :lo AND :hi",
-    // Placeholders for every name: VOLUME (and TIMESTAMP) are DynamoDB reserved words.
-    ExpressionAttributeNames: { "#s": "symbol", "#t": "timestamp", "#p": "price", "#v": "volume" },
-    ExpressionAttributeValues: { ":s": { S: g.symbol }, ":lo": { N: lo }, ":hi": { N: hi } },
-    ProjectionExpression: "#t, #p, #v",
-    ConsistentRead: true,
-  });
-  for await (const page of pages) {
-    for (const item of page) {
-      const key = decodeTickKey(item.timestamp?.N ?? "");
-      const t = { key, price: Number(item.price?.N), volume: Number(item.volume?.N) };
-      add(acc5, t);
-      add(acc1.get(minuteStart(key.ts)), t);
-    }
+  for await (const t of storedTicks(table, g.symbol, range.from, range.to)) {
+    add(acc5, t);
+    add(acc1.get(minuteStart(t.key.ts)), t);
   }
-  const now = settings.now();
   const expiresAt = Math.floor(now / 1000) + retentionDays() * 86_400;
   totals.windows1m += acc1.size;
-  totals.windows5m += 1;
+  totals.windows5m += acc5 ? 1 : 0;
+  const accs = acc5 ? [...acc1.values(), acc5] : [...acc1.values()];
   await Promise.all(
-    [...acc1.values(), acc5].map((acc) =>
+    accs.map((acc) =>
       guardWindow(table, { symbol: g.symbol, interval: acc.interval, windowStart: acc.windowStart }, totals, async () => {
         if (broken.has(acc)) throw broken.get(acc);
         const r = acc.result();
@@ -189,49 +193,237 @@ export async function recomputeGroup(table: string, g: WindowGroup, totals: Tota
   }
 }
 
-/** Recomputes groups with bounded concurrency until done or time runs short; returns how many were completed. */
-async function recomputeAll(table: string, groups: WindowGroup[], context: Context, totals: Totals): Promise<number> {
+/** Key of a work unit (one per symbol and 5m window). */
+function unitKey(u: { symbol: string; start5m: number }): string {
+  return `${u.symbol}|${u.start5m}`;
+}
+
+interface RunOutcome {
+  /** units finished */
+  done: Set<string>;
+  /** units that threw, with the error */
+  failed: Map<string, Error>;
+}
+
+/**
+ * True when every window of the unit already has a stored aggregate computed at least CLOCK_SKEW_MS after the newest
+ * marker naming it (`newest`: encoded 1m pair -> marker ts). A marker is written after its ticks, and computedAt is
+ * taken before the aggregate's strongly consistent read, so such an aggregate already counts those ticks: the
+ * scheduled run skips it instead of computing it a second time (two small reads instead of a tick read and writes).
+ */
+export async function alreadyFresh(table: string, u: WorkUnit, newest: ReadonlyMap<string, number>): Promise<boolean> {
+  const need = new Map<string, number>(); // "<interval>|<start>" -> newest marker ts
+  for (const m of u.minutes) need.set(`1m|${m}`, newest.get(encodePair({ symbol: u.symbol, start: m })) ?? Infinity);
+  if (u.with5m) {
+    let ts = -Infinity;
+    for (const [k, v] of newest) {
+      const w = decodePair(k);
+      if (w.symbol === u.symbol && fiveMinuteStart(w.start) === u.start5m) ts = Math.max(ts, v);
+    }
+    need.set(`5m|${u.start5m}`, ts === -Infinity ? Infinity : ts);
+  }
+  const stored = new Map<string, number>();
+  if (u.minutes.length > 0) {
+    for await (const page of queryPages({
+      TableName: table,
+      KeyConditionExpression: "#s = :s AND #t BETWEEN :lo AND :hi",
+      ExpressionAttributeNames: { "#s": "symbol", "#t": "timestamp", "#c": "computedAt" },
+      ExpressionAttributeValues: {
+        ":s": { S: `${u.symbol}#1m` },
+        ":lo": { N: String(u.minutes[0]) },
+        ":hi": { N: String(u.minutes[u.minutes.length - 1]) },
+      },
+      ProjectionExpression: "#t, #c",
+      ConsistentRead: true,
+    })) {
+      for (const it of page) stored.set(`1m|${Number(it.timestamp?.N)}`, Number(it.computedAt?.N ?? -Infinity));
+    }
+  }
+  if (u.with5m) {
+    const it = await getItem(table, `${u.symbol}#5m`, u.start5m);
+    if (it) stored.set(`5m|${u.start5m}`, Number(it.computedAt?.N ?? -Infinity));
+  }
+  for (const [k, markerTs] of need) {
+    const c = stored.get(k);
+    if (c === undefined || !(c >= markerTs + CLOCK_SKEW_MS)) return false;
+  }
+  return true;
+}
+
+/** Computes units with bounded concurrency until done or time runs short; one unit's failure does not stop others.
+ * With `newest` (the scheduled run), units whose stored aggregates are already fresh are skipped. */
+async function recomputeAll(
+  table: string,
+  units: WorkUnit[],
+  context: Context,
+  totals: Totals,
+  newest?: ReadonlyMap<string, number>,
+): Promise<RunOutcome> {
   let next = 0;
-  let done = 0;
+  const out: RunOutcome = { done: new Set(), failed: new Map() };
   const worker = async (): Promise<void> => {
-    while (next < groups.length && context.getRemainingTimeInMillis() > settings.reserveMs) {
-      const g = groups[next++] as WindowGroup;
-      await recomputeGroup(table, g, totals);
-      done++;
+    while (next < units.length && context.getRemainingTimeInMillis() > settings.reserveMs) {
+      const u = units[next++] as WorkUnit;
+      try {
+        if (newest && (await alreadyFresh(table, u, newest))) totals.fresh++;
+        else await recomputeGroup(table, u, totals);
+        out.done.add(unitKey(u));
+      } catch (e) {
+        out.failed.set(unitKey(u), e as Error);
+      }
     }
   };
   await Promise.all(Array.from({ length: Math.max(1, settings.concurrency) }, worker));
-  return done;
+  return out;
+}
+
+/** Sends the deferrals of a plan to the aggregation buffer (delayed messages); returns the windows not deferred. */
+async function sendDeferrals(deferrals: Deferral[]): Promise<{ sent: number; failed: Map<string, Error> }> {
+  const failed = new Map<string, Error>();
+  let sent = 0;
+  if (deferrals.length === 0) return { sent, failed };
+  const queueUrl = requireEnv("AGGREGATION_QUEUE_URL");
+  // One SendMessageBatch per delay (all windows closing at the same time), chunked to 10 entries.
+  for (const d of deferrals) {
+    try {
+      await sendBatch(queueUrl, [deferralBody(d.windows)], d.delaySeconds);
+      sent += d.windows.length;
+    } catch (e) {
+      for (const w of d.windows) failed.set(namedWindowKey(w), e as Error);
+    }
+  }
+  return { sent, failed };
 }
 
 function emptyTotals(): Totals {
-  return { windows1m: 0, windows5m: 0, written: 0, keptNewer: 0, empty: 0, failed: 0 };
+  return { windows1m: 0, windows5m: 0, written: 0, keptNewer: 0, empty: 0, deferred: 0, fresh: 0, failed: 0 };
 }
 
-async function onTicksStored(detail: unknown, context: Context): Promise<AggregatorResult> {
-  const table = requireEnv("STATE_TABLE");
-  const windows = (detail as { windows?: unknown } | null)?.windows;
-  if (!Array.isArray(windows)) throw new Error('TicksStored event has no "windows" array in detail');
-  const valid: WindowRef[] = [];
-  const invalid: string[] = [];
-  windows.forEach((w, i) => {
-    const p = windowRefProblem(w);
-    if (p) invalid.push(`windows[${i}]: ${p}`);
-    else valid.push(w as WindowRef);
-  });
-  const groups = groupByFiveMinutes(valid);
-  const totals = emptyTotals();
-  const done = await recomputeAll(table, groups, context, totals);
-  publish(totals);
-  if (invalid.length > 0) {
-    throw new Error(`TicksStored event has ${invalid.length} invalid windows (valid ones recomputed): ${invalid.slice(0, 5).join("; ")}`);
+/** Windows named by one message or event: valid ones, and reasons for invalid ones. */
+interface Named {
+  valid: NamedWindow[];
+  invalid: string[];
+}
+
+function namedFrom(list: unknown, what: string, interval: "1m" | undefined): Named {
+  const out: Named = { valid: [], invalid: [] };
+  if (!Array.isArray(list)) {
+    out.invalid.push(`${what} has no "windows" array`);
+    return out;
   }
-  if (done < groups.length) {
+  list.forEach((w, i) => {
+    const p = namedWindowProblem(interval ? { ...(w as object), interval: undefined } : w);
+    if (p) out.invalid.push(`windows[${i}]: ${p}`);
+    else {
+      const r = w as NamedWindow;
+      out.valid.push({ symbol: r.symbol, start: r.start, interval: interval ?? r.interval ?? "1m" });
+    }
+  });
+  return out;
+}
+
+/** The windows a TicksStored event or a deferral message names. */
+export function windowsOf(message: unknown): Named {
+  const e = (message ?? {}) as { source?: unknown; "detail-type"?: unknown; detail?: unknown; deferred?: unknown };
+  if (e.source === EVENT_SOURCE && e["detail-type"] === EVENT_DETAIL_TYPE) {
+    const detail = e.detail as { windows?: unknown } | null;
+    return namedFrom(detail?.windows, "TicksStored event detail", "1m");
+  }
+  if (Array.isArray(e.deferred)) return namedFrom(e.deferred, "deferral message", undefined);
+  return {
+    valid: [],
+    invalid: [
+      `unsupported message (source ${JSON.stringify(e.source)}, detail-type ${JSON.stringify(e["detail-type"])}); expected a ${EVENT_SOURCE}/${EVENT_DETAIL_TYPE} event or a deferral {"deferred": [...]}`,
+    ],
+  };
+}
+
+/**
+ * Computes the due windows of `named` and defers the open ones; returns, per named window key, the error that kept
+ * it from being handled (absent = handled).
+ */
+async function handleWindows(
+  table: string,
+  named: Iterable<NamedWindow>,
+  context: Context,
+  totals: Totals,
+  newest?: ReadonlyMap<string, number>,
+): Promise<{ problems: (w: NamedWindow) => Error | undefined; unfinished: number; units: number }> {
+  const p = plan(named, settings.now());
+  const outcome = await recomputeAll(table, p.compute, context, totals, newest);
+  const deferred = await sendDeferrals(p.defer);
+  totals.deferred += deferred.sent;
+  const unfinished = p.compute.length - outcome.done.size - outcome.failed.size;
+  for (const [k, e] of outcome.failed) logger.error("window group failed", { group: k, error: e });
+  for (const [k, e] of deferred.failed) logger.error("deferral not sent", { window: k, error: e });
+  const timeOut = new Error("time ran out before this window group was computed");
+  const problems = (w: NamedWindow): Error | undefined => {
+    const d = deferred.failed.get(namedWindowKey(w));
+    if (d) return d;
+    const k = unitKey({ symbol: w.symbol, start5m: fiveMinuteStart(w.start) });
+    const f = outcome.failed.get(k);
+    if (f) return f;
+    const inPlan = p.compute.some((u) => unitKey(u) === k);
+    if (inPlan && !outcome.done.has(k)) return timeOut;
+    // A 5m window deferred by a due minute: its deferral's failure.
+    return deferred.failed.get(namedWindowKey({ symbol: w.symbol, start: fiveMinuteStart(w.start), interval: "5m" }));
+  };
+  return { problems, unfinished, units: p.compute.length };
+}
+
+async function onTicksStored(event: unknown, context: Context): Promise<AggregatorResult> {
+  const table = requireEnv("STATE_TABLE");
+  const named = windowsOf(event);
+  const totals = emptyTotals();
+  const r = await handleWindows(table, named.valid, context, totals);
+  publish(totals);
+  if (named.invalid.length > 0) {
     throw new Error(
-      `time ran out after ${done} of ${groups.length} window groups; the rest stay dirty for the scheduled run`,
+      `TicksStored event has ${named.invalid.length} invalid windows (valid ones handled): ${named.invalid.slice(0, 5).join("; ")}`,
     );
   }
+  const first = named.valid.map(r.problems).find((e) => e !== undefined);
+  if (r.unfinished > 0) {
+    throw new Error(
+      `time ran out after ${r.units - r.unfinished} of ${r.units} window groups; the rest stay dirty for the scheduled run`,
+    );
+  }
+  if (first) throw first;
   return { mode: "event", ...totals, complete: true };
+}
+
+/**
+ * A batch from the aggregation buffer (R-FN-5, R-PERF-1): TicksStored events (delivered by the rule's SQS target) and
+ * deferral messages. Windows are deduplicated over the whole batch, so a stream of events costs one read and one
+ * write per window once it has closed. Records that name an invalid window, or a window that could not be computed
+ * or deferred, are reported as batch item failures (redelivered, then the buffer's DLQ); the others are deleted.
+ */
+async function onBuffer(records: SQSRecord[], context: Context): Promise<SQSBatchResponse> {
+  const table = requireEnv("STATE_TABLE");
+  const perRecord: Array<{ id: string; named: Named }> = records.map((rec) => {
+    let body: unknown;
+    try {
+      body = JSON.parse(rec.body);
+    } catch {
+      return { id: rec.messageId, named: { valid: [], invalid: ["body is not JSON"] } };
+    }
+    return { id: rec.messageId, named: windowsOf(body) };
+  });
+  const totals = emptyTotals();
+  const all = perRecord.flatMap((r) => r.named.valid);
+  const r = await handleWindows(table, all, context, totals);
+  publish(totals);
+  metrics.addMetric("BufferedMessages", MetricUnit.Count, records.length);
+  const failures: SQSBatchItemFailure[] = [];
+  for (const rec of perRecord) {
+    const problem = rec.named.invalid[0] ?? rec.named.valid.map(r.problems).find((e) => e !== undefined)?.message;
+    if (problem !== undefined) {
+      logger.error("buffered message failed", { messageId: rec.id, reason: problem });
+      failures.push({ itemIdentifier: rec.id });
+    }
+  }
+  logger.info("buffered batch aggregated", { messages: records.length, windows: all.length, ...totals, failed: failures.length });
+  return { batchItemFailures: failures };
 }
 
 async function onSchedule(context: Context): Promise<AggregatorResult> {
@@ -272,15 +464,22 @@ async function onSchedule(context: Context): Promise<AggregatorResult> {
     // Take markers until the step holds enough new windows; recompute; repeat.
     const stepStart = i;
     const refs = new Map<string, WindowRef>();
+    const newest = new Map<string, number>();
     while (i < markers.length && refs.size < settings.windowsPerStep) {
-      for (const p of markers[i++]?.pairs ?? []) {
+      const m = markers[i++];
+      for (const p of m?.pairs ?? []) {
         const k = encodePair(p);
-        if (!done.has(k)) refs.set(k, p);
+        if (!done.has(k)) {
+          refs.set(k, p);
+          newest.set(k, m?.ts ?? Infinity); // markers come in ts order: the last one is the newest
+        }
       }
     }
-    const groups = groupByFiveMinutes(refs.values());
-    const finished = await recomputeAll(table, groups, context, totals);
-    if (finished < groups.length) {
+    const named = [...refs.values()].map((w): NamedWindow => ({ ...w, interval: "1m" }));
+    const r = await handleWindows(table, named, context, totals, newest);
+    const failed = named.map(r.problems).find((e) => e !== undefined);
+    if (r.unfinished > 0 || failed) {
+      if (failed) logger.error("scheduled run could not handle a window; it resumes from there", { error: failed });
       complete = false;
       cursor = Math.min(runStart, markers[stepStart]?.ts ?? runStart);
       break;
@@ -301,17 +500,25 @@ async function onSchedule(context: Context): Promise<AggregatorResult> {
 function publish(t: Totals): void {
   metrics.addMetric("AggregatesWritten", MetricUnit.Count, t.written);
   metrics.addMetric("WindowsRecomputed", MetricUnit.Count, t.windows1m + t.windows5m);
+  metrics.addMetric("WindowsDeferred", MetricUnit.Count, t.deferred);
   if (t.keptNewer) metrics.addMetric("AggregatesKeptNewer", MetricUnit.Count, t.keptNewer);
   metrics.addMetric("WindowsFailed", MetricUnit.Count, t.failed);
 }
 
-/** The Lambda handler: a TicksStored event or the scheduled event. */
-export const handler = async (event: unknown, context: Context): Promise<AggregatorResult> => {
+/** True for an SQS event source mapping batch. */
+function isSqsBatch(e: unknown): e is SQSEvent {
+  const recs = (e as { Records?: unknown } | null)?.Records;
+  return Array.isArray(recs) && recs.length > 0 && (recs[0] as { eventSource?: unknown })?.eventSource === "aws:sqs";
+}
+
+/** The Lambda handler: a batch from the aggregation buffer, a TicksStored event (direct) or the scheduled event. */
+export const handler = async (event: unknown, context: Context): Promise<AggregatorResult | SQSBatchResponse> => {
   logger.addContext(context);
   try {
+    if (isSqsBatch(event)) return await onBuffer(event.Records, context);
     const e = (event ?? {}) as { source?: unknown; "detail-type"?: unknown; detail?: unknown };
     if (e.source === "aws.events" && e["detail-type"] === "Scheduled Event") return await onSchedule(context);
-    if (e.source === EVENT_SOURCE && e["detail-type"] === EVENT_DETAIL_TYPE) return await onTicksStored(e.detail, context);
+    if (e.source === EVENT_SOURCE && e["detail-type"] === EVENT_DETAIL_TYPE) return await onTicksStored(e, context);
     throw new Error(
       `unsupported event (source ${JSON.stringify(e.source)}, detail-type ${JSON.stringify(e["detail-type"])}); expected ${EVENT_SOURCE}/${EVENT_DETAIL_TYPE} or aws.events/Scheduled Event`,
     );

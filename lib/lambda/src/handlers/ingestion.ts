@@ -86,12 +86,20 @@ export interface FileResult {
   rejectedKey?: string;
 }
 
-/** Reads MAX_BODY_BYTES (default 4,194,304): a positive whole number of bytes. */
+let parsedMaxBody: { raw: string | undefined; value: number } | undefined;
+
+/** Reads MAX_BODY_BYTES (default 4,194,304): a positive whole number of bytes. Parsed once per warm container
+ * (again only if the variable changes); the AWS clients, Logger, Metrics and Tracer are module-level too, so a
+ * warm invocation does no setup work (issue 10: one invocation per POST at streaming rates). */
 export function maxBodyBytes(): number {
   const raw = process.env.MAX_BODY_BYTES;
-  if (raw === undefined || raw === "") return DEFAULT_MAX_BODY_BYTES;
-  const n = Number(raw);
-  if (!Number.isSafeInteger(n) || n < 1) throw new Error(`MAX_BODY_BYTES=${JSON.stringify(raw)} is not a positive whole number of bytes`);
+  if (parsedMaxBody !== undefined && parsedMaxBody.raw === raw) return parsedMaxBody.value;
+  let n = DEFAULT_MAX_BODY_BYTES;
+  if (raw !== undefined && raw !== "") {
+    n = Number(raw);
+    if (!Number.isSafeInteger(n) || n < 1) throw new Error(`MAX_BODY_BYTES=${JSON.stringify(raw)} is not a positive whole number of bytes`);
+  }
+  parsedMaxBody = { raw, value: n };
   return n;
 }
 

@@ -1,0 +1,132 @@
+/**
+ * What one DataAggregator run does with the windows it was told about (R-FN-5, R-PERF-1). Pure: no I/O, no AWS SDK.
+ *
+ * The aggregator materialises a window once it is CLOSED (its end plus a settle time has passed): it reads the
+ * window's ticks once and writes its aggregate once. A window that is still open is not computed: it is DEFERRED,
+ * named in a delayed message to the aggregation buffer that comes back when the window has closed (an SQS delay is
+ * at most 900 s, and a 5-minute window closes at most 300 s ahead). DataQuery computes open and just-closed windows
+ * from the ticks at read time (docs/design.md), so readers see fresh aggregates without the aggregator rewriting the
+ * open window on every event. A window ending more than MAX_DEFER_MS ahead (ticks from the future) is computed at
+ * once on every event, as before (rare, and bounded by the ticks of that window).
+ *
+ * The unit of work stays one (symbol, 5m window) group: the 1m windows to compute inside it and, when the 5m window
+ * itself is due, the 5m window (one paginated Query over its ticks gives both).
+ */
+import type { Interval, WindowRef } from "./types.ts";
+import { compareWindowRefs, FIVE_MINUTES, fiveMinuteStart, minuteStart, ONE_MINUTE, windowRefProblem } from "./windows.ts";
+
+/** A window named for aggregation: 1-minute (the processor's form) or 5-minute (a deferred 5m window). */
+export interface NamedWindow extends WindowRef {
+  interval: Interval;
+}
+
+/** One (symbol, 5m) group to compute now. */
+export interface WorkUnit {
+  symbol: string;
+  start5m: number;
+  /** 1m window starts to compute, ascending, distinct */
+  minutes: number[];
+  /** compute (and store) the 5m window too */
+  with5m: boolean;
+}
+
+/** Windows to name again later, with the delay after which they are closed. */
+export interface Deferral {
+  delaySeconds: number;
+  windows: NamedWindow[];
+}
+
+export interface Plan {
+  compute: WorkUnit[];
+  defer: Deferral[];
+}
+
+/** Time after a window's end before it is treated as closed (ticks still in flight then trigger a recompute). */
+export const SETTLE_MS = 3_000;
+/** SQS's largest DelaySeconds (SendMessage). */
+export const MAX_DELAY_SECONDS = 900;
+/** Windows ending further ahead than this are computed at once instead of deferred. */
+export const MAX_DEFER_MS = MAX_DELAY_SECONDS * 1000 - SETTLE_MS;
+/** Largest number of windows named in one deferral message (about 50 bytes each: far below 256 KB). */
+export const MAX_WINDOWS_PER_DEFERRAL = 2_000;
+
+/** Validates a named window (1m or 5m aligned); returns a reason or null. */
+export function namedWindowProblem(w: unknown): string | null {
+  const base = windowRefProblem(w);
+  if (base) return base;
+  const { interval, start } = w as { interval?: unknown; start: number };
+  if (interval === undefined || interval === "1m") return null;
+  if (interval !== "5m") return `window interval ${JSON.stringify(interval)} is not "1m" or "5m"`;
+  return start % FIVE_MINUTES === 0 ? null : `5m window start ${start} is not a multiple of ${FIVE_MINUTES} ms`;
+}
+
+/** The key a named window is deduplicated by. */
+export function namedWindowKey(w: NamedWindow): string {
+  return `${w.symbol}|${w.interval}|${w.start}`;
+}
+
+type Due = { kind: "now" } | { kind: "defer"; delaySeconds: number };
+
+function due(end: number, now: number): Due {
+  const wait = end + SETTLE_MS - now;
+  if (wait <= 0 || end - now > MAX_DEFER_MS) return { kind: "now" };
+  return { kind: "defer", delaySeconds: Math.min(MAX_DELAY_SECONDS, Math.ceil(wait / 1000)) };
+}
+
+/**
+ * Splits named windows (any number of duplicates, any order) into the groups to compute now and the deferrals.
+ * A 1m window that is due brings its 5m window along when that one is due too, and defers it otherwise: so every
+ * 5m window containing a named minute is computed once it has closed.
+ */
+export function plan(windows: Iterable<NamedWindow>, now: number): Plan {
+  const groups = new Map<string, { symbol: string; start5m: number; minutes: Set<number>; with5m: boolean }>();
+  const deferred = new Map<number, Map<string, NamedWindow>>();
+  const defer = (w: NamedWindow, delaySeconds: number): void => {
+    let m = deferred.get(delaySeconds);
+    if (!m) deferred.set(delaySeconds, (m = new Map()));
+    m.set(namedWindowKey(w), w);
+  };
+  const group = (symbol: string, start5m: number) => {
+    const k = `${symbol}|${start5m}`;
+    let g = groups.get(k);
+    if (!g) groups.set(k, (g = { symbol, start5m, minutes: new Set(), with5m: false }));
+    return g;
+  };
+  for (const w of windows) {
+    const start5m = fiveMinuteStart(w.start);
+    const fiveMinutes: Due = due(start5m + FIVE_MINUTES, now);
+    if (w.interval === "1m") {
+      const minute = minuteStart(w.start);
+      const d = due(minute + ONE_MINUTE, now);
+      if (d.kind === "defer") {
+        defer({ symbol: w.symbol, start: minute, interval: "1m" }, d.delaySeconds);
+        continue;
+      }
+      group(w.symbol, start5m).minutes.add(minute);
+    }
+    if (fiveMinutes.kind === "now") group(w.symbol, start5m).with5m = true;
+    else defer({ symbol: w.symbol, start: start5m, interval: "5m" }, fiveMinutes.delaySeconds);
+  }
+  const compute = [...groups.values()]
+    .map((g) => ({ symbol: g.symbol, start5m: g.start5m, minutes: [...g.minutes].sort((a, b) => a - b), with5m: g.with5m }))
+    .sort((a, b) => compareWindowRefs({ symbol: a.symbol, start: a.start5m }, { symbol: b.symbol, start: b.start5m }));
+  const deferList: Deferral[] = [];
+  for (const [delaySeconds, m] of [...deferred.entries()].sort((a, b) => a[0] - b[0])) {
+    const all = [...m.values()].sort((a, b) => compareWindowRefs(a, b) || a.interval.localeCompare(b.interval));
+    for (let i = 0; i < all.length; i += MAX_WINDOWS_PER_DEFERRAL) {
+      deferList.push({ delaySeconds, windows: all.slice(i, i + MAX_WINDOWS_PER_DEFERRAL) });
+    }
+  }
+  return { compute, defer: deferList };
+}
+
+/** The tick time range `[from, to)` one work unit reads: the whole 5m window, or just its named minutes. */
+export function unitRange(u: WorkUnit): { from: number; to: number } {
+  if (u.with5m || u.minutes.length === 0) return { from: u.start5m, to: u.start5m + FIVE_MINUTES };
+  return { from: u.minutes[0] as number, to: (u.minutes[u.minutes.length - 1] as number) + ONE_MINUTE };
+}
+
+/** Body of a deferral message (docs/design.md): `{"v": 1, "deferred": [{"symbol", "start", "interval"}]}`. */
+export function deferralBody(windows: NamedWindow[]): string {
+  return JSON.stringify({ v: 1, deferred: windows.map((w) => ({ symbol: w.symbol, start: w.start, interval: w.interval })) });
+}
