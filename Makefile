@@ -83,7 +83,7 @@ demo: venv build ## run the whole pipeline locally on moto, end to end (ARGS=--s
 integration: venv ## flat-outputs suite against a deployment: FLAT_OUTPUTS (default cfn-outputs/flat-outputs.json)
 	FLAT_OUTPUTS="$${FLAT_OUTPUTS:-cfn-outputs/flat-outputs.json}" $(PY) -m pytest -q tests/integration $(ARGS)
 
-bench: venv build ## benchmarks (issue 6): core throughput vs baseline, AWS requests vs naive, cold start, e2e, cost -> bench/results.json (ARGS=--quick|--parts cpu,cold)
+bench: venv build ## benchmarks (issues 6, 10): core throughput vs baseline, AWS requests vs naive, cold start, e2e, cost, measured streams -> bench/results.json (ARGS=--quick|--parts stream)
 	$(PY) -m bench.run $(ARGS)
 
 .PHONY: mutation

@@ -358,9 +358,21 @@ def billing_units(service: str, action: str, req: bytes, resp: bytes) -> tuple[d
         queue = str(body.get("QueueUrl", "")).rsplit("/", 1)[-1] if isinstance(body, dict) else ""
         payload = len(resp) if action == "ReceiveMessage" else len(req)
         tag = queue
-        if action == "ReceiveMessage" and not (_json(resp) or {}).get("Messages"):
-            tag = f"{queue}|empty"
-        return {"sqs_requests": max(1, math.ceil(payload / KIB64))}, tag
+        messages = 0
+        if action == "ReceiveMessage":
+            messages = len((_json(resp) or {}).get("Messages") or [])
+            if not messages:
+                tag = f"{queue}|empty"
+        elif action == "SendMessageBatch":
+            messages = len(body.get("Entries") or []) if isinstance(body, dict) else 0
+        elif action == "SendMessage":
+            messages = 1
+        units = {"sqs_requests": float(max(1, math.ceil(payload / KIB64)))}
+        if messages:
+            units["sqs_messages"] = float(
+                messages
+            )  # messages moved (not billed): who fed a queue, who drained it
+        return units, tag
     if service == "events":
         if action == "PutEvents":
             entries = (_json(req) or {}).get("Entries", [])

@@ -59,6 +59,10 @@ GOAL_INGEST_RATIO = 0.5
 GOAL_REQUEST_RATIO = 20.0
 GOAL_IMPORT_MS = 150.0
 GOAL_COST_PER_MILLION = 1.0
+PARTS = ("cpu", "cold", "pipeline", "stream")
+GOAL_STREAM_AGGREGATION_SHARE = 0.10
+GOAL_STREAM_ALL_IN = {"file": 0.90, "api": 1.00}
+GOAL_STREAM_FRESH_P95_S = 15.0
 
 
 @dataclass(frozen=True)
@@ -73,6 +77,18 @@ class Sizes:
     demo_ticks_per_minute: float = 40.0
     e2e_multipliers: tuple[int, ...] = (1, 5)
     drain_timeout: float = 600.0
+    naive_ticks_per_minute: float = 10.0
+    """the naive design runs on the demo's files and batches with a quarter of its ticks (every naive call but the
+    per-file GetObject is per tick, so requests per 10,000 ticks barely depend on the size; see bench/README.md)"""
+    stream_seconds: float = 180.0
+    stream_ticks_per_second: float = 10.0
+    """per stream: six stacks at 10 ticks/s kept up on the shared 2-core machine, at 20 ticks/s they fell behind
+    (bench/README.md, part 6)"""
+    stream_symbols: tuple[int, ...] = (10, 100, 1000)
+    stream_settle: float = 150.0
+    stream_poll_s: float = 1.0
+    stream_args: tuple[tuple[str, Any], ...] = ()
+    """component args of the stream stacks (default: none, i.e. the component's defaults)"""
 
 
 QUICK = Sizes(
@@ -84,6 +100,12 @@ QUICK = Sizes(
     demo_ticks_per_minute=10.0,
     e2e_multipliers=(1,),
     drain_timeout=90.0,
+    naive_ticks_per_minute=10.0,
+    stream_seconds=15.0,
+    stream_ticks_per_second=20.0,
+    stream_symbols=(10,),
+    stream_settle=90.0,
+    stream_poll_s=1.0,
 )
 
 
@@ -221,10 +243,13 @@ def run_cold_start(runs: int) -> dict[str, Any]:
 
 
 def _role(function_name: str) -> str:
+    """The row a function's requests are counted under: ``ingestion`` / ``processor`` / ``aggregator`` / ``query`` for
+    the four functions, else the function's name without its stack suffix, lower case (a function another design adds
+    shows up as its own row)."""
     for prefix, role in ROLE_PREFIX.items():
         if function_name.startswith(prefix):
             return role
-    raise ValueError(f"function {function_name!r} is not one of the pipeline's four functions")
+    return function_name.rsplit("-", 1)[0].lower()
 
 
 def _log_next(host: Any, fn: str) -> int:
@@ -395,59 +420,81 @@ def _wait_exact(
     return False, stored_at or time.monotonic(), time.monotonic(), problems
 
 
-def run_pipeline(label: str, ds: Any, work: Path, drain_timeout: float, probe_idle: bool) -> dict[str, Any]:
-    """Deploy into a fresh moto, run the real bundles behind counting proxies, send `ds`, wait for the aggregates."""
-    from tools.local import datagen, demo
-    from tools.local.deploy import LocalStack, deploy
-    from tools.local.host import HOST_CALLER, LambdaHostProcess, record_calls
-    from tools.local.moto_server import MotoServer
+class CountedStack:
+    """A local stack behind counting proxies: moto (its own process), the component deployed with default args, the
+    local Lambda host running the real bundles on Node 18, and one `CountingProxy` per function plus one for the
+    host's pollers (``esm``), so every AWS request is attributed to whoever made it. The schedule is off (events drive
+    the aggregation; `_probe_schedule` measures one idle run). Stop with `close()`.
+    """
 
-    work.mkdir(parents=True, exist_ok=True)
-    moto = MotoServer("process", log_path=work / "moto.log").start()
-    proxies: dict[str, CountingProxy] = {}
-    host: Any = None
-    try:
-        d = deploy(moto.endpoint_url, f"bench{label}")
-        cfg = json.loads(json.dumps(d.host_config))
-        cfg["nodeBinary"] = node_bin("18")
-        cfg["echoLogs"] = False
-        cfg["eventSources"] = [s for s in cfg["eventSources"] if s["type"] != "schedule"]
-        names = {_role(n): n for n in cfg["functions"]}
-        recorders = record_calls(cfg, moto.endpoint_url)
-        proxies = {("esm" if n == HOST_CALLER else _role(n)): pr for n, pr in recorders.items()}
-        host = LambdaHostProcess(cfg, log_path=work / "host.log").start()
-        stack = LocalStack(work, suffix=f"bench{label}")
-        stack.moto, stack.deployment, stack.host = moto, d, host
-        stack.outputs = {**d.outputs, "ApiUrl": f"{host.url}/{cfg['api']['stage']}/"}
-        queue_name = d.outputs["QueueUrl"].rsplit("/", 1)[-1]
-        alarms = sum(1 for t, _n, _h in d.emulated if t == "aws:cloudwatch/metricAlarm:MetricAlarm")
-        dashboards = sum(1 for t, _n, _h in d.emulated if t == "aws:cloudwatch/dashboard:Dashboard")
-        result: dict[str, Any] = {"label": label, "alarms": alarms, "dashboards": dashboards}
+    def __init__(self, label: str, work: Path, args: Mapping[str, Any] | None = None) -> None:
+        """Start everything (stops what it started on failure); `args`: component args (default: none)."""
+        from bench.stream import EventSourceQueues
+        from tools.local.deploy import LocalStack, deploy
+        from tools.local.host import HOST_CALLER, LambdaHostProcess, record_calls
+        from tools.local.moto_server import MotoServer
 
-        if probe_idle:
-            result["idle_schedule"] = _probe_schedule(host, names["aggregator"], proxies["aggregator"])
+        work.mkdir(parents=True, exist_ok=True)
+        self.label = label
+        self.proxies: dict[str, CountingProxy] = {}
+        self.host: Any = None
+        self.moto = MotoServer("process", log_path=work / "moto.log").start()
+        try:
+            self.deployment = d = deploy(self.moto.endpoint_url, f"bench{label}", dict(args or {}))
+            cfg = json.loads(json.dumps(d.host_config))
+            self.names = {_role(n): n for n in cfg["functions"]}
+            cfg["nodeBinary"] = node_bin("18")
+            cfg["echoLogs"] = False
+            cfg["eventSources"] = [s for s in cfg["eventSources"] if s["type"] != "schedule"]
+            # one proxy per function (its endpoint and the queue URLs of its environment) and one for the host
+            recorders = record_calls(cfg, self.moto.endpoint_url)
+            self.proxies = {("esm" if n == HOST_CALLER else _role(n)): pr for n, pr in recorders.items()}
+            self.cfg = cfg
+            self.queues = EventSourceQueues.from_host_config(cfg, _role)
+            self.host = LambdaHostProcess(cfg, log_path=work / "host.log").start()
+            self.stack = LocalStack(work, suffix=f"bench{label}")
+            self.stack.moto, self.stack.deployment, self.stack.host = self.moto, d, self.host
+            self.stack.outputs = {**d.outputs, "ApiUrl": f"{self.host.url}/{cfg['api']['stage']}/"}
+            self.api_key = d.api_key_value or ""
+            self.stage_path = f"/{cfg['api']['stage']}"
+            self.s3 = self.moto.client("s3")
+            self.bucket = d.outputs["BucketName"]
+            self.observers = {_role(r["function"]) for r in cfg["api"]["routes"] if r["method"] == "GET"} - {
+                _role(r["function"]) for r in cfg["api"]["routes"] if r["method"] != "GET"
+            }
+            """functions that only serve GET routes: they answer the bench's own reads, not the workload"""
+        except BaseException:
+            self.close()
+            raise
 
-        marks = {n: p.snapshot() for n, p in proxies.items()}
-        stats0 = host.stats()
-        logs0 = {f: _log_next(host, names[f]) for f in FUNCTIONS}
-        expected = datagen.reference_aggregates(ds.ticks)
-        shims = [
-            src["queueUrl"]
-            for src in cfg["eventSources"]
-            if src["type"] in ("s3-notification", "eventbridge-rule")
-        ]
-        sent = demo.send(stack, ds, log)
-        p = demo.Pipeline(stack)
-        done, stored_at, t_done, problems = _wait_exact(p, host, names, shims, ds, expected, drain_timeout)
-        _wait_idle(host)
-        stats1 = host.stats()
-        calls = {n: pr.since(marks[n]) for n, pr in proxies.items()}
-        n_t, b_t, n_a, b_a = _table_bytes(p, ds.symbols)
+    def mark(self) -> dict[str, Any]:
+        """Where the counters stand now (calls per proxy, host stats, log positions)."""
+        return {
+            "calls": {n: p.snapshot() for n, p in self.proxies.items()},
+            "stats": self.host.stats(),
+            "logs": {f: _log_next(self.host, n) for f, n in self.names.items()},
+        }
+
+    def measure(
+        self,
+        since: Mapping[str, Any],
+        symbols: Sequence[str],
+        ticks: int,
+        table: tuple[int, int, int, int] | None = None,
+    ) -> dict[str, Any]:
+        """Per function (and per event-source queue) since `since`: invocations, busy/CPU ms, cold starts, log
+        bytes, calls and billing units; plus the storage per tick of `symbols` (DynamoDB items, S3 bytes; `table`:
+        the `_table_bytes` figures when already read)."""
+        from tools.local import demo
+
+        stats1 = self.host.stats()
+        calls = {n: pr.since(since["calls"][n]) for n, pr in self.proxies.items()}
+        n_t, b_t, n_a, b_a = table or _table_bytes(demo.Pipeline(self.stack), symbols)
         full_tick = b_t / n_t if n_t else 0.0
         by_fn: dict[str, Any] = {}
-        for f in FUNCTIONS:
-            s0, s1 = stats0[names[f]], stats1[names[f]]
-            lines = _log_lines(host, names[f], logs0[f])
+        for f, name in self.names.items():
+            s0, s1 = since["stats"][name], stats1[name]
+            lines = _log_lines(self.host, name, since["logs"][f])
             by_fn[f] = {
                 "invocations": int(s1["invocations"]) - int(s0["invocations"]),
                 "errors": int(s1["errors"]) - int(s0["errors"]),
@@ -458,15 +505,66 @@ def run_pipeline(label: str, ds: Any, work: Path, drain_timeout: float, probe_id
                 "calls": summarize(calls[f]),
                 "units": corrected_units(calls[f], full_tick),
             }
-        esm = calls["esm"]
-        esm_work = [c for c in esm if c.tag.split("|")[0] == queue_name and not c.tag.endswith("|empty")]
-        esm_work = [c for c in esm_work if c.action != "GetQueueAttributes"]
-        esm_idle = [c for c in esm if c.tag == f"{queue_name}|empty"]
-        emulation = [c for c in esm if c not in esm_work and c not in esm_idle]
-        by_fn["processor_esm"] = {"calls": summarize(esm_work), "units": corrected_units(esm_work, full_tick)}
-        s3 = moto.client("s3")
-        bucket_bytes = _bucket_bytes(s3, d.outputs["BucketName"])
+        work, idle, emulation = self.queues.split(calls["esm"])
+        for row, cs in work.items():
+            by_fn[row] = {"calls": summarize(cs), "units": corrected_units(cs, full_tick)}
+        bucket_bytes = _bucket_bytes(self.s3, self.bucket)
+        return {
+            "functions": by_fn,
+            "excluded": {"idle_empty_receives": len(idle), "emulation_shim_calls": summarize(emulation)},
+            "storage": {
+                "tick_items": n_t,
+                "tick_item_bytes_mean": round(full_tick, 1),
+                "aggregate_items": n_a,
+                "aggregate_bytes": b_a,
+                "ddb_stored_bytes_per_tick": round((b_t + b_a + 100 * (n_t + n_a)) / max(1, n_t), 1),
+                "s3_bytes": bucket_bytes,
+                "s3_stored_bytes_per_tick": round(bucket_bytes / max(1, ticks), 1),
+            },
+        }
+
+    def close(self) -> None:
+        """Stop the host, the proxies and moto (safe to call twice)."""
+        host, self.host = self.host, None
+        if host is not None:
+            host.close()
+        for pr in self.proxies.values():
+            pr.stop()
+        self.proxies = {}
+        self.moto.stop()
+
+
+def run_pipeline(label: str, ds: Any, work: Path, drain_timeout: float, probe_idle: bool) -> dict[str, Any]:
+    """Deploy into a fresh moto, run the real bundles behind counting proxies, send `ds`, wait for the aggregates."""
+    from tools.local import datagen, demo
+
+    cs = CountedStack(label, work)
+    try:
+        d, host, names = cs.deployment, cs.host, cs.names
+        alarms = sum(1 for t, _n, _h in d.emulated if t == "aws:cloudwatch/metricAlarm:MetricAlarm")
+        dashboards = sum(1 for t, _n, _h in d.emulated if t == "aws:cloudwatch/dashboard:Dashboard")
+        result: dict[str, Any] = {"label": label, "alarms": alarms, "dashboards": dashboards}
+
+        if probe_idle:
+            result["idle_schedule"] = _probe_schedule(host, names["aggregator"], cs.proxies["aggregator"])
+
+        since = cs.mark()
+        expected = datagen.reference_aggregates(ds.ticks)
+        shims = [
+            src["queueUrl"]
+            for src in cs.cfg["eventSources"]
+            if src["type"] in ("s3-notification", "eventbridge-rule")
+        ]
+        sent = demo.send(cs.stack, ds, log)
+        p = demo.Pipeline(cs.stack)
+        done, stored_at, t_done, problems = _wait_exact(p, host, names, shims, ds, expected, drain_timeout)
+        _wait_idle(host)
         ticks = ds.delivered_ticks
+        m = cs.measure(since, ds.symbols, ticks)
+        # per tick DISTINCT here (duplicates are stored once), as the part-4 figures always were
+        m["storage"]["ddb_stored_bytes_per_tick"] = round(
+            m["storage"]["ddb_stored_bytes_per_tick"] * m["storage"]["tick_items"] / max(1, len(ds.ticks)), 1
+        )
         result.update(
             {
                 "ticks_delivered": ticks,
@@ -479,31 +577,12 @@ def run_pipeline(label: str, ds: Any, work: Path, drain_timeout: float, probe_id
                 "seconds_upload_to_stored": round(stored_at - sent.first_send, 2),
                 "seconds_upload_to_aggregates": round(t_done - sent.first_send, 2),
                 "ticks_per_second": round(len(ds.ticks) / max(1e-9, t_done - sent.first_send), 1),
-                "functions": by_fn,
-                "excluded": {
-                    "idle_empty_receives": len(esm_idle),
-                    "emulation_shim_calls": summarize(emulation),
-                },
-                "storage": {
-                    "tick_items": n_t,
-                    "tick_item_bytes_mean": round(full_tick, 1),
-                    "aggregate_items": n_a,
-                    "aggregate_bytes": b_a,
-                    "ddb_stored_bytes_per_tick": round(
-                        (b_t + b_a + 100 * (n_t + n_a)) / max(1, len(ds.ticks)), 1
-                    ),
-                    "s3_bytes": bucket_bytes,
-                    "s3_stored_bytes_per_tick": round(bucket_bytes / max(1, ticks), 1),
-                },
+                **m,
             }
         )
         return result
     finally:
-        if host is not None:
-            host.close()
-        for pr in proxies.values():
-            pr.stop()
-        moto.stop()
+        cs.close()
 
 
 def _probe_schedule(host: Any, fn: str, proxy: CountingProxy) -> dict[str, Any]:
@@ -609,12 +688,279 @@ def run_naive(ds: Any, work: Path) -> dict[str, Any]:
 
 
 # ---------------------------------------------------------------------------------------------------------------
+# 6. Streaming (issue 10): API and file streams at 10 / 100 / 1,000 symbols, all at once, one stack each
+
+
+def _sqs_client(endpoint: str) -> Any:
+    import boto3
+    from botocore.config import Config
+
+    return boto3.client(
+        "sqs",
+        endpoint_url=endpoint,
+        region_name="us-east-1",
+        aws_access_key_id="test",
+        aws_secret_access_key="test",
+        config=Config(connect_timeout=5, read_timeout=15, retries={"max_attempts": 1}),
+    )
+
+
+def _quiet(cs: CountedStack, sqs: Any) -> bool:
+    """No message in any queue the host polls (work and shim queues) and no function busy."""
+    for src in cs.cfg["eventSources"]:
+        url = src.get("queueUrl")
+        if not url:
+            continue
+        a = sqs.get_queue_attributes(
+            QueueUrl=url,
+            AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
+        )["Attributes"]
+        if int(a["ApproximateNumberOfMessages"]) + int(a["ApproximateNumberOfMessagesNotVisible"]):
+            return False
+    return all(int(v.get("busy", 0)) == 0 for v in cs.host.stats().values())
+
+
+def _settle_exact(
+    cs: CountedStack, ticks: Sequence[Any], timeout: float
+) -> tuple[list[str], float, tuple[int, int, int, int]]:
+    """Wait (bounded) until the stack is quiet twice in a row, then read every tick and 1m/5m aggregate of the ticks'
+    symbols and compare them with the independent computation; repeat until exact or `timeout`. Returns (problems,
+    seconds waited, the `_table_bytes` figures of the last read: one pass serves both)."""
+    from bench.stream import exactness
+    from tools.local import datagen, demo
+
+    p = demo.Pipeline(cs.stack)
+    sqs = _sqs_client(cs.moto.endpoint_url)
+    symbols = sorted({t.symbol for t in ticks})
+    t0 = time.monotonic()
+    problems = ["the pipeline never went quiet"]
+    table = (0, 0, 0, 0)
+    quiet = 0
+    for _ in range(int(timeout) + 10):
+        if time.monotonic() - t0 > timeout:
+            break
+        try:
+            quiet = quiet + 1 if _quiet(cs, sqs) else 0
+        except Exception:  # a slow moto answer: not known to be quiet
+            quiet = 0
+        if quiet >= 2:
+            stored: dict[str, int] = {}
+            got: dict[tuple[str, str], dict[int, dict[str, float | None]]] = {}
+            n_t = b_t = n_a = b_a = 0
+            for sym in symbols:
+                items = list(p.query(sym))
+                stored[sym] = len(items)
+                n_t += len(items)
+                b_t += sum(ddb_item_size(i) for i in items)
+                for iv in datagen.INTERVALS_MS:
+                    aggs = list(p.query(f"{sym}#{iv}"))
+                    n_a += len(aggs)
+                    b_a += sum(ddb_item_size(i) for i in aggs)
+                    got[(sym, iv)] = demo.aggregate_rows(aggs)
+            table = (n_t, b_t, n_a, b_a)
+            problems = exactness(ticks, stored, got)
+            if not problems:
+                break
+            quiet = 0
+        time.sleep(1.0)
+    return problems, round(time.monotonic() - t0, 1), table
+
+
+def _deliveries(calls: Mapping[str, Sequence[Call]], queues: Any) -> dict[str, Any]:
+    """Messages a service (not a counted caller) put into a polled queue, e.g. an EventBridge rule with an SQS
+    target: messages received there by the event-source pollers minus those the functions sent there. Each is a billed
+    SQS request on AWS (one SendMessage by the service per message of at most 64 KiB); moto delivers them internally,
+    so no proxy sees them. A redelivered message is received twice: an upper bound."""
+    received: dict[str, float] = {}
+    sent: dict[str, float] = {}
+    for who, cs in calls.items():
+        for c in cs:
+            if c.service != "sqs":
+                continue
+            q = c.tag.split("|")[0]
+            if who == "esm" and c.action == "ReceiveMessage":
+                received[q] = received.get(q, 0.0) + float(c.units.get("sqs_messages", 0))
+            elif who != "esm" and c.action.startswith("SendMessage"):
+                sent[q] = sent.get(q, 0.0) + float(c.units.get("sqs_messages", 0))
+    out: dict[str, Any] = {}
+    for queue, row in queues.work.items():
+        n = received.get(queue, 0.0) - sent.get(queue, 0.0)
+        if n > 0:
+            out[row.removesuffix("_esm") + "_delivery"] = {
+                "calls": {"requests": int(n), "by_action": {"sqs:SendMessage (by the service)": int(n)}},
+                "units": {"sqs_requests": n},
+            }
+    return out
+
+
+def run_streaming(s: "Sizes", work: Path) -> dict[str, Any]:
+    """Part 6: every stream of `s` at once for `s.stream_seconds`, each into its own counted stack; then per stream
+    the measured usage (generic per function / event-source queue), freshness and the exactness check."""
+    from bench import stream
+
+    specs = [
+        stream.StreamSpec(kind, n, s.stream_ticks_per_second)
+        for n in s.stream_symbols
+        for kind in stream.KINDS
+    ]
+    stacks: dict[Any, CountedStack] = {}
+    out: dict[str, Any] = {
+        "seconds": s.stream_seconds,
+        "ticks_per_second_per_stream": s.stream_ticks_per_second,
+        "poll_s": s.stream_poll_s,
+        "component_args": dict(s.stream_args),
+        "streams": [],
+    }
+    try:
+        t0 = time.monotonic()
+        for spec in specs:
+            stacks[spec] = CountedStack(spec.suffix, work / spec.suffix, dict(s.stream_args))
+        out["seconds_setup"] = round(time.monotonic() - t0, 1)
+        first = stacks[specs[0]]
+        d = first.deployment
+        out["alarms"] = sum(1 for t, _n, _h in d.emulated if t == "aws:cloudwatch/metricAlarm:MetricAlarm")
+        out["dashboards"] = sum(1 for t, _n, _h in d.emulated if t == "aws:cloudwatch/dashboard:Dashboard")
+        out["idle_schedule"] = _probe_schedule(
+            first.host, first.names["aggregator"], first.proxies["aggregator"]
+        )
+        marks = {spec: cs.mark() for spec, cs in stacks.items()}
+        log(
+            f"[bench] 6. streaming: {len(specs)} streams at once for {s.stream_seconds:.0f} s, "
+            f"{s.stream_ticks_per_second:g} ticks/s each (stacks up in {out['seconds_setup']:.0f} s) ..."
+        )
+        runs = stream.drive(stacks, s.stream_seconds, s.stream_settle, s.stream_poll_s, 10, log)
+        load = os.getloadavg()[0] if hasattr(os, "getloadavg") else None
+        out["load_average_1m_at_end_of_stream"] = load
+        t_settle = time.monotonic()
+        with concurrent.futures.ThreadPoolExecutor(max_workers=len(stacks)) as pool:
+            futs = {
+                spec: pool.submit(_settle_exact, cs, runs[spec].ticks, s.stream_settle)
+                for spec, cs in stacks.items()
+            }
+            settled = {spec: f.result() for spec, f in futs.items()}
+        out["seconds_settle"] = round(time.monotonic() - t_settle, 1)
+        for spec, cs in stacks.items():
+            run = runs[spec]
+            ticks = len(run.ticks)
+            symbols = stream.symbol_names(spec.kind, spec.symbols)
+            problems, waited, table = settled[spec]
+            m = cs.measure(marks[spec], symbols, ticks, table)
+            fns = m.pop("functions")
+            fns.update(
+                _deliveries({n: pr.since(marks[spec]["calls"][n]) for n, pr in cs.proxies.items()}, cs.queues)
+            )
+            out["streams"].append(
+                {
+                    **stream.run_summary(run),
+                    "label": spec.label,
+                    "kind": spec.kind,
+                    "symbols": spec.symbols,
+                    "files": run.requests if spec.kind == "file" else 0,
+                    "api_requests": run.requests if spec.kind == "api" else 0,
+                    "ticks_per_request": spec.ticks_per_request,
+                    "functions": {k: v for k, v in fns.items() if k not in cs.observers},
+                    "observers": {k: v for k, v in fns.items() if k in cs.observers},
+                    "exact": not problems,
+                    "problems": problems[:10],
+                    "seconds_to_exact": waited,
+                    **m,
+                }
+            )
+        return out
+    finally:
+        for cs in stacks.values():
+            cs.close()
+
+
+AGGREGATION_ROWS = ("aggregator",)
+"""Rows whose cost is the aggregation's: the aggregator function and every row named after it (its event-source
+polls ``aggregator_esm``, service deliveries ``aggregator_delivery``), plus the EventBridge events (they exist to
+drive the aggregation)."""
+
+
+def _aggregation_rows(functions: Mapping[str, Any]) -> dict[str, Any]:
+    rows = {k: v for k, v in functions.items() if k.split("_")[0] in AGGREGATION_ROWS}
+    events = sum(float(v.get("units", {}).get("events", 0)) for k, v in functions.items() if k not in rows)
+    if events:
+        rows["events"] = {"calls": {"requests": 0, "by_action": {}}, "units": {"events": events}}
+    return rows
+
+
+def idle_usage(probe: Mapping[str, Any], alarms: int, dashboards: int) -> cost.IdleUsage:
+    """The idle month's usage from one measured idle scheduled run (`_probe_schedule`) and the monthly resources."""
+    return cost.IdleUsage(
+        schedule_units=probe["units"],
+        schedule_busy_ms=float(probe["busy_ms"]),
+        schedule_log_bytes=float(probe["log_bytes"]),
+        alarms=alarms,
+        dashboards=dashboards,
+        idle_custom_metrics=len(probe["emf_metrics"]) + 1,  # + the aggregator's error metric filter
+        memory_mb=MEMORY_MB,
+    )
+
+
+def analyse_streaming(r: dict[str, Any]) -> None:
+    """Cost per million ticks (both Lambda bases), all-in, per line, the aggregation share, requests per 10k and the
+    ingestion cost, for every measured stream (in place)."""
+    st = r["streaming"]
+    prices = cost.load_prices()
+    idle_m = cost.idle_month(
+        idle_usage(st["idle_schedule"], int(st["alarms"]), int(st["dashboards"])), prices
+    )
+    cs = r.get("cold_start", {}).get("bundles", {})
+    init_ms = {f: float(cs[f]["import_ms_median"]) for f in cs}
+    cpu = r.get("cpu", {})
+    agg_rate = min(float(v["aggregation"]["ours"]["ticksPerSec"]) for v in cpu.values()) if cpu else None
+    for x in st["streams"]:
+        ticks = int(x["ticks"])
+        if ticks <= 0:
+            x["cost"] = None
+            continue
+        u = usage_of(x, ticks, int(x["files"]), int(x["api_requests"]))
+        u.init_ms = init_ms
+        ua = usage_of({"functions": _aggregation_rows(x["functions"])}, ticks, 0, 0)
+        ua.init_ms = init_ms
+        ui = usage_of({"functions": {"ingestion": x["functions"]["ingestion"]}}, ticks, 0, 0)
+        ui.init_ms = init_ms
+        c: dict[str, Any] = {}
+        for basis in cost.LAMBDA_BASES:
+            pm = cost.per_million(u, prices, lambda_basis=basis)
+            pa = cost.per_million(ua, prices, lambda_basis=basis)
+            pi = cost.per_million(ui, prices, lambda_basis=basis)
+            c[basis] = {
+                "per_million": pm,
+                "all_in": cost.monthly(pm, idle_m, prices)["per_million_all_in"],
+                "aggregation_per_million": pa["total"],
+                "aggregation_share": round(pa["total"] / pm["total"], 4) if pm["total"] else None,
+                "ingestion_per_million": pi["total"],
+                "ingestion_with_api_gateway_per_million": round(pi["total"] + pm["api_gateway"], 6),
+            }
+        if agg_rate is not None:
+            # the part-5b model at this stream's rate and symbol count (a cross-check: it spreads ticks evenly)
+            p_rate = json.loads(json.dumps(prices))
+            a = p_rate["assumptions"]
+            a["ticks_per_trading_day"] = (
+                ticks
+                / max(1e-9, float(x["seconds_sending"]) or 1.0)
+                * 3600
+                * float(a["trading_hours_per_day"])
+            )
+            c["model_5b_aggregator_per_million"] = cost.streaming_aggregation(
+                p_rate, float(x["storage"]["tick_item_bytes_mean"]), agg_rate, MEMORY_MB, int(x["symbols"]), 1
+            )["total"]
+        x["cost"] = c
+        x["requests_per_10k"] = per_10k(x, ticks)
+
+
+# ---------------------------------------------------------------------------------------------------------------
 # 5. Cost
 
 
 def usage_of(run: Mapping[str, Any], ticks: int, uploads: int, api_requests: int) -> cost.Usage:
-    """Cost-model usage from one measured run (ours or naive)."""
+    """Cost-model usage from one measured run (ours or naive). Rows with ``invocations`` are functions (whatever
+    their name); the others (event-source polls, deliveries) add their billing units only."""
     fns = run["functions"]
+    fn_rows = {k for k, v in fns.items() if "invocations" in v}
     units: dict[str, float] = {}
     for f in fns.values():
         for k, v in f["units"].items():
@@ -624,19 +970,17 @@ def usage_of(run: Mapping[str, Any], ticks: int, uploads: int, api_requests: int
     return cost.Usage(
         ticks=ticks,
         memory_mb=MEMORY_MB,
-        invocations={k: int(v.get("invocations", 0)) for k, v in fns.items() if k in FUNCTIONS},
-        busy_ms={k: float(v.get("busy_ms", 0.0)) for k, v in fns.items() if k in FUNCTIONS},
-        cold_starts={k: int(v.get("cold_starts", 0)) for k, v in fns.items() if k in FUNCTIONS},
+        invocations={k: int(v.get("invocations", 0)) for k, v in fns.items() if k in fn_rows},
+        busy_ms={k: float(v.get("busy_ms", 0.0)) for k, v in fns.items() if k in fn_rows},
+        cold_starts={k: int(v.get("cold_starts", 0)) for k, v in fns.items() if k in fn_rows},
         units=units,
         api_requests=api_requests,
         log_bytes=float(sum(int(v.get("log_bytes", 0)) for v in fns.values())),
         ddb_stored_bytes_per_tick=float(storage.get("ddb_stored_bytes_per_tick", 0.0)),
         s3_stored_bytes_per_tick=float(storage.get("s3_stored_bytes_per_tick", 0.0)),
-        cpu_ms={k: float(v["cpu_ms"]) for k, v in fns.items() if k in FUNCTIONS and "cpu_ms" in v},
+        cpu_ms={k: float(v["cpu_ms"]) for k, v in fns.items() if k in fn_rows and "cpu_ms" in v},
         aws_calls={
-            k: {a: int(n) for a, n in v["calls"]["by_action"].items()}
-            for k, v in fns.items()
-            if k in FUNCTIONS
+            k: {a: int(n) for a, n in v["calls"]["by_action"].items()} for k, v in fns.items() if k in fn_rows
         },
     )
 
@@ -725,6 +1069,59 @@ def goals(r: Mapping[str, Any]) -> list[dict[str, Any]]:
                     "met": vm < GOAL_COST_PER_MILLION,
                 }
             )
+    if "streaming" in r:
+        out += streaming_goals(r["streaming"])
+    return out
+
+
+def streaming_goals(st: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """The goals of issue 10 (reported, never asserted): aggregation share and all-in cost at the largest symbol
+    count per stream kind (Lambda modeled for AWS), and the freshness p95 of every stream on the local stack."""
+    out: list[dict[str, Any]] = []
+    streams = [x for x in st["streams"] if x.get("cost")]
+    for kind in ("api", "file"):
+        mine = [x for x in streams if x["kind"] == kind]
+        if not mine:
+            continue
+        big = max(mine, key=lambda x: int(x["symbols"]))
+        share = big["cost"]["modeled"]["aggregation_share"]
+        out.append(
+            {
+                "goal": f"{kind} stream at {big['symbols']:,} symbols: aggregation <= "
+                f"{GOAL_STREAM_AGGREGATION_SHARE:.0%} of the all-in cost (Lambda modeled)",
+                "value": f"{share:.0%}",
+                "met": share is not None and share <= GOAL_STREAM_AGGREGATION_SHARE,
+            }
+        )
+        worst = max(mine, key=lambda x: float(x["cost"]["modeled"]["all_in"]))
+        v = float(worst["cost"]["modeled"]["all_in"])
+        out.append(
+            {
+                "goal": f"{kind} stream: all-in cost <= ${GOAL_STREAM_ALL_IN[kind]:.2f} per million ticks at every "
+                "symbol count (Lambda modeled, fixed costs at 5M ticks/trading day)",
+                "value": f"${v:.3f} (worst: {worst['symbols']:,} symbols)",
+                "met": v <= GOAL_STREAM_ALL_IN[kind],
+            }
+        )
+    fresh = [x for x in st["streams"] if "p95_s" in x["freshness"]]
+    if fresh:
+        worst_f = max(fresh, key=lambda x: float(x["freshness"]["p95_s"]))
+        never = sum(int(x["freshness"]["never_fresh"]) for x in st["streams"])
+        out.append(
+            {
+                "goal": f"fresh aggregates p95 <= {GOAL_STREAM_FRESH_P95_S:.0f} s on the local stack (every stream)",
+                "value": f"worst {worst_f['freshness']['p95_s']} s ({worst_f['label']})"
+                + (f"; {never} samples never fresh" if never else ""),
+                "met": float(worst_f["freshness"]["p95_s"]) <= GOAL_STREAM_FRESH_P95_S and not never,
+            }
+        )
+    out.append(
+        {
+            "goal": "every stream: stored ticks and every 1m/5m aggregate equal the independent computation",
+            "value": ", ".join(f"{x['label']}: {'yes' if x['exact'] else 'NO'}" for x in st["streams"]),
+            "met": all(x["exact"] for x in st["streams"]),
+        }
+    )
     return out
 
 
@@ -734,6 +1131,109 @@ def _table(rows: Sequence[Sequence[Any]], header: Sequence[str]) -> str:
     lines = ["| " + " | ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)) + " |" for r in cells]
     lines.insert(1, "|" + "|".join("-" * (w + 2) for w in widths) + "|")
     return "\n".join(lines)
+
+
+def _money(v: Any) -> str:
+    return "-" if v is None else f"{float(v):.3f}"
+
+
+def render_streaming(st: Mapping[str, Any]) -> str:
+    """Part 6 as tables: one row per stream, then the cost lines, requests per function and ingestion cost."""
+    out: list[str] = []
+    out.append(
+        f"\n6. Streaming, MEASURED: {len(st['streams'])} streams at once for {st['seconds']:.0f} s of real time, each into "
+        f"its own local stack (component args: {json.dumps(st.get('component_args') or {}) if st.get('component_args') else 'defaults'}), "
+        f"{st['ticks_per_second_per_stream']:g} ticks/s per stream; API = "
+        "POST /ingest batches of 100 ticks, file = one CSV object every 5 s; Zipf spread over the symbols (s = 1); "
+        f"freshness polled every {st['poll_s']:g} s through GET /symbols/{{s}}/aggregates; load average at the end of the "
+        f"streams: {st.get('load_average_1m_at_end_of_stream')}\n"
+    )
+    rows = []
+    for x in st["streams"]:
+        c = x.get("cost") or {}
+        w, m = c.get("wall", {}), c.get("modeled", {})
+        f = x["freshness"]
+        fresh = f"{f.get('p50_s', '-')} / {f.get('p95_s', '-')} / {f.get('max_s', '-')}" + (
+            f" ({f['never_fresh']} of {f['samples']} never)" if f.get("never_fresh") else ""
+        )
+        rows.append(
+            [
+                x["kind"],
+                f"{x['symbols']:,}",
+                f"{x['ticks']:,}",
+                f"{x['ticks'] / max(1e-9, x['seconds_sending']):.1f}" if x["seconds_sending"] else "-",
+                _money(w.get("per_million", {}).get("total")),
+                _money(m.get("per_million", {}).get("total")),
+                _money(m.get("all_in")),
+                f"{m['aggregation_share']:.0%}" if m.get("aggregation_share") is not None else "-",
+                x.get("requests_per_10k", {}).get("total", "-"),
+                fresh,
+                "yes" if x["exact"] else "NO",
+            ]
+        )
+    out.append(
+        _table(
+            rows,
+            [
+                "stream",
+                "symbols",
+                "ticks",
+                "ticks/s",
+                "$/M (wall)",
+                "$/M (modeled)",
+                "$/M all-in (modeled)",
+                "aggregation share (modeled)",
+                "requests/10k ticks",
+                "fresh s p50 / p95 / max",
+                "exact",
+            ],
+        )
+    )
+    streams = [x for x in st["streams"] if x.get("cost")]
+    if streams:
+        lines = [k for k in streams[0]["cost"]["modeled"]["per_million"] if k != "total"] + ["total"]
+        rows = [[k, *(f"{x['cost']['modeled']['per_million'][k]:.4f}" for x in streams)] for k in lines]
+        rows.append(
+            [
+                "aggregation (in the lines above)",
+                *(_money(x["cost"]["modeled"]["aggregation_per_million"]) for x in streams),
+            ]
+        )
+        if "model_5b_aggregator_per_million" in streams[0]["cost"]:
+            rows.append(
+                [
+                    "part-5b model of the aggregation at this rate (cross-check)",
+                    *(_money(x["cost"].get("model_5b_aggregator_per_million")) for x in streams),
+                ]
+            )
+        out.append(
+            "\nCost per million ticks by line, USD, Lambda modeled for AWS (the wall-time basis differs in the lambda line)\n"
+        )
+        out.append(_table(rows, ["line", *(x["label"] for x in streams)]))
+        keys = sorted({k for x in streams for k in x["requests_per_10k"]}, key=lambda k: (k == "total", k))
+        rows = [[k, *(x["requests_per_10k"].get(k, 0) for x in streams)] for k in keys]
+        out.append("\nAWS requests per 10,000 ticks, per function / event-source queue\n")
+        out.append(_table(rows, ["row", *(x["label"] for x in streams)]))
+        rows = [
+            [
+                x["label"],
+                x["ticks_per_request"],
+                _money(x["cost"]["wall"]["ingestion_per_million"]),
+                _money(x["cost"]["modeled"]["ingestion_per_million"]),
+                _money(x["cost"]["modeled"]["ingestion_with_api_gateway_per_million"]),
+            ]
+            for x in streams
+            if x["kind"] == "api"
+        ]
+        if rows:
+            out.append(
+                "\nDataIngestion per million ticks on the API streams (its Lambda time and requests), USD\n"
+            )
+            out.append(_table(rows, ["stream", "ticks/request", "wall", "modeled", "modeled + API Gateway"]))
+    bad = [x for x in st["streams"] if not x["exact"]]
+    for x in bad:
+        out.append(f"\n{x['label']}: NOT exact: {'; '.join(x['problems'][:5])}")
+    return "\n".join(out)
 
 
 def render(r: Mapping[str, Any]) -> str:
@@ -923,9 +1423,11 @@ def render(r: Mapping[str, Any]) -> str:
                     ],
                 )
             )
+    if "streaming" in r:
+        out.append(render_streaming(r["streaming"]))
     if "goals" in r:
         rows = [[g["goal"], g["value"], "met" if g["met"] else "NOT met"] for g in r["goals"]]
-        out.append("\nGoals of issue 6 (reported, not asserted)\n")
+        out.append("\nGoals of issues 6 and 10 (reported, not asserted)\n")
         out.append(_table(rows, ["goal", "measured", "status"]))
     return "\n".join(out)
 
@@ -937,11 +1439,13 @@ def analyse(r: dict[str, Any]) -> None:
     """
     e2e, naive = r["e2e"], r["naive"]
     ours0 = e2e[0]
-    ticks0 = int(naive["ticks_delivered"])
+    ticks0 = int(ours0["ticks_delivered"])
+    ticks_naive = int(naive["ticks_delivered"])
     ours_10k = per_10k(ours0, ticks0)
-    naive_10k = per_10k(naive, ticks0)
+    naive_10k = per_10k(naive, ticks_naive)
     r["requests"] = {
-        "dataset": f"demo data, {ticks0:,} valid ticks in {ours0['files']} files + {ours0['api_requests']} API requests",
+        "dataset": f"demo data, {ticks0:,} valid ticks in {ours0['files']} files + {ours0['api_requests']} API "
+        f"requests; naive: the same generator with a quarter of the ticks, {ticks_naive:,})",
         "ours": ours_10k,
         "naive": naive_10k,
         "ratio": round(naive_10k["total"] / ours_10k["total"], 2),
@@ -952,19 +1456,11 @@ def analyse(r: dict[str, Any]) -> None:
     ours_u = usage_of(big, big["ticks_delivered"], big["files"], big["api_requests"])
     cs = r.get("cold_start", {}).get("bundles", {})
     ours_u.init_ms = {f: float(cs[f]["import_ms_median"]) for f in cs}
-    naive_u = usage_of(naive, ticks0, ours0["files"], ours0["api_requests"])
+    naive_u = usage_of(naive, ticks_naive, ours0["files"], ours0["api_requests"])
     naive_u.ddb_stored_bytes_per_tick = float(ours0["storage"]["ddb_stored_bytes_per_tick"])
     naive_u.s3_stored_bytes_per_tick = float(ours0["storage"]["s3_stored_bytes_per_tick"])
     idle_probe = ours0["idle_schedule"]
-    idle = cost.IdleUsage(
-        schedule_units=idle_probe["units"],
-        schedule_busy_ms=float(idle_probe["busy_ms"]),
-        schedule_log_bytes=float(idle_probe["log_bytes"]),
-        alarms=int(ours0["alarms"]),
-        dashboards=int(ours0["dashboards"]),
-        idle_custom_metrics=len(idle_probe["emf_metrics"]) + 1,  # + the aggregator's error metric filter
-        memory_mb=MEMORY_MB,
-    )
+    idle = idle_usage(idle_probe, int(ours0["alarms"]), int(ours0["dashboards"]))
     pm_ours = cost.per_million(ours_u, prices)
     pm_naive = cost.per_million(naive_u, prices)
     idle_m = cost.idle_month(idle, prices)
@@ -1046,12 +1542,18 @@ def run_all(s: Sizes, parts: Sequence[str], work: Path, out_path: Path | None) -
             e2e.append(run)
             t = done(f"e2e {label}", t)
         r["e2e"] = e2e
-        ds0 = datagen.generate(seed=7, minutes=s.demo_minutes, ticks_per_minute=s.demo_ticks_per_minute)
-        log(f"[bench] 2. naive per-record design on the demo data ({ds0.delivered_ticks:,} ticks) ...")
+        ds0 = datagen.generate(seed=7, minutes=s.demo_minutes, ticks_per_minute=s.naive_ticks_per_minute)
+        log(
+            f"[bench] 2. naive per-record design on the demo's files and batches ({ds0.delivered_ticks:,} ticks) ..."
+        )
         naive = run_naive(ds0, work / "naive")
         r["naive"] = naive
         t = done("naive", t)
         analyse(r)
+    if "stream" in parts:
+        r["streaming"] = run_streaming(s, work / "stream")
+        analyse_streaming(r)
+        t = done("stream", t)
     r["goals"] = goals(r)
     r["seconds"] = round(time.monotonic() - t0, 1)
     if out_path is not None:
@@ -1066,7 +1568,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     ap.add_argument("--quick", action="store_true", help="smoke sizes (10k ticks, 2 runs, tiny dataset)")
     ap.add_argument(
-        "--parts", default="cpu,cold,pipeline", help="comma-separated subset of cpu,cold,pipeline"
+        "--parts",
+        default=",".join(PARTS),
+        help=f"comma-separated subset of {','.join(PARTS)} (stream = part 6, the measured streams, alone)",
     )
     ap.add_argument("--cpu-ticks", type=int, help="ticks for the CPU part (default 1,000,000)")
     ap.add_argument("--e2e", help="comma-separated multiples of the demo size for part 4 (default 1,5)")
@@ -1075,12 +1579,23 @@ def main(argv: Sequence[str] | None = None) -> int:
         type=Path,
         help="results JSON path (default bench/results.json when measuring; with --from-results only when given)",
     )
+    ap.add_argument("--stream-seconds", type=float, help="seconds of real time the streams run (default 180)")
+    ap.add_argument("--stream-rate", type=float, help="ticks/s of each stream (default 10)")
+    ap.add_argument(
+        "--stream-symbols", help="comma-separated symbol counts of the streams (default 10,100,1000)"
+    )
+    ap.add_argument(
+        "--stream-args",
+        help="component args of the stream stacks as JSON, e.g. '{\"processor_batching_window_seconds\": 10}'",
+    )
     ap.add_argument("--from-results", type=Path, help="re-analyse and print a results JSON (no measuring)")
     a = ap.parse_args(argv)
     if a.from_results is not None:
         r = json.loads(a.from_results.read_text())
         if "e2e" in r and "naive" in r:
             analyse(r)
+        if "streaming" in r:
+            analyse_streaming(r)
         r["goals"] = goals(r)
         if a.out is not None:  # re-rendering never overwrites the last measured results unless asked to
             a.out.write_text(json.dumps(r, indent=1, default=str) + "\n")
@@ -1089,9 +1604,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     if a.out is None:
         a.out = RESULTS_PATH
     parts = [p.strip() for p in a.parts.split(",") if p.strip()]
-    bad = [p for p in parts if p not in ("cpu", "cold", "pipeline")]
+    bad = [p for p in parts if p not in PARTS]
     if bad:
-        ap.error(f"unknown part(s) {', '.join(bad)}; allowed: cpu, cold, pipeline")
+        ap.error(f"unknown part(s) {', '.join(bad)}; allowed: {', '.join(PARTS)}")
     s = QUICK if a.quick else Sizes()
     if a.cpu_ticks is not None:
         if a.cpu_ticks < 1:
@@ -1107,6 +1622,33 @@ def main(argv: Sequence[str] | None = None) -> int:
                 f"--e2e must start with 1 (the demo size, used for the request comparison), got {a.e2e!r}"
             )
         s = Sizes(**{**asdict(s), "e2e_multipliers": mults})
+    stream_over: dict[str, Any] = {}
+    if a.stream_seconds is not None:
+        if not 5 <= a.stream_seconds <= 3600:
+            ap.error(f"--stream-seconds must be within 5 to 3600, got {a.stream_seconds}")
+        stream_over["stream_seconds"] = a.stream_seconds
+    if a.stream_rate is not None:
+        if not 0 < a.stream_rate <= 1000:
+            ap.error(f"--stream-rate must be above 0 and at most 1000 ticks/s, got {a.stream_rate}")
+        stream_over["stream_ticks_per_second"] = a.stream_rate
+    if a.stream_symbols:
+        try:
+            syms = tuple(int(x) for x in a.stream_symbols.split(","))
+        except ValueError:
+            ap.error(f"--stream-symbols must be comma-separated integers, got {a.stream_symbols!r}")
+        if not syms or min(syms) < 1 or max(syms) > 9999:
+            ap.error(f"--stream-symbols must be within 1 to 9999, got {a.stream_symbols!r}")
+        stream_over["stream_symbols"] = syms
+    if a.stream_args:
+        try:
+            cargs = json.loads(a.stream_args)
+        except ValueError as e:
+            ap.error(f"--stream-args must be a JSON object of component args: {e}")
+        if not isinstance(cargs, dict):
+            ap.error(f"--stream-args must be a JSON object of component args, got {a.stream_args!r}")
+        stream_over["stream_args"] = tuple(sorted(cargs.items()))
+    if stream_over:
+        s = Sizes(**{**asdict(s), **stream_over})
     with tempfile.TemporaryDirectory(prefix="md-bench-") as tmp:
         r = run_all(s, parts, Path(tmp), a.out)
     print(render(r))

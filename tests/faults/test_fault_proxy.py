@@ -222,3 +222,62 @@ def test_child_process_is_controlled_over_http_and_stopped_by_pid(moto: MotoServ
     with pytest.raises(ProcessLookupError):
         os.kill(pid, 0)
     assert _stored(moto, "child") == {"a"}
+
+
+def test_partition_capacity_emulates_dynamodb_per_partition_write_ceiling(moto: MotoServer) -> None:
+    """Issue 10 (hot symbols), R-EVB-3: a partition takes at most `capacity` write units per second; the items above it
+    come back in UnprocessedItems (really not written), a call with nothing that fits and a PutItem above it get
+    ProvisionedThroughputExceededException with the key-range throttling reason; other partitions are not limited."""
+    moto.client("dynamodb").create_table(
+        TableName="hot",
+        KeySchema=[{"AttributeName": "sym", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
+        AttributeDefinitions=[
+            {"AttributeName": "sym", "AttributeType": "S"},
+            {"AttributeName": "sk", "AttributeType": "N"},
+        ],
+        BillingMode="PAY_PER_REQUEST",
+    )
+
+    def puts(sym: str, start: int, n: int) -> list[dict[str, Any]]:
+        return [{"PutRequest": {"Item": {"sym": {"S": sym}, "sk": {"N": str(start + i)}}}} for i in range(n)]
+
+    def stored(sym: str) -> int:
+        return int(
+            moto.client("dynamodb").query(
+                TableName="hot",
+                KeyConditionExpression="sym = :s",
+                ExpressionAttributeValues={":s": {"S": sym}},
+                Select="COUNT",
+            )["Count"]
+        )
+
+    now = [1000.0]
+    rule = FaultRule("dynamodb", "*", "partition_capacity", 1.0, capacity=5, partition_key="sym")
+    with FaultProxy(moto.endpoint_url, [rule]) as proxy:
+        proxy.injector.clock = lambda: now[0]
+        ddb = _client("dynamodb", proxy.url)
+        out = ddb.batch_write_item(RequestItems={"hot": puts("HOT", 0, 12) + puts("COLD", 0, 3)})
+        left = out["UnprocessedItems"]["hot"]
+        assert len(left) == 7 and {w["PutRequest"]["Item"]["sym"]["S"] for w in left} == {"HOT"}
+        assert stored("HOT") == 5 and stored("COLD") == 3  # one second's worth, the cold partition untouched
+        with pytest.raises(ClientError) as err:  # same second, nothing fits: the whole call is throttled
+            ddb.batch_write_item(RequestItems={"hot": left})
+        e = err.value.response
+        assert e["Error"]["Code"] == "ProvisionedThroughputExceededException"
+        assert e["ThrottlingReasons"][0]["reason"] == "TableWriteKeyRangeThroughputExceeded"
+        with pytest.raises(ClientError):
+            ddb.put_item(TableName="hot", Item={"sym": {"S": "HOT"}, "sk": {"N": "100"}})
+        now[0] += 1.0  # one second later: 5 more units
+        again = ddb.batch_write_item(RequestItems={"hot": left})
+        assert len(again["UnprocessedItems"]["hot"]) == 2
+        assert stored("HOT") == 10
+        now[0] += 0.2  # a fifth of a second refills one unit: a PutItem fits
+        ddb.put_item(TableName="hot", Item={"sym": {"S": "HOT"}, "sk": {"N": "100"}})
+        assert stored("HOT") == 11
+        st = proxy.stats()
+        assert st["held_items"] == 7 + 7 + 2
+        assert st["throttled_keys"] == {"HOT": 7 + 7 + 1 + 2}
+    with pytest.raises(ValueError, match="capacity"):
+        FaultRule("dynamodb", "*", "partition_capacity", 1.0)
+    with pytest.raises(ValueError, match="BatchWriteItem, PutItem"):
+        FaultRule("dynamodb", "Query", "partition_capacity", 1.0, capacity=5)

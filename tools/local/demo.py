@@ -22,7 +22,7 @@ import tempfile
 import threading
 import time
 import urllib.parse
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
@@ -102,11 +102,7 @@ class Pipeline:
 
     def aggregates(self, symbol: str, interval: str) -> dict[int, dict[str, float | None]]:
         """Stored aggregates of a symbol: window start -> compared fields."""
-        out: dict[int, dict[str, float | None]] = {}
-        for item in self.query(f"{symbol}#{interval}"):
-            start = int(Decimal(item["timestamp"]["N"]))
-            out[start] = {f: _attr(item.get(f)) for f in FIELDS}
-        return out
+        return aggregate_rows(self.query(f"{symbol}#{interval}"))
 
     def queue_depth(self, url: str) -> int:
         """Visible + in-flight messages of a queue."""
@@ -126,6 +122,11 @@ class Pipeline:
                 body = self.s3.get_object(Bucket=self.out["BucketName"], Key=obj["Key"])["Body"].read()
                 n += sum(1 for line in body.decode().splitlines() if line.strip())
         return n
+
+
+def aggregate_rows(items: Iterable[Mapping[str, Any]]) -> dict[int, dict[str, float | None]]:
+    """Aggregate items (DynamoDB form) -> window start -> compared fields."""
+    return {int(Decimal(item["timestamp"]["N"])): {f: _attr(item.get(f)) for f in FIELDS} for item in items}
 
 
 def _attr(v: Mapping[str, Any] | None) -> float | None:

@@ -10,6 +10,22 @@ Every request is forwarded to the upstream endpoint unchanged, except those a ru
   ``InternalServerError`` for DynamoDB); the request is NOT forwarded.
 * ``error_after``: the request IS forwarded (its effect happens) and the caller still gets the 5xx, the ambiguous
   failure that makes clients retry something already done (duplicates downstream).
+* ``partition_capacity``: DynamoDB's per-partition write ceiling (issue 10, hot symbols). Every DynamoDB partition
+  takes at most 1,000 write units per second, however the table scales ("each individual partition is limited to
+  1,000 write units per second and 3,000 read units per second",
+  https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/warm-throughput-scenarios.html); adaptive
+  capacity can isolate one busy item collection on its own partition, but not raise that cap
+  (https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/burst-adaptive-capacity.html), and a partition
+  key whose sort key only grows (a symbol's ticks) writes at the end of its key range, so a split does not help. The
+  rule keeps a token bucket of ``capacity`` write units per second (at most one second's worth stored) per value of
+  the ``partition_key`` attribute: a BatchWriteItem is forwarded with the items that fit and answers the rest in
+  ``UnprocessedItems`` (when none fits: ``ProvisionedThroughputExceededException``, as the BatchWriteItem API
+  reference says); a PutItem that does not fit gets the exception. The exception carries the throttling reason
+  ``TableWriteKeyRangeThroughputExceeded`` ("When individual partitions exceed their throughput limits, DynamoDB
+  returns a KeyRangeThroughputExceeded throttling reason type in the throttling exception",
+  https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/throttling-key-range-limit-exceeded-mitigation.html).
+  Write units: 1 per started KiB of each item put (``bench.proxy.ddb_item_size``), 1 per delete. Time-based, so not
+  a pure function of the requests (unlike the other kinds); ``rate`` and ``max_per_body`` are not used.
 
 Rules match the service and operation (``X-Amz-Target`` of the JSON protocols, ``Action=`` of the query protocol).
 Decisions are deterministic: a pure function of (seed, rule, operation, request body, how many times that exact body
@@ -40,6 +56,7 @@ import json
 import os
 import sys
 import threading
+import time
 import urllib.parse
 import zlib
 from collections.abc import Iterable, Mapping, Sequence
@@ -53,7 +70,7 @@ from tools.local.child_server import ChildServer, announce_ready, stop_event, wa
 SERVICES = ("dynamodb", "sqs", "events")
 """Services a rule may name."""
 
-KINDS = ("throttle", "unprocessed", "error", "error_after")
+KINDS = ("throttle", "unprocessed", "error", "error_after", "partition_capacity")
 """Fault kinds (module docstring)."""
 
 _TARGET_PREFIX = {"DynamoDB_20120810": "dynamodb", "AmazonSQS": "sqs", "AWSEvents": "events"}
@@ -89,6 +106,10 @@ class FaultRule:
     """at most this many faults for one exact request body (its later deliveries pass)"""
     share: float = 0.5
     """``unprocessed``: share of the request's items held back (at least one)"""
+    capacity: float = 0.0
+    """``partition_capacity``: write units per second per partition key value (DynamoDB: 1,000)"""
+    partition_key: str = "symbol"
+    """``partition_capacity``: the table's partition key attribute"""
 
     def __post_init__(self) -> None:
         """Validate every field, naming what is wrong and what is allowed."""
@@ -112,6 +133,18 @@ class FaultRule:
             raise ValueError(f"FaultRule.share {self.share!r}: allowed above 0.0 up to 1.0")
         if self.max_per_body < 1:
             raise ValueError(f"FaultRule.max_per_body {self.max_per_body!r}: allowed 1 or more")
+        if self.kind == "partition_capacity":
+            if self.service != "dynamodb" or self.operation not in ("*", "BatchWriteItem", "PutItem"):
+                raise ValueError(
+                    f"FaultRule.kind 'partition_capacity' applies to dynamodb BatchWriteItem, PutItem or *, "
+                    f"not {self.service!r} {self.operation!r}"
+                )
+            if not 0.0 < self.capacity <= 100_000:
+                raise ValueError(
+                    f"FaultRule.capacity {self.capacity!r}: allowed above 0 up to 100,000 write units per second"
+                )
+            if not self.partition_key:
+                raise ValueError("FaultRule.partition_key is empty: name the table's partition key attribute")
 
     def matches(self, service: str, operation: str) -> bool:
         """True when this rule applies to a call of ``service``/``operation``."""
@@ -120,7 +153,16 @@ class FaultRule:
     @staticmethod
     def from_json(d: Mapping[str, Any]) -> "FaultRule":
         """A rule from its JSON form (the dataclass fields)."""
-        allowed = {"service", "operation", "kind", "rate", "max_per_body", "share"}
+        allowed = {
+            "service",
+            "operation",
+            "kind",
+            "rate",
+            "max_per_body",
+            "share",
+            "capacity",
+            "partition_key",
+        }
         unknown = set(d) - allowed
         if unknown:
             raise ValueError(f"fault rule fields {sorted(unknown)} unknown; allowed {sorted(allowed)}")
@@ -131,6 +173,8 @@ class FaultRule:
             rate=float(d.get("rate", -1)),
             max_per_body=int(d.get("max_per_body", 3)),
             share=float(d.get("share", 0.5)),
+            capacity=float(d.get("capacity", 0.0)),
+            partition_key=str(d.get("partition_key", "symbol")),
         )
 
 
@@ -201,6 +245,33 @@ def throttle_response() -> tuple[int, dict[str, str], bytes]:
     )
 
 
+def key_range_throttle_response(table: str) -> tuple[int, dict[str, str], bytes]:
+    """DynamoDB's answer to a write above a partition's ceiling: ProvisionedThroughputExceededException (HTTP 400)
+    whose ``ThrottlingReasons`` name ``TableWriteKeyRangeThroughputExceeded`` and the table."""
+    body = json.dumps(
+        {
+            "__type": "com.amazonaws.dynamodb.v20120810#ProvisionedThroughputExceededException",
+            "message": "Throughput exceeds the current capacity for one or more partitions of your table "
+            "(injected by fault_proxy: partition_capacity)",
+            "ThrottlingReasons": [
+                {
+                    "reason": "TableWriteKeyRangeThroughputExceeded",
+                    "resource": f"arn:aws:dynamodb:us-east-1:123456789012:table/{table}",
+                }
+            ],
+        }
+    ).encode()
+    return (
+        400,
+        {
+            "Content-Type": "application/x-amz-json-1.0",
+            "x-amzn-ErrorType": "ProvisionedThroughputExceededException",
+            "x-amz-crc32": str(zlib.crc32(body)),
+        },
+        body,
+    )
+
+
 class Injector:
     """Rules, seed, counters and the per-body occurrence memory; thread-safe."""
 
@@ -217,6 +288,10 @@ class Injector:
         """items held back by ``unprocessed`` faults"""
         self.forwarded: dict[str, int] = {}
         """``"<service>.<Operation>"`` -> requests forwarded upstream"""
+        self._buckets: dict[tuple[str, str], tuple[float, float]] = {}
+        self.throttled_keys: dict[str, int] = {}
+        """``partition_capacity``: partition key value -> write requests refused"""
+        self.clock: Any = time.monotonic
 
     def configure(self, rules: Sequence[FaultRule], seed: int) -> None:
         """Replace rules and seed; counters and memory are kept (``reset()`` clears them)."""
@@ -231,6 +306,8 @@ class Injector:
             self.injected.clear()
             self.forwarded.clear()
             self.held_items = 0
+            self._buckets.clear()
+            self.throttled_keys.clear()
 
     def decide(self, service: str, operation: str, body: bytes) -> FaultRule | None:
         """The rule to apply to this request, or None (counts the occurrence of the body)."""
@@ -247,6 +324,30 @@ class Injector:
                     self._faulted[digest] = self._faulted.get(digest, 0) + 1
                     return rule
             return None
+
+    def capacity_rule(self, service: str, operation: str) -> FaultRule | None:
+        """The first ``partition_capacity`` rule for this call, if any."""
+        with self._lock:
+            for rule in self.rules:
+                if rule.kind == "partition_capacity" and rule.matches(service, operation):
+                    return rule
+            return None
+
+    def admit(self, table: str, key: str, units: float, capacity: float) -> bool:
+        """Take ``units`` from the token bucket of partition ``key`` of ``table`` (refilled at ``capacity`` per second,
+        holding at most one second's worth); False (and counted) when they are not there."""
+        with self._lock:
+            now = float(self.clock())
+            tokens, last = self._buckets.get((table, key), (capacity, now))
+            tokens = min(capacity, tokens + (now - last) * capacity)
+            if (
+                tokens >= units or tokens >= capacity
+            ):  # an item above one second's worth passes on a full bucket
+                self._buckets[(table, key)] = (tokens - units, now)
+                return True
+            self._buckets[(table, key)] = (tokens, now)
+            self.throttled_keys[key] = self.throttled_keys.get(key, 0) + 1
+            return False
 
     def count(self, table: str, key: str, n: int = 1) -> None:
         """Add ``n`` to counter ``key`` of ``injected`` or ``forwarded``."""
@@ -269,6 +370,7 @@ class Injector:
                 "injected_total": sum(self.injected.values()),
                 "held_items": self.held_items,
                 "forwarded": dict(self.forwarded),
+                "throttled_keys": dict(self.throttled_keys),
             }
 
 
@@ -294,6 +396,46 @@ def split_batch_write(body: bytes, seed: int, share: float) -> tuple[bytes | Non
     return json.dumps({**req, "RequestItems": keep}).encode(), held, n_hold
 
 
+def _partition_value(av: Any) -> str:
+    """The partition key value of an attribute value (``{"S": "AAPL"}`` -> ``AAPL``)."""
+    if isinstance(av, dict) and len(av) == 1:
+        return str(next(iter(av.values())))
+    return json.dumps(av, sort_keys=True)
+
+
+def write_units(write: Mapping[str, Any]) -> tuple[Mapping[str, Any], float]:
+    """(item or key, write units) of one BatchWriteItem write request: 1 per started KiB put, 1 per delete."""
+    from bench.proxy import ddb_item_size
+
+    if "PutRequest" in write:
+        item = write["PutRequest"].get("Item") or {}
+        return item, float(max(1, -(-ddb_item_size(item) // 1024)))
+    return (write.get("DeleteRequest") or {}).get("Key") or {}, 1.0
+
+
+def split_by_capacity(
+    body: bytes, rule: FaultRule, injector: "Injector"
+) -> tuple[bytes | None, dict[str, list[Any]], int]:
+    """Split a BatchWriteItem by the partitions' token buckets: (request with the items that fit or None, the items
+    that did not, how many)."""
+    req = json.loads(body)
+    keep: dict[str, list[Any]] = {}
+    held: dict[str, list[Any]] = {}
+    n_held = 0
+    for table, writes in (req.get("RequestItems") or {}).items():
+        for w in writes:
+            item, units = write_units(w)
+            key = _partition_value(item.get(rule.partition_key))
+            if injector.admit(table, key, units, rule.capacity):
+                keep.setdefault(table, []).append(w)
+            else:
+                held.setdefault(table, []).append(w)
+                n_held += 1
+    if not keep:
+        return None, held, n_held
+    return json.dumps({**req, "RequestItems": keep}).encode(), held, n_held
+
+
 def merge_unprocessed(resp_body: bytes, held: Mapping[str, list[Any]]) -> bytes:
     """Add the held items to the ``UnprocessedItems`` of a BatchWriteItem answer."""
     resp = json.loads(resp_body) if resp_body.strip() else {}
@@ -302,6 +444,13 @@ def merge_unprocessed(resp_body: bytes, held: Mapping[str, list[Any]]) -> bytes:
         unprocessed.setdefault(table, []).extend(ws)
     resp["UnprocessedItems"] = unprocessed
     return json.dumps(resp).encode()
+
+
+def _with_crc(headers: Mapping[str, str], body: bytes) -> dict[str, str]:
+    """Headers with the ``x-amz-crc32`` of a rewritten DynamoDB answer (the SDKs check it)."""
+    out = {k: v for k, v in headers.items() if k.lower() != "x-amz-crc32"}
+    out["x-amz-crc32"] = str(zlib.crc32(body))
+    return out
 
 
 class _Server(ThreadingHTTPServer):
@@ -436,6 +585,10 @@ class _Handler(BaseHTTPRequestHandler):
         hdrs = {k: v for k, v in self.headers.items()}
         service, op = classify(hdrs, body, self.path)
         key = f"{service}.{op}" if op else service
+        cap = inj.capacity_rule(service, op) if op in ("BatchWriteItem", "PutItem") else None
+        if cap is not None:
+            self._capacity(cap, key, op, body)
+            return
         rule = inj.decide(service, op, body) if service != "other" else None
         form = "x-www-form-urlencoded" in (self.headers.get("Content-Type") or "")
         try:
@@ -462,17 +615,52 @@ class _Handler(BaseHTTPRequestHandler):
                 inj.add_held(n_held)
                 if fwd is None:
                     resp_body = merge_unprocessed(b"{}", held)
-                    headers = {"Content-Type": "application/x-amz-json-1.0"}
+                    self._send(
+                        200, _with_crc({"Content-Type": "application/x-amz-json-1.0"}, resp_body), resp_body
+                    )
                 else:
+                    self._forward_holding(key, fwd, held)
+        except FaultProxyError as e:
+            self.close_connection = True
+            self._send(502, {"Content-Type": "text/plain"}, str(e).encode())
+
+    def _forward_holding(self, key: str, fwd: bytes, held: Mapping[str, list[Any]]) -> None:
+        """Forward a BatchWriteItem without the held items and answer them in its ``UnprocessedItems``."""
+        self.server.injector.count("forwarded", key)
+        status, headers, data = self._forward(fwd)
+        if status != 200:
+            self._send(status, headers, data)
+            return
+        resp_body = merge_unprocessed(data, held)
+        self._send(200, _with_crc(headers, resp_body), resp_body)
+
+    def _capacity(self, rule: FaultRule, key: str, op: str, body: bytes) -> None:
+        """Apply a ``partition_capacity`` rule to a BatchWriteItem or PutItem."""
+        inj = self.server.injector
+        try:
+            req = json.loads(body or b"{}")
+            if op == "PutItem":
+                table = str(req.get("TableName", ""))
+                pk = _partition_value((req.get("Item") or {}).get(rule.partition_key))
+                units = write_units({"PutRequest": {"Item": req.get("Item") or {}}})[1]
+                if inj.admit(table, pk, units, rule.capacity):
                     inj.count("forwarded", key)
-                    status, headers, data = self._forward(fwd)
-                    if status != 200:
-                        self._send(status, headers, data)
-                        return
-                    resp_body = merge_unprocessed(data, held)
-                headers = {k: v for k, v in headers.items() if k.lower() != "x-amz-crc32"}
-                headers["x-amz-crc32"] = str(zlib.crc32(resp_body))
-                self._send(200, headers, resp_body)
+                    self._send(*self._forward(body))
+                else:
+                    inj.count("injected", f"{key}.partition_capacity")
+                    self._send(*key_range_throttle_response(table))
+                return
+            fwd, held, n_held = split_by_capacity(body, rule, inj)
+            if n_held == 0:
+                inj.count("forwarded", key)
+                self._send(*self._forward(body))
+                return
+            inj.count("injected", f"{key}.partition_capacity")
+            inj.add_held(n_held)
+            if fwd is None:  # nothing fits: the whole call is throttled (BatchWriteItem API reference)
+                self._send(*key_range_throttle_response(next(iter(held), "")))
+                return
+            self._forward_holding(key, fwd, held)
         except FaultProxyError as e:
             self.close_connection = True
             self._send(502, {"Content-Type": "text/plain"}, str(e).encode())
