@@ -91,8 +91,8 @@ MUTANTS: tuple[Mutant, ...] = (
         "no-bisect",
         "R-FN-4: a rejected multi-item chunk fails as a whole instead of being bisected",
         "lib/lambda/src/adapters/ddb.ts",
-        "if (pending.length === 1) {",
-        "if (pending.length >= 1) {",
+        "if (pending.length > 1 && shouldBisect(e)) {",
+        "if (pending.length < 1 && shouldBisect(e)) {",
     ),
     Mutant(
         "partial-batch-ignored",
@@ -105,8 +105,8 @@ MUTANTS: tuple[Mutant, ...] = (
         "zero-price-accepted",
         "R-DATA-1: a price of 0 is accepted",
         "lib/lambda/src/core/tick.ts",
-        "if (!(price.n > 0))",
-        "if (!(price.n >= 0))",
+        "if (!(price.n >= PRICE_MIN && price.n <= PRICE_MAX)) {",
+        "if (!(price.n >= 0 && price.n <= PRICE_MAX)) {",
     ),
     Mutant(
         "page-token-drops-symbol",

@@ -2,6 +2,7 @@
 // DataProcessor handler (same table), with pagination, late data, cursor and idempotence.
 import assert from "node:assert/strict";
 import { afterEach, beforeEach, describe, it, mock } from "node:test";
+import { DynamoDBServiceException } from "@aws-sdk/client-dynamodb";
 import { EventBridgeClient, PutEventsCommand } from "@aws-sdk/client-eventbridge";
 import type { Context, SQSEvent } from "aws-lambda";
 import { SendMessageBatchCommand, SQSClient } from "@aws-sdk/client-sqs";
@@ -246,6 +247,77 @@ describe("DataAggregator", () => {
     const r2 = await run(scheduled, context());
     assert.equal(r2.complete, true);
     assert.equal(aggItem("IBM", "1m", T)?.trades, 1);
+  });
+
+  /** Plants ticks straight into the table (bypassing ingestion and its bounds) and a #DIRTY marker naming them. */
+  function plant(symbol: string, ticks: Array<{ ts: number; price: string; volume: string }>): void {
+    ticks.forEach((t, i) => {
+      table.put({ symbol: { S: symbol }, timestamp: { N: `${t.ts}.${String(i + 1).padStart(9, "0")}` }, ts: { N: String(t.ts) }, price: { N: t.price }, volume: { N: t.volume } });
+    });
+    const windows = [...new Set(ticks.map((t) => t.ts - (t.ts % 60_000)))].map((m) => ({ S: `${symbol}|${m}` }));
+    table.put({ symbol: { S: "#DIRTY" }, timestamp: { N: `${clock}.000000007` }, windows: { L: windows } });
+  }
+  const failedItems = () => table.partition("#FAILED");
+
+  it("issue 14 repro 1: a window whose aggregate cannot be stored is logged, counted, recorded and skipped; the other windows and the cursor move on", async () => {
+    const err = mock.method(agg.logger, "error", () => undefined);
+    clock = T + 600_000;
+    await ingest([{ symbol: "AAPL", ts: T + 1000, price: 10, volume: 2 }]);
+    // each volume is a valid DynamoDB number, their sum (1.2e126) is not: DynamoDB answers "Number overflow"
+    plant("ZZOVF", [{ ts: T, price: "1", volume: "6e125" }, { ts: T + 1, price: "1", volume: "6e125" }]);
+    clock = T + 700_000;
+    const r = await run(scheduled, context());
+    assert.equal(r.complete, true);
+    assert.equal(r.failed, 2, "the 1m and the 5m window of ZZOVF");
+    assert.equal(r.cursor, T + 700_000);
+    assert.equal(table.items.get("#CURSOR\u00000")?.lastRun?.N, String(T + 700_000), "the cursor advanced");
+    assert.equal(aggItem("AAPL", "1m", T)?.volume, 2, "the healthy window is aggregated");
+    assert.equal(aggItem("AAPL", "5m", T)?.trades, 1);
+    assert.equal(aggItem("ZZOVF", "1m", T), undefined);
+    const failed = failedItems();
+    assert.deepEqual(failed.map((f) => f.window?.S).sort(), [`ZZOVF#1m|${T}`, `ZZOVF#5m|${T}`]);
+    assert.match(failed[0]?.reason?.S ?? "", /volume 1\.2e\+126 is outside DynamoDB's number range/);
+    const logged = err.mock.calls.map((c) => JSON.stringify(c.arguments));
+    assert.ok(logged.some((l) => l.includes("window skipped") && l.includes(`ZZOVF#1m|${T}`)), logged.join("\n"));
+    // the next scheduled run is not held either
+    clock = T + 800_000;
+    await ingest([{ symbol: "AAPL", ts: T + 2000, price: 20, volume: 2 }]);
+    clock = T + 900_000;
+    const r2 = await run(scheduled, context());
+    assert.equal(r2.cursor, T + 900_000);
+    assert.equal(aggItem("AAPL", "1m", T)?.vwap, 15);
+  });
+
+  it("issue 14: the same guard on the event path (underflow), and for a put DynamoDB refuses; a transient error still fails the run", async () => {
+    mock.method(agg.logger, "error", () => undefined);
+    clock = T + 600_000;
+    const [detail] = await ingest([{ symbol: "AAPL", ts: T, price: 10, volume: 2 }]);
+    // price 1e-130 (DynamoDB's smallest) with this volume gives a VWAP of 9.999999999999999e-131: not storable
+    plant("ZZUNF", [{ ts: T, price: "1e-130", volume: "58.52494540022308" }]);
+    const r = await run(ticksStored({ windows: [...detail!.windows, { symbol: "ZZUNF", start: T }], ticks: 2 }), context());
+    assert.equal(r.failed, 2);
+    assert.equal(aggItem("AAPL", "1m", T)?.trades, 1);
+    assert.match(failedItems()[0]?.reason?.S ?? "", /vwap 9\.999999999999999e-131 is outside/);
+    // a put DynamoDB itself refuses (a rule not checked before): skipped and recorded the same way
+    table.restore();
+    const refusing = new FakeTable("MarketDataState-test", {
+      putError: (it) =>
+        it.symbol?.S === "AAPL#1m" ? new DynamoDBServiceException({ name: "ValidationException", $fault: "client", $metadata: {}, message: "Item size has exceeded the maximum allowed size" }) : undefined,
+    });
+    for (const [k, v] of table.items) refusing.items.set(k, v);
+    table = refusing;
+    const r2 = await run(ticksStored(detail!), context());
+    assert.equal(r2.failed, 1);
+    assert.equal(r2.written, 1, "the 5m window is still written");
+    assert.ok(failedItems().some((f) => /Item size has exceeded/.test(f.reason?.S ?? "")));
+    // a throttled put is not the data's fault: the invocation fails (and is retried), as before
+    table.restore();
+    table = new FakeTable("MarketDataState-test", {
+      putError: (it) =>
+        it.symbol?.S?.startsWith("AAPL#") ? new DynamoDBServiceException({ name: "ThrottlingException", $fault: "client", $metadata: {}, message: "slow down" }) : undefined,
+    });
+    for (const [k, v] of refusing.items) table.items.set(k, v);
+    await assert.rejects(agg.handler(ticksStored(detail!), context()), /slow down/);
   });
 
   it("an event that cannot be finished in time fails (EventBridge retries; the schedule has the marker)", async () => {

@@ -105,7 +105,7 @@ describe("DataProcessor", () => {
     assert.ok(stored, "the tick is stored under its content key");
     assert.equal(stored.price?.N, "189.5");
     assert.equal(stored.ts?.N, String(T + 1));
-    assert.deepEqual(stored.extra, { M: { tradeId: { S: "1" } } });
+    assert.deepEqual(stored.extra, { S: '{"tradeId":"1"}' }, "extra is stored as its JSON text (issue 14)");
     assert.equal(stored.expiresAt?.N, String(Math.floor(NOW / 1000) + 30 * 86_400), "R-DDB-2 TTL from DATA_RETENTION_DAYS");
     // One PutEvents call with one entry (R-EVB-1), naming each (symbol, 1m window) pair once.
     assert.equal(events.commandCalls(PutEventsCommand).length, 1);
@@ -159,11 +159,12 @@ describe("DataProcessor", () => {
       ["badextra", "badprice", "badsymbol", "badversion", "huge", "notjson"],
     );
     assert.equal(tickItems().length, 1, "the good message is stored");
-    assert.deepEqual(tickItems()[0]?.extra, { M: { tradeId: { N: "12345678901234567000" } } });
+    assert.deepEqual(tickItems()[0]?.extra, { S: '{"tradeId":12345678901234567000}' });
     const reasons = err.mock.calls.map((c) => JSON.stringify(c.arguments));
     assert.ok(reasons.some((r) => r.includes("ticks[1] price -1")), reasons.join("\n"));
     assert.ok(reasons.some((r) => r.includes("not JSON")));
     assert.ok(reasons.some((r) => r.includes("outside DynamoDB's number range")));
+    assert.ok(reasons.some((r) => r.includes("price 1e+200 is not a number from 1e-30 to 1e+30")), reasons.join("\n"));
     assert.equal(eventWindows().length, 1);
   });
 
@@ -223,6 +224,30 @@ describe("DataProcessor", () => {
     assert.deepEqual(res.batchItemFailures, [{ itemIdentifier: "bad" }]);
     assert.equal(tickItems().length, 10);
     assert.equal(sleeps.length, 1, "one backoff after the throttling error");
+  });
+
+  it("issue 14 repro 3: a lone surrogate in the middle of a batch fails only its own message (poison), healthy ones are stored", async () => {
+    const healthy = (i: number) => record(`ok${i}`, msg(Array.from({ length: 10 }, (_, j) => tick("AAPL", T + i * 100 + j, 1 + j, 1, { note: "fine" }))));
+    const poison = record("poison", `{"v":1,"src":"api:test","ticks":[{"symbol":"AAPL","ts":${T + 999},"price":1,"volume":1,"extra":{"note":"\\ud800"}}]}`);
+    const res = await handler(sqsEvent(healthy(0), healthy(1), poison, healthy(2), healthy(3)), context());
+    assert.deepEqual(res.batchItemFailures, [{ itemIdentifier: "poison" }]);
+    assert.equal(tickItems().length, 40, "every healthy tick is stored");
+  });
+
+  it("issue 14 repro 3: a server error one item causes (moto's 500 for a string it cannot encode) is bisected, not retried whole", async () => {
+    const err = mock.method(logger, "error");
+    const bad = tick("AAPL", T + 999, 1, 1, { note: "the item this store cannot take" });
+    const badKey = tickKey(bad);
+    table.opts.batchError = (_call, items) =>
+      items.some((i) => i.timestamp?.N === badKey)
+        ? new DynamoDBServiceException({ name: "InternalServerError", $fault: "server", $metadata: { httpStatusCode: 500 }, message: "Internal Server Error" })
+        : undefined;
+    const healthy = (i: number) => record(`ok${i}`, msg(Array.from({ length: 10 }, (_, j) => tick("AAPL", T + i * 100 + j))));
+    const res = await handler(sqsEvent(healthy(0), healthy(1), record("poison", msg([bad])), healthy(2), healthy(3)), context());
+    assert.deepEqual(res.batchItemFailures, [{ itemIdentifier: "poison" }], "healthy neighbours never fail (nor reach the DLQ) for it");
+    assert.equal(tickItems().length, 40);
+    assert.equal(sleeps.length, settings.maxAttempts - 1, "only the lone bad item is retried, with backoff, a bounded number of times");
+    assert.ok(err.mock.calls.some((c) => JSON.stringify(c.arguments).includes("InternalServerError")));
   });
 
   it("R-EVB-3: PutEvents FailedEntryCount > 0 is retried for the failed entries only", async () => {

@@ -2,7 +2,18 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import fc from "fast-check";
-import { MAX_TICK_BYTES, parseIsoTimestamp, validateTick } from "../src/core/tick.ts";
+import {
+  MAX_TICK_BYTES,
+  MAX_TICKS_PER_WINDOW,
+  PRICE_MAX,
+  PRICE_MIN,
+  parseIsoTimestamp,
+  isWellFormed,
+  SYMBOL_RULE,
+  VOLUME_MAX,
+  VOLUME_MIN,
+  validateTick,
+} from "../src/core/tick.ts";
 import { MAX_TS, tickArb, toInput } from "./helpers/ticks.ts";
 
 const base = { symbol: "AAPL", timestamp: 1_700_000_000_123, price: 189.5, volume: 100 };
@@ -32,7 +43,7 @@ describe("validateTick (R-DATA-1)", () => {
   it("R-DATA-1 symbol: 1-12 of A-Z 0-9 . - ^; everything else (lower case, injection strings, empty, too long) rejected", () => {
     for (const s of ["A", "^GSPC", "BRK-B", "ES.Z24", "ABCDEFGHIJKL", "0"]) assert.equal(validateTick({ ...base, symbol: s }).ok, true, s);
     for (const s of ["", "aapl", "ABCDEFGHIJKLM", "AAPL ", "A'; DROP TABLE x;--", '{"$ne":1}', "A_B", "ÄPFEL", "A\u0000"]) {
-      assert.match(reason({ ...base, symbol: s }), /symbol .* invalid: 1-12 characters of A-Z 0-9 \. - \^ allowed/, s);
+      assert.match(reason({ ...base, symbol: s }), /symbol .* invalid: 1-12 characters of A-Z 0-9 \. - \^ with at least one letter or digit allowed/, s);
     }
     assert.match(reason({ ...base, symbol: 42 }), /symbol/);
     assert.equal(reason({ timestamp: 1, price: 1, volume: 1 }), "missing field symbol");
@@ -61,22 +72,69 @@ describe("validateTick (R-DATA-1)", () => {
     assert.equal(reason({ symbol: "A", price: 1, volume: 1 }), "missing field timestamp");
   });
 
-  it("R-DATA-1 price finite > 0 and volume finite >= 0, within DynamoDB's number range", () => {
-    assert.match(reason({ ...base, price: 0 }), /price must be > 0/);
-    assert.match(reason({ ...base, price: -1 }), /price must be > 0/);
+  it("R-DATA-1 price within PRICE_MIN..PRICE_MAX and volume 0 or VOLUME_MIN..VOLUME_MAX, reasons naming field and range", () => {
+    assert.equal(reason({ ...base, price: 0 }), "price 0 is outside the allowed range 1e-30 .. 1e+30");
+    assert.match(reason({ ...base, price: -1 }), /price -1 is outside the allowed range 1e-30 \.\. 1e\+30/);
     assert.match(reason({ ...base, price: "NaN" }), /price must be a number/);
     assert.match(reason({ ...base, price: "Infinity" }), /price must be a number/);
     assert.match(reason({ ...base, price: "1e999" }), /price must be finite/);
     assert.match(reason({ ...base, price: "12abc" }), /price must be a number/);
     assert.match(reason({ ...base, price: "" }), /price must be a number/);
     assert.match(reason({ ...base, price: null }), /price must be a number, got null/);
-    assert.match(reason({ ...base, price: 1e-200 }), /DynamoDB's number range/);
-    assert.match(reason({ ...base, price: 1e200 }), /DynamoDB's number range/);
-    assert.match(reason({ ...base, volume: -0.5 }), /volume must be >= 0/);
+    assert.match(reason({ ...base, price: 1e-200 }), /price 1e-200 is outside the allowed range/);
+    assert.match(reason({ ...base, price: 1e200 }), /price 1e\+200 is outside the allowed range/);
+    assert.match(reason({ ...base, volume: -0.5 }), /volume -0.5 is outside the allowed range: 0 or 1e-30 \.\. 1e\+30/);
     assert.match(reason({ ...base, volume: [1] }), /volume must be a number, got an array/);
     assert.equal(reason({ symbol: "A", timestamp: 1, volume: 1 }), "missing field price");
     assert.equal(reason({ symbol: "A", timestamp: 1, price: 1 }), "missing field volume");
     assert.deepEqual(validateTick({ ...base, volume: -0 }), { ok: true, tick: { symbol: "AAPL", ts: base.timestamp, price: 189.5, volume: 0 } });
+    // the bounds are inclusive; the next double outside is refused
+    for (const [field, v] of [["price", PRICE_MIN], ["price", PRICE_MAX], ["volume", VOLUME_MIN], ["volume", VOLUME_MAX]] as const) {
+      assert.equal(validateTick({ ...base, [field]: v }).ok, true, `${field} ${v}`);
+      assert.equal(validateTick({ ...base, [field]: String(v) }).ok, true, `${field} "${v}"`);
+    }
+    assert.match(reason({ ...base, price: PRICE_MAX * (1 + Number.EPSILON) }), /price .* outside the allowed range/);
+    assert.match(reason({ ...base, price: PRICE_MIN * (1 - Number.EPSILON) }), /price .* outside the allowed range/);
+    assert.match(reason({ ...base, volume: VOLUME_MAX * (1 + Number.EPSILON) }), /volume .* outside the allowed range/);
+    assert.match(reason({ ...base, volume: VOLUME_MIN * (1 - Number.EPSILON) }), /volume .* outside the allowed range/);
+  });
+
+  it("R-DATA-1 (issue 14 repro 1): ticks whose window aggregate DynamoDB could not store are refused at ingestion", () => {
+    // each tick is inside DynamoDB's own range, but two of them make a window volume of 1.2e126 (Number overflow)
+    const big = { symbol: "ZZOVF", timestamp: 1_700_000_000_000, price: 1, volume: 6e125 };
+    assert.equal(reason(big), "volume 6e+125 is outside the allowed range: 0 or 1e-30 .. 1e+30");
+    // and a VWAP of 9.999999999999999e-131 (underflow) from price 1e-130
+    assert.equal(reason({ ...big, price: 1e-130, volume: 58.52494540022308 }), "price 1e-130 is outside the allowed range 1e-30 .. 1e+30");
+  });
+
+  it("R-DATA-1 the bounds keep every aggregate of any window storable in DynamoDB (1e-130 <= |n| < 1e126)", () => {
+    // the most ticks a 5m window can hold: one per (ms, 9-digit discriminator) sort key
+    assert.equal(MAX_TICKS_PER_WINDOW, 300_000 * 1e9);
+    assert.ok(MAX_TICKS_PER_WINDOW * VOLUME_MAX < 1e126, "largest window volume");
+    assert.ok(MAX_TICKS_PER_WINDOW * PRICE_MAX * VOLUME_MAX < Number.MAX_VALUE / 1e100, "sum(price*volume) stays finite");
+    assert.ok(PRICE_MIN * VOLUME_MIN >= 2.2250738585072014e-308 * 1e100, "smallest price*volume is a normal double");
+    assert.ok(VOLUME_MIN >= 1e-130 && PRICE_MIN * (1 - 4 * Number.EPSILON) >= 1e-130 && PRICE_MAX * (1 + 4 * Number.EPSILON) < 1e126);
+  });
+
+  it("R-DATA-1 isWellFormed agrees with String.prototype.isWellFormed (Node 20+) and with a UTF-8 round trip (Node 18 too)", () => {
+    const native = (String.prototype as { isWellFormed?: (this: string) => boolean }).isWellFormed;
+    fc.assert(
+      fc.property(fc.oneof(fc.string({ unit: "binary", maxLength: 8 }), fc.constantFrom("\ud800", "\udc00x", "\ud83d\ude00", "a\ud83d")), (s) => {
+        assert.equal(isWellFormed(s), Buffer.from(s, "utf8").toString("utf8") === s, JSON.stringify(s));
+        if (native) assert.equal(isWellFormed(s), native.call(s), JSON.stringify(s));
+      }),
+      { numRuns: 2000 },
+    );
+    assert.match(reason({ ...base, note: "\ud800" }), /note is not well-formed Unicode/);
+    assert.match(reason({ ...base, n: { "\udc00": 1 } }), /field name that is not well-formed/);
+    assert.equal(validateTick({ ...base, note: "😀" }).ok, true);
+  });
+
+  it("R-DATA-1 symbols: at least one letter or digit (\".\" and \"..\" cannot be addressed in a URL path)", () => {
+    for (const s of [".", "..", "...", "-", "^", ".-^"]) {
+      assert.equal(reason({ ...base, symbol: s }), `symbol "${s}" is invalid: ${SYMBOL_RULE} allowed`);
+    }
+    for (const s of ["A", "BRK.B", "^GSPC", "0", ".A", "A..", "-1"]) assert.equal(validateTick({ ...base, symbol: s }).ok, true, s);
   });
 
   it("R-DATA-1 extra fields must be storable; records that are not objects are rejected", () => {
@@ -135,10 +193,10 @@ describe("validateTick properties (R-DATA-1)", () => {
   });
 
   const corruptions: Array<[string, fc.Arbitrary<unknown>]> = [
-    ["symbol", fc.oneof(fc.constant(""), fc.string({ minLength: 13, maxLength: 20, unit: fc.constantFrom("A", "B") }), fc.string({ minLength: 1 }).filter((s) => !/^[A-Z0-9.\-^]{1,12}$/.test(s)), fc.integer(), fc.constant(null))],
+    ["symbol", fc.oneof(fc.constant(""), fc.string({ minLength: 13, maxLength: 20, unit: fc.constantFrom("A", "B") }), fc.string({ minLength: 1 }).filter((s) => !/^[A-Z0-9.\-^]{1,12}$/.test(s)), fc.constantFrom(".", ".."), fc.integer(), fc.constant(null))],
     ["timestamp", fc.oneof(fc.integer({ min: -1e9, max: -1 }), fc.integer({ min: MAX_TS + 1, max: Number.MAX_SAFE_INTEGER }), fc.double({ noInteger: true, noNaN: true }), fc.constant("2024-01-01T00:00:00"), fc.constant(null), fc.boolean())],
-    ["price", fc.oneof(fc.double({ max: 0, noNaN: true }), fc.constant(Number.NaN), fc.constant(Number.POSITIVE_INFINITY), fc.constant("abc"), fc.constant(null), fc.constant(1e200))],
-    ["volume", fc.oneof(fc.double({ max: -Number.MIN_VALUE, noNaN: true }), fc.constant(Number.NaN), fc.constant(Number.NEGATIVE_INFINITY), fc.constant("-"), fc.constant({}))],
+    ["price", fc.oneof(fc.double({ max: 0, noNaN: true }), fc.constant(Number.NaN), fc.constant(Number.POSITIVE_INFINITY), fc.constant("abc"), fc.constant(null), fc.constant(1e200), fc.double({ min: 1e30, noNaN: true, minExcluded: true }), fc.double({ min: Number.MIN_VALUE, max: 1e-30, maxExcluded: true }))],
+    ["volume", fc.oneof(fc.double({ max: -Number.MIN_VALUE, noNaN: true }), fc.double({ min: 1e30, noNaN: true, minExcluded: true }), fc.double({ min: Number.MIN_VALUE, max: 1e-30, maxExcluded: true }), fc.constant(Number.NaN), fc.constant(Number.NEGATIVE_INFINITY), fc.constant("-"), fc.constant({}))],
   ];
 
   it("R-DATA-1 rejects generated invalid ticks (one corrupted or missing field) with a reason naming the field", () => {

@@ -25,67 +25,19 @@ export const ddbClient = new DynamoDBClient(clientConfig());
 export type Item = Record<string, AttributeValue>;
 export const DIRTY_PARTITION = "#DIRTY";
 export const CURSOR_PARTITION = "#CURSOR";
+/** Partition of the records of windows the aggregator could not compute or store (issue 14). */
+export const FAILED_PARTITION = "#FAILED";
 /** BatchWriteItem accepts at most 25 put requests per call. */
 export const BATCH_WRITE_MAX = 25;
 /** Bound on pages read by one paginated Query (each page is <= 1 MB): protects every loop. */
 export const MAX_QUERY_PAGES = 10_000;
 
-/** DynamoDB's Number range (38 digits, exponent -130..+125); values outside cannot be stored. */
-export function dynamoNumberProblem(n: number): string | null {
-  if (!Number.isFinite(n)) return `${n} is not finite`;
-  const a = Math.abs(n);
-  if (a !== 0 && (a < 1e-130 || a >= 1e126)) return `${n} is outside DynamoDB's number range (1e-130 .. 9.99e125)`;
-  return null;
-}
-
-/** Checks that `extra` can be stored as a DynamoDB map (numbers in range, depth <= 30, non-empty keys). */
-export function extraProblem(v: unknown, path = "extra", depth = 0): string | null {
-  if (depth > 30) return `${path} is nested deeper than 30 levels`;
-  if (v === null || typeof v === "string" || typeof v === "boolean") return null;
-  if (typeof v === "number") {
-    const p = dynamoNumberProblem(v);
-    return p ? `${path}: ${p}` : null;
-  }
-  if (Array.isArray(v)) {
-    for (let i = 0; i < v.length; i++) {
-      const p = extraProblem(v[i], `${path}[${i}]`, depth + 1);
-      if (p) return p;
-    }
-    return null;
-  }
-  if (typeof v === "object") {
-    for (const [k, x] of Object.entries(v as Record<string, unknown>)) {
-      if (k.length === 0) return `${path} has an empty field name`;
-      const p = extraProblem(x, `${path}.${k}`, depth + 1);
-      if (p) return p;
-    }
-    return null;
-  }
-  return `${path} holds a ${typeof v}, which JSON cannot carry`;
-}
-
 /**
- * JSON value -> AttributeValue. Unlike util-dynamodb's marshall, a number of any magnitude is written as its JS decimal
- * form (marshall throws above 2^53, which would turn a valid tick with a large integer field into poison).
+ * The tick item (keys symbol S / timestamp N = `key`). `extra` is stored as its JSON text (an S attribute), not as a
+ * map: the AWS SDK's JSON protocol builds maps by assignment into `{}`, which drops a field named `__proto__` both when
+ * it sends an item and when it reads one (issue 14), so a map could not keep every field exactly as sent. The text
+ * keeps every name and every number exactly (JSON.parse(JSON.stringify(x)) is x for the JSON values a tick carries).
  */
-export function toAttr(v: unknown): AttributeValue {
-  if (v === null || v === undefined) return { NULL: true };
-  if (typeof v === "string") return { S: v };
-  if (typeof v === "boolean") return { BOOL: v };
-  if (typeof v === "number") return { N: String(v) };
-  if (Array.isArray(v)) return { L: v.map(toAttr) };
-  if (typeof v === "object") return { M: toAttrMap(v as Record<string, unknown>) };
-  throw new TypeError(`cannot store a ${typeof v} in DynamoDB`);
-}
-
-/** JSON object -> AttributeValue map (undefined fields omitted). */
-export function toAttrMap(o: Record<string, unknown>): Record<string, AttributeValue> {
-  const out: Record<string, AttributeValue> = {};
-  for (const [k, x] of Object.entries(o)) if (x !== undefined) out[k] = toAttr(x);
-  return out;
-}
-
-/** The tick item (keys symbol S / timestamp N = `key`). */
 export function tickItem(t: Tick, key: string, expiresAt: number): Item {
   const item: Item = {
     symbol: { S: t.symbol },
@@ -95,9 +47,7 @@ export function tickItem(t: Tick, key: string, expiresAt: number): Item {
     volume: { N: String(t.volume) },
     expiresAt: { N: String(expiresAt) },
   };
-  if (t.extra && Object.keys(t.extra).length > 0) {
-    item.extra = { M: toAttrMap(t.extra) };
-  }
+  if (t.extra && Object.keys(t.extra).length > 0) item.extra = { S: JSON.stringify(t.extra) };
   return item;
 }
 
@@ -117,7 +67,10 @@ export interface TickRow {
   extra?: Record<string, unknown>;
 }
 
-/** Decodes a tick item. Numbers inside `extra` beyond JS precision come back as their decimal string form. */
+/**
+ * Decodes a tick item. `extra` is JSON text (see tickItem); items written before issue 14 hold a map, whose numbers
+ * beyond JS precision come back as their decimal string form.
+ */
 export function tickRow(item: Item): TickRow {
   const key = item.timestamp?.N;
   if (key === undefined || item.symbol?.S === undefined) throw new Error("item has no symbol/timestamp key");
@@ -128,7 +81,9 @@ export function tickRow(item: Item): TickRow {
     price: num(item, "price"),
     volume: num(item, "volume"),
   };
-  if (item.extra?.M) {
+  if (item.extra?.S !== undefined) {
+    row.extra = JSON.parse(item.extra.S) as Record<string, unknown>;
+  } else if (item.extra?.M) {
     const plain = unmarshall(item.extra.M, { wrapNumbers: true }) as Record<string, unknown>;
     row.extra = unwrapNumbers(plain) as Record<string, unknown>;
   }
@@ -237,13 +192,38 @@ export function isRetryable(e: unknown): boolean {
   return ["ECONNRESET", "ECONNREFUSED", "EPIPE", "ETIMEDOUT"].includes(err?.code ?? "");
 }
 
+/**
+ * True when DynamoDB refused a request because of the data it carries (ValidationException: e.g. "Number overflow",
+ * item too large; SerializationException): retrying the same item cannot help.
+ */
+export function isDataRejection(e: unknown): boolean {
+  const name = (e as { name?: string } | null)?.name;
+  return name === "ValidationException" || name === "SerializationException";
+}
+
+const THROTTLING = new Set(["ProvisionedThroughputExceededException", "ThrottlingException", "RequestLimitExceeded"]);
+
+/**
+ * True when a failed BatchWriteItem call of several items should be split rather than retried whole: any error but
+ * throttling and network trouble. A server error (5xx) that one item's content causes (moto answers 500 to a string
+ * it cannot encode, issue 14) would otherwise repeat on every retry of the chunk and fail its healthy neighbours; split,
+ * the halves without that item succeed and the item ends alone (then retried with backoff like any single item).
+ */
+export function shouldBisect(e: unknown): boolean {
+  const err = e as { name?: string; code?: string; $retryable?: { throttling?: boolean } };
+  if (err?.name && THROTTLING.has(err.name)) return false;
+  if (err?.$retryable?.throttling) return false;
+  return !["ECONNRESET", "ECONNREFUSED", "EPIPE", "ETIMEDOUT"].includes(err?.code ?? "") && err?.name !== "TimeoutError";
+}
+
 export const defaultSleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 /**
  * Writes items with BatchWriteItem (PutRequest), 25 per call, duplicates by `id` collapsed (DynamoDB rejects two
  * requests for one key in a call). UnprocessedItems and retryable errors are retried with exponential backoff and full
- * jitter, bounded by `maxAttempts` and by the remaining invocation time; a non-retryable error on a multi-item chunk
- * is bisected to isolate the offending item. Never throws for write failures: they are returned in `failed`.
+ * jitter, bounded by `maxAttempts` and by the remaining invocation time; any other error on a multi-item chunk (a
+ * non-retryable one, or a server error that may be caused by one item: `shouldBisect`) splits the chunk in halves to
+ * isolate the offending item, so only its record fails. Never throws for write failures: they are returned in `failed`.
  */
 export async function batchWriteAll(
   table: string,
@@ -286,14 +266,14 @@ export async function batchWriteAll(
         if (pending.length === 0) return;
         reason = "UnprocessedItems";
       } catch (e) {
-        if (!isRetryable(e)) {
-          const msg = `${(e as Error).name ?? "Error"}: ${(e as Error).message}`;
-          if (pending.length === 1) {
-            failAll(pending, `BatchWriteItem rejected the item (${msg})`);
-            return;
-          }
+        if (pending.length > 1 && shouldBisect(e)) {
           const mid = Math.ceil(pending.length / 2);
           queue.push(pending.slice(0, mid), pending.slice(mid));
+          return;
+        }
+        if (!isRetryable(e)) {
+          const msg = `${(e as Error).name ?? "Error"}: ${(e as Error).message}`;
+          failAll(pending, `BatchWriteItem rejected the item (${msg})`);
           return;
         }
         reason = (e as Error).name ?? "retryable error";
@@ -376,6 +356,13 @@ export async function queryPage(
   return { items: out.Items ?? [], ...(out.LastEvaluatedKey ? { last: out.LastEvaluatedKey } : {}) };
 }
 
+/** Puts one bookkeeping item of a `#...` partition (`#DIRTY`, `#FAILED`): `timestamp` = `sortKey`, plus `attrs`. */
+async function putBookkeeping(table: string, partition: string, sortKey: string, attrs: Item, client: DynamoDBClient): Promise<void> {
+  await client.send(
+    new PutItemCommand({ TableName: table, Item: { symbol: { S: partition }, timestamp: { N: sortKey }, ...attrs } }),
+  );
+}
+
 /** Writes one `#DIRTY` marker: `timestamp` = `<nowMs>.<disc>`, `windows` = `SYMBOL|start` strings, TTL 1 day. */
 export async function putDirtyMarker(
   table: string,
@@ -384,16 +371,12 @@ export async function putDirtyMarker(
   windows: string[],
   client: DynamoDBClient = ddbClient,
 ): Promise<void> {
-  await client.send(
-    new PutItemCommand({
-      TableName: table,
-      Item: {
-        symbol: { S: DIRTY_PARTITION },
-        timestamp: { N: `${nowMs}.${disc}` },
-        windows: { L: windows.map((S) => ({ S })) },
-        expiresAt: { N: String(Math.floor(nowMs / 1000) + 86_400) },
-      },
-    }),
+  await putBookkeeping(
+    table,
+    DIRTY_PARTITION,
+    `${nowMs}.${disc}`,
+    { windows: { L: windows.map((S) => ({ S })) }, expiresAt: { N: String(Math.floor(nowMs / 1000) + 86_400) } },
+    client,
   );
 }
 
@@ -462,4 +445,38 @@ export async function putCursor(table: string, lastRun: number, client: DynamoDB
     if ((e as Error).name === "ConditionalCheckFailedException") return false;
     throw e;
   }
+}
+
+/** One window the aggregator skipped because its aggregate cannot be computed or stored. */
+export interface FailedWindow {
+  symbol: string;
+  interval: string;
+  windowStart: number;
+  reason: string;
+}
+
+/**
+ * Records a skipped window: `symbol` = `#FAILED`, `timestamp` = `<window start>.<disc of symbol|interval>` (one item per
+ * window: a rerun overwrites it), attributes `window` (`SYMBOL#interval|start`), `reason`, `failedAt`, `expiresAt`.
+ */
+export async function putFailedWindow(
+  table: string,
+  w: FailedWindow,
+  disc: string,
+  failedAt: number,
+  expiresAt: number,
+  client: DynamoDBClient = ddbClient,
+): Promise<void> {
+  await putBookkeeping(
+    table,
+    FAILED_PARTITION,
+    `${w.windowStart}.${disc}`,
+    {
+      window: { S: `${w.symbol}#${w.interval}|${w.windowStart}` },
+      reason: { S: w.reason.slice(0, 1000) },
+      failedAt: { N: String(failedAt) },
+      expiresAt: { N: String(expiresAt) },
+    },
+    client,
+  );
 }

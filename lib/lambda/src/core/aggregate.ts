@@ -12,6 +12,7 @@
  * the accumulator itself therefore counts every tick it is given.
  */
 import { compareTickKeys, type TickKey } from "./keys.ts";
+import { dynamoNumberProblem } from "./tick.ts";
 import { INTERVALS, type Interval } from "./types.ts";
 
 /** A tick as read back from the table: its decoded key plus price and volume. */
@@ -145,4 +146,18 @@ export function aggregate(
   const acc = new WindowAccumulator(symbol, interval, windowStart);
   for (const t of ticks) acc.add(t);
   return acc.result();
+}
+
+/**
+ * Why an aggregate cannot be stored in DynamoDB (a number outside its range), naming the field, or null. Ticks inside
+ * the R-DATA-1 bounds never give one; ticks that reached the table another way can (issue 14).
+ */
+export function aggregateProblem(a: Aggregate): string | null {
+  for (const f of ["open", "high", "low", "close", "volume", "vwap"] as const) {
+    const v = a[f];
+    if (v === null) continue;
+    const p = dynamoNumberProblem(v);
+    if (p) return `${f} ${p}`;
+  }
+  return null;
 }

@@ -14,18 +14,19 @@
  * rows, lines and files.
  *
  * Plain parts:
- * - symbol: 1-12 characters of `A-Z 0-9 . - ^` (as R-DATA-1);
+ * - symbol: 1-12 characters of `A-Z 0-9 . - ^` with at least one letter or digit (SYMBOL_RE, R-DATA-1);
  * - timestamp: epoch ms digits without a leading zero (or `0`), at most MAX_TS;
  * - price (> 0) / volume (>= 0): `0` or `[1-9][0-9]*` optionally followed by `.` and digits ending in 1-9, at most 15
  *   significant digits, value >= 1e-6 (or exactly 0 for volume). Such a decimal converts to a double and back to the
  *   same text (15 significant digits always round-trip, and JavaScript prints numbers from 1e-6 to 1e21 without an
- *   exponent), so the text is already its own JSON number. It also lies in DynamoDB's number range.
+ *   exponent), so the text is already its own JSON number. It also lies inside the R-DATA-1 bounds
+ *   (PRICE_MIN..PRICE_MAX and VOLUME_MIN..VOLUME_MAX, 1e-30..1e30, contain 1e-6..999999999999999; checked at load).
  * - extra values: printable ASCII text without `"` and `\` (JSON needs no escape); in JSON also plain numbers (as
  *   above, or their negatives), `true`, `false`, `null`. CSV: an empty extra cell is omitted, as the generic path does.
  * - extra names: printable ASCII without `"` and `\`, not empty, not all digits (JavaScript orders integer-like keys
  *   first), not `__proto__`, no name twice.
  */
-import { MAX_TICK_BYTES, MAX_TS } from "./tick.ts";
+import { MAX_TICK_BYTES, MAX_TS, PRICE_MAX, PRICE_MIN, VOLUME_MAX, VOLUME_MIN } from "./tick.ts";
 
 /** Converts a plain CSV row to its tick JSON, or returns undefined when the generic path must decide. */
 export type CsvFastLane = (row: string) => string | undefined;
@@ -41,6 +42,13 @@ const enum Col {
 const MAX_TS_TEXT = String(MAX_TS);
 /** Significant digits that always survive text -> double -> text unchanged. */
 const MAX_SIGNIFICANT = 15;
+/** Smallest and largest plain decimal a lane accepts (>= 1e-6, at most 15 integer digits). */
+const PLAIN_MIN = 1e-6;
+const PLAIN_MAX = 999_999_999_999_999;
+// A lane never accepts what the generic path refuses: the plain range must lie inside the tick bounds.
+if (!(PLAIN_MIN >= PRICE_MIN && PLAIN_MIN >= VOLUME_MIN && PLAIN_MAX <= PRICE_MAX && PLAIN_MAX <= VOLUME_MAX)) {
+  throw new Error("fastlane: plain decimals reach outside the R-DATA-1 price/volume bounds; narrow decimalOk");
+}
 
 /** Printable ASCII without `"` and `\\`: JSON carries it between quotes unchanged. */
 function plainAscii(s: string, from: number, to: number): boolean {
@@ -54,12 +62,14 @@ function plainAscii(s: string, from: number, to: number): boolean {
 function symbolOk(s: string, from: number, to: number): boolean {
   const n = to - from;
   if (n < 1 || n > 12) return false;
+  let alnum = false;
   for (let i = from; i < to; i++) {
     const c = s.charCodeAt(i);
-    // A-Z 0-9 . - ^
-    if (!((c >= 65 && c <= 90) || (c >= 48 && c <= 57) || c === 46 || c === 45 || c === 94)) return false;
+    // A-Z 0-9 . - ^, at least one letter or digit (SYMBOL_RE)
+    if ((c >= 65 && c <= 90) || (c >= 48 && c <= 57)) alnum = true;
+    else if (!(c === 46 || c === 45 || c === 94)) return false;
   }
-  return true;
+  return alnum;
 }
 
 function timestampOk(s: string, from: number, to: number): boolean {

@@ -16,6 +16,7 @@
  */
 import { isUtf8 } from "node:buffer";
 import { type CsvFastLane, csvFastLane, jsonFastLane } from "./fastlane.ts";
+import { setField } from "./tick.ts";
 
 /** The three record formats. */
 export type Format = "csv" | "jsonl" | "json-array";
@@ -499,7 +500,7 @@ export class CsvParser implements StreamParser {
     for (let i = 0; i < header.length; i++) {
       const v = cells[i] as string;
       if (v === "" && !this.requiredMask[i]) continue; // empty extra cell: no value
-      rec[header[i] as string] = v;
+      setField(rec, header[i] as string, v); // a column named __proto__ is a field like any other (issue 14)
     }
     this.emit({ kind: "record", line: l.lineNo, index, value: rec, raw: l.text });
   }

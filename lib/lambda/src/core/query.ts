@@ -13,11 +13,11 @@
  * is allowed.
  */
 import { MAX_KEY_TS, tickKeyRange } from "./keys.ts";
+import { SYMBOL_RE, SYMBOL_RULE } from "./tick.ts";
 import { INTERVALS, type Interval } from "./types.ts";
 
 export const DEFAULT_LIMIT = 100;
 export const MAX_LIMIT = 1000;
-const SYMBOL_RE = /^[A-Z0-9.\-^]{1,12}$/;
 const ISO_RE = /^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2})(?::(\d{2})(?:\.(\d{1,9}))?)?(Z|[+-]\d{2}:?\d{2})$/;
 const KEY_N_RE = /^(0|[1-9]\d{0,14})(\.\d{1,9})?$/;
 
@@ -82,7 +82,7 @@ function decodeSymbol(raw: string): string {
     throw new QueryError(400, `symbol "${raw}" is not valid URL encoding`);
   }
   if (!SYMBOL_RE.test(s)) {
-    throw new QueryError(400, `symbol ${JSON.stringify(s.slice(0, 40))} is not 1-12 characters of A-Z 0-9 . - ^`);
+    throw new QueryError(400, `symbol ${JSON.stringify(s.slice(0, 40))} is not ${SYMBOL_RULE}`);
   }
   return s;
 }

@@ -2,24 +2,45 @@
  * Tick validation and normalisation (R-DATA-1). Pure: no I/O, no AWS SDK.
  *
  * Input record fields (docs/design.md "Tick"):
- * - `symbol`: string of 1-12 characters from `A-Z 0-9 . - ^` (case-sensitive: lower case is rejected, not fixed up).
+ * - `symbol`: string of 1-12 characters from `A-Z 0-9 . - ^` with at least one letter or digit (case-sensitive: lower
+ *   case is rejected, not fixed up). `.` and `..` would be dot-segments that URL normalisation removes from
+ *   `/symbols/{symbol}/...` (RFC 3986 5.2.4), so a symbol without a letter or digit could never be queried.
  * - `timestamp`: epoch milliseconds (an integer number, or a string of digits as CSV carries it), or an ISO-8601
  *   date-time string WITH a zone (`Z` or `+hh:mm` / `+hhmm`). A date-time without a zone is rejected: its instant
  *   depends on the sender's local time, and guessing would silently misplace ticks. Fractions below a millisecond
  *   are truncated. Allowed range: 1970-01-01T00:00:00.000Z .. 9999-12-31T23:59:59.999Z.
- * - `price`: finite number > 0 (a JSON number, or a decimal string such as CSV carries it).
- * - `volume`: finite number >= 0 (same encodings as price).
+ * - `price`: PRICE_MIN <= price <= PRICE_MAX (a JSON number, or a decimal string such as CSV carries it).
+ * - `volume`: 0, or VOLUME_MIN <= volume <= VOLUME_MAX (same encodings as price).
+ *   Why these bounds (issue 14): every aggregate of a window must be storable in DynamoDB, whose Number holds
+ *   1e-130 <= |n| <= 9.99...e125 (https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/HowItWorks.NamingRulesDataTypes.html,
+ *   "Number"). A 5-minute window holds at most MAX_TICKS_PER_WINDOW ticks (300,000 ms x 10^9 discriminators,
+ *   core/keys.ts), so its volume is at most 3e14 x 1e30 = 3e44 and sum(price*volume) at most 3e74; the smallest
+ *   non-zero volume is 1e-30 and the smallest price*volume 1e-60 (a normal double: no precision lost); VWAP lies
+ *   between the lowest and highest price. Real markets need roughly 1e-12 (token prices in BTC) .. 1e10 (prices in
+ *   hyperinflated currencies) and volumes of 1e-18 (wei) .. 1e15 (token amounts): the bounds leave a wide margin.
  * - every other field is kept, unchanged, in `extra` (omitted when there is none).
  * Everything accepted here can be stored by DataProcessor: numbers (price, volume and those inside `extra`) must lie
  * in DynamoDB's range (0, or 1e-130 <= |n| < 1e126), `extra` may nest at most 30 levels and has no empty field
  * names, and a normalised tick is at most MAX_TICK_BYTES of JSON. Otherwise one bad tick would poison the whole
  * SQS message that carries it.
  */
-import type { Tick } from "./types.ts";
+import { DISCRIMINATOR_DIGITS } from "./keys.ts";
+import { INTERVALS, type Tick } from "./types.ts";
 
 /** The four input fields a tick must have; every other field goes to `extra`. */
 export const REQUIRED_FIELDS = ["symbol", "timestamp", "price", "volume"] as const;
-export const SYMBOL_RE = /^[A-Z0-9.\-^]{1,12}$/;
+/** 1-12 of `A-Z 0-9 . - ^`, at least one letter or digit (so `.` and `..`, which a URL path cannot carry, are out). */
+export const SYMBOL_RE = /^(?=[.\-^]*[A-Z0-9])[A-Z0-9.\-^]{1,12}$/;
+/** The symbol rule in words, for reasons. */
+export const SYMBOL_RULE = "1-12 characters of A-Z 0-9 . - ^ with at least one letter or digit";
+/** Smallest and largest accepted price (inclusive); see the module doc for why. */
+export const PRICE_MIN = 1e-30;
+export const PRICE_MAX = 1e30;
+/** Smallest non-zero and largest accepted volume (inclusive); 0 is accepted too. */
+export const VOLUME_MIN = 1e-30;
+export const VOLUME_MAX = 1e30;
+/** Most ticks one 5-minute window can hold: one per (millisecond, 9-digit discriminator) key (core/keys.ts). */
+export const MAX_TICKS_PER_WINDOW = INTERVALS["5m"] * 10 ** DISCRIMINATOR_DIGITS;
 /** Largest accepted epoch ms: 9999-12-31T23:59:59.999Z. */
 export const MAX_TS = 253_402_300_799_999;
 /** A normalised tick whose JSON exceeds this many UTF-8 bytes is rejected (keeps SQS packing possible). */
@@ -29,6 +50,17 @@ const DECIMAL_RE = /^[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?$/;
 const DIGITS_RE = /^\d{1,16}$/;
 const ISO_RE =
   /^(\d{4})-(\d{2})-(\d{2})[Tt ](\d{2}):(\d{2})(?::(\d{2})(?:[.,](\d{1,9}))?)?(?:([Zz])|([+-])(\d{2}):?(\d{2}))$/;
+
+/** A lone surrogate: a UTF-16 code unit of a pair without its partner (JSON's `"\ud800"` makes one). */
+const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
+
+/**
+ * True when `s` is well-formed UTF-16 (no lone surrogate), i.e. has a UTF-8 form DynamoDB can store. The same test
+ * as `String.prototype.isWellFormed`, which Node 18 lacks.
+ */
+export function isWellFormed(s: string): boolean {
+  return !LONE_SURROGATE.test(s);
+}
 
 /** Why a number cannot be stored in DynamoDB (0, or 1e-130 <= |n| < 1e126), or null. Mirrors adapters/ddb.ts. */
 export function dynamoNumberProblem(n: number): string | null {
@@ -44,7 +76,10 @@ export function dynamoNumberProblem(n: number): string | null {
  */
 function checkExtra(v: unknown, path: string, depth: number): number | string {
   if (depth > 30) return `${path} is nested deeper than 30 levels`;
-  if (typeof v === "string") return v.length * 6 + 2;
+  if (typeof v === "string") {
+    if (!isWellFormed(v)) return `${path} is not well-formed Unicode (a lone surrogate such as \\ud800); DynamoDB stores UTF-8 only`;
+    return v.length * 6 + 2;
+  }
   if (typeof v === "number") {
     const p = dynamoNumberProblem(v);
     return p ? `${path}: ${p}` : 25;
@@ -63,6 +98,7 @@ function checkExtra(v: unknown, path: string, depth: number): number | string {
     let size = 2;
     for (const k of Object.keys(v as object)) {
       if (k.length === 0) return `${path} has an empty field name`;
+      if (!isWellFormed(k)) return `${path} has a field name that is not well-formed Unicode (a lone surrogate)`;
       const r = checkExtra((v as Record<string, unknown>)[k], `${path}.${k}`, depth + 1);
       if (typeof r === "string") return r;
       size += k.length * 6 + 4 + r;
@@ -76,6 +112,15 @@ function checkExtra(v: unknown, path: string, depth: number): number | string {
 export function extraProblem(v: unknown, path = "extra", depth = 0): string | null {
   const r = checkExtra(v, path, depth);
   return typeof r === "string" ? r : null;
+}
+
+/**
+ * Sets `o[k] = v` as an own, enumerable data property whatever `k` is: a field named `__proto__` must stay data
+ * (assigning it would change the prototype and drop the field, issue 14).
+ */
+export function setField(o: Record<string, unknown>, k: string, v: unknown): void {
+  if (k === "__proto__") Object.defineProperty(o, k, { value: v, enumerable: true, writable: true, configurable: true });
+  else o[k] = v;
 }
 
 /** Result of validating one record: the normalised tick, or the reason it was rejected. */
@@ -181,21 +226,21 @@ export function validateTick(record: unknown): TickResult {
   if (typeof symbol !== "string" || !SYMBOL_RE.test(symbol)) {
     return {
       ok: false,
-      reason: `symbol ${describe(symbol)} is invalid: 1-12 characters of A-Z 0-9 . - ^ allowed`,
+      reason: `symbol ${describe(symbol)} is invalid: ${SYMBOL_RULE} allowed`,
     };
   }
   const ts = timestampOf(r.timestamp);
   if (!ts.ok) return ts;
   const price = numberOf("price", r.price);
   if (!price.ok) return price;
-  if (!(price.n > 0)) return { ok: false, reason: `price must be > 0, got ${price.n}` };
-  const pp = dynamoNumberProblem(price.n);
-  if (pp) return { ok: false, reason: `price ${pp}` };
+  if (!(price.n >= PRICE_MIN && price.n <= PRICE_MAX)) {
+    return { ok: false, reason: `price ${price.n} is outside the allowed range ${PRICE_MIN} .. ${PRICE_MAX}` };
+  }
   const volume = numberOf("volume", r.volume);
   if (!volume.ok) return volume;
-  if (!(volume.n >= 0)) return { ok: false, reason: `volume must be >= 0, got ${volume.n}` };
-  const vp = dynamoNumberProblem(volume.n);
-  if (vp) return { ok: false, reason: `volume ${vp}` };
+  if (!(volume.n === 0 || (volume.n >= VOLUME_MIN && volume.n <= VOLUME_MAX))) {
+    return { ok: false, reason: `volume ${volume.n} is outside the allowed range: 0 or ${VOLUME_MIN} .. ${VOLUME_MAX}` };
+  }
   const vol = volume.n === 0 ? 0 : volume.n; // -0 -> 0
   let extra: Record<string, unknown> | undefined;
   let bound = 160; // the four fields and the "extra" wrapper, generously
@@ -204,13 +249,12 @@ export function validateTick(record: unknown): TickResult {
     const v = r[k];
     if (v === undefined) continue;
     if (k.length === 0) return { ok: false, reason: "a field has an empty name" };
+    if (!isWellFormed(k)) return { ok: false, reason: "a field name is not well-formed Unicode (a lone surrogate); DynamoDB stores UTF-8 only" };
     const c = checkExtra(v, k, 1);
     if (typeof c === "string") return { ok: false, reason: c };
     bound += k.length * 6 + 4 + c;
     extra ??= {};
-    // a "__proto__" field must stay data: define it, never assign it (that would change the prototype)
-    if (k === "__proto__") Object.defineProperty(extra, k, { value: v, enumerable: true, writable: true, configurable: true });
-    else extra[k] = v;
+    setField(extra, k, v);
   }
   const tick: Tick =
     extra === undefined ? { symbol, ts: ts.ts, price: price.n, volume: vol } : { symbol, ts: ts.ts, price: price.n, volume: vol, extra };

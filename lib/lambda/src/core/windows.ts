@@ -5,11 +5,11 @@
  * `[k*300000, (k+1)*300000)`. Every 1m window lies in exactly one 5m window. A "dirty pair" is
  * `(symbol, 1m window start)`; it is written `SYMBOL|start` in `#DIRTY` markers (docs/design.md).
  */
+import { SYMBOL_RE, SYMBOL_RULE } from "./tick.ts";
 import { INTERVALS, type Interval, type WindowRef } from "./types.ts";
 
 export const ONE_MINUTE = INTERVALS["1m"];
 export const FIVE_MINUTES = INTERVALS["5m"];
-const SYMBOL_RE = /^[A-Z0-9.\-^]{1,12}$/;
 
 /** Start of the window of `size` ms containing `ts` (ts >= 0). */
 export function windowStart(ts: number, size: number): number {
@@ -48,7 +48,7 @@ export function windowRefProblem(w: unknown): string | null {
   if (typeof w !== "object" || w === null) return "window is not an object";
   const { symbol, start } = w as { symbol?: unknown; start?: unknown };
   if (typeof symbol !== "string" || !SYMBOL_RE.test(symbol)) {
-    return `window symbol ${JSON.stringify(symbol)} is not 1-12 of A-Z 0-9 . - ^`;
+    return `window symbol ${JSON.stringify(symbol)} is not ${SYMBOL_RULE}`;
   }
   if (typeof start !== "number" || !Number.isSafeInteger(start) || start < 0 || start % ONE_MINUTE !== 0) {
     return `window start ${JSON.stringify(start)} is not a non-negative multiple of ${ONE_MINUTE} ms`;

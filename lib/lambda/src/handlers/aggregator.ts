@@ -13,6 +13,9 @@
  * written with a conditional PutItem (overwrite unless the stored one counts MORE trades, which only a newer
  * recompute can have), so running twice gives the same items. A window without ticks gets no item (ticks are never
  * deleted, only expired by TTL like the aggregates). No Scan anywhere.
+ * Each window's compute-and-store runs inside `guardWindow` (issue 14): a window that cannot be computed or stored
+ * (e.g. ticks planted outside the R-DATA-1 bounds whose sum overflows DynamoDB's Number) is logged as an ERROR with its
+ * key, counted (`WindowsFailed`), recorded under `#FAILED` and skipped; the other windows and the cursor go on.
  * Moto delivers EventBridge events without `account`: nothing here reads it.
  */
 import { Logger } from "@aws-lambda-powertools/logger";
@@ -24,16 +27,18 @@ import {
   aggregateItem,
   DIRTY_PARTITION,
   ddbClient,
+  type FailedWindow,
   getCursor,
   getItem,
-  type Item,
+  isDataRejection,
   putAggregate,
   putCursor,
+  putFailedWindow,
   queryPages,
   storedTicks,
 } from "../adapters/ddb.ts";
 import { sendBatch } from "../adapters/sqs.ts";
-import { type Aggregate, WindowAccumulator } from "../core/aggregate.ts";
+import { aggregateProblem, type StoredTick, WindowAccumulator } from "../core/aggregate.ts";
 import {
   type Deferral,
   deferralBody,
@@ -44,6 +49,7 @@ import {
   unitRange,
   type WorkUnit,
 } from "../core/coalesce.ts";
+import { hashDiscriminator } from "../core/keys.ts";
 import { EVENT_DETAIL_TYPE, EVENT_SOURCE, type WindowRef } from "../core/types.ts";
 import { decodePair, encodePair, fiveMinuteStart, minuteStart } from "../core/windows.ts";
 
@@ -84,6 +90,8 @@ export interface AggregatorResult {
   written: number;
   keptNewer: number;
   empty: number;
+  /** windows skipped because their aggregate cannot be computed or stored (recorded under #FAILED) */
+  failed: number;
   markers?: number;
   cursor?: number;
   complete: boolean;
@@ -98,6 +106,7 @@ interface Totals {
   written: number;
   keptNewer: number;
   empty: number;
+  failed: number;
 }
 
 function retentionDays(): number {
@@ -110,33 +119,73 @@ function retentionDays(): number {
   return n;
 }
 
+/**
+ * The guard around one window (issue 14): runs its compute-and-store `work`; when the window's own data makes it
+ * impossible to compute or store (a RangeError of the accumulator, the storability check `UnstorableAggregate`, or
+ * DynamoDB refusing the item: `isDataRejection`), logs an ERROR naming the window (the LoggedErrors alarm sees it),
+ * counts it (`WindowsFailed`), records it under `#FAILED` and returns, so the other windows and the schedule's cursor
+ * go on. Any other error (throttling, 5xx, network, unknown) fails the invocation or record as before, so it is retried.
+ */
+export async function guardWindow(table: string, w: Omit<FailedWindow, "reason">, totals: Totals, work: () => Promise<void>): Promise<void> {
+  try {
+    await work();
+  } catch (e) {
+    if (!(e instanceof RangeError || (e as Error)?.name === "UnstorableAggregate" || isDataRejection(e))) throw e;
+    const reason = `${(e as Error).name ?? "Error"}: ${(e as Error).message}`;
+    totals.failed++;
+    const window = `${w.symbol}#${w.interval}|${w.windowStart}`;
+    logger.error("window skipped: its aggregate cannot be computed or stored", { window, reason });
+    const now = settings.now();
+    try {
+      const disc = hashDiscriminator(`${w.symbol}|${w.interval}`);
+      await putFailedWindow(table, { ...w, reason }, disc, now, Math.floor(now / 1000) + retentionDays() * 86_400);
+    } catch (e2) {
+      logger.error("failed-window record not written", { window, error: e2 as Error });
+    }
+  }
+}
+
 /** Recomputes one work unit from one paginated Query over its tick range: its 1m windows and, when due, its 5m window.
- * This is the compute/store step of ONE (symbol, 5m) group: errors propagate to the caller, which attributes them. */
+ * This is the compute/store step of ONE (symbol, 5m) group; each window of it runs inside `guardWindow`. */
 export async function recomputeGroup(table: string, g: WorkUnit, totals: Totals): Promise<void> {
   // computedAt is taken BEFORE the strongly consistent read: every tick stored before it is in the aggregate.
   const now = settings.now();
   const range = unitRange(g);
   const acc5 = g.with5m ? new WindowAccumulator(g.symbol, "5m", g.start5m) : null;
   const acc1 = new Map(g.minutes.map((m) => [m, new WindowAccumulator(g.symbol, "1m", m)]));
+  // a tick one window cannot take (e.g. a non-number read back) fails that window only, in its guard below
+  const broken = new Map<WindowAccumulator, unknown>();
+  const add = (acc: WindowAccumulator | null | undefined, t: StoredTick): void => {
+    if (!acc || broken.has(acc)) return;
+    try {
+      acc.add(t);
+    } catch (e) {
+      broken.set(acc, e);
+    }
+  };
   for await (const t of storedTicks(table, g.symbol, range.from, range.to)) {
-    acc5?.add(t);
-    acc1.get(minuteStart(t.key.ts))?.add(t);
+    add(acc5, t);
+    add(acc1.get(minuteStart(t.key.ts)), t);
   }
   const expiresAt = Math.floor(now / 1000) + retentionDays() * 86_400;
-  const results: Array<Aggregate | null> = [...acc1.values()].map((a) => a.result());
-  if (acc5) results.push(acc5.result());
   totals.windows1m += acc1.size;
   totals.windows5m += acc5 ? 1 : 0;
+  const accs = acc5 ? [...acc1.values(), acc5] : [...acc1.values()];
   await Promise.all(
-    results.map(async (r) => {
-      if (r === null) {
-        totals.empty++;
-        return;
-      }
-      const item: Item = aggregateItem(r, now, expiresAt);
-      if (await putAggregate(table, item)) totals.written++;
-      else totals.keptNewer++;
-    }),
+    accs.map((acc) =>
+      guardWindow(table, { symbol: g.symbol, interval: acc.interval, windowStart: acc.windowStart }, totals, async () => {
+        if (broken.has(acc)) throw broken.get(acc);
+        const r = acc.result();
+        if (r === null) {
+          totals.empty++;
+          return;
+        }
+        const problem = aggregateProblem(r);
+        if (problem) throw Object.assign(new Error(`aggregate cannot be stored: ${problem}`), { name: "UnstorableAggregate" });
+        if (await putAggregate(table, aggregateItem(r, now, expiresAt))) totals.written++;
+        else totals.keptNewer++;
+      }),
+    ),
   );
   const emptyNamed = [...acc1.entries()].filter(([, a]) => a.trades === 0).map(([m]) => m);
   if (emptyNamed.length > 0) {
@@ -247,7 +296,7 @@ async function sendDeferrals(deferrals: Deferral[]): Promise<{ sent: number; fai
 }
 
 function emptyTotals(): Totals {
-  return { windows1m: 0, windows5m: 0, written: 0, keptNewer: 0, empty: 0, deferred: 0, fresh: 0 };
+  return { windows1m: 0, windows5m: 0, written: 0, keptNewer: 0, empty: 0, deferred: 0, fresh: 0, failed: 0 };
 }
 
 /** Windows named by one message or event: valid ones, and reasons for invalid ones. */
@@ -453,6 +502,7 @@ function publish(t: Totals): void {
   metrics.addMetric("WindowsRecomputed", MetricUnit.Count, t.windows1m + t.windows5m);
   metrics.addMetric("WindowsDeferred", MetricUnit.Count, t.deferred);
   if (t.keptNewer) metrics.addMetric("AggregatesKeptNewer", MetricUnit.Count, t.keptNewer);
+  metrics.addMetric("WindowsFailed", MetricUnit.Count, t.failed);
 }
 
 /** True for an SQS event source mapping batch. */

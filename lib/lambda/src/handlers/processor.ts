@@ -19,10 +19,11 @@ import { MetricUnit, Metrics } from "@aws-lambda-powertools/metrics";
 import { Tracer } from "@aws-lambda-powertools/tracer";
 import type { Context, SQSBatchResponse, SQSEvent, SQSRecord } from "aws-lambda";
 import { requireEnv } from "../adapters/config.ts";
-import { batchWriteAll, ddbClient, dynamoNumberProblem, extraProblem, type Item, putDirtyMarker, tickItem } from "../adapters/ddb.ts";
+import { batchWriteAll, ddbClient, type Item, putDirtyMarker, tickItem } from "../adapters/ddb.ts";
 import { eventsClient, putEvents } from "../adapters/events.ts";
 import { decodeTickMessage } from "../core/decode.ts";
 import { hashDiscriminator, tickKey } from "../core/keys.ts";
+import { extraProblem } from "../core/tick.ts";
 import { EVENT_DETAIL_TYPE, EVENT_SOURCE, type Tick, type TicksStoredDetail } from "../core/types.ts";
 import { dirtyPairs, encodePair } from "../core/windows.ts";
 
@@ -60,12 +61,9 @@ export function retentionDays(): number {
   return n;
 }
 
+/** What in a decoded tick DynamoDB could not store (price and volume bounds are checked by decodeTickMessage). */
 function storageProblem(t: Tick): string | null {
-  return (
-    (dynamoNumberProblem(t.price) && `price: ${dynamoNumberProblem(t.price)}`) ||
-    (dynamoNumberProblem(t.volume) && `volume: ${dynamoNumberProblem(t.volume)}`) ||
-    (t.extra ? extraProblem(t.extra) : null)
-  );
+  return t.extra ? extraProblem(t.extra) : null;
 }
 
 interface Decoded {

@@ -42,6 +42,21 @@ export interface FakeTableOptions {
   putError?: (item: Item) => Error | undefined;
 }
 
+/**
+ * DynamoDB refuses a Number outside 1e-130 <= |n| <= 9.99...e125 with a ValidationException ("Number overflow" /
+ * "Number underflow"), as the real service does (moto does too); checked on the item's top-level attributes.
+ */
+function numberRangeCheck(item: Item): void {
+  for (const [name, v] of Object.entries(item)) {
+    if (v.N === undefined) continue;
+    const a = Math.abs(Number(v.N));
+    if (a >= 1e126 || (a !== 0 && a < 1e-130)) {
+      const what = a >= 1e126 ? "overflow. Attempting to store a number with magnitude larger than supported range" : "underflow. Attempting to store a number with magnitude smaller than supported range";
+      throw new DynamoDBServiceException({ name: "ValidationException", $fault: "client", $metadata: { httpStatusCode: 400 }, message: `Number ${what} (${name})` });
+    }
+  }
+}
+
 export class FakeTable {
   readonly items = new Map<string, Item>();
   readonly calls = { batchWrite: 0, put: 0, query: 0, get: 0 };
@@ -101,6 +116,11 @@ export class FakeTable {
         });
       }
       this.batchSizes.push(items.length);
+      // moto answers 500 to a string it cannot encode as UTF-8 (a lone surrogate): the SDK sees a server error
+      // (JSON.stringify writes exactly the lone surrogates as \udXXX escapes)
+      if (items.some((i) => /(?<!\\)\\ud[89a-f]/.test(JSON.stringify(i)))) {
+        throw new DynamoDBServiceException({ name: "InternalServerError", $fault: "server", $metadata: { httpStatusCode: 500 }, message: "Internal Server Error" });
+      }
       const err = this.opts.batchError?.(call, items);
       if (err) throw err;
       const left: Item[] = [];
@@ -115,6 +135,7 @@ export class FakeTable {
       this.calls.put++;
       this.checkTable(input.TableName);
       const item = input.Item as Item;
+      numberRangeCheck(item);
       const err = this.opts.putError?.(item);
       if (err) throw err;
       if (input.ConditionExpression) {

@@ -3,27 +3,39 @@
  * formatters (normalised tick -> CSV / JSON Lines / JSON array input) used by the round-trip properties.
  */
 import fc from "fast-check";
+import { PRICE_MAX, PRICE_MIN, VOLUME_MAX, VOLUME_MIN } from "../../src/core/tick.ts";
 import type { Tick } from "../../src/core/types.ts";
 
 export const SYMBOL_CHARS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-^".split("");
 export const MAX_TS = 253_402_300_799_999;
 
-export const symbolArb = fc.string({ unit: fc.constantFrom(...SYMBOL_CHARS), minLength: 1, maxLength: 12 });
+/** R-DATA-1 symbols: at least one letter or digit (a symbol of dots alone cannot be addressed in a URL path). */
+export const symbolArb = fc
+  .string({ unit: fc.constantFrom(...SYMBOL_CHARS), minLength: 1, maxLength: 12 })
+  .filter((s) => /[A-Z0-9]/.test(s));
 export const tsArb = fc.integer({ min: 0, max: MAX_TS });
-/** finite, > 0, inside DynamoDB's number range */
-export const priceArb = fc
-  .double({ min: 1e-120, max: 1e120, noNaN: true, noDefaultInfinity: true })
-  .filter((p) => p > 0);
+/** R-DATA-1 prices: PRICE_MIN .. PRICE_MAX (the bounds themselves included) */
+export const priceArb = fc.oneof(
+  fc.double({ min: PRICE_MIN, max: PRICE_MAX, noNaN: true, noDefaultInfinity: true }),
+  fc.constantFrom(PRICE_MIN, PRICE_MAX),
+);
+/** R-DATA-1 volumes: 0 or VOLUME_MIN .. VOLUME_MAX */
 export const volumeArb = fc.oneof(
   fc.constant(0),
   fc.integer({ min: 0, max: 1_000_000_000 }),
-  fc.double({ min: 1e-120, max: 1e120, noNaN: true, noDefaultInfinity: true }).filter((v) => v > 0),
+  fc.double({ min: VOLUME_MIN, max: VOLUME_MAX, noNaN: true, noDefaultInfinity: true }),
+  fc.constantFrom(VOLUME_MIN, VOLUME_MAX),
 );
 const RESERVED = new Set(["symbol", "timestamp", "price", "volume"]);
+/** Names that mean something to a plain JavaScript object: stored as data all the same (issue 14). */
+export const PROTOTYPE_NAMES = ["__proto__", "constructor", "toString", "hasOwnProperty", "valueOf", "prototype"] as const;
 /** extra field names: non-empty, not one of the four tick fields (any case, CSV headers match case-insensitively) */
-export const extraKeyArb = fc
-  .string({ unit: fc.constantFrom(..."abcdefghijklmnopqrstuvwxyzABCXYZ_0123456789".split("")), minLength: 1, maxLength: 10 })
-  .filter((k) => !RESERVED.has(k.toLowerCase()) && k !== "__proto__");
+export const extraKeyArb = fc.oneof(
+  { weight: 9, arbitrary: fc
+    .string({ unit: fc.constantFrom(..."abcdefghijklmnopqrstuvwxyzABCXYZ_0123456789".split("")), minLength: 1, maxLength: 10 })
+    .filter((k) => !RESERVED.has(k.toLowerCase())) },
+  { weight: 1, arbitrary: fc.constantFrom(...PROTOTYPE_NAMES) },
+);
 
 /** JSON values storable in DynamoDB (no numbers outside its range, no empty keys). */
 export const extraValueArb: fc.Arbitrary<unknown> = fc.letrec((tie) => ({
@@ -84,7 +96,7 @@ export function formatCsv(ticks: Tick[], opts: { isoTime?: boolean; crlf?: boole
   const nl = opts.crlf ? "\r\n" : "\n";
   const rows = ticks.map((t) => {
     const rec = toInput(t, opts.isoTime);
-    return cols.map((c) => (rec[c] === undefined ? "" : csvCell(String(rec[c])))).join(",");
+    return cols.map((c) => (!Object.hasOwn(rec, c) || rec[c] === undefined ? "" : csvCell(String(rec[c])))).join(",");
   });
   return [cols.join(","), ...rows].join(nl) + nl;
 }
