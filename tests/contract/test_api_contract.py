@@ -59,7 +59,7 @@ def test_openapi_validates() -> None:
 def test_every_status_code_is_documented() -> None:
     """Each status code DataIngestion, DataQuery and the gateway (the local host answers as API Gateway does) can
     answer is in the contract. Not listed on purpose: the handlers' own 404/405 for foreign routes and methods, which
-    API Gateway never forwards (its route table answers 403 "Missing Authentication Token" first)."""
+    API Gateway never forwards (its MISSING_AUTHENTICATION_TOKEN response answers first)."""
     ingest = codes_in(SRC / "core" / "http.ts", SRC / "handlers" / "ingestion.ts") - {404, 405}
     assert ingest, "no status codes found in the ingestion sources"
     assert ingest <= documented("post", "/ingest"), ingest - documented("post", "/ingest")
@@ -77,7 +77,8 @@ def test_every_status_code_is_documented() -> None:
 
 
 def test_local_host_answers_as_api_gateway(env: Env) -> None:
-    """Unknown paths and methods: 403 "Missing Authentication Token" (not 404/405); no key: 403 "Forbidden"."""
+    """Unknown paths and methods: the MISSING_AUTHENTICATION_TOKEN gateway response, with API keys (this stack)
+    pulumi-aws-apigateway's 404 "404 Not found" (never the handlers' 405); no key: 403 "Forbidden"."""
     for method, path in [
         ("GET", "/nope"),
         ("DELETE", "/ingest"),
@@ -85,7 +86,7 @@ def test_local_host_answers_as_api_gateway(env: Env) -> None:
         ("POST", "/symbols/A/latest"),
     ]:
         status, body = env.api(method, path)
-        assert (status, json.loads(body)) == (403, {"message": "Missing Authentication Token"}), (
+        assert (status, json.loads(body)) == (404, {"message": "404 Not found"}), (
             method,
             path,
         )

@@ -222,6 +222,7 @@ class _Ctx:
         self.rest_api_id: str | None = None
         self.stage_name = "stage"
         self.binary_media_types: list[str] = []
+        self.missing_route: dict[str, Any] = {}
 
     def local(self, v: Any) -> Any:
         """Rewrite mock-fabricated values to local ones, recursively."""
@@ -818,11 +819,32 @@ def _invoke_config(c: _Ctx, r: Recorded) -> None:
     c.done(r, fn, f"async invoke config (host: retries {i.get('maximumRetryAttempts')}, on failure {dest})")
 
 
+LIBRARY_MISSING_TOKEN = {
+    "statusCode": 404,
+    "responseTemplates": {"application/json": '{"message": "404 Not found" }'},
+}
+"""pulumi-aws-apigateway's default MISSING_AUTHENTICATION_TOKEN gateway response (api.ts generateGatewayResponses)."""
+
+
+def missing_route_response(gateway_responses: dict[str, Any]) -> dict[str, Any]:
+    """What API Gateway answers a path or method that is not a route (MISSING_AUTHENTICATION_TOKEN): the API's own
+    gateway response, else the library's 404. `$context.error.messageString` renders as API Gateway renders it."""
+    spec = gateway_responses.get("MISSING_AUTHENTICATION_TOKEN") or LIBRARY_MISSING_TOKEN
+    template = str(
+        (spec.get("responseTemplates") or {}).get(
+            "application/json", '{"message": "Missing Authentication Token"}'
+        )
+    )
+    body = template.replace("$context.error.messageString", json.dumps("Missing Authentication Token"))
+    return {"status": int(spec.get("statusCode", 403)), "body": json.loads(body)}
+
+
 def _rest_api(c: _Ctx, r: Recorded) -> None:
     i = r.inputs
     c.stage_name = str(i.get("stageName") or "stage")
     # pulumi-aws-apigateway defaults binaryMediaTypes to */* (every body reaches the function base64-encoded)
     c.binary_media_types = list(i.get("binaryMediaTypes") or ["*/*"])
+    c.missing_route = missing_route_response(i.get("gatewayResponses") or {})
     api = c.apigw.create_rest_api(name=f"MarketDataApi-{c.suffix}", tags={"local": "served-by-host"})
     c.rest_api_id = api["id"]
     for route in i.get("routes") or []:
@@ -1051,6 +1073,7 @@ def _finish(c: _Ctx, recorded: list[Recorded], local_concurrency: int) -> Deploy
             "apiKey": key["value"] if key and needs_key else None,
             "stage": c.stage_name,
             "binaryMediaTypes": c.binary_media_types,
+            "missingRoute": c.missing_route,
             "routes": [
                 {"method": r["method"], "resource": r["path"], "function": r["function"]} for r in c.routes
             ],

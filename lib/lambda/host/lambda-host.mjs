@@ -417,7 +417,11 @@ export class LambdaHost {
       else if (api.requireStage) return json(403, { message: "Forbidden" }, { "x-amzn-errortype": "ForbiddenException" });
     }
     const { route } = this.matchRoute(req.method, path);
-    if (!route) return json(403, { message: "Missing Authentication Token" }, { "x-amzn-errortype": "MissingAuthenticationTokenException" });
+    if (!route) {
+      // the API's MISSING_AUTHENTICATION_TOKEN gateway response (tools/local/deploy.py missing_route_response)
+      const missing = api.missingRoute ?? { status: 403, body: { message: "Missing Authentication Token" } };
+      return json(missing.status, missing.body, { "x-amzn-errortype": "MissingAuthenticationTokenException" });
+    }
     if (api.apiKey && route.apiKeyRequired !== false && req.headers["x-api-key"] !== api.apiKey) {
       return json(403, { message: "Forbidden" }, { "x-amzn-errortype": "ForbiddenException" });
     }
