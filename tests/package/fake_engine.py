@@ -99,6 +99,8 @@ class _Monitor(resource_pb2_grpc.ResourceMonitorServicer):
                     custom=request.custom,
                 )
             )
+            # what `pulumi:pulumi:getResource` answers when the plugin rehydrates a resource reference
+            self.mocks.monitor.resources[urn] = MockMonitor.ResourceRegistration(urn, rid or "", outs)
         return resource_pb2.RegisterResourceResponse(urn=urn, id=rid or "", object=_struct(outs))
 
     def RegisterResourceOutputs(self, request: Any, context: Any) -> Any:  # noqa: N802

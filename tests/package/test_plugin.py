@@ -29,7 +29,7 @@ import grpc
 import pytest
 from google.protobuf import json_format, struct_pb2
 from market_data_pipeline import COMPONENT_TOKEN, PACKAGE_VERSION
-from pulumi.runtime.proto import provider_pb2, provider_pb2_grpc
+from pulumi.runtime.proto import engine_pb2, provider_pb2, provider_pb2_grpc
 
 from tests.package.fake_engine import FakeEngine, asset_paths
 from tests.package.installs import (
@@ -183,7 +183,10 @@ def test_r_pkg_3_plugin_as_package_add_starts_it_serves_schema_and_constructs_wi
         assert proc.poll() is None, "the plugin exited after Construct"
     assert schema == json.loads((clone / "schema.json").read_text(encoding="utf-8"))
     assert schema["version"] == PACKAGE_VERSION
+    errors = [m for severity, m in engine.recorded.logs if severity == engine_pb2.ERROR]
+    assert not errors, errors
     assert reply.urn.endswith(f"::{COMPONENT_TOKEN}::md"), reply.urn
+    assert len(engine.recorded.registrations) > 30, "the plugin registered too little"
     state = json_format.MessageToDict(reply.state)
     assert state["apiUrl"].startswith("https://") and state["bucketName"], state
     functions = engine.recorded.of_type("aws:lambda/function:Function")
