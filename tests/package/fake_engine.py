@@ -88,7 +88,9 @@ class _Monitor(resource_pb2_grpc.ResourceMonitorServicer):
         inputs = json_format.MessageToDict(request.object)
         urn = self._urn(request.parent, request.type, request.name)
         with self.lock:
-            self.recorded.registrations.append(Registration(request.type, request.name, request.custom, inputs))
+            self.recorded.registrations.append(
+                Registration(request.type, request.name, request.custom, inputs)
+            )
             rid, outs = self.mocks.new_resource(
                 MockResourceArgs(
                     typ=request.type,
@@ -158,5 +160,7 @@ class FakeEngine:
         self._server.start()
         return self
 
-    def __exit__(self, et: type[BaseException] | None, ev: BaseException | None, tb: TracebackType | None) -> None:
+    def __exit__(
+        self, et: type[BaseException] | None, ev: BaseException | None, tb: TracebackType | None
+    ) -> None:
         self._server.stop(grace=None).wait(10)

@@ -105,7 +105,9 @@ def need(ok: bool, what: str) -> None:
 def run(cmd: list[str], cwd: Path, env: dict[str, str] | None = None, timeout: int = 600) -> str:
     """Run a command; fail with its output when it exits non-zero. Returns stdout."""
     proc = subprocess.run(cmd, cwd=str(cwd), env=env, capture_output=True, text=True, timeout=timeout)
-    assert proc.returncode == 0, f"{cmd} failed ({proc.returncode}):\n{proc.stdout[-3000:]}\n{proc.stderr[-5000:]}"
+    assert proc.returncode == 0, (
+        f"{cmd} failed ({proc.returncode}):\n{proc.stdout[-3000:]}\n{proc.stderr[-5000:]}"
+    )
     return proc.stdout
 
 
@@ -147,7 +149,11 @@ def fresh_venv(venv: Path) -> Path:
     returns its python. A control run proves the SDK is not importable there yet."""
     run([sys.executable, "-m", "venv", "--without-pip", str(venv)], cwd=venv.parent)
     py = venv / "bin" / "python"
-    site = Path(run([str(py), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"], cwd=venv.parent).strip())
+    site = Path(
+        run(
+            [str(py), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"], cwd=venv.parent
+        ).strip()
+    )
     (site / "zz_project_deps.pth").write_text(sysconfig.get_paths()["purelib"] + "\n", encoding="utf-8")
     control = subprocess.run(
         [str(py), "-c", "import pulumi, pulumi_aws\nimport market_data_pipeline"],
@@ -158,7 +164,8 @@ def fresh_venv(venv: Path) -> Path:
         timeout=300,
     )
     assert control.returncode != 0 and "No module named 'market_data_pipeline'" in control.stderr, (
-        "the fresh venv must not see the repository's editable SDK before the install:\n" + control.stderr[-2000:]
+        "the fresh venv must not see the repository's editable SDK before the install:\n"
+        + control.stderr[-2000:]
     )
     return py
 
@@ -201,17 +208,26 @@ def node18_import(bundle: Path, cwd: Path) -> dict[str, Any]:
     importer.write_text(IMPORTER, encoding="utf-8")
     env = {**LAMBDA_ENV, "POWERTOOLS_SERVICE_NAME": bundle.parent.name}
     proc = subprocess.run(
-        [str(NODE18), str(importer), str(bundle)], capture_output=True, text=True, timeout=60, env=env, cwd=cwd
+        [str(NODE18), str(importer), str(bundle)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=env,
+        cwd=cwd,
     )
     assert proc.returncode == 0, f"{bundle} does not import on Node 18:\n{proc.stderr[-3000:]}"
     out: dict[str, Any] = json.loads(proc.stdout.strip().splitlines()[-1])
     return out
 
 
-def check_code_assets(paths_by_function: dict[str, list[str]], package_dir: str, expected: dict[str, str], work: Path) -> None:
+def check_code_assets(
+    paths_by_function: dict[str, list[str]], package_dir: str, expected: dict[str, str], work: Path
+) -> None:
     """Every function ships exactly one code asset: a bundle inside the installed package, byte-identical to a
     committed bundle, that imports in Node 18 and exports `handler`; the four functions ship four different ones."""
-    assert sorted(n.rsplit("-", 1)[0] for n in paths_by_function) == sorted(FUNCTION_BASES), sorted(paths_by_function)
+    assert sorted(n.rsplit("-", 1)[0] for n in paths_by_function) == sorted(FUNCTION_BASES), sorted(
+        paths_by_function
+    )
     shipped = set()
     for name, code in paths_by_function.items():
         assert len(code) == 1, f"{name}: expected one code asset, got {code}"

@@ -49,14 +49,18 @@ def committed(rel: str) -> bytes | None:
 
 def test_r_fn_7_committed_bundles_equal_a_fresh_deterministic_build(tmp_path: Path) -> None:
     """R-FN-7 (issue 13): fresh build == fresh build from another checkout path == the committed bundles."""
-    inside = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--is-inside-work-tree"], capture_output=True, text=True)
+    inside = subprocess.run(
+        ["git", "-C", str(ROOT), "rev-parse", "--is-inside-work-tree"], capture_output=True, text=True
+    )
     need(inside.stdout.strip() == "true", f"{ROOT} is not a git checkout: nothing committed to compare with")
     here = fresh_build(ROOT, tmp_path / "out-here")
     elsewhere = tmp_path / "elsewhere"
     shutil.copytree(ROOT / LAMBDA, elsewhere / LAMBDA, ignore=shutil.ignore_patterns("node_modules", "dist"))
     there = fresh_build(elsewhere, tmp_path / "out-elsewhere")
     differ = [fn for fn in FUNCTIONS if here[fn] != there[fn]]
-    assert not differ, f"esbuild output of {differ} differs between two paths of lib/lambda: the build is not deterministic"
+    assert not differ, (
+        f"esbuild output of {differ} differs between two paths of lib/lambda: the build is not deterministic"
+    )
 
     stale = []
     for fn, rel in zip(FUNCTIONS, BUNDLE_REL, strict=True):
@@ -65,7 +69,10 @@ def test_r_fn_7_committed_bundles_equal_a_fresh_deterministic_build(tmp_path: Pa
         if got is None:
             stale.append(f"{bundle} (not committed)")
         elif got != here[fn]:
-            stale.append(f"{bundle} ({len(got)} bytes committed, {len(here[fn])} bytes built from lib/lambda)")
+            stale.append(
+                f"{bundle} ({len(got)} bytes committed, {len(here[fn])} bytes built from lib/lambda)"
+            )
     if stale:
-        pytest.fail("handler bundles are stale: " + "; ".join(stale) + ". To fix: " + STALE_HINT, pytrace=False)
-
+        pytest.fail(
+            "handler bundles are stale: " + "; ".join(stale) + ". To fix: " + STALE_HINT, pytrace=False
+        )

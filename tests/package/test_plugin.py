@@ -168,7 +168,9 @@ def _construct(port: int, engine: FakeEngine, inputs: dict[str, Any]) -> Any:
         channel.close()
 
 
-def test_r_pkg_3_plugin_as_package_add_starts_it_serves_schema_and_constructs_with_bundles(tmp_path: Path) -> None:
+def test_r_pkg_3_plugin_as_package_add_starts_it_serves_schema_and_constructs_with_bundles(
+    tmp_path: Path,
+) -> None:
     """R-PKG-3/R-FN-7 (issue 13, 3c): from a fresh clone, provider/venv from requirements.txt (../sdk/python, from
     provider/), `python provider <engine>`: GetSchema is the committed schema at the package version, and Construct
     registers the pipeline with four functions whose code is the installed package's committed bundles (Node 18)."""
@@ -177,7 +179,10 @@ def test_r_pkg_3_plugin_as_package_add_starts_it_serves_schema_and_constructs_wi
     provider = clone / "provider"
     py = fresh_venv(provider / "venv")
     pip_install(py, ["--no-build-isolation", "-r", "requirements.txt"], cwd=provider)
-    with FakeEngine() as engine, running_plugin(str(py), provider, engine.address, clean_env()) as (proc, port):
+    with (
+        FakeEngine() as engine,
+        running_plugin(str(py), provider, engine.address, clean_env()) as (proc, port),
+    ):
         schema = _get_schema(port)
         reply = _construct(port, engine, {"environmentSuffix": "plg", "lambdaRuntime": "nodejs22.x"})
         assert proc.poll() is None, "the plugin exited after Construct"
@@ -192,5 +197,8 @@ def test_r_pkg_3_plugin_as_package_add_starts_it_serves_schema_and_constructs_wi
     functions = engine.recorded.of_type("aws:lambda/function:Function")
     package_dir = site_packages(py) / "market_data_pipeline"
     check_code_assets(
-        {str(r.inputs["name"]): asset_paths(r.inputs.get("code")) for r in functions}, str(package_dir), expected, tmp_path
+        {str(r.inputs["name"]): asset_paths(r.inputs.get("code")) for r in functions},
+        str(package_dir),
+        expected,
+        tmp_path,
     )

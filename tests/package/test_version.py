@@ -8,9 +8,9 @@ against the files really built).
 
 import json
 import re
-import tomllib
 from pathlib import Path
 
+import tomllib
 import yaml
 from market_data_pipeline import PACKAGE_VERSION
 

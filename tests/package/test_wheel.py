@@ -52,7 +52,10 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> Built:
     clone = fresh_clone(work / "repo")
     bundles = committed_bundles(clone)
     dist = work / "dist"
-    run([sys.executable, "-m", "build", "--sdist", "--wheel", "--outdir", str(dist), str(clone / SDK_REL)], cwd=work)
+    run(
+        [sys.executable, "-m", "build", "--sdist", "--wheel", "--outdir", str(dist), str(clone / SDK_REL)],
+        cwd=work,
+    )
     (wheel,) = sorted(dist.glob("market_data_pipeline-*.whl"))
     (sdist,) = sorted(dist.glob("market_data_pipeline-*.tar.gz"))
     return Built(clone, wheel, sdist, bundles)
@@ -69,7 +72,7 @@ def test_r_pkg_2_readme_git_url_install_constructs_with_bundles(built: Built, tm
     """R-PKG-2/R-FN-7 (issue 13, 3a): the README's `pip install "market-data-pipeline @ git+${REPO_URL}#subdirectory=
     sdk/python"` with REPO_URL a file URL of a fresh clone, then the README's example constructs four bundled functions."""
     m = GIT_LINE.search((built.clone / "README.md").read_text(encoding="utf-8"))
-    assert m, "README.md lost its git install line (pip install \"market-data-pipeline @ git+${REPO_URL}...\")"
+    assert m, 'README.md lost its git install line (pip install "market-data-pipeline @ git+${REPO_URL}...")'
     requirement = m.group(1).replace("${REPO_URL}", built.clone.as_uri())
     assert requirement.endswith("#subdirectory=sdk/python"), requirement
     _install_and_check(built, tmp_path, ["--no-build-isolation", requirement])
@@ -102,4 +105,6 @@ def test_readme_install_lines_name_the_built_files(built: Built) -> None:
     readme = (built.clone / "README.md").read_text(encoding="utf-8")
     for artefact in (built.wheel, built.sdist):
         assert PACKAGE_VERSION in artefact.name, artefact.name
-        assert f"pip install dist/{artefact.name}" in readme, f"README.md should say `pip install dist/{artefact.name}`"
+        assert f"pip install dist/{artefact.name}" in readme, (
+            f"README.md should say `pip install dist/{artefact.name}`"
+        )
