@@ -28,7 +28,7 @@ from typing import Any
 import pytest
 from market_data_pipeline import PACKAGE_VERSION
 
-from tests.handlers_moto.test_bundles_import import IMPORTER, LAMBDA_ENV
+from tests.handlers_moto.test_bundles_import import import_bundle
 from tools.local.host import FUNCTIONS, NODE18
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -201,23 +201,10 @@ def probe(py: Path, example: str, work: Path) -> dict[str, Any]:
     return result
 
 
-def node18_import(bundle: Path, cwd: Path) -> dict[str, Any]:
+def node18_import(bundle: Path, cwd: Path) -> dict[str, str]:
     """Import a bundle in a fresh Node 18 process (tests/handlers_moto/test_bundles_import.py's importer)."""
     need(NODE18.exists(), f"Node 18 binary {NODE18} missing: run `make node`")
-    importer = cwd / "importer.mjs"
-    importer.write_text(IMPORTER, encoding="utf-8")
-    env = {**LAMBDA_ENV, "POWERTOOLS_SERVICE_NAME": bundle.parent.name}
-    proc = subprocess.run(
-        [str(NODE18), str(importer), str(bundle)],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        env=env,
-        cwd=cwd,
-    )
-    assert proc.returncode == 0, f"{bundle} does not import on Node 18:\n{proc.stderr[-3000:]}"
-    out: dict[str, Any] = json.loads(proc.stdout.strip().splitlines()[-1])
-    return out
+    return import_bundle(str(NODE18), bundle, cwd)
 
 
 def check_code_assets(

@@ -32,7 +32,7 @@ from tests.package.installs import (
     run,
 )
 
-GIT_LINE = re.compile(r'^pip install "(market-data-pipeline @ git\+\$\{REPO_URL\}[^"]*)"$', re.M)
+GIT_LINE = re.compile(r'^pip install "(git\+\$\{REPO_URL\}[^"]*)"$', re.M)
 
 
 @dataclass(frozen=True)
@@ -69,10 +69,10 @@ def _install_and_check(built: Built, work: Path, pip_args: list[str]) -> None:
 
 
 def test_r_pkg_2_readme_git_url_install_constructs_with_bundles(built: Built, tmp_path: Path) -> None:
-    """R-PKG-2/R-FN-7 (issue 13, 3a): the README's `pip install "market-data-pipeline @ git+${REPO_URL}#subdirectory=
-    sdk/python"` with REPO_URL a file URL of a fresh clone, then the README's example constructs four bundled functions."""
+    """R-PKG-2/R-FN-7 (issue 13, 3a): the README's `pip install "git+${REPO_URL}#subdirectory=sdk/python"` with
+    REPO_URL a file URL of a fresh clone, then the README's example constructs four bundled functions."""
     m = GIT_LINE.search((built.clone / "README.md").read_text(encoding="utf-8"))
-    assert m, 'README.md lost its git install line (pip install "market-data-pipeline @ git+${REPO_URL}...")'
+    assert m, 'README.md lost its git install line (pip install "git+${REPO_URL}#subdirectory=sdk/python")'
     requirement = m.group(1).replace("${REPO_URL}", built.clone.as_uri())
     assert requirement.endswith("#subdirectory=sdk/python"), requirement
     _install_and_check(built, tmp_path, ["--no-build-isolation", requirement])
