@@ -8,6 +8,7 @@ PY := $(VENV)/bin/python
 LAMBDA := lib/lambda
 NODE18_DIR := tools/node18
 NODE18 := $(NODE18_DIR)/node_modules/.bin/node
+IAM_EVAL := tools/iam/node_modules/.installed
 BUNDLES := $(foreach f,ingestion processor aggregator query,sdk/python/market_data_pipeline/handlers/$(f)/index.mjs)
 export NODE_NO_WARNINGS := 1
 
@@ -32,7 +33,11 @@ $(NODE18): $(NODE18_DIR)/package-lock.json
 	cd $(NODE18_DIR) && npm ci --no-audit --no-fund
 	touch $@
 
-node: $(LAMBDA)/node_modules/.installed $(NODE18) ## npm ci for the handlers and the Node 18 binary
+$(IAM_EVAL): tools/iam/package-lock.json
+	cd tools/iam && npm ci --no-audit --no-fund
+	touch $@
+
+node: $(LAMBDA)/node_modules/.installed $(NODE18) $(IAM_EVAL) ## npm ci for the handlers, the Node 18 binary and the IAM evaluator of the IAM proof
 
 build: node ## type-check and bundle the four handlers into the Python package (the bundles are committed: commit them after a change)
 	cd $(LAMBDA) && npx tsc --noEmit && node build.mjs
@@ -67,7 +72,7 @@ test-lambda: build ## handler unit and property tests on Node 20 and Node 18
 	cd $(LAMBDA) && npm test
 	cd $(LAMBDA) && PATH="$(CURDIR)/$(NODE18_DIR)/node_modules/.bin:$$PATH" node --version && PATH="$(CURDIR)/$(NODE18_DIR)/node_modules/.bin:$$PATH" npm test
 
-test-python: venv build ## pytest: component under mocks, properties, package, local-stack integration
+test-python: venv build ## pytest: component under mocks, properties, package, local-stack integration, IAM proof
 	$(PY) -m pytest -q
 
 test: lint test-lambda test-python ## everything CI runs
@@ -80,6 +85,10 @@ integration: venv ## flat-outputs suite against a deployment: FLAT_OUTPUTS (defa
 
 bench: venv build ## benchmarks (issue 6): core throughput vs baseline, AWS requests vs naive, cold start, e2e, cost -> bench/results.json (ARGS=--quick|--parts cpu,cold)
 	$(PY) -m bench.run $(ARGS)
+
+.PHONY: mutation
+mutation: venv build ## plant a fixed set of realistic bugs one at a time and report which the fast suites catch (tools/mutation.py; ARGS=--only ID ...|--list)
+	$(PY) -m tools.mutation $(ARGS)
 
 .PHONY: faults
 faults: venv build ## fault, duplicate, poison, abuse and load scenarios on the local stack (tests/faults; also in make test)

@@ -5,7 +5,13 @@ them: point the caller's ``AWS_ENDPOINT_URL`` at ``proxy.url``. Classification:
 
 * service: the SigV4 credential scope in ``Authorization`` (``Credential=<key>/<date>/<region>/<service>/...``);
 * action: ``X-Amz-Target`` (JSON protocols: DynamoDB, SQS, EventBridge), else ``Action=`` of a query-protocol form
-  body, else for S3 the method, path and sub-resource (GetObject, PutObject, UploadPart, ...).
+  body, else for S3 the method, path and sub-resource (GetObject, PutObject, UploadPart, ...);
+* IAM authorizations (``Call.iam``, the IAM proof of R-SEC-4, ``tools/local/iam_proof.py``): each call becomes the
+  (IAM action, resource ARN, request context) requests AWS authorizes for it (``iam_requests``), e.g. HeadObject ->
+  ``s3:GetObject`` on the object ARN, ListObjectsV2 -> ``s3:ListBucket`` on the bucket with ``s3:prefix``,
+  BatchWriteItem -> ``dynamodb:BatchWriteItem`` on each table, SendMessageBatch -> ``sqs:SendMessage`` on the queue,
+  PutEvents -> ``events:PutEvents`` on each entry's bus. A call it cannot map keeps ``Call.unclassified`` (the proof
+  fails on it rather than skipping it).
 
 Billing units follow the AWS price-list definitions (see ``bench/prices.json``): SQS requests per started 64 KiB of
 payload, EventBridge events per entry and 64 KiB chunk, DynamoDB write units per started KiB of each item written and
@@ -19,12 +25,13 @@ import re
 import sys
 import threading
 import urllib.parse
+import xml.etree.ElementTree as ET
 from collections import Counter
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-_CRED_RE = re.compile(r"Credential=[^/,\s]+/\d{8}/[^/]+/([^/]+)/aws4_request")
+_CRED_RE = re.compile(r"Credential=[^/,\s]+/\d{8}/([^/]+)/([^/]+)/aws4_request")
 _HOP = {
     "connection",
     "keep-alive",
@@ -36,6 +43,8 @@ _HOP = {
     "expect",
 }
 KIB64 = 65_536
+MOTO_ACCOUNT = "123456789012"
+"""The account moto serves by default (and the one tests/harness.py fabricates ARNs with)."""
 
 
 def ddb_value_size(v: Any) -> int:
@@ -81,13 +90,30 @@ class Call:
     """billing units: sqs_requests, events, ddb_wru, ddb_rru, s3_tier1 (PUT/POST/LIST), s3_tier2 (GET/other)"""
     tag: str = ""
     """extra classification (e.g. the queue name of an SQS call, 'empty' for a receive that got nothing)"""
+    iam: tuple["IamRequest", ...] = ()
+    """the authorizations AWS makes for this call (``iam_requests``)"""
+    unclassified: str = ""
+    """why no IAM authorization could be derived (empty when ``iam`` is complete)"""
 
 
-def s3_action(method: str, path: str, query: str) -> str:
-    """S3 operation from method, path-style path (/bucket/key) and query string."""
+_S3_LIST_PARAMS = {
+    "list-type",
+    "prefix",
+    "delimiter",
+    "max-keys",
+    "marker",
+    "continuation-token",
+    "start-after",
+}
+_S3_LIST_PARAMS |= {"encoding-type", "fetch-owner"}
+
+
+def s3_action(method: str, path: str, query: str, headers: Any = None) -> str:
+    """S3 operation from method, path-style path (/bucket/key), query string and (for copies) headers."""
     q = urllib.parse.parse_qs(query, keep_blank_values=True)
     parts = path.lstrip("/").split("/", 1)
     has_key = len(parts) == 2 and parts[1] != ""
+    copy = bool(headers is not None and headers.get("x-amz-copy-source"))
     if method == "POST":
         if "uploads" in q:
             return "CreateMultipartUpload"
@@ -98,11 +124,25 @@ def s3_action(method: str, path: str, query: str) -> str:
         return "PostObject"
     if method == "PUT":
         if has_key and "partNumber" in q:
-            return "UploadPart"
-        return "PutObject" if has_key else "PutBucket"
+            return "UploadPartCopy" if copy else "UploadPart"
+        if has_key and "tagging" in q:
+            return "PutObjectTagging"
+        if has_key:
+            return "CopyObject" if copy else "PutObject"
+        return "PutBucket" if not q else "PutBucket?" + "&".join(sorted(q))
     if method == "GET":
         if not has_key:
+            if "versions" in q:
+                return "ListObjectVersions"
+            if "uploads" in q:
+                return "ListMultipartUploads"
+            if set(q) - _S3_LIST_PARAMS:
+                return "GetBucket?" + "&".join(sorted(set(q) - _S3_LIST_PARAMS))
             return "ListObjectsV2" if q.get("list-type") == ["2"] else "ListObjects"
+        if "uploadId" in q:
+            return "ListParts"
+        if "tagging" in q:
+            return "GetObjectTagging"
         return "GetObject"
     if method == "HEAD":
         return "HeadObject" if has_key else "HeadBucket"
@@ -111,6 +151,197 @@ def s3_action(method: str, path: str, query: str) -> str:
             return "AbortMultipartUpload"
         return "DeleteObject" if has_key else "DeleteBucket"
     return method
+
+
+# S3 operation -> IAM action ("Actions, resources, and condition keys for Amazon S3" in the Service Authorization
+# Reference; HEAD needs s3:GetObject / s3:ListBucket, multipart parts and completion need s3:PutObject).
+S3_IAM_ACTIONS: dict[str, str] = {
+    "GetObject": "s3:GetObject",
+    "HeadObject": "s3:GetObject",
+    "PutObject": "s3:PutObject",
+    "PostObject": "s3:PutObject",
+    "CopyObject": "s3:PutObject",
+    "CreateMultipartUpload": "s3:PutObject",
+    "UploadPart": "s3:PutObject",
+    "UploadPartCopy": "s3:PutObject",
+    "CompleteMultipartUpload": "s3:PutObject",
+    "AbortMultipartUpload": "s3:AbortMultipartUpload",
+    "ListParts": "s3:ListMultipartUploadParts",
+    "DeleteObject": "s3:DeleteObject",
+    "DeleteObjects": "s3:DeleteObject",
+    "GetObjectTagging": "s3:GetObjectTagging",
+    "PutObjectTagging": "s3:PutObjectTagging",
+    "ListObjects": "s3:ListBucket",
+    "ListObjectsV2": "s3:ListBucket",
+    "HeadBucket": "s3:ListBucket",
+    "ListObjectVersions": "s3:ListBucketVersions",
+    "ListMultipartUploads": "s3:ListBucketMultipartUploads",
+    "PutBucket": "s3:CreateBucket",
+    "DeleteBucket": "s3:DeleteBucket",
+}
+# with ?versionId the version-specific action is authorized instead
+_S3_VERSIONED = {
+    "s3:GetObject": "s3:GetObjectVersion",
+    "s3:DeleteObject": "s3:DeleteObjectVersion",
+    "s3:GetObjectTagging": "s3:GetObjectVersionTagging",
+    "s3:PutObjectTagging": "s3:PutObjectVersionTagging",
+}
+# SQS batch operations are authorized as their single-message action (Amazon SQS API permissions reference)
+_SQS_BATCH = {
+    "SendMessageBatch": "SendMessage",
+    "DeleteMessageBatch": "DeleteMessage",
+    "ChangeMessageVisibilityBatch": "ChangeMessageVisibility",
+}
+
+
+@dataclass(frozen=True)
+class IamRequest:
+    """One authorization AWS makes for a call: IAM action, resource ARN (or ``*``) and request context keys."""
+
+    action: str
+    resource: str
+    context: tuple[tuple[str, str], ...] = ()
+
+
+def sqs_queue_arn(url: str, region: str) -> str:
+    """The ARN of the queue at ``url`` (``http(s)://host/<account>/<name>``)."""
+    parts = urllib.parse.urlsplit(url).path.strip("/").split("/")
+    if len(parts) != 2:
+        raise ValueError(f"not an SQS queue URL (expected .../<account>/<name>): {url!r}")
+    return f"arn:aws:sqs:{region}:{parts[0]}:{parts[1]}"
+
+
+def _s3_requests(
+    op: str, path: str, query: str, headers: Any, body: bytes
+) -> list[tuple[str, str, dict[str, str]]]:
+    action = S3_IAM_ACTIONS.get(op)
+    if action is None:
+        raise LookupError(f"S3 operation {op!r} has no IAM mapping")
+    q = urllib.parse.parse_qs(query, keep_blank_values=True)
+    bucket, _, key = urllib.parse.unquote(path.lstrip("/")).partition("/")
+    if action in _S3_VERSIONED and "versionId" in q:
+        action = _S3_VERSIONED[action]
+    if action.startswith("s3:List") or op in ("PutBucket", "DeleteBucket"):
+        ctx = {f"s3:{k}": v[0] for k, v in q.items() if k in ("prefix", "delimiter", "max-keys")}
+        return [(action, f"arn:aws:s3:::{bucket}", ctx)]
+    if op == "DeleteObjects":
+        out: list[tuple[str, str, dict[str, str]]] = []
+        for obj in ET.fromstring(body or b"<Delete/>").iter():
+            if obj.tag.rsplit("}", 1)[-1] != "Object":
+                continue
+            fields = {c.tag.rsplit("}", 1)[-1]: (c.text or "") for c in obj}
+            act = "s3:DeleteObjectVersion" if fields.get("VersionId") else "s3:DeleteObject"
+            out.append((act, f"arn:aws:s3:::{bucket}/{fields.get('Key', '')}", {}))
+        return out
+    ctx = {}
+    sse = headers.get("x-amz-server-side-encryption") if headers is not None else None
+    if sse and action == "s3:PutObject":
+        ctx["s3:x-amz-server-side-encryption"] = sse
+    out = [(action, f"arn:aws:s3:::{bucket}/{key}", ctx)]
+    if op in ("CopyObject", "UploadPartCopy"):
+        src = urllib.parse.unquote(str(headers.get("x-amz-copy-source"))).lstrip("/")
+        src_path, _, src_query = src.partition("?")
+        src_action = "s3:GetObjectVersion" if "versionId=" in src_query else "s3:GetObject"
+        out.append((src_action, f"arn:aws:s3:::{src_path}", {}))
+    return out
+
+
+def _json_requests(
+    service: str, action: str, body: Any, region: str, account: str
+) -> list[tuple[str, str, dict[str, str]]]:
+    b = body if isinstance(body, dict) else {}
+    if service == "dynamodb":
+
+        def table(name: str, index: str | None = None) -> str:
+            arn = name if name.startswith("arn:") else f"arn:aws:dynamodb:{region}:{account}:table/{name}"
+            return f"{arn}/index/{index}" if index else arn
+
+        if action in ("BatchWriteItem", "BatchGetItem"):
+            return [(f"dynamodb:{action}", table(t), {}) for t in sorted(b.get("RequestItems") or {})]
+        if action in ("TransactWriteItems", "TransactGetItems"):
+            ops = {"ConditionCheck": "ConditionCheckItem", "Put": "PutItem", "Update": "UpdateItem"}
+            ops |= {"Delete": "DeleteItem", "Get": "GetItem"}
+            return [
+                (f"dynamodb:{ops[k]}", table(v["TableName"]), {})
+                for item in b.get("TransactItems") or []
+                for k, v in item.items()
+            ]
+        if "TableName" in b:
+            return [(f"dynamodb:{action}", table(b["TableName"], b.get("IndexName")), {})]
+        if action in ("ListTables", "DescribeLimits", "DescribeEndpoints"):
+            return [(f"dynamodb:{action}", "*", {})]
+    if service == "sqs":
+        act = f"sqs:{_SQS_BATCH.get(action, action)}"
+        if "QueueUrl" in b:
+            return [(act, sqs_queue_arn(str(b["QueueUrl"]), region), {})]
+        if "QueueName" in b:
+            return [
+                (
+                    act,
+                    f"arn:aws:sqs:{region}:{b.get('QueueOwnerAWSAccountId') or account}:{b['QueueName']}",
+                    {},
+                )
+            ]
+        if action == "ListQueues":
+            return [(act, "*", {})]
+    if service == "events" and action == "PutEvents":
+        out = []
+        for e in b.get("Entries") or []:
+            bus = str(e.get("EventBusName") or "default")
+            arn = bus if bus.startswith("arn:") else f"arn:aws:events:{region}:{account}:event-bus/{bus}"
+            ctx = {
+                k: str(e[f])
+                for k, f in (("events:source", "Source"), ("events:detail-type", "DetailType"))
+                if f in e
+            }
+            out.append(("events:PutEvents", arn, ctx))
+        return out
+    if service == "logs" and "logGroupName" in b:
+        arn = f"arn:aws:logs:{region}:{account}:log-group:{b['logGroupName']}"
+        if "logStreamName" in b:
+            arn += f":log-stream:{b['logStreamName']}"
+        return [(f"logs:{action}", arn, {})]
+    if service == "monitoring" and action == "PutMetricData":
+        return [("cloudwatch:PutMetricData", "*", {"cloudwatch:namespace": str(b.get("Namespace", ""))})]
+    raise LookupError(f"{service} {action} has no IAM mapping")
+
+
+def iam_requests(
+    service: str,
+    action: str,
+    method: str,
+    path: str,
+    headers: Any,
+    body: bytes,
+    region: str,
+    account: str = MOTO_ACCOUNT,
+    secure_transport: bool = True,
+) -> tuple[IamRequest, ...]:
+    """The authorizations AWS makes for one classified call (raises ``LookupError`` for a call it cannot map).
+
+    ``aws:SecureTransport`` is ``secure_transport``: the caller's transport in AWS, not the local one (moto serves
+    plain HTTP; the deployed functions use the SDK's default https endpoints).
+    """
+    url = urllib.parse.urlsplit(path)
+    if service == "s3":
+        raw = _s3_requests(action, url.path, url.query, headers, body)
+    elif service == "xray" and url.path.strip("/") in (
+        "TraceSegments",
+        "TelemetryRecords",
+        "GetSamplingRules",
+    ):
+        raw = [(f"xray:{'Put' if 'Get' not in url.path else ''}{url.path.strip('/')}", "*", {})]
+    else:
+        parsed: Any = _json(body)
+        if not isinstance(parsed, dict) or not parsed:
+            form = urllib.parse.parse_qs(body.decode(errors="replace")) if body else {}
+            parsed = {k: v[0] for k, v in form.items()}
+        raw = _json_requests(service, action, parsed, region, account)
+    transport = {"aws:SecureTransport": "true" if secure_transport else "false"}
+    seen: dict[IamRequest, None] = {}
+    for act, resource, ctx in raw:
+        seen[IamRequest(act, resource, tuple(sorted({**transport, **ctx}.items())))] = None
+    return tuple(seen)
 
 
 def _json(b: bytes) -> Any:
@@ -166,7 +397,8 @@ def billing_units(service: str, action: str, req: bytes, resp: bytes) -> tuple[d
         return {}, ""
     if service == "s3":
         tier1 = {"PutObject", "UploadPart", "CreateMultipartUpload", "CompleteMultipartUpload", "PostObject"}
-        tier1 |= {"ListObjectsV2", "ListObjects", "PutBucket"}
+        tier1 |= {"ListObjectsV2", "ListObjects", "PutBucket", "CopyObject", "UploadPartCopy", "ListParts"}
+        tier1 |= {"ListObjectVersions", "ListMultipartUploads", "PutObjectTagging"}
         if action in {"DeleteObject", "DeleteObjects", "AbortMultipartUpload"}:
             return {}, "free"  # S3 pricing: DELETE and CANCEL requests are free
         return ({"s3_tier1": 1} if action in tier1 else {"s3_tier2": 1}), ""
@@ -259,10 +491,15 @@ class _Server(ThreadingHTTPServer):
 class CountingProxy:
     """Forwards to ``upstream`` (moto) and records every call; ``url`` after ``start()``."""
 
-    def __init__(self, name: str, upstream: str) -> None:
-        """``name`` labels the caller (e.g. ``ingestion``); ``upstream`` is moto's URL."""
+    def __init__(
+        self, name: str, upstream: str, account: str = MOTO_ACCOUNT, secure_transport: bool = True
+    ) -> None:
+        """``name`` labels the caller (e.g. ``ingestion``); ``upstream`` is moto's URL; ``account`` and
+        ``secure_transport`` are the account and transport the IAM requests of each call assume (``iam_requests``)."""
         self.name = name
         self.upstream = upstream
+        self.account = account
+        self.secure_transport = secure_transport
         self.calls: list[Call] = []
         self._lock = threading.Lock()
         self._server: _Server | None = None
@@ -293,18 +530,26 @@ class CountingProxy:
     def record(self, method: str, path: str, headers: Any, body: bytes, status: int, resp: bytes) -> None:
         """Classify one forwarded call and keep it."""
         m = _CRED_RE.search(headers.get("Authorization", ""))
-        service = m.group(1) if m else "unknown"
+        region, service = (m.group(1), m.group(2)) if m else ("", "unknown")
         target = headers.get("X-Amz-Target", "")
         url = urllib.parse.urlsplit(path)
         if target:
             action = target.rsplit(".", 1)[-1]
         elif service == "s3":
-            action = s3_action(method, url.path, url.query)
+            action = s3_action(method, url.path, url.query, headers)
         else:
             form = urllib.parse.parse_qs(body.decode(errors="replace")) if body else {}
             action = (form.get("Action") or urllib.parse.parse_qs(url.query).get("Action") or [method])[0]
         units, tag = billing_units(service, action, body, resp)
-        call = Call(service, action, status, len(body), len(resp), units, tag)
+        iam: tuple[IamRequest, ...] = ()
+        unclassified = ""
+        try:
+            iam = iam_requests(
+                service, action, method, path, headers, body, region, self.account, self.secure_transport
+            )
+        except (LookupError, ValueError, ET.ParseError) as e:
+            unclassified = f"{method} {url.path} ({service} {action}): {e}"
+        call = Call(service, action, status, len(body), len(resp), units, tag, iam, unclassified)
         with self._lock:
             self.calls.append(call)
 

@@ -399,7 +399,7 @@ def run_pipeline(label: str, ds: Any, work: Path, drain_timeout: float, probe_id
     """Deploy into a fresh moto, run the real bundles behind counting proxies, send `ds`, wait for the aggregates."""
     from tools.local import datagen, demo
     from tools.local.deploy import LocalStack, deploy
-    from tools.local.host import LambdaHostProcess
+    from tools.local.host import HOST_CALLER, LambdaHostProcess, record_calls
     from tools.local.moto_server import MotoServer
 
     work.mkdir(parents=True, exist_ok=True)
@@ -408,15 +408,13 @@ def run_pipeline(label: str, ds: Any, work: Path, drain_timeout: float, probe_id
     host: Any = None
     try:
         d = deploy(moto.endpoint_url, f"bench{label}")
-        proxies = {n: CountingProxy(n, moto.endpoint_url).start() for n in (*FUNCTIONS, "esm")}
         cfg = json.loads(json.dumps(d.host_config))
-        cfg["endpointUrl"] = proxies["esm"].url
         cfg["nodeBinary"] = node_bin("18")
         cfg["echoLogs"] = False
         cfg["eventSources"] = [s for s in cfg["eventSources"] if s["type"] != "schedule"]
         names = {_role(n): n for n in cfg["functions"]}
-        for n, f in cfg["functions"].items():
-            f["env"] = {**f.get("env", {}), "AWS_ENDPOINT_URL": proxies[_role(n)].url}
+        recorders = record_calls(cfg, moto.endpoint_url)
+        proxies = {("esm" if n == HOST_CALLER else _role(n)): pr for n, pr in recorders.items()}
         host = LambdaHostProcess(cfg, log_path=work / "host.log").start()
         stack = LocalStack(work, suffix=f"bench{label}")
         stack.moto, stack.deployment, stack.host = moto, d, host
@@ -510,18 +508,10 @@ def run_pipeline(label: str, ds: Any, work: Path, drain_timeout: float, probe_id
 
 def _probe_schedule(host: Any, fn: str, proxy: CountingProxy) -> dict[str, Any]:
     """Invoke the scheduled aggregation twice on an empty table; measure the second (steady idle) run."""
+    from tools.local.host import scheduled_event
+
     client = host.lambda_client()
-    event = {
-        "version": "0",
-        "id": "bench",
-        "detail-type": "Scheduled Event",
-        "source": "aws.events",
-        "account": "123456789012",
-        "time": "2026-01-01T00:00:00Z",
-        "region": "us-east-1",
-        "resources": [],
-        "detail": {},
-    }
+    event = scheduled_event("bench")
     client.invoke(FunctionName=fn, Payload=json.dumps(event).encode())
     mark, s0, l0 = proxy.snapshot(), host.stats()[fn], _log_next(host, fn)
     r = client.invoke(FunctionName=fn, Payload=json.dumps(event).encode())

@@ -11,6 +11,7 @@ from collections.abc import Callable
 from typing import Any
 
 import pulumi
+from pulumi.runtime import rpc
 from pulumi.runtime.mocks import MockMonitor
 
 ACCOUNT = "123456789012"
@@ -42,6 +43,12 @@ class _RecordingMonitor(MockMonitor):
             }
         return super().RegisterResource(request)  # type: ignore[no-untyped-call]
 
+    def RegisterResourceOutputs(self, request: Any) -> Any:  # noqa: N802 (gRPC method name)
+        if isinstance(self.mocks, AwsMocks):
+            name = str(request.urn).rsplit("::", 1)[-1]
+            self.mocks.registered_outputs[name] = unsecret(rpc.deserialize_properties(request.outputs))
+        return super().RegisterResourceOutputs(request)  # type: ignore[no-untyped-call]
+
 
 class AwsMocks(pulumi.runtime.Mocks):
     """Records every registered resource and fabricates AWS-like outputs."""
@@ -52,6 +59,8 @@ class AwsMocks(pulumi.runtime.Mocks):
         """Logical name -> logical names of the resources it depends on (explicit and through inputs)."""
         self.options: dict[str, dict[str, bool]] = {}
         """Logical name -> resource options the engine would see (protect, retain_on_delete)."""
+        self.registered_outputs: dict[str, dict[str, Any]] = {}
+        """Logical name -> the outputs a component passed to `register_outputs` (resolved values)."""
         self.monitor = _RecordingMonitor(self)
 
     def _ref(self, typ: str, name: str, id_: str, state: dict[str, Any]) -> dict[str, Any]:

@@ -59,6 +59,8 @@ def test_bench_quick_run_is_well_formed(tmp_path: Path) -> None:
     assert e2e["drained"] and e2e["aggregate_problems"] == []
     ours = e2e["functions"]
     assert ours["ingestion"]["calls"]["by_action"]["s3:GetObject"] == e2e["files"]
+    # the SQS client sends to its QueueUrl's host: counted because the queue URLs go through the proxy too
+    assert ours["ingestion"]["calls"]["by_action"].get("sqs:SendMessageBatch", 0) >= 1
     assert ours["processor"]["calls"]["by_action"].get("dynamodb:BatchWriteItem", 0) >= 1
     assert ours["processor"]["units"]["ddb_wru"] >= e2e["storage"]["tick_items"]
     q = r["requests"]

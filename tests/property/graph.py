@@ -14,7 +14,7 @@ from typing import Any
 
 import pulumi
 
-from tests.harness import AwsMocks, policy_doc
+from tests.harness import ACCOUNT, REGION, AwsMocks, policy_doc
 
 DATA = Path(__file__).resolve().parent.parent / "data" / "taggable_types.json"
 
@@ -361,4 +361,54 @@ def iam_problems(roles: dict[str, RolePolicies]) -> list[str]:
             problems.append(f"{who}: no Deny statement (R-SEC-2)")
         if allows == 0 and not rp.managed_arns:
             problems.append(f"{who}: grants nothing (no Allow statement)")
+    return problems
+
+
+SPEC_OBJECT_PREFIXES = ("incoming/", "rejected/", "api/")
+"""The only key prefixes a function may touch in the raw bucket (R-FN-3 uploads, R-DATA-3 rejects, the API archive).
+
+Written here from the spec, not imported from the component, so that a widened grant cannot widen the check too."""
+
+
+def resource_scope_problems(mocks: AwsMocks, suffix: str) -> list[str]:
+    """R-SEC-1: every resource a function role allows lies inside what the spec lets that pipeline touch.
+
+    Allowed: the function's own log group (and its streams), the stack's table (exactly: no index or other table), the
+    stack's queues and event bus (exact ARNs of resources this stack created), the raw bucket itself, objects under
+    SPEC_OBJECT_PREFIXES only, and `*` (X-Ray, checked by iam_problems). A grant on `bucket/*`, `table/*`, another
+    function's log group or another stack's queue is a problem.
+    """
+    (bucket,) = [mocks.inputs(r)["bucket"] for r in mocks.of_type("aws:s3/bucket:Bucket")]
+    created = {
+        typ: {mocks.inputs(r).get("name") for r in mocks.of_type(typ)}
+        for typ in ("aws:sqs/queue:Queue", "aws:cloudwatch/eventBus:EventBus", "aws:dynamodb/table:Table")
+    }
+    stack_arns = {
+        *(f"arn:aws:sqs:{REGION}:{ACCOUNT}:{q}" for q in created["aws:sqs/queue:Queue"]),
+        *(
+            f"arn:aws:events:{REGION}:{ACCOUNT}:event-bus/{b}"
+            for b in created["aws:cloudwatch/eventBus:EventBus"]
+        ),
+        *(f"arn:aws:dynamodb:{REGION}:{ACCOUNT}:table/{t}" for t in created["aws:dynamodb/table:Table"]),
+        f"arn:aws:s3:::{bucket}",
+        *(f"arn:aws:s3:::{bucket}/{p}*" for p in SPEC_OBJECT_PREFIXES),
+    }
+    roles = {rp.name: rp for rp in role_policies(mocks).values()}
+    problems: list[str] = []
+    functions = [mocks.inputs(r) for r in mocks.of_type("aws:lambda/function:Function")]
+    for fn in functions:
+        role = roles.get(str(fn["role"]).rsplit("/", 1)[-1])
+        if role is None:
+            problems.append(f"{fn['name']}: role {fn['role']!r} not recorded")
+            continue
+        group = f"arn:aws:logs:{REGION}:{ACCOUNT}:log-group:/aws/lambda/{fn['name']}"
+        allowed = stack_arns | {group, f"{group}:*", "*"}
+        for st in role.statements():
+            if st.get("Effect") != "Allow":
+                continue
+            for res in as_list(st.get("Resource")):
+                if res not in allowed:
+                    problems.append(f"{fn['name']}: {st.get('Sid')} allows {st.get('Action')} on {res!r}")
+    if not all(name.endswith(suffix) for names in created.values() for name in names if name):
+        problems.append(f"a queue, bus or table without the suffix {suffix!r}: {created}")
     return problems

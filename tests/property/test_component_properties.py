@@ -4,7 +4,8 @@ Each example builds the complete component under fresh mocks and a fresh event l
 several properties at once (one build per example keeps 200 examples affordable):
 - R-ORG-2: every physical name holds the suffix and fits AWS's length/character rule for its type;
 - R-ORG-1: every taggable resource (tests/data/taggable_types.json) carries Environment, Project and the user tags;
-- R-SEC-1/R-SEC-2: no Allow has a `*`/`service:*` action, no `*` resource except X-Ray, every role has a Deny;
+- R-SEC-1/R-SEC-2: no Allow has a `*`/`service:*` action, no `*` resource except X-Ray, every role has a Deny, and
+  every allowed resource lies inside what the spec lets the pipeline touch (resource_scope_problems);
 - R-FN-6: ProcessingQueue visibility timeout >= 6 x DataProcessor timeout;
 - R-API-2, R-S3-4, R-MON-1, R-SQS-1: throttle and retention values equal the args (and the other args land).
 Invalid args: tests/property/test_invalid_args.py.
@@ -18,7 +19,13 @@ from hypothesis import HealthCheck, given, settings
 from market_data_pipeline import ApiAuth, MarketDataPipeline
 
 from tests.harness import ACCOUNT, AwsMocks, run_pulumi
-from tests.property.graph import iam_problems, physical_name_problems, role_policies, tag_problems
+from tests.property.graph import (
+    iam_problems,
+    physical_name_problems,
+    resource_scope_problems,
+    role_policies,
+    tag_problems,
+)
 from tests.property.strategies import REQUIRED_TAGS, valid_args
 
 EXAMPLES = 200
@@ -72,6 +79,7 @@ def test_r_org_2_r_org_1_r_sec_1_r_fn_6_r_api_2_graph_properties(args: dict[str,
     # R-SEC-1 / R-SEC-2: one role per function, exact actions, X-Ray-only '*', a Deny in every role.
     roles = role_policies(mocks)
     assert iam_problems(roles) == []
+    assert resource_scope_problems(mocks, s) == []
     fn = {f: _named(mocks, "aws:lambda/function:Function", f"{f}-{s}") for f in FUNCTIONS}
     role_arns = [fn[f]["role"] for f in FUNCTIONS]
     assert len(set(role_arns)) == 4, f"functions share roles: {role_arns}"

@@ -1,11 +1,17 @@
 """The component's outputs and contract (R-PKG-6, R-PKG-5, R-PKG-2)."""
 
+from importlib.metadata import packages_distributions
+from pathlib import Path
+
 import market_data_pipeline
 import pytest
-from market_data_pipeline import COMPONENT_TOKEN, ConfigError, MarketDataPipeline
+import tomllib
+from market_data_pipeline import COMPONENT_TOKEN, STACK_OUTPUT_KEYS, ConfigError, MarketDataPipeline
 
 from tests.harness import ACCOUNT, REGION, run_pulumi
 from tests.unit.conftest import Run
+
+SDK_DIR = Path(__file__).resolve().parents[2] / "sdk" / "python"
 
 
 # proves R-PKG-6
@@ -30,8 +36,12 @@ def test_r_pkg_6_outputs_have_real_values(default_run: Run) -> None:
 
 # proves R-PKG-6
 def test_r_pkg_6_component_registers_its_outputs(default_run: Run) -> None:
+    """The engine receives every output through `register_outputs` (what `pulumi stack` and other languages see)."""
     (comp,) = default_run.of_type(COMPONENT_TOKEN)
-    assert comp.name == "md"
+    registered = default_run.mocks.registered_outputs[comp.name]
+    assert set(registered) == set(STACK_OUTPUT_KEYS.values())
+    for key, attr in STACK_OUTPUT_KEYS.items():
+        assert registered[attr] == default_run.outputs[key], attr
 
 
 # proves R-PKG-5
@@ -51,8 +61,12 @@ def test_r_pkg_5_bad_args_fail_before_anything_is_created() -> None:
 
 # proves R-PKG-2
 def test_r_pkg_2_import_name_is_not_a_generated_sdk_name() -> None:
-    assert market_data_pipeline.__name__ == "market_data_pipeline"
-    assert not market_data_pipeline.__name__.startswith("pulumi_")
+    """What the installed distribution puts on the import path, and what its pyproject declares, is not `pulumi_*`."""
+    dist = "market-data-pipeline"
+    top_level = {name for name, dists in packages_distributions().items() if dist in dists}
+    assert top_level == {"market_data_pipeline"}, top_level
+    declared = tomllib.loads((SDK_DIR / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"]
+    assert declared and not [p for p in declared if p.split(".")[0].startswith("pulumi_")], declared
     assert COMPONENT_TOKEN == "market-data-pipeline:index:MarketDataPipeline"
 
 

@@ -136,8 +136,18 @@ def test_r_mon_4_dashboard_shows_every_part_of_the_pipeline(default_run: Run) ->
 
 # proves R-MON-4
 def test_r_mon_4_dashboard_body_is_a_pure_function() -> None:
-    a = dashboard_body("eu-west-1", "x", ["DataQuery-x"], "Q-x", ["D-x"], "T-x", "A-x", "x")
-    assert a == dashboard_body("eu-west-1", "x", ["DataQuery-x"], "Q-x", ["D-x"], "T-x", "A-x", "x")
+    def body(region: str, s: str) -> Any:
+        return dashboard_body(
+            region, s, [f"DataQuery-{s}"], f"Q-{s}", [f"D-{s}"], f"T-{s}", f"A-{s}", f"st{s}"
+        )
+
+    a = body("eu-west-1", "aaa")
+    # Pure: another stack's body in between changes nothing (no state kept between calls), and each body is a
+    # template over its own arguments (nothing hard-coded, nothing left over from an earlier call).
+    b = body("ap-south-1", "bbb")
+    assert a == body("eu-west-1", "aaa")
+    assert json.dumps(a).replace("aaa", "bbb").replace("eu-west-1", "ap-south-1") == json.dumps(b)
+    assert "bbb" not in json.dumps(a) and "aaa" not in json.dumps(b)
     widgets = a["widgets"]
     assert {w["properties"]["region"] for w in widgets} == {"eu-west-1"}
     # Widgets must not overlap on the 24-column grid.
@@ -148,6 +158,6 @@ def test_r_mon_4_dashboard_body_is_a_pure_function() -> None:
             for y in range(w["y"], w["y"] + w["height"]):
                 assert (x, y) not in cells
                 cells.add((x, y))
-    assert ["MarketData/Logs", "DataQueryErrors-x"] in [
+    assert ["MarketData/Logs", "DataQueryErrors-aaa"] in [
         m for w in widgets for m in w["properties"]["metrics"]
     ]

@@ -55,7 +55,7 @@ EXPECTED_ALLOWS: dict[str, set[tuple[str, str]]] = {
         ("dynamodb:PutItem", TABLE),
         ("sqs:SendMessage", sqs("DataAggregatorFailureDLQ-prod")),
     },
-    "DataQuery": {("dynamodb:Query", TABLE), ("dynamodb:GetItem", TABLE)},
+    "DataQuery": {("dynamodb:Query", TABLE)},
 }
 
 
@@ -135,10 +135,7 @@ def test_r_sec_2_query_role_is_read_only(default_run: Run) -> None:
         "dynamodb:BatchWriteItem",
     ):
         assert (action, TABLE) in denied
-    assert {a for a, _ in pairs(statements(doc, "Allow")) if a.startswith("dynamodb:")} == {
-        "dynamodb:Query",
-        "dynamodb:GetItem",
-    }
+    assert {a for a, _ in pairs(statements(doc, "Allow")) if a.startswith("dynamodb:")} == {"dynamodb:Query"}
 
 
 # proves R-SEC-2

@@ -1115,14 +1115,22 @@ class LocalStack:
         schedule_every_ms: int | None = None,
         echo_logs: bool = False,
         node_binary: Path | None = None,
+        record_calls: bool = False,
     ) -> None:
-        """Prepare (not start) a local stack whose files (logs, outputs) go to `out_dir`."""
+        """Prepare (not start) a local stack whose files (logs, outputs) go to `out_dir`.
+
+        `record_calls` puts a counting proxy in front of moto per function and one for the host
+        (`tools.local.host.record_calls`): `recorders` then holds every AWS call each one made.
+        """
         self.out_dir = out_dir
         self.suffix = suffix
         self.extra_args = dict(extra_args or {})
         self.schedule_every_ms = schedule_every_ms
         self.echo_logs = echo_logs
         self.node_binary = node_binary
+        self.record_calls = record_calls
+        self.recorders: dict[str, Any] = {}
+        """function name (and `tools.local.host.HOST_CALLER`) -> its `bench.proxy.CountingProxy`"""
         self.moto: Any = None
         self.host: Any = None
         self.deployment: Deployment | None = None
@@ -1137,7 +1145,7 @@ class LocalStack:
 
     def start(self) -> "LocalStack":
         """Start moto, deploy, start the host, write the flat outputs (stops what it started on failure)."""
-        from tools.local.host import NODE18, LambdaHostProcess
+        from tools.local.host import NODE18, LambdaHostProcess, record_calls
         from tools.local.moto_server import MotoServer
 
         self.out_dir.mkdir(parents=True, exist_ok=True)
@@ -1146,7 +1154,7 @@ class LocalStack:
             self.started_pids.append(self.moto.pid)
             d = deploy(self.moto.endpoint_url, self.suffix, self.extra_args)
             self.deployment = d
-            cfg = dict(d.host_config)
+            cfg = json.loads(json.dumps(d.host_config))  # a copy: the deployment keeps the declared config
             node = self.node_binary or NODE18
             if not Path(node).exists():
                 raise DeployError(f"Node 18 binary {node} is missing: run `make node` first")
@@ -1156,6 +1164,8 @@ class LocalStack:
                 for src in cfg["eventSources"]:
                     if src["type"] == "schedule":
                         src["everyMs"] = self.schedule_every_ms
+            if self.record_calls:
+                self.recorders = record_calls(cfg, self.moto.endpoint_url)
             (self.out_dir / "host-config.json").write_text(json.dumps(cfg, indent=2))
             self.host = LambdaHostProcess(cfg, log_path=self.out_dir / "host.log")
             self.host.start()
@@ -1180,6 +1190,8 @@ class LocalStack:
             if host is not None:
                 host.stop()
         finally:
+            for proxy in self.recorders.values():
+                proxy.stop()
             if moto is not None:
                 moto.stop()
 

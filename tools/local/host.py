@@ -158,6 +158,59 @@ def pipeline_host_config(
     return cfg
 
 
+def scheduled_event(event_id: str = "local") -> dict[str, Any]:
+    """The event an EventBridge schedule rule delivers ("Scheduled Event" from aws.events), to invoke a function
+    as its schedule would."""
+    return {
+        "version": "0",
+        "id": event_id,
+        "detail-type": "Scheduled Event",
+        "source": "aws.events",
+        "account": "123456789012",
+        "time": "2026-01-01T00:00:00Z",
+        "region": "us-east-1",
+        "resources": [],
+        "detail": {},
+    }
+
+
+HOST_CALLER = "host"
+"""Key of the proxy that records the host's own AWS calls (event-source polling, on-failure destinations, shims)."""
+
+
+def record_calls(config: dict[str, Any], upstream: str) -> dict[str, Any]:
+    """Put a counting proxy (``bench/proxy.py``) in front of ``upstream`` for each function of a host config and
+    one for the host itself, and point the config at them (each function's ``AWS_ENDPOINT_URL``, the host's
+    ``endpointUrl``), in place. Returns the started proxies keyed by function name and ``HOST_CALLER``; the
+    caller stops them (``proxy.stop()``).
+
+    Environment values that are URLs on ``upstream`` (queue URLs) are moved to the function's proxy too: the SQS
+    client of AWS SDK v3 sends each request to its QueueUrl's host unless a client ``endpoint`` is set
+    (``useQueueUrlAsEndpoint``, @aws-sdk/middleware-sdk-sqs), so ``AWS_ENDPOINT_URL`` alone would not catch them.
+    """
+    from bench.proxy import CountingProxy
+
+    origin = upstream.rstrip("/")
+    proxies: dict[str, Any] = {}
+    try:
+        for name, fn in config["functions"].items():
+            proxies[name] = CountingProxy(name, upstream).start()
+            env = {
+                k: proxies[name].url + v[len(origin) :]
+                if isinstance(v, str) and v.startswith(origin + "/")
+                else v
+                for k, v in fn.get("env", {}).items()
+            }
+            fn["env"] = {**env, "AWS_ENDPOINT_URL": proxies[name].url}
+        proxies[HOST_CALLER] = CountingProxy(HOST_CALLER, upstream).start()
+    except BaseException:
+        for pr in proxies.values():
+            pr.stop()
+        raise
+    config["endpointUrl"] = proxies[HOST_CALLER].url
+    return proxies
+
+
 class LambdaHostProcess:
     """The Node host as a child process: ``start()`` waits until it listens, ``stop()`` ends it by PID."""
 

@@ -380,7 +380,23 @@ describe("round trips (R-DATA-2): parse(format(ticks)) == ticks", () => {
     );
   });
 
-  it("parseAll parses in-memory data like the streaming parser", () => {
+  it("parseAll parses in-memory data like the streaming parser fed in chunks (every format, good and bad lines)", () => {
+    const bad = fc.constantFrom("{", "not json", "[]", "42", "a,b", '{"ticks": [');
+    const doc = fc.oneof(
+      fc.tuple(fc.array(csvTickArb, { maxLength: 20 }), fc.boolean()).map(([t, crlf]) => formatCsv(t, { crlf })),
+      fc.tuple(fc.array(tickArb, { maxLength: 20 }), fc.array(bad, { maxLength: 3 })).map(([t, b]) => [formatJsonl(t).trimEnd(), ...b].join("\n")),
+      fc.tuple(fc.array(tickArb, { maxLength: 20 }), fc.boolean()).map(([t, pretty]) => formatJsonArray(t, pretty)),
+      fc.array(tickArb, { maxLength: 20 }).map((t) => `{"ticks": ${formatJsonArray(t)}}`),
+      bad,
+    );
+    fc.assert(
+      fc.property(doc, fc.constantFrom("csv", "jsonl", "json", undefined), fc.array(fc.nat(3000), { maxLength: 8 }), (text, hint, cuts) => {
+        const whole = parseAll(hint as "csv" | "jsonl" | "json" | undefined, text);
+        assert.deepEqual(whole, run("auto", chunk(Buffer.from(text), cuts), hint as "csv" | "jsonl" | "json" | undefined));
+      }),
+      { numRuns: 300 },
+    );
+    // and on a known document it gives the records themselves
     const text = formatJsonArray([{ symbol: "A", ts: 1, price: 1, volume: 1 }]);
     assert.deepEqual(records(parseAll(undefined, text)), [{ symbol: "A", timestamp: 1, price: 1, volume: 1 }]);
   });

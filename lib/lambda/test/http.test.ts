@@ -101,6 +101,12 @@ describe("decodeBody (size limit 413, base64, gzip)", () => {
     const r = failure(ev({ body: bomb.toString("base64"), isBase64Encoded: true, headers: { "content-encoding": "gzip" } }), 100_000);
     assert.equal(r.status, 413);
     assert.match(r.message, /after gzip decompression/);
+    // The limit applies to the decompressed size exactly: the limit itself passes, one byte over is 413.
+    const atLimit = gzipSync(Buffer.alloc(1000, 0x20));
+    assert.equal(decoded(ev({ body: atLimit.toString("base64"), isBase64Encoded: true })).length, 1000, "1000 bytes inflated = limit: ok");
+    const overByOne = failure(ev({ body: gzipSync(Buffer.alloc(1001, 0x20)).toString("base64"), isBase64Encoded: true }));
+    assert.equal(overByOne.status, 413, "1001 bytes inflated: one byte over the limit");
+    assert.match(overByOne.message, /after gzip decompression/);
     const notGz = failure(ev({ body: Buffer.from("plain").toString("base64"), isBase64Encoded: true, headers: { "content-encoding": "gzip" } }));
     assert.equal(notGz.status, 400);
     assert.match(notGz.message, /not valid gzip/);

@@ -205,12 +205,13 @@ def aggregator_policy(log_group_arn: str, failure_queue_arn: str, protected: Pro
 
 
 def query_policy(log_group_arn: str, protected: ProtectedArns) -> Policy:
-    """DataQuery: read-only (Query and GetItem on the table), every table write denied."""
+    """DataQuery: read-only (Query on the table: every endpoint, `latest` included, is a Query; the IAM proof of
+    R-SEC-4 records no other call), every table write denied."""
     return {
         "Version": VERSION,
         "Statement": [
             *log_statements(log_group_arn),
-            _allow("ReadTable", ["dynamodb:Query", "dynamodb:GetItem"], [protected.table_arn]),
+            _allow("ReadTable", ["dynamodb:Query"], [protected.table_arn]),
             *deny_statements(protected, table_read_only=True),
         ],
     }
