@@ -14,7 +14,7 @@ IAM_EVAL := tools/iam/node_modules/.installed
 BUNDLES := $(foreach f,ingestion processor aggregator query,sdk/python/market_data_pipeline/handlers/$(f)/index.mjs)
 export NODE_NO_WARNINGS := 1
 
-.PHONY: help venv node build schema lint test test-lambda test-python integration demo bench wheel examples-up examples-down clean
+.PHONY: help venv node build schema lint test test-lambda test-python integration demo bench wheel sdist examples-up examples-down clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | column -t -s $$'\t'
@@ -45,7 +45,7 @@ $(IAM_EVAL): tools/iam/package-lock.json
 
 node: $(LAMBDA)/node_modules/.installed $(NODE18) $(NODE22) $(IAM_EVAL) ## npm ci for the handlers, the Node 18 and Node 22 binaries and the IAM evaluator of the IAM proof
 
-build: node ## type-check and bundle the four handlers into the Python package
+build: node ## type-check and bundle the four handlers into the Python package (the bundles are committed: commit them after a change)
 	cd $(LAMBDA) && npx tsc --noEmit && node build.mjs
 
 schema: venv ## regenerate schema.json from the component's annotations
@@ -105,5 +105,8 @@ faults: venv build ## fault, duplicate, poison, abuse and load scenarios on the 
 wheel: build venv ## build the SDK wheel (bundles included) into dist/
 	$(PY) -m build --wheel --outdir dist sdk/python
 
+sdist: build venv ## build the SDK source distribution (bundles included: installing it needs no Node.js) into dist/
+	$(PY) -m build --sdist --outdir dist sdk/python
+
 clean: ## remove generated files
-	rm -rf $(VENV) dist $(LAMBDA)/node_modules $(NODE18_DIR)/node_modules $(NODE22_DIR)/node_modules sdk/python/market_data_pipeline/handlers sdk/python/build cfn-outputs .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) dist $(LAMBDA)/node_modules $(NODE18_DIR)/node_modules $(NODE22_DIR)/node_modules sdk/python/build sdk/python/*.egg-info cfn-outputs .pytest_cache .mypy_cache .ruff_cache

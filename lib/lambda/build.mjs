@@ -1,8 +1,11 @@
 // Bundles each handler into one ESM file for Lambda's node18 runtime (AWS SDK v3 bundled, pinned),
 // written where the Python package ships them: sdk/python/market_data_pipeline/handlers/<fn>/index.mjs.
+// The bundles are committed (every install path ships them without Node.js); the output is deterministic, and
+// tests/package/test_bundles.py rebuilds into a temporary directory (`node build.mjs --outdir <dir>`) and compares.
 import { build } from "esbuild";
 import { mkdirSync, statSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
+import { parseArgs } from "node:util";
 import { fileURLToPath } from "node:url";
 import { bundleOptions } from "./esbuild.options.mjs";
 
@@ -10,8 +13,11 @@ const here = dirname(fileURLToPath(import.meta.url));
 export const FUNCTIONS = ["ingestion", "processor", "aggregator", "query"];
 export const OUT_DIR = resolve(here, "../../sdk/python/market_data_pipeline/handlers");
 
+const { values } = parseArgs({ options: { outdir: { type: "string" } } });
+const outDir = values.outdir ? resolve(values.outdir) : OUT_DIR;
+
 for (const fn of FUNCTIONS) {
-  const outfile = join(OUT_DIR, fn, "index.mjs");
+  const outfile = join(outDir, fn, "index.mjs");
   mkdirSync(dirname(outfile), { recursive: true });
   await build(bundleOptions(join(here, "src/handlers", `${fn}.ts`), outfile));
   console.log(`${fn}: ${outfile} (${(statSync(outfile).size / 1024).toFixed(1)} KB)`);

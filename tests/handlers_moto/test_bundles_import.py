@@ -36,6 +36,20 @@ LAMBDA_ENV = {
 }
 
 
+def import_bundle(node: str, bundle: Path, workdir: Path) -> dict[str, str]:
+    """Import `bundle` with `node importer.mjs <bundle>` (from `workdir`, Lambda's env contract); fail with node's
+    stderr when it does not import; return what the importer saw ({"node": version, "handler": typeof handler})."""
+    importer = workdir / "importer.mjs"
+    importer.write_text(IMPORTER)
+    env = {**LAMBDA_ENV, "POWERTOOLS_SERVICE_NAME": bundle.parent.name}
+    proc = subprocess.run(
+        [node, str(importer), str(bundle)], capture_output=True, text=True, timeout=60, env=env, cwd=workdir
+    )
+    assert proc.returncode == 0, f"{bundle} failed to import on {node}:\n{proc.stderr[-3000:]}"
+    out: dict[str, str] = json.loads(proc.stdout.strip().splitlines()[-1])
+    return out
+
+
 @pytest.mark.parametrize("node", NODE_VERSIONS)
 @pytest.mark.parametrize("fn", FUNCTIONS)
 def test_bundle_imports_in_fresh_node_process(fn: str, node: str, tmp_path: Path) -> None:
@@ -43,19 +57,7 @@ def test_bundle_imports_in_fresh_node_process(fn: str, node: str, tmp_path: Path
     bundle = bundle_path(fn)
     if not bundle.exists():
         pytest.fail(f"{bundle} not built: run `make build` (make test does)")
-    importer = tmp_path / "importer.mjs"
-    importer.write_text(IMPORTER)
-    env = {**LAMBDA_ENV, "POWERTOOLS_SERVICE_NAME": fn}
-    proc = subprocess.run(
-        [node_binary(node), str(importer), str(bundle)],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        env=env,
-        cwd=tmp_path,
-    )
-    assert proc.returncode == 0, f"{fn} failed to import on {node}:\n{proc.stderr[-3000:]}"
-    out = json.loads(proc.stdout.strip().splitlines()[-1])
+    out = import_bundle(node_binary(node), bundle, tmp_path)
     assert out == {"node": out["node"], "handler": "function"} and out["node"].startswith(NODE_MAJOR[node])
 
 

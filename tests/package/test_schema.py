@@ -14,7 +14,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import tomllib
 from market_data_pipeline import MarketDataPipeline, MarketDataPipelineArgs
 from market_data_pipeline.constants import COMPONENT_TOKEN, PACKAGE_NAME, PACKAGE_VERSION
 from pulumi.provider.experimental.component import ComponentProvider
@@ -95,10 +94,10 @@ def test_r_pkg_4_make_schema_command_reproduces_the_file_byte_for_byte() -> None
 
 
 def test_r_pkg_4_package_identity(committed: dict[str, Any]) -> None:
-    """Package name, version (= the SDK's pyproject version) and the single component token."""
-    sdk = tomllib.loads((ROOT / "sdk" / "python" / "pyproject.toml").read_text(encoding="utf-8"))
+    """Package name, version (PACKAGE_VERSION, which the SDK's packaging reads too: test_version.py) and the single
+    component token."""
     assert committed["name"] == "market-data-pipeline" == PACKAGE_NAME
-    assert committed["version"] == sdk["project"]["version"] == PACKAGE_VERSION
+    assert committed["version"] == PACKAGE_VERSION, "schema.json is stale: run `make schema`"
     assert list(committed["resources"]) == ["market-data-pipeline:index:MarketDataPipeline"]
 
 

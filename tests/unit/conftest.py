@@ -33,7 +33,7 @@ def bundle_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(autouse=True)
 def placeholder_bundles(bundle_root: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
-    """Point the component at placeholder bundles (the real ones exist only after `make build`)."""
+    """Point the component at placeholder bundles (unit tests do not depend on the real, committed ones)."""
     monkeypatch.setattr(functions_module, "HANDLERS_DIR", bundle_root)
     yield bundle_root
 

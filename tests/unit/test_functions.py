@@ -189,7 +189,7 @@ REAL_BUNDLES = Path(functions_module.__file__).resolve().parent / "handlers"
     not all(
         (REAL_BUNDLES / d / "index.mjs").is_file() for d in ("ingestion", "processor", "aggregator", "query")
     ),
-    reason="the real bundles exist after `make build` (make test always builds first)",
+    reason="the real bundles are committed (and rebuilt by `make build`): this checkout lacks them",
 )
 def test_r_fn_7_real_built_bundles_are_deployed(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(functions_module, "HANDLERS_DIR", REAL_BUNDLES)

@@ -4,7 +4,7 @@ PACKAGE_NAME = "market-data-pipeline"
 """The Pulumi package name (type-token prefix)."""
 
 PACKAGE_VERSION = "0.1.0"
-"""The package version reported in the schema."""
+"""The package version: the one place it is written (the wheel, the sdist, the schema and the plugin take it from here)."""
 
 COMPONENT_TOKEN = f"{PACKAGE_NAME}:index:MarketDataPipeline"
 """Type token of the component."""

@@ -1,8 +1,8 @@
 """Functions (R-FN, R-MON-1): log groups, roles, the four Lambda functions and their triggers.
 
 The code of each function is the esbuild bundle shipped inside this package
-(`market_data_pipeline/handlers/<fn>/index.mjs`, built by `make build` from lib/lambda). `HANDLERS_DIR` is read at
-call time, so tests may point it at placeholder bundles.
+(`market_data_pipeline/handlers/<fn>/index.mjs`, built by `make build` from lib/lambda and committed, so every install
+path has them). `HANDLERS_DIR` is read at call time, so tests may point it at placeholder bundles.
 """
 
 from collections.abc import Callable, Mapping
@@ -39,8 +39,8 @@ def check_bundles() -> dict[str, Path]:
     missing = [str(p) for p in paths.values() if not p.is_file()]
     if missing:
         raise MissingBundleError(
-            f"handler bundle(s) missing: {', '.join(missing)}. The Lambda code ships inside the package: "
-            "run `make build` in the repository (or install a built wheel) before deploying."
+            f"handler bundle(s) missing: {', '.join(missing)}. The Lambda code ships inside the package (the "
+            "bundles are committed in the repository): reinstall the package, or in a checkout run `make build`."
         )
     return paths
 
