@@ -819,7 +819,7 @@ def _invoke_config(c: _Ctx, r: Recorded) -> None:
     c.done(r, fn, f"async invoke config (host: retries {i.get('maximumRetryAttempts')}, on failure {dest})")
 
 
-LIBRARY_MISSING_TOKEN = {
+LIBRARY_MISSING_TOKEN: dict[str, Any] = {
     "statusCode": 404,
     "responseTemplates": {"application/json": '{"message": "404 Not found" }'},
 }
