@@ -24,7 +24,7 @@ import fc from "fast-check";
 import { ObjectLineWriter, PART_BYTES } from "../src/adapters/s3.ts";
 import { isTransient, retryPolicy } from "../src/adapters/sqs.ts";
 import type { ApiEvent, ApiResult } from "../src/core/http.ts";
-import { tickItem, tickRow } from "../src/adapters/ddb.ts";
+import { tickItem, tickRow } from "../src/adapters/dynamodb-store.ts";
 import { aggregate, aggregateProblem } from "../src/core/aggregate.ts";
 import { decodeTickMessage } from "../src/core/decode.ts";
 import { tickKey } from "../src/core/keys.ts";

@@ -16,7 +16,8 @@ process.env.EVENT_BUS_NAME = "MarketDataEvents-test";
 process.env.DATA_RETENTION_DAYS = "30";
 process.env.POWERTOOLS_METRICS_DISABLED = "true";
 process.env.POWERTOOLS_LOG_LEVEL = "SILENT";
-const { handler, logger, settings, retentionDays } = await import("../src/handlers/processor.ts");
+const { handler, logger, settings } = await import("../src/handlers/processor.ts");
+const { retentionDays } = await import("../src/adapters/config.ts");
 const { tickKey } = await import("../src/core/keys.ts");
 const { chunkEntries, entrySize } = await import("../src/adapters/events.ts");
 

@@ -11,7 +11,7 @@ process.env.POWERTOOLS_METRICS_DISABLED = "true";
 process.env.POWERTOOLS_LOG_LEVEL = "SILENT";
 const { handler, settings } = await import("../src/handlers/query.ts");
 const { decodeNextToken, encodeNextToken, parseRequest, parseTime, QueryError } = await import("../src/core/query.ts");
-const { tickItem, aggregateItem } = await import("../src/adapters/ddb.ts");
+const { tickItem, aggregateItem } = await import("../src/adapters/dynamodb-store.ts");
 const { tickKey, tickKeyRange } = await import("../src/core/keys.ts");
 
 const T = 1_700_000_040_000;
@@ -249,7 +249,7 @@ describe("DataQuery (R-API-3)", () => {
   });
 
   it("extra numbers come back as numbers; integers beyond double precision keep their exact digits", async () => {
-    const { tickRow } = await import("../src/adapters/ddb.ts");
+    const { tickRow } = await import("../src/adapters/dynamodb-store.ts");
     const extra = { big: 2 ** 60, huge: 1.5e300, frac: 0.1, n: -3, tiny: 1e-7, nested: { a: [true, null, "s", 12345678901234567890] } };
     const t = { symbol: "AAPL", ts: 1, price: 1, volume: 1, extra };
     const item = tickItem(t, tickKey(t), 1);

@@ -1,11 +1,64 @@
+/**
+ * Function configuration: the AWS client settings and typed readers of the environment variables the component sets
+ * (docs/design.md "Function environment"). Model: Powertools for AWS Lambda (TypeScript)
+ * `examples/app/functions/commons/helpers/utils.ts` (`getStringFromEnv`). A bad value fails with an error naming the
+ * variable, the value and what is allowed.
+ */
+
 /** Client configuration shared by the adapters: honours AWS_ENDPOINT_URL (local stack, moto). */
 export function clientConfig(): { forcePathStyle?: boolean } {
   return process.env.AWS_ENDPOINT_URL ? { forcePathStyle: true } : {};
 }
 
-/** Reads a required environment variable, failing with a clear message. */
+/** Reads a required environment variable (a non-empty string), failing with a clear message. */
 export function requireEnv(name: string): string {
   const v = process.env[name];
   if (!v) throw new Error(`environment variable ${name} is not set`);
   return v;
+}
+
+/** The rule of an integer environment variable: whole numbers `min..max` of `unit`, `fallback` when unset or empty. */
+export interface IntEnvRule {
+  min: number;
+  /** no upper bound but the largest safe integer when absent */
+  max?: number;
+  fallback: number;
+  /** what the number counts, for the error message ("days", "bytes") */
+  unit: string;
+}
+
+/** Parsed values by variable, kept while the raw value is unchanged: a warm invocation parses nothing (issue 10). */
+const parsed = new Map<string, { raw: string | undefined; value: number }>();
+
+/** What `rule` allows, in words: "a positive whole number of bytes", "a whole number of days from 1 to 36500". */
+export function intRuleText(rule: IntEnvRule): string {
+  if (rule.max === undefined) {
+    return rule.min === 1 ? `a positive whole number of ${rule.unit}` : `a whole number of ${rule.unit} of at least ${rule.min}`;
+  }
+  return `a whole number of ${rule.unit} from ${rule.min} to ${rule.max}`;
+}
+
+/**
+ * Reads an integer environment variable: `rule.fallback` when unset or empty, else a whole number within the bounds
+ * (written as JavaScript's Number() reads it: digits, or e.g. `3e1`). Throws `NAME="value" is not <what is allowed>`.
+ */
+export function intEnv(name: string, rule: IntEnvRule): number {
+  const raw = process.env[name];
+  const known = parsed.get(name);
+  if (known !== undefined && known.raw === raw) return known.value;
+  let value = rule.fallback;
+  if (raw !== undefined && raw !== "") {
+    value = Number(raw);
+    const max = rule.max ?? Number.MAX_SAFE_INTEGER;
+    if (!Number.isSafeInteger(value) || value < rule.min || value > max) {
+      throw new Error(`${name}=${JSON.stringify(raw)} is not ${intRuleText(rule)} (unset: ${rule.fallback})`);
+    }
+  }
+  parsed.set(name, { raw, value });
+  return value;
+}
+
+/** DATA_RETENTION_DAYS (default 30): the TTL of every stored item, a whole number of days from 1 to 36500. */
+export function retentionDays(): number {
+  return intEnv("DATA_RETENTION_DAYS", { min: 1, max: 36_500, fallback: 30, unit: "days" });
 }

@@ -120,3 +120,8 @@ export function tickKeyRange(from: number, to: number): { lo: string; hi: string
   if (!(from < to)) throw new RangeError(`empty time range [${from}, ${to})`);
   return { lo: String(from), hi: `${to - 1}.${"9".repeat(DISCRIMINATOR_DIGITS)}` };
 }
+
+/** The partition key of the aggregates of `symbol` for `interval`: `<SYMBOL>#<interval>` (docs/design.md). */
+export function aggregatePartition(symbol: string, interval: string): string {
+  return `${symbol}#${interval}`;
+}

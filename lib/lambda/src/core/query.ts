@@ -12,7 +12,7 @@
  * Every problem is a QueryError (HTTP 400, or 404 for an unknown route) whose message names the parameter and what
  * is allowed.
  */
-import { MAX_KEY_TS, tickKeyRange } from "./keys.ts";
+import { aggregatePartition, MAX_KEY_TS, tickKeyRange } from "./keys.ts";
 import { SYMBOL_RE, SYMBOL_RULE } from "./tick.ts";
 import { INTERVALS, type Interval } from "./types.ts";
 
@@ -230,7 +230,7 @@ export function parseRequest(ev: ApiRequestLike): QueryRequest {
   const to = q.to === undefined ? MAX_KEY_TS + 1 : parseTime("to", q.to);
   if (!(from < to)) throw new QueryError(400, `from (${from}) must be earlier than to (${to})`);
   const limit = parseLimit(q.limit);
-  const partition = interval ? `${symbol}#${interval}` : symbol;
+  const partition = interval ? aggregatePartition(symbol, interval) : symbol;
   // Tick keys carry a discriminator fraction; aggregate keys are integer window starts: one range serves both.
   const { lo, hi } = tickKeyRange(from, to);
   const start = q.next === undefined ? undefined : decodeNextToken(q.next, partition, lo, hi);

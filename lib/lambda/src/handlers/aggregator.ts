@@ -18,26 +18,14 @@
  * key, counted (`WindowsFailed`), recorded under `#FAILED` and skipped; the other windows and the cursor go on.
  * Moto delivers EventBridge events without `account`: nothing here reads it.
  */
-import { Logger } from "@aws-lambda-powertools/logger";
-import { MetricUnit, Metrics } from "@aws-lambda-powertools/metrics";
-import { Tracer } from "@aws-lambda-powertools/tracer";
+import { MetricUnit } from "@aws-lambda-powertools/metrics";
 import type { Context, SQSBatchItemFailure, SQSBatchResponse, SQSEvent, SQSRecord } from "aws-lambda";
 import { requireEnv } from "../adapters/config.ts";
-import {
-  aggregateItem,
-  DIRTY_PARTITION,
-  ddbClient,
-  type FailedWindow,
-  getCursor,
-  getItem,
-  isDataRejection,
-  putAggregate,
-  putCursor,
-  putFailedWindow,
-  queryPages,
-  storedTicks,
-} from "../adapters/ddb.ts";
+import { ddbClient, isDataRejection } from "../adapters/ddb.ts";
+import { DynamoTickStore } from "../adapters/dynamodb-store.ts";
+import { powertools } from "../adapters/powertools.ts";
 import { sendBatch } from "../adapters/sqs.ts";
+import type { FailedWindow, TickStore } from "../adapters/tick-store.ts";
 import { aggregateProblem, type StoredTick, WindowAccumulator } from "../core/aggregate.ts";
 import {
   type Deferral,
@@ -53,13 +41,7 @@ import { hashDiscriminator } from "../core/keys.ts";
 import { EVENT_DETAIL_TYPE, EVENT_SOURCE, type WindowRef } from "../core/types.ts";
 import { decodePair, encodePair, fiveMinuteStart, minuteStart } from "../core/windows.ts";
 
-export const logger = new Logger({ serviceName: process.env.POWERTOOLS_SERVICE_NAME ?? "aggregator" });
-export const metrics = new Metrics({
-  namespace: process.env.POWERTOOLS_METRICS_NAMESPACE ?? "MarketData",
-  serviceName: process.env.POWERTOOLS_SERVICE_NAME ?? "aggregator",
-});
-export const tracer = new Tracer({ serviceName: process.env.POWERTOOLS_SERVICE_NAME ?? "aggregator" });
-tracer.captureAWSv3Client(ddbClient);
+export const { logger, metrics, tracer } = powertools("aggregator", [ddbClient]);
 
 /** Overlap of the scheduled run's marker read (design.md). */
 export const CURSOR_OVERLAP_MS = 120_000;
@@ -76,6 +58,8 @@ export const settings = {
   concurrency: 4,
   /** distinct windows recomputed per step of a scheduled run before the next markers are taken */
   windowsPerStep: 1000,
+  /** the store of the state table */
+  store: (table: string): TickStore => new DynamoTickStore(table),
 };
 
 /** Result of one invocation (returned to the caller, useful for tests and the local host). */
@@ -109,16 +93,6 @@ interface Totals {
   failed: number;
 }
 
-function retentionDays(): number {
-  const raw = process.env.DATA_RETENTION_DAYS;
-  if (raw === undefined || raw === "") return 30;
-  const n = Number(raw);
-  if (!Number.isInteger(n) || n < 1 || n > 36_500) {
-    throw new Error(`DATA_RETENTION_DAYS=${JSON.stringify(raw)} is not a whole number of days from 1 to 36500`);
-  }
-  return n;
-}
-
 /**
  * The guard around one window (issue 14): runs its compute-and-store `work`; when the window's own data makes it
  * impossible to compute or store (a RangeError of the accumulator, the storability check `UnstorableAggregate`, or
@@ -126,7 +100,7 @@ function retentionDays(): number {
  * counts it (`WindowsFailed`), records it under `#FAILED` and returns, so the other windows and the schedule's cursor
  * go on. Any other error (throttling, 5xx, network, unknown) fails the invocation or record as before, so it is retried.
  */
-export async function guardWindow(table: string, w: Omit<FailedWindow, "reason">, totals: Totals, work: () => Promise<void>): Promise<void> {
+export async function guardWindow(store: TickStore, w: Omit<FailedWindow, "reason">, totals: Totals, work: () => Promise<void>): Promise<void> {
   try {
     await work();
   } catch (e) {
@@ -138,7 +112,7 @@ export async function guardWindow(table: string, w: Omit<FailedWindow, "reason">
     const now = settings.now();
     try {
       const disc = hashDiscriminator(`${w.symbol}|${w.interval}`);
-      await putFailedWindow(table, { ...w, reason }, disc, now, Math.floor(now / 1000) + retentionDays() * 86_400);
+      await store.putFailedWindow({ ...w, reason }, disc, now);
     } catch (e2) {
       logger.error("failed-window record not written", { window, error: e2 as Error });
     }
@@ -147,7 +121,7 @@ export async function guardWindow(table: string, w: Omit<FailedWindow, "reason">
 
 /** Recomputes one work unit from one paginated Query over its tick range: its 1m windows and, when due, its 5m window.
  * This is the compute/store step of ONE (symbol, 5m) group; each window of it runs inside `guardWindow`. */
-export async function recomputeGroup(table: string, g: WorkUnit, totals: Totals): Promise<void> {
+export async function recomputeGroup(store: TickStore, g: WorkUnit, totals: Totals): Promise<void> {
   // computedAt is taken BEFORE the strongly consistent read: every tick stored before it is in the aggregate.
   const now = settings.now();
   const range = unitRange(g);
@@ -163,17 +137,16 @@ export async function recomputeGroup(table: string, g: WorkUnit, totals: Totals)
       broken.set(acc, e);
     }
   };
-  for await (const t of storedTicks(table, g.symbol, range.from, range.to)) {
+  for await (const t of store.ticksBetween(g.symbol, range.from, range.to)) {
     add(acc5, t);
     add(acc1.get(minuteStart(t.key.ts)), t);
   }
-  const expiresAt = Math.floor(now / 1000) + retentionDays() * 86_400;
   totals.windows1m += acc1.size;
   totals.windows5m += acc5 ? 1 : 0;
   const accs = acc5 ? [...acc1.values(), acc5] : [...acc1.values()];
   await Promise.all(
     accs.map((acc) =>
-      guardWindow(table, { symbol: g.symbol, interval: acc.interval, windowStart: acc.windowStart }, totals, async () => {
+      guardWindow(store, { symbol: g.symbol, interval: acc.interval, windowStart: acc.windowStart }, totals, async () => {
         if (broken.has(acc)) throw broken.get(acc);
         const r = acc.result();
         if (r === null) {
@@ -182,7 +155,7 @@ export async function recomputeGroup(table: string, g: WorkUnit, totals: Totals)
         }
         const problem = aggregateProblem(r);
         if (problem) throw Object.assign(new Error(`aggregate cannot be stored: ${problem}`), { name: "UnstorableAggregate" });
-        if (await putAggregate(table, aggregateItem(r, now, expiresAt))) totals.written++;
+        if (await store.putAggregate(r, now)) totals.written++;
         else totals.keptNewer++;
       }),
     ),
@@ -211,7 +184,7 @@ interface RunOutcome {
  * taken before the aggregate's strongly consistent read, so such an aggregate already counts those ticks: the
  * scheduled run skips it instead of computing it a second time (two small reads instead of a tick read and writes).
  */
-export async function alreadyFresh(table: string, u: WorkUnit, newest: ReadonlyMap<string, number>): Promise<boolean> {
+export async function alreadyFresh(store: TickStore, u: WorkUnit, newest: ReadonlyMap<string, number>): Promise<boolean> {
   const need = new Map<string, number>(); // "<interval>|<start>" -> newest marker ts
   for (const m of u.minutes) need.set(`1m|${m}`, newest.get(encodePair({ symbol: u.symbol, start: m })) ?? Infinity);
   if (u.with5m) {
@@ -223,25 +196,9 @@ export async function alreadyFresh(table: string, u: WorkUnit, newest: ReadonlyM
     need.set(`5m|${u.start5m}`, ts === -Infinity ? Infinity : ts);
   }
   const stored = new Map<string, number>();
-  if (u.minutes.length > 0) {
-    for await (const page of queryPages({
-      TableName: table,
-      KeyConditionExpression: "#s = :s AND #t BETWEEN :lo AND :hi",
-      ExpressionAttributeNames: { "#s": "symbol", "#t": "timestamp", "#c": "computedAt" },
-      ExpressionAttributeValues: {
-        ":s": { S: `${u.symbol}#1m` },
-        ":lo": { N: String(u.minutes[0]) },
-        ":hi": { N: String(u.minutes[u.minutes.length - 1]) },
-      },
-      ProjectionExpression: "#t, #c",
-      ConsistentRead: true,
-    })) {
-      for (const it of page) stored.set(`1m|${Number(it.timestamp?.N)}`, Number(it.computedAt?.N ?? -Infinity));
-    }
-  }
+  for (const [start, c] of await store.aggregatesComputedAt(u.symbol, "1m", u.minutes)) stored.set(`1m|${start}`, c);
   if (u.with5m) {
-    const it = await getItem(table, `${u.symbol}#5m`, u.start5m);
-    if (it) stored.set(`5m|${u.start5m}`, Number(it.computedAt?.N ?? -Infinity));
+    for (const [start, c] of await store.aggregatesComputedAt(u.symbol, "5m", [u.start5m])) stored.set(`5m|${start}`, c);
   }
   for (const [k, markerTs] of need) {
     const c = stored.get(k);
@@ -253,7 +210,7 @@ export async function alreadyFresh(table: string, u: WorkUnit, newest: ReadonlyM
 /** Computes units with bounded concurrency until done or time runs short; one unit's failure does not stop others.
  * With `newest` (the scheduled run), units whose stored aggregates are already fresh are skipped. */
 async function recomputeAll(
-  table: string,
+  store: TickStore,
   units: WorkUnit[],
   context: Context,
   totals: Totals,
@@ -265,8 +222,8 @@ async function recomputeAll(
     while (next < units.length && context.getRemainingTimeInMillis() > settings.reserveMs) {
       const u = units[next++] as WorkUnit;
       try {
-        if (newest && (await alreadyFresh(table, u, newest))) totals.fresh++;
-        else await recomputeGroup(table, u, totals);
+        if (newest && (await alreadyFresh(store, u, newest))) totals.fresh++;
+        else await recomputeGroup(store, u, totals);
         out.done.add(unitKey(u));
       } catch (e) {
         out.failed.set(unitKey(u), e as Error);
@@ -343,14 +300,14 @@ export function windowsOf(message: unknown): Named {
  * it from being handled (absent = handled).
  */
 async function handleWindows(
-  table: string,
+  store: TickStore,
   named: Iterable<NamedWindow>,
   context: Context,
   totals: Totals,
   newest?: ReadonlyMap<string, number>,
 ): Promise<{ problems: (w: NamedWindow) => Error | undefined; unfinished: number; units: number }> {
   const p = plan(named, settings.now());
-  const outcome = await recomputeAll(table, p.compute, context, totals, newest);
+  const outcome = await recomputeAll(store, p.compute, context, totals, newest);
   const deferred = await sendDeferrals(p.defer);
   totals.deferred += deferred.sent;
   const unfinished = p.compute.length - outcome.done.size - outcome.failed.size;
@@ -372,10 +329,10 @@ async function handleWindows(
 }
 
 async function onTicksStored(event: unknown, context: Context): Promise<AggregatorResult> {
-  const table = requireEnv("STATE_TABLE");
+  const store = settings.store(requireEnv("STATE_TABLE"));
   const named = windowsOf(event);
   const totals = emptyTotals();
-  const r = await handleWindows(table, named.valid, context, totals);
+  const r = await handleWindows(store, named.valid, context, totals);
   publish(totals);
   if (named.invalid.length > 0) {
     throw new Error(
@@ -399,7 +356,7 @@ async function onTicksStored(event: unknown, context: Context): Promise<Aggregat
  * or deferred, are reported as batch item failures (redelivered, then the buffer's DLQ); the others are deleted.
  */
 async function onBuffer(records: SQSRecord[], context: Context): Promise<SQSBatchResponse> {
-  const table = requireEnv("STATE_TABLE");
+  const store = settings.store(requireEnv("STATE_TABLE"));
   const perRecord: Array<{ id: string; named: Named }> = records.map((rec) => {
     let body: unknown;
     try {
@@ -411,7 +368,7 @@ async function onBuffer(records: SQSRecord[], context: Context): Promise<SQSBatc
   });
   const totals = emptyTotals();
   const all = perRecord.flatMap((r) => r.named.valid);
-  const r = await handleWindows(table, all, context, totals);
+  const r = await handleWindows(store, all, context, totals);
   publish(totals);
   metrics.addMetric("BufferedMessages", MetricUnit.Count, records.length);
   const failures: SQSBatchItemFailure[] = [];
@@ -427,32 +384,24 @@ async function onBuffer(records: SQSRecord[], context: Context): Promise<SQSBatc
 }
 
 async function onSchedule(context: Context): Promise<AggregatorResult> {
-  const table = requireEnv("STATE_TABLE");
+  const store = settings.store(requireEnv("STATE_TABLE"));
   const runStart = settings.now();
-  const lastRun = await getCursor(table);
+  const lastRun = await store.getCursor();
   const from = Math.max(0, (lastRun ?? runStart - FIRST_RUN_LOOKBACK_MS) - CURSOR_OVERLAP_MS);
   // Markers in timestamp order (the sort key), each with its list of dirty pairs.
   const markers: Array<{ ts: number; pairs: WindowRef[] }> = [];
   let badPairs = 0;
-  for await (const page of queryPages({
-    TableName: table,
-    KeyConditionExpression: "#s = :d AND #t >= :from",
-    ExpressionAttributeNames: { "#s": "symbol", "#t": "timestamp" },
-    ExpressionAttributeValues: { ":d": { S: DIRTY_PARTITION }, ":from": { N: String(from) } },
-    ConsistentRead: true,
-  })) {
-    for (const item of page) {
-      const pairs: WindowRef[] = [];
-      for (const v of item.windows?.L ?? []) {
-        try {
-          pairs.push(decodePair(v.S ?? ""));
-        } catch (e) {
-          badPairs++;
-          logger.error("malformed #DIRTY entry skipped", { marker: item.timestamp?.N, reason: (e as Error).message });
-        }
+  for await (const marker of store.dirtyMarkers(from)) {
+    const pairs: WindowRef[] = [];
+    for (const entry of marker.windows) {
+      try {
+        pairs.push(decodePair(entry));
+      } catch (e) {
+        badPairs++;
+        logger.error("malformed #DIRTY entry skipped", { marker: marker.id, reason: (e as Error).message });
       }
-      markers.push({ ts: Math.trunc(Number(item.timestamp?.N)), pairs });
     }
+    markers.push({ ts: marker.ts, pairs });
   }
   const totals = emptyTotals();
   let cursor = runStart;
@@ -476,7 +425,7 @@ async function onSchedule(context: Context): Promise<AggregatorResult> {
       }
     }
     const named = [...refs.values()].map((w): NamedWindow => ({ ...w, interval: "1m" }));
-    const r = await handleWindows(table, named, context, totals, newest);
+    const r = await handleWindows(store, named, context, totals, newest);
     const failed = named.map(r.problems).find((e) => e !== undefined);
     if (r.unfinished > 0 || failed) {
       if (failed) logger.error("scheduled run could not handle a window; it resumes from there", { error: failed });
@@ -486,7 +435,7 @@ async function onSchedule(context: Context): Promise<AggregatorResult> {
     }
     for (const k of refs.keys()) done.add(k);
   }
-  await putCursor(table, cursor);
+  await store.putCursor(cursor);
   publish(totals);
   metrics.addMetric("DirtyMarkersRead", MetricUnit.Count, markers.length);
   if (badPairs) metrics.addMetric("MalformedDirtyEntries", MetricUnit.Count, badPairs);

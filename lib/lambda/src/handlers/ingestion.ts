@@ -22,11 +22,10 @@
 import { randomUUID } from "node:crypto";
 import { Readable, pipeline } from "node:stream";
 import { createGunzip } from "node:zlib";
-import { Logger } from "@aws-lambda-powertools/logger";
-import { MetricUnit, Metrics } from "@aws-lambda-powertools/metrics";
-import { Tracer } from "@aws-lambda-powertools/tracer";
+import { MetricUnit } from "@aws-lambda-powertools/metrics";
 import type { Context } from "aws-lambda";
-import { requireEnv } from "../adapters/config.ts";
+import { intEnv, requireEnv } from "../adapters/config.ts";
+import { powertools } from "../adapters/powertools.ts";
 import { deleteIfExists, ObjectLineWriter, openObject, putObject, s3Client } from "../adapters/s3.ts";
 import { sendBatch, sqsClient } from "../adapters/sqs.ts";
 import {
@@ -52,12 +51,7 @@ import { BatchGrouper, MessagePacker, type PackedMessage, packTicks } from "../c
 import { validateTick } from "../core/tick.ts";
 import { DEFAULT_MAX_BODY_BYTES, type Tick } from "../core/types.ts";
 
-const SERVICE = process.env.POWERTOOLS_SERVICE_NAME ?? "ingestion";
-export const logger = new Logger({ serviceName: SERVICE });
-export const metrics = new Metrics({ namespace: process.env.POWERTOOLS_METRICS_NAMESPACE ?? "MarketData", serviceName: SERVICE });
-export const tracer = new Tracer({ serviceName: SERVICE });
-tracer.captureAWSv3Client(s3Client);
-tracer.captureAWSv3Client(sqsClient);
+export const { logger, metrics, tracer } = powertools("ingestion", [s3Client, sqsClient]);
 
 /** Tunables (tests lower them). */
 export const settings = {
@@ -87,21 +81,11 @@ export interface FileResult {
   rejectedKey?: string;
 }
 
-let parsedMaxBody: { raw: string | undefined; value: number } | undefined;
-
 /** Reads MAX_BODY_BYTES (default 4,194,304): a positive whole number of bytes. Parsed once per warm container
  * (again only if the variable changes); the AWS clients, Logger, Metrics and Tracer are module-level too, so a
  * warm invocation does no setup work (issue 10: one invocation per POST at streaming rates). */
 export function maxBodyBytes(): number {
-  const raw = process.env.MAX_BODY_BYTES;
-  if (parsedMaxBody !== undefined && parsedMaxBody.raw === raw) return parsedMaxBody.value;
-  let n = DEFAULT_MAX_BODY_BYTES;
-  if (raw !== undefined && raw !== "") {
-    n = Number(raw);
-    if (!Number.isSafeInteger(n) || n < 1) throw new Error(`MAX_BODY_BYTES=${JSON.stringify(raw)} is not a positive whole number of bytes`);
-  }
-  parsedMaxBody = { raw, value: n };
-  return n;
+  return intEnv("MAX_BODY_BYTES", { min: 1, fallback: DEFAULT_MAX_BODY_BYTES, unit: "bytes" });
 }
 
 /** S3 notification keys are URL-encoded with `+` for spaces. A key that is not valid encoding is used as it is. */

@@ -14,27 +14,21 @@
  * 5. answer the partial batch response through Powertools BatchProcessor (all failed -> FullBatchFailureError).
  */
 import { BatchProcessor, EventType, FullBatchFailureError, processPartialResponse } from "@aws-lambda-powertools/batch";
-import { Logger } from "@aws-lambda-powertools/logger";
-import { MetricUnit, Metrics } from "@aws-lambda-powertools/metrics";
-import { Tracer } from "@aws-lambda-powertools/tracer";
+import { MetricUnit } from "@aws-lambda-powertools/metrics";
 import type { Context, SQSBatchResponse, SQSEvent, SQSRecord } from "aws-lambda";
-import { requireEnv } from "../adapters/config.ts";
-import { batchWriteAll, ddbClient, type Item, putDirtyMarker, tickItem } from "../adapters/ddb.ts";
+import { requireEnv, retentionDays } from "../adapters/config.ts";
+import { ddbClient } from "../adapters/ddb.ts";
+import { DynamoTickStore } from "../adapters/dynamodb-store.ts";
 import { eventsClient, putEvents } from "../adapters/events.ts";
+import { powertools } from "../adapters/powertools.ts";
+import type { TickStore, TickToPut } from "../adapters/tick-store.ts";
 import { decodeTickMessage } from "../core/decode.ts";
 import { hashDiscriminator, tickKey } from "../core/keys.ts";
 import { extraProblem } from "../core/tick.ts";
 import { EVENT_DETAIL_TYPE, EVENT_SOURCE, type Tick, type TicksStoredDetail } from "../core/types.ts";
 import { dirtyPairs, encodePair } from "../core/windows.ts";
 
-export const logger = new Logger({ serviceName: process.env.POWERTOOLS_SERVICE_NAME ?? "processor" });
-export const metrics = new Metrics({
-  namespace: process.env.POWERTOOLS_METRICS_NAMESPACE ?? "MarketData",
-  serviceName: process.env.POWERTOOLS_SERVICE_NAME ?? "processor",
-});
-export const tracer = new Tracer({ serviceName: process.env.POWERTOOLS_SERVICE_NAME ?? "processor" });
-tracer.captureAWSv3Client(ddbClient);
-tracer.captureAWSv3Client(eventsClient);
+export const { logger, metrics, tracer } = powertools("processor", [ddbClient, eventsClient]);
 
 /** Windows per event entry: keeps every aggregator invocation's work bounded. */
 export const WINDOWS_PER_ENTRY = 500;
@@ -48,18 +42,9 @@ export const settings = {
   reserveMs: 3000,
   maxAttempts: 8,
   now: (): number => Date.now(),
+  /** the store of the state table */
+  store: (table: string): TickStore => new DynamoTickStore(table),
 };
-
-/** Parses DATA_RETENTION_DAYS (default 30): a whole number of days from 1 to 36500. */
-export function retentionDays(): number {
-  const raw = process.env.DATA_RETENTION_DAYS;
-  if (raw === undefined || raw === "") return 30;
-  const n = Number(raw);
-  if (!Number.isInteger(n) || n < 1 || n > 36_500) {
-    throw new Error(`DATA_RETENTION_DAYS=${JSON.stringify(raw)} is not a whole number of days from 1 to 36500`);
-  }
-  return n;
-}
 
 /** What in a decoded tick DynamoDB could not store (price and volume bounds are checked by decodeTickMessage). */
 function storageProblem(t: Tick): string | null {
@@ -68,7 +53,7 @@ function storageProblem(t: Tick): string | null {
 
 interface Decoded {
   record: SQSRecord;
-  ticks: Array<{ tick: Tick; id: string; item: Item }>;
+  ticks: TickToPut[];
 }
 
 /** The Lambda handler. */
@@ -86,10 +71,10 @@ export const handler = async (event: SQSEvent, context: Context): Promise<SQSBat
 };
 
 async function processBatch(event: SQSEvent, context: Context): Promise<SQSBatchResponse> {
-  const table = requireEnv("STATE_TABLE");
+  const store = settings.store(requireEnv("STATE_TABLE"));
   const bus = requireEnv("EVENT_BUS_NAME");
   const now = settings.now();
-  const expiresAt = Math.floor(now / 1000) + retentionDays() * 86_400;
+  retentionDays(); // a bad DATA_RETENTION_DAYS fails the invocation before any record is read
   const records = event.Records ?? [];
   const failures = new Map<string, string>(); // messageId -> reason
   const decoded: Decoded[] = [];
@@ -102,7 +87,7 @@ async function processBatch(event: SQSEvent, context: Context): Promise<SQSBatch
         const problem = storageProblem(tick);
         if (problem) throw new Error(`ticks[${i}] cannot be stored: ${problem}`);
         const key = tickKey(tick);
-        return { tick, id: `${tick.symbol}\u0000${key}`, item: tickItem(tick, key, expiresAt) };
+        return { tick, id: `${tick.symbol}\u0000${key}`, key };
       });
       decoded.push({ record, ticks });
     } catch (e) {
@@ -119,7 +104,8 @@ async function processBatch(event: SQSEvent, context: Context): Promise<SQSBatch
   const entries = decoded.flatMap((d) => d.ticks);
   const distinct = new Set(entries.map((e) => e.id)).size;
   if (entries.length > distinct) metrics.addMetric("DuplicateTicksInBatch", MetricUnit.Count, entries.length - distinct);
-  const written = await batchWriteAll(table, entries, {
+  const written = await store.putTicks(entries, {
+    now,
     remainingMs: () => context.getRemainingTimeInMillis(),
     reserveMs: settings.reserveMs,
     maxAttempts: settings.maxAttempts,
@@ -157,7 +143,7 @@ async function processBatch(event: SQSEvent, context: Context): Promise<SQSBatch
         const part = pairs.slice(i, i + WINDOWS_PER_MARKER).map(encodePair);
         // Two markers in one ms must not overwrite each other unless they carry the same windows.
         const disc = hashDiscriminator(`${context.awsRequestId}|${i}|${part.join(",")}`);
-        await putDirtyMarker(table, settings.now(), disc, part);
+        await store.putDirtyMarker(settings.now(), disc, part);
       }
     } catch (e) {
       // Without the marker a lost event would leave windows stale forever: let SQS redeliver the whole batch.

@@ -7,31 +7,19 @@
  * Answers `{"symbol", "items": [...], "next": token|null}` (latest: the tick object itself); 400 `{"message"}` with the
  * reason for bad parameters, 404 for unknown routes, 405 for other methods. Parameter rules: src/core/query.ts.
  */
-import { Logger } from "@aws-lambda-powertools/logger";
-import { MetricUnit, Metrics } from "@aws-lambda-powertools/metrics";
-import { Tracer } from "@aws-lambda-powertools/tracer";
+import { MetricUnit } from "@aws-lambda-powertools/metrics";
 import type { APIGatewayProxyEvent, APIGatewayProxyResult, Context } from "aws-lambda";
 import { requireEnv } from "../adapters/config.ts";
-import { aggregateItem, aggregateRow, ddbClient, type Item, queryPage, storedTicks, tickRow } from "../adapters/ddb.ts";
+import { ddbClient } from "../adapters/ddb.ts";
+import { DynamoTickStore } from "../adapters/dynamodb-store.ts";
+import { powertools } from "../adapters/powertools.ts";
+import { type AggregateRow, type Page, pageKeyTime, type TickRow, type TickStore } from "../adapters/tick-store.ts";
 import { WindowAccumulator } from "../core/aggregate.ts";
-import {
-  encodeNextToken,
-  type LowLevelKey,
-  parseRequest,
-  QueryError,
-  type QueryRequest,
-  readTimeWindows,
-} from "../core/query.ts";
+import { encodeNextToken, parseRequest, QueryError, type QueryRequest, readTimeWindows } from "../core/query.ts";
 import type { Interval } from "../core/types.ts";
 import { intervalStart } from "../core/windows.ts";
 
-export const logger = new Logger({ serviceName: process.env.POWERTOOLS_SERVICE_NAME ?? "query" });
-export const metrics = new Metrics({
-  namespace: process.env.POWERTOOLS_METRICS_NAMESPACE ?? "MarketData",
-  serviceName: process.env.POWERTOOLS_SERVICE_NAME ?? "query",
-});
-export const tracer = new Tracer({ serviceName: process.env.POWERTOOLS_SERVICE_NAME ?? "query" });
-tracer.captureAWSv3Client(ddbClient);
+export const { logger, metrics, tracer } = powertools("query", [ddbClient]);
 
 const HEADERS = { "content-type": "application/json", "cache-control": "no-store" };
 
@@ -39,14 +27,17 @@ function reply(statusCode: number, body: unknown): APIGatewayProxyResult {
   return { statusCode, headers: HEADERS, body: JSON.stringify(body) };
 }
 
-/** The API form of a tick item: `{symbol, timestamp (ms), price, volume, ...extra}` (core fields win clashes). */
-export function tickView(item: Item): Record<string, unknown> {
-  const r = tickRow(item);
+/** The API form of a tick: `{symbol, timestamp (ms), price, volume, ...extra}` (core fields win clashes). */
+export function tickView(r: TickRow): Record<string, unknown> {
   return { ...(r.extra ?? {}), symbol: r.symbol, timestamp: r.ts, price: r.price, volume: r.volume };
 }
 
 /** Tunables the tests override. */
-export const settings = { now: (): number => Date.now() };
+export const settings = {
+  now: (): number => Date.now(),
+  /** the store of the state table */
+  store: (table: string): TickStore => new DynamoTickStore(table),
+};
 
 /**
  * One page of aggregates (R-PERF-1): the stored aggregates of the page, except that windows in the read-time region
@@ -56,19 +47,18 @@ export const settings = { now: (): number => Date.now() };
  * more than `limit` (1m) and pagination still returns every window exactly once, in order.
  */
 async function aggregatesPage(
-  table: string,
+  store: TickStore,
   req: Extract<QueryRequest, { kind: "aggregates" | "ticks" }>,
   interval: Interval,
-  stored: Item[],
-  last: Item | undefined,
-): Promise<Record<string, unknown>[]> {
+  page: Page<AggregateRow>,
+): Promise<AggregateRow[]> {
   const now = settings.now();
-  const after = req.start ? Math.trunc(Number(req.start.timestamp.N)) : -1;
-  const upTo = last ? Math.trunc(Number(last.timestamp?.N)) : Infinity;
+  const after = req.start ? pageKeyTime(req.start) : -1;
+  const upTo = page.last ? pageKeyTime(page.last) : Infinity;
   const region = readTimeWindows(interval, now, req, after, upTo);
-  if (!region) return stored.map(aggregateRow);
+  if (!region) return page.items;
   const accs = new Map<number, WindowAccumulator>();
-  for await (const t of storedTicks(table, req.symbol, region.first, region.end)) {
+  for await (const t of store.ticksBetween(req.symbol, region.first, region.end)) {
     const start = intervalStart(t.key.ts, interval);
     let acc = accs.get(start);
     if (!acc) accs.set(start, (acc = new WindowAccumulator(req.symbol, interval, start)));
@@ -76,13 +66,13 @@ async function aggregatesPage(
   }
   metrics.addMetric("ReadTimeWindows", MetricUnit.Count, accs.size);
   const inRegion = (start: number): boolean => start >= region.first && start < region.end;
-  const rows = stored.filter((it) => !inRegion(Number(it.timestamp?.N)));
+  const rows = page.items.filter((r) => !inRegion(r.windowStart));
   for (const acc of accs.values()) {
     const a = acc.result();
-    if (a) rows.push(aggregateItem(a, now, 0));
+    if (a) rows.push({ ...a, computedAt: now });
   }
-  rows.sort((x, y) => Number(x.timestamp?.N) - Number(y.timestamp?.N));
-  return rows.map(aggregateRow);
+  rows.sort((x, y) => x.windowStart - y.windowStart);
+  return rows;
 }
 
 /** The Lambda handler. */
@@ -92,34 +82,20 @@ export const handler = async (event: APIGatewayProxyEvent, context: Context): Pr
     const req = parseRequest(event);
     const table = requireEnv("STATE_TABLE");
     metrics.addMetric(`Query_${req.kind}`, MetricUnit.Count, 1);
+    const store = settings.store(table);
     if (req.kind === "latest") {
-      const { items } = await queryPage({
-        TableName: table,
-        KeyConditionExpression: "#s = :s",
-        ExpressionAttributeNames: { "#s": "symbol" },
-        ExpressionAttributeValues: { ":s": { S: req.partition } },
-        ScanIndexForward: false,
-        Limit: 1,
-      });
-      const item = items[0];
-      if (!item) return reply(404, { message: `no ticks stored for symbol ${req.symbol}` });
-      return reply(200, tickView(item));
+      const tick = await store.latestTick(req.symbol);
+      if (!tick) return reply(404, { message: `no ticks stored for symbol ${req.symbol}` });
+      return reply(200, tickView(tick));
     }
-    const { items, last } = await queryPage({
-      TableName: table,
-      KeyConditionExpression: "#s = :s AND #t BETWEEN :lo AND :hi",
-      ExpressionAttributeNames: { "#s": "symbol", "#t": "timestamp" },
-      ExpressionAttributeValues: { ":s": { S: req.partition }, ":lo": { N: req.lo }, ":hi": { N: req.hi } },
-      Limit: req.limit,
-      ...(req.start ? { ExclusiveStartKey: req.start as unknown as Item } : {}),
-    });
-    const next = last ? encodeNextToken(last as unknown as LowLevelKey) : null;
+    const pageReq = { symbol: req.symbol, lo: req.lo, hi: req.hi, limit: req.limit, ...(req.start ? { start: req.start } : {}) };
     if (req.kind === "aggregates" && req.interval) {
-      const rows = await aggregatesPage(table, req, req.interval, items, last);
-      return reply(200, { symbol: req.symbol, interval: req.interval, items: rows, next });
+      const page = await store.aggregatesPage({ ...pageReq, interval: req.interval });
+      const rows = await aggregatesPage(store, req, req.interval, page);
+      return reply(200, { symbol: req.symbol, interval: req.interval, items: rows, next: page.last ? encodeNextToken(page.last) : null });
     }
-    const rows = req.kind === "ticks" ? items.map(tickView) : items.map(aggregateRow);
-    return reply(200, { symbol: req.symbol, ...(req.interval ? { interval: req.interval } : {}), items: rows, next });
+    const page = await store.ticksPage(pageReq);
+    return reply(200, { symbol: req.symbol, items: page.items.map(tickView), next: page.last ? encodeNextToken(page.last) : null });
   } catch (e) {
     if (e instanceof QueryError) {
       logger.info("request rejected", { statusCode: e.statusCode, reason: e.message, path: event.path });

@@ -1,9 +1,12 @@
 /**
  * An in-memory DynamoDB table behind aws-sdk-client-mock, for handler tests: BatchWriteItem (25-item limit,
- * duplicate-key rejection, injectable UnprocessedItems/errors), PutItem (with the two condition forms the handlers use),
- * GetItem, and Query (the key-condition forms the handlers use, ScanIndexForward, Limit, ExclusiveStartKey, a small
+ * duplicate-key rejection, injectable UnprocessedItems/errors), PutItem (with the two condition forms the store uses),
+ * GetItem, and Query (the key-condition forms the store uses, ScanIndexForward, Limit, ExclusiveStartKey, a small
  * page size to force pagination). Numbers of the sort key are stored NORMALISED as DynamoDB does
  * ("1.500000000" -> "1.5") and compared exactly as decimals.
+ * The same table is also a TickStore of its own (`implements TickStore`): the port's operations straight on the items,
+ * without the DynamoDB protocol (the item layout comes from src/adapters/dynamodb-store.ts; ranges, order, pages and
+ * conditions are computed here, independently). test/store.test.ts checks that both answer alike.
  */
 import {
   type AttributeValue,
@@ -15,7 +18,35 @@ import {
   PutItemCommand,
   QueryCommand,
 } from "@aws-sdk/client-dynamodb";
-import { mockClient } from "aws-sdk-client-mock";
+import { type AwsClientStub, mockClient } from "aws-sdk-client-mock";
+import { retentionDays } from "../../src/adapters/config.ts";
+import {
+  aggregateItem,
+  aggregateRow,
+  CURSOR_KEY,
+  DIRTY_PARTITION,
+  dirtyMarkerItem,
+  dirtyMarkerOf,
+  expiresAtOf,
+  failedWindowItem,
+  tickItem,
+  tickRow,
+} from "../../src/adapters/dynamodb-store.ts";
+import type {
+  AggregateRow,
+  DirtyMarker,
+  FailedWindow,
+  Page,
+  PageRequest,
+  PutTicksOptions,
+  PutTicksResult,
+  TickRow,
+  TickStore,
+  TickToPut,
+} from "../../src/adapters/tick-store.ts";
+import type { Aggregate, StoredTick } from "../../src/core/aggregate.ts";
+import { aggregatePartition, decodeTickKey } from "../../src/core/keys.ts";
+import type { Interval } from "../../src/core/types.ts";
 
 type Item = Record<string, AttributeValue>;
 
@@ -40,6 +71,8 @@ export interface FakeTableOptions {
   batchError?: (call: number, items: Item[]) => Error | undefined;
   /** throw on PutItem of this item */
   putError?: (item: Item) => Error | undefined;
+  /** false: a TickStore only, the DynamoDB client is not mocked (another FakeTable may mock it) */
+  mock?: boolean;
 }
 
 /**
@@ -57,16 +90,17 @@ function numberRangeCheck(item: Item): void {
   }
 }
 
-export class FakeTable {
+export class FakeTable implements TickStore {
   readonly items = new Map<string, Item>();
   readonly calls = { batchWrite: 0, put: 0, query: 0, get: 0 };
   readonly batchSizes: number[] = [];
-  readonly mock = mockClient(DynamoDBClient);
+  readonly mock: AwsClientStub<DynamoDBClient> | undefined;
 
   constructor(
     readonly name: string,
     readonly opts: FakeTableOptions = {},
   ) {
+    this.mock = opts.mock === false ? undefined : mockClient(DynamoDBClient);
     this.install();
   }
 
@@ -96,7 +130,9 @@ export class FakeTable {
   }
 
   private install(): void {
-    this.mock.on(BatchWriteItemCommand).callsFake((input) => {
+    const mock = this.mock;
+    if (!mock) return;
+    mock.on(BatchWriteItemCommand).callsFake((input) => {
       const call = this.calls.batchWrite++;
       const entries = Object.entries(input.RequestItems ?? {});
       if (entries.length !== 1) throw new Error("fake table: one table per batch expected");
@@ -131,7 +167,7 @@ export class FakeTable {
       return { UnprocessedItems: left.length ? { [table]: left.map((Item) => ({ PutRequest: { Item } })) } : {} };
     });
 
-    this.mock.on(PutItemCommand).callsFake((input) => {
+    mock.on(PutItemCommand).callsFake((input) => {
       this.calls.put++;
       this.checkTable(input.TableName);
       const item = input.Item as Item;
@@ -151,7 +187,7 @@ export class FakeTable {
       return {};
     });
 
-    this.mock.on(GetItemCommand).callsFake((input) => {
+    mock.on(GetItemCommand).callsFake((input) => {
       this.calls.get++;
       this.checkTable(input.TableName);
       const key = input.Key as Item;
@@ -159,7 +195,7 @@ export class FakeTable {
       return it ? { Item: it } : {};
     });
 
-    this.mock.on(QueryCommand).callsFake((input) => {
+    mock.on(QueryCommand).callsFake((input) => {
       this.calls.query++;
       this.checkTable(input.TableName);
       const names = input.ExpressionAttributeNames ?? {};
@@ -201,6 +237,101 @@ export class FakeTable {
 
   /** Restores the real client. */
   restore(): void {
-    this.mock.restore();
+    this.mock?.restore();
+  }
+
+  // ---- TickStore: the port's operations straight on the items ----
+
+  /** The items of a partition with sort keys in [lo, hi] after `start`, at most `limit` (DynamoDB's Limit semantics). */
+  private pageOf(pk: string, req: PageRequest): { items: Item[]; last?: { symbol: { S: string }; timestamp: { N: string } } } {
+    const lo = dec(req.lo);
+    const hi = dec(req.hi);
+    const after = req.start ? dec(req.start.timestamp.N) : undefined;
+    const rows = this.partition(pk).filter((r) => {
+      const k = dec(r.timestamp?.N as string);
+      return k >= lo && k <= hi && (after === undefined || k > after);
+    });
+    const items = rows.slice(0, req.limit);
+    const last = items[items.length - 1];
+    return items.length === req.limit && last ? { items, last: { symbol: { S: pk }, timestamp: { N: last.timestamp?.N as string } } } : { items };
+  }
+
+  async latestTick(symbol: string): Promise<TickRow | undefined> {
+    const rows = this.partition(symbol);
+    const newest = rows[rows.length - 1];
+    return newest ? tickRow(newest) : undefined;
+  }
+
+  async ticksPage(req: PageRequest): Promise<Page<TickRow>> {
+    const p = this.pageOf(req.symbol, req);
+    return { ...p, items: p.items.map(tickRow) };
+  }
+
+  async aggregatesPage(req: PageRequest & { interval: Interval }): Promise<Page<AggregateRow>> {
+    const p = this.pageOf(aggregatePartition(req.symbol, req.interval), req);
+    return { ...p, items: p.items.map(aggregateRow) };
+  }
+
+  async *ticksBetween(symbol: string, from: number, to: number): AsyncGenerator<StoredTick> {
+    for (const r of this.partition(symbol)) {
+      const key = decodeTickKey(r.timestamp?.N as string);
+      if (key.ts >= from && key.ts < to) yield { key, price: Number(r.price?.N), volume: Number(r.volume?.N) };
+    }
+  }
+
+  async aggregatesComputedAt(symbol: string, interval: Interval, starts: readonly number[]): Promise<Map<number, number>> {
+    const out = new Map<number, number>();
+    for (const start of starts) {
+      const it = this.items.get(`${aggregatePartition(symbol, interval)}\u0000${start}`);
+      if (it) out.set(start, Number(it.computedAt?.N ?? -Infinity));
+    }
+    return out;
+  }
+
+  async putTicks(ticks: Iterable<TickToPut>, opts: PutTicksOptions): Promise<PutTicksResult> {
+    const expiresAt = expiresAtOf(opts.now, retentionDays());
+    const failed = new Map<string, string>();
+    for (const t of ticks) {
+      const item = tickItem(t.tick, t.key, expiresAt);
+      const err = this.opts.putError?.(item);
+      if (err) failed.set(t.id, `${err.name}: ${err.message}`);
+      else this.put(item);
+    }
+    return { failed };
+  }
+
+  async putAggregate(a: Aggregate, computedAt: number): Promise<boolean> {
+    const item = aggregateItem(a, computedAt, expiresAtOf(computedAt, retentionDays()));
+    numberRangeCheck(item);
+    const err = this.opts.putError?.(item);
+    if (err) throw err;
+    const cur = this.items.get(this.id(item))?.trades?.N;
+    if (cur !== undefined && dec(cur) > dec(String(a.trades))) return false;
+    this.put(item);
+    return true;
+  }
+
+  async putDirtyMarker(now: number, disc: string, windows: readonly string[]): Promise<void> {
+    this.put(dirtyMarkerItem(now, disc, windows));
+  }
+
+  async *dirtyMarkers(from: number): AsyncGenerator<DirtyMarker> {
+    for (const it of this.partition(DIRTY_PARTITION)) if (dec(it.timestamp?.N as string) >= dec(String(from))) yield dirtyMarkerOf(it);
+  }
+
+  async getCursor(): Promise<number | undefined> {
+    const v = this.items.get(this.id(CURSOR_KEY))?.lastRun?.N;
+    return v === undefined ? undefined : Number(v);
+  }
+
+  async putCursor(lastRun: number): Promise<boolean> {
+    const cur = this.items.get(this.id(CURSOR_KEY))?.lastRun?.N;
+    if (cur !== undefined && !(Number(cur) < lastRun)) return false;
+    this.put({ ...CURSOR_KEY, lastRun: { N: String(lastRun) } });
+    return true;
+  }
+
+  async putFailedWindow(w: FailedWindow, disc: string, failedAt: number): Promise<void> {
+    this.put(failedWindowItem(w, disc, failedAt, expiresAtOf(failedAt, retentionDays())));
   }
 }

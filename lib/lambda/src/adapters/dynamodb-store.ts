@@ -1,0 +1,383 @@
+/**
+ * The TickStore over DynamoDB (docs/design.md "DynamoDB item layout", "TickStore"): the item layout (tick, aggregate,
+ * `#DIRTY` / `#CURSOR` / `#FAILED` bookkeeping items) and every key and condition expression live here, nowhere else.
+ * Built on the protocol helpers of `ddb.ts` (client, BatchWriteItem with retries, paginated Query).
+ */
+import { type AttributeValue, type DynamoDBClient, GetItemCommand, PutItemCommand } from "@aws-sdk/client-dynamodb";
+import { NumberValueImpl as NumberValue, unmarshall } from "@aws-sdk/util-dynamodb";
+import type { Aggregate, StoredTick } from "../core/aggregate.ts";
+import { aggregatePartition, decodeTickKey, tickKeyRange } from "../core/keys.ts";
+import type { Interval, Tick } from "../core/types.ts";
+import { retentionDays } from "./config.ts";
+import { batchWriteAll, ddbClient, type Item, queryPage, queryPages } from "./ddb.ts";
+import type {
+  AggregateRow,
+  DirtyMarker,
+  FailedWindow,
+  Page,
+  PageKey,
+  PageRequest,
+  PutTicksOptions,
+  PutTicksResult,
+  TickRow,
+  TickStore,
+  TickToPut,
+} from "./tick-store.ts";
+
+export const DIRTY_PARTITION = "#DIRTY";
+export const CURSOR_PARTITION = "#CURSOR";
+/** Partition of the records of windows the aggregator could not compute or store (issue 14). */
+export const FAILED_PARTITION = "#FAILED";
+/** `#DIRTY` markers live one day (their TTL): the first scheduled run looks back as far. */
+export const DIRTY_MARKER_TTL_S = 86_400;
+
+/**
+ * The tick item (keys symbol S / timestamp N = `key`). `extra` is stored as its JSON text (an S attribute), not as a
+ * map: the AWS SDK's JSON protocol builds maps by assignment into `{}`, which drops a field named `__proto__` both when
+ * it sends an item and when it reads one (issue 14), so a map could not keep every field exactly as sent. The text
+ * keeps every name and every number exactly (JSON.parse(JSON.stringify(x)) is x for the JSON values a tick carries).
+ */
+export function tickItem(t: Tick, key: string, expiresAt: number): Item {
+  const item: Item = {
+    symbol: { S: t.symbol },
+    timestamp: { N: key },
+    ts: { N: String(t.ts) },
+    price: { N: String(t.price) },
+    volume: { N: String(t.volume) },
+    expiresAt: { N: String(expiresAt) },
+  };
+  if (t.extra && Object.keys(t.extra).length > 0) item.extra = { S: JSON.stringify(t.extra) };
+  return item;
+}
+
+function num(item: Item, name: string): number {
+  const n = item[name]?.N;
+  if (n === undefined) throw new Error(`item ${JSON.stringify(item.symbol?.S)}/${item.timestamp?.N} has no number ${name}`);
+  return Number(n);
+}
+
+/**
+ * Decodes a tick item. `extra` is JSON text (see tickItem); items written before issue 14 hold a map, whose numbers
+ * beyond JS precision come back as their decimal string form.
+ */
+export function tickRow(item: Item): TickRow {
+  const key = item.timestamp?.N;
+  if (key === undefined || item.symbol?.S === undefined) throw new Error("item has no symbol/timestamp key");
+  const row: TickRow = {
+    key,
+    symbol: item.symbol.S,
+    ts: item.ts?.N !== undefined ? Number(item.ts.N) : Math.trunc(Number(key)),
+    price: num(item, "price"),
+    volume: num(item, "volume"),
+  };
+  if (item.extra?.S !== undefined) {
+    row.extra = JSON.parse(item.extra.S) as Record<string, unknown>;
+  } else if (item.extra?.M) {
+    const plain = unmarshall(item.extra.M, { wrapNumbers: true }) as Record<string, unknown>;
+    row.extra = unwrapNumbers(plain) as Record<string, unknown>;
+  }
+  return row;
+}
+
+function unwrapNumbers(v: unknown): unknown {
+  if (v === null || typeof v !== "object") return v;
+  if (Array.isArray(v)) return v.map(unwrapNumbers);
+  if (v instanceof Set) return [...v].map(unwrapNumbers);
+  if (v instanceof NumberValue) {
+    // A double comes back as a number; an integer a double cannot hold exactly stays its exact decimal string.
+    const n = Number(v.value);
+    if (!Number.isFinite(n)) return v.value;
+    // More than 17 significant digits is more precision than any double has: keep the digits.
+    const m = /^-?(\d+)$/.exec(v.value);
+    if (m && !Number.isSafeInteger(n) && (m[1] as string).replace(/^0+/, "").replace(/0+$/, "").length > 17) return v.value;
+    return n;
+  }
+  if (v instanceof Uint8Array) return Buffer.from(v).toString("base64");
+  return Object.fromEntries(Object.entries(v as Record<string, unknown>).map(([k, x]) => [k, unwrapNumbers(x)]));
+}
+
+/** The aggregate item (`<SYMBOL>#<interval>` / window start). */
+export function aggregateItem(a: Aggregate, computedAt: number, expiresAt: number): Item {
+  return {
+    symbol: { S: aggregatePartition(a.symbol, a.interval) },
+    timestamp: { N: String(a.windowStart) },
+    open: { N: String(a.open) },
+    high: { N: String(a.high) },
+    low: { N: String(a.low) },
+    close: { N: String(a.close) },
+    volume: { N: String(a.volume) },
+    vwap: a.vwap === null ? { NULL: true } : { N: String(a.vwap) },
+    trades: { N: String(a.trades) },
+    windowStart: { N: String(a.windowStart) },
+    windowEnd: { N: String(a.windowEnd) },
+    interval: { S: a.interval },
+    computedAt: { N: String(computedAt) },
+    expiresAt: { N: String(expiresAt) },
+  };
+}
+
+/** The API form of an aggregate item. */
+export function aggregateRow(item: Item): AggregateRow {
+  const symbol = (item.symbol?.S ?? "").split("#")[0] as string;
+  return {
+    symbol,
+    interval: item.interval?.S as Interval,
+    windowStart: num(item, "windowStart"),
+    windowEnd: num(item, "windowEnd"),
+    open: num(item, "open"),
+    high: num(item, "high"),
+    low: num(item, "low"),
+    close: num(item, "close"),
+    volume: num(item, "volume"),
+    vwap: item.vwap?.N !== undefined ? Number(item.vwap.N) : null,
+    trades: num(item, "trades"),
+    computedAt: num(item, "computedAt"),
+  };
+}
+
+/** The TTL attribute `expiresAt` (epoch seconds) of an item written at `nowMs` that lives `days` days. */
+export function expiresAtOf(nowMs: number, days: number): number {
+  return Math.floor(nowMs / 1000) + days * 86_400;
+}
+
+/** A `#DIRTY` marker item: `timestamp` = `<now>.<disc>`, `windows` = list of `SYMBOL|start` strings, TTL one day. */
+export function dirtyMarkerItem(now: number, disc: string, windows: readonly string[]): Item {
+  return {
+    symbol: { S: DIRTY_PARTITION },
+    timestamp: { N: `${now}.${disc}` },
+    windows: { L: windows.map((S) => ({ S })) },
+    expiresAt: { N: String(Math.floor(now / 1000) + DIRTY_MARKER_TTL_S) },
+  };
+}
+
+/** A `#DIRTY` marker item read back (a missing entry reads as "", which no pair decodes from). */
+export function dirtyMarkerOf(item: Item): DirtyMarker {
+  const id = item.timestamp?.N ?? "";
+  return { ts: Math.trunc(Number(id)), id, windows: (item.windows?.L ?? []).map((v) => v.S ?? "") };
+}
+
+/** The key of the scheduler cursor item (`#CURSOR` / 0, attribute `lastRun`). */
+export const CURSOR_KEY: Item = { symbol: { S: CURSOR_PARTITION }, timestamp: { N: "0" } };
+
+/**
+ * A `#FAILED` record: `timestamp` = `<window start>.<disc of symbol|interval>` (one item per window: a rerun
+ * overwrites it), attributes `window` (`SYMBOL#interval|start`), `reason`, `failedAt`, `expiresAt`.
+ */
+export function failedWindowItem(w: FailedWindow, disc: string, failedAt: number, expiresAt: number): Item {
+  return {
+    symbol: { S: FAILED_PARTITION },
+    timestamp: { N: `${w.windowStart}.${disc}` },
+    window: { S: `${aggregatePartition(w.symbol, w.interval)}|${w.windowStart}` },
+    reason: { S: w.reason.slice(0, 1000) },
+    failedAt: { N: String(failedAt) },
+    expiresAt: { N: String(expiresAt) },
+  };
+}
+
+/** Options of a DynamoTickStore. */
+export interface DynamoTickStoreOptions {
+  client?: DynamoDBClient;
+  /** days items live (their TTL `expiresAt`), read when an item is written (default: DATA_RETENTION_DAYS) */
+  retentionDays?: () => number;
+}
+
+/** The TickStore of one table. Cheap to build: one per invocation (the table name comes from the environment). */
+export class DynamoTickStore implements TickStore {
+  private readonly client: DynamoDBClient;
+  private readonly retentionDays: () => number;
+
+  constructor(
+    readonly table: string,
+    opts: DynamoTickStoreOptions = {},
+  ) {
+    this.client = opts.client ?? ddbClient;
+    this.retentionDays = opts.retentionDays ?? retentionDays;
+  }
+
+  /** The TTL attribute value (epoch seconds) of an item written at `nowMs`. */
+  private expiresAt(nowMs: number): number {
+    return expiresAtOf(nowMs, this.retentionDays());
+  }
+
+  async latestTick(symbol: string): Promise<TickRow | undefined> {
+    const { items } = await queryPage(
+      {
+        TableName: this.table,
+        KeyConditionExpression: "#s = :s",
+        ExpressionAttributeNames: { "#s": "symbol" },
+        ExpressionAttributeValues: { ":s": { S: symbol } },
+        ScanIndexForward: false,
+        Limit: 1,
+      },
+      this.client,
+    );
+    const item = items[0];
+    return item ? tickRow(item) : undefined;
+  }
+
+  /** One page of a partition's sort keys in `[lo, hi]`. */
+  private async page(partition: string, req: PageRequest): Promise<{ items: Item[]; last?: PageKey }> {
+    const { items, last } = await queryPage(
+      {
+        TableName: this.table,
+        KeyConditionExpression: "#s = :s AND #t BETWEEN :lo AND :hi",
+        ExpressionAttributeNames: { "#s": "symbol", "#t": "timestamp" },
+        ExpressionAttributeValues: { ":s": { S: partition }, ":lo": { N: req.lo }, ":hi": { N: req.hi } },
+        Limit: req.limit,
+        ...(req.start ? { ExclusiveStartKey: req.start as unknown as Item } : {}),
+      },
+      this.client,
+    );
+    return { items, ...(last ? { last: last as unknown as PageKey } : {}) };
+  }
+
+  async ticksPage(req: PageRequest): Promise<Page<TickRow>> {
+    const { items, last } = await this.page(req.symbol, req);
+    return { items: items.map(tickRow), ...(last ? { last } : {}) };
+  }
+
+  async aggregatesPage(req: PageRequest & { interval: Interval }): Promise<Page<AggregateRow>> {
+    const { items, last } = await this.page(aggregatePartition(req.symbol, req.interval), req);
+    return { items: items.map(aggregateRow), ...(last ? { last } : {}) };
+  }
+
+  /** One paginated, strongly consistent Query over the tick keys of `[from, to)` (key, price and volume only). */
+  async *ticksBetween(symbol: string, from: number, to: number): AsyncGenerator<StoredTick> {
+    const { lo, hi } = tickKeyRange(from, to);
+    for await (const page of queryPages(
+      {
+        TableName: this.table,
+        KeyConditionExpression: "#s = :s AND #t BETWEEN :lo AND :hi",
+        // Placeholders for every name: VOLUME (and TIMESTAMP) are DynamoDB reserved words.
+        ExpressionAttributeNames: { "#s": "symbol", "#t": "timestamp", "#p": "price", "#v": "volume" },
+        ExpressionAttributeValues: { ":s": { S: symbol }, ":lo": { N: lo }, ":hi": { N: hi } },
+        ProjectionExpression: "#t, #p, #v",
+        ConsistentRead: true,
+      },
+      { client: this.client },
+    )) {
+      for (const item of page) {
+        yield { key: decodeTickKey(item.timestamp?.N ?? ""), price: Number(item.price?.N), volume: Number(item.volume?.N) };
+      }
+    }
+  }
+
+  /** One window: a strongly consistent GetItem; several: one paginated Query over `[min, max]` (no Scan). */
+  async aggregatesComputedAt(symbol: string, interval: Interval, starts: readonly number[]): Promise<Map<number, number>> {
+    const out = new Map<number, number>();
+    if (starts.length === 0) return out;
+    const partition = aggregatePartition(symbol, interval);
+    const computedAt = (it: Item): number => Number(it.computedAt?.N ?? -Infinity);
+    if (starts.length === 1) {
+      const start = starts[0] as number;
+      const res = await this.client.send(
+        new GetItemCommand({
+          TableName: this.table,
+          Key: { symbol: { S: partition }, timestamp: { N: String(start) } },
+          ConsistentRead: true,
+        }),
+      );
+      if (res.Item) out.set(start, computedAt(res.Item));
+      return out;
+    }
+    const wanted = new Set(starts);
+    for await (const page of queryPages(
+      {
+        TableName: this.table,
+        KeyConditionExpression: "#s = :s AND #t BETWEEN :lo AND :hi",
+        ExpressionAttributeNames: { "#s": "symbol", "#t": "timestamp", "#c": "computedAt" },
+        ExpressionAttributeValues: {
+          ":s": { S: partition },
+          ":lo": { N: String(Math.min(...starts)) },
+          ":hi": { N: String(Math.max(...starts)) },
+        },
+        ProjectionExpression: "#t, #c",
+        ConsistentRead: true,
+      },
+      { client: this.client },
+    )) {
+      for (const it of page) {
+        const start = Number(it.timestamp?.N);
+        if (wanted.has(start)) out.set(start, computedAt(it));
+      }
+    }
+    return out;
+  }
+
+  async putTicks(ticks: Iterable<TickToPut>, opts: PutTicksOptions): Promise<PutTicksResult> {
+    const expiresAt = this.expiresAt(opts.now);
+    const entries = [...ticks].map((t) => ({ id: t.id, item: tickItem(t.tick, t.key, expiresAt) }));
+    const { now: _now, ...write } = opts;
+    const res = await batchWriteAll(this.table, entries, { ...write, client: this.client });
+    return { failed: res.failed };
+  }
+
+  async putAggregate(a: Aggregate, computedAt: number): Promise<boolean> {
+    const item = aggregateItem(a, computedAt, this.expiresAt(computedAt));
+    try {
+      await this.client.send(
+        new PutItemCommand({
+          TableName: this.table,
+          Item: item,
+          ConditionExpression: "attribute_not_exists(#tr) OR #tr <= :tr",
+          ExpressionAttributeNames: { "#tr": "trades" },
+          ExpressionAttributeValues: { ":tr": item.trades as AttributeValue },
+        }),
+      );
+      return true;
+    } catch (e) {
+      if ((e as Error).name === "ConditionalCheckFailedException") return false;
+      throw e;
+    }
+  }
+
+  async putDirtyMarker(now: number, disc: string, windows: readonly string[]): Promise<void> {
+    await this.client.send(new PutItemCommand({ TableName: this.table, Item: dirtyMarkerItem(now, disc, windows) }));
+  }
+
+  async *dirtyMarkers(from: number): AsyncGenerator<DirtyMarker> {
+    for await (const page of queryPages(
+      {
+        TableName: this.table,
+        KeyConditionExpression: "#s = :d AND #t >= :from",
+        ExpressionAttributeNames: { "#s": "symbol", "#t": "timestamp" },
+        ExpressionAttributeValues: { ":d": { S: DIRTY_PARTITION }, ":from": { N: String(from) } },
+        ConsistentRead: true,
+      },
+      { client: this.client },
+    )) {
+      for (const item of page) yield dirtyMarkerOf(item);
+    }
+  }
+
+  async getCursor(): Promise<number | undefined> {
+    const out = await this.client.send(
+      new GetItemCommand({ TableName: this.table, Key: CURSOR_KEY, ConsistentRead: true }),
+    );
+    const v = out.Item?.lastRun?.N;
+    return v === undefined ? undefined : Number(v);
+  }
+
+  async putCursor(lastRun: number): Promise<boolean> {
+    try {
+      await this.client.send(
+        new PutItemCommand({
+          TableName: this.table,
+          Item: { ...CURSOR_KEY, lastRun: { N: String(lastRun) } },
+          ConditionExpression: "attribute_not_exists(#lr) OR #lr < :lr",
+          ExpressionAttributeNames: { "#lr": "lastRun" },
+          ExpressionAttributeValues: { ":lr": { N: String(lastRun) } },
+        }),
+      );
+      return true;
+    } catch (e) {
+      if ((e as Error).name === "ConditionalCheckFailedException") return false;
+      throw e;
+    }
+  }
+
+  async putFailedWindow(w: FailedWindow, disc: string, failedAt: number): Promise<void> {
+    const item = failedWindowItem(w, disc, failedAt, this.expiresAt(failedAt));
+    await this.client.send(new PutItemCommand({ TableName: this.table, Item: item }));
+  }
+}
