@@ -27,7 +27,7 @@ export interface IntEnvRule {
   unit: string;
 }
 
-/** Parsed values by variable, kept while the raw value is unchanged: a warm invocation parses nothing (issue 10). */
+/** Parsed values by variable and rule, kept while the text is unchanged: a warm invocation parses nothing (issue 10). */
 const parsed = new Map<string, { raw: string | undefined; value: number }>();
 
 /** What `rule` allows, in words: "a positive whole number of bytes", "a whole number of days from 1 to 36500". */
@@ -44,7 +44,8 @@ export function intRuleText(rule: IntEnvRule): string {
  */
 export function intEnv(name: string, rule: IntEnvRule): number {
   const raw = process.env[name];
-  const known = parsed.get(name);
+  const memo = `${name}|${rule.min}|${rule.max}|${rule.fallback}`;
+  const known = parsed.get(memo);
   if (known !== undefined && known.raw === raw) return known.value;
   let value = rule.fallback;
   if (raw !== undefined && raw !== "") {
@@ -54,7 +55,7 @@ export function intEnv(name: string, rule: IntEnvRule): number {
       throw new Error(`${name}=${JSON.stringify(raw)} is not ${intRuleText(rule)} (unset: ${rule.fallback})`);
     }
   }
-  parsed.set(name, { raw, value });
+  parsed.set(memo, { raw, value });
   return value;
 }
 

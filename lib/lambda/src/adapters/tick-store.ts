@@ -19,18 +19,7 @@ export interface TickRow {
 }
 
 /** A stored aggregate as the API answers it: the aggregate plus the time it was computed (epoch ms). */
-export interface AggregateRow {
-  symbol: string;
-  interval: Interval;
-  windowStart: number;
-  windowEnd: number;
-  open: number;
-  high: number;
-  low: number;
-  close: number;
-  volume: number;
-  vwap: number | null;
-  trades: number;
+export interface AggregateRow extends Aggregate {
   computedAt: number;
 }
 

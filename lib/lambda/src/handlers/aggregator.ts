@@ -62,9 +62,8 @@ export const settings = {
   store: (table: string): TickStore => new DynamoTickStore(table),
 };
 
-/** Result of one invocation (returned to the caller, useful for tests and the local host). */
-export interface AggregatorResult {
-  mode: "event" | "schedule";
+/** Counts of one invocation. */
+export interface Totals {
   /** windows named in deferral messages (still open; computed when they come back) */
   deferred: number;
   /** window groups a scheduled run found already fresh (skipped) */
@@ -76,21 +75,14 @@ export interface AggregatorResult {
   empty: number;
   /** windows skipped because their aggregate cannot be computed or stored (recorded under #FAILED) */
   failed: number;
+}
+
+/** Result of one invocation (returned to the caller, useful for tests and the local host). */
+export interface AggregatorResult extends Totals {
+  mode: "event" | "schedule";
   markers?: number;
   cursor?: number;
   complete: boolean;
-}
-
-interface Totals {
-  deferred: number;
-  /** window groups a scheduled run found already fresh (skipped) */
-  fresh: number;
-  windows1m: number;
-  windows5m: number;
-  written: number;
-  keptNewer: number;
-  empty: number;
-  failed: number;
 }
 
 /**

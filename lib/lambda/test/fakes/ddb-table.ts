@@ -32,18 +32,8 @@ import {
   tickItem,
   tickRow,
 } from "../../src/adapters/dynamodb-store.ts";
-import type {
-  AggregateRow,
-  DirtyMarker,
-  FailedWindow,
-  Page,
-  PageRequest,
-  PutTicksOptions,
-  PutTicksResult,
-  TickRow,
-  TickStore,
-  TickToPut,
-} from "../../src/adapters/tick-store.ts";
+import type * as Port from "../../src/adapters/tick-store.ts";
+import type { TickStore } from "../../src/adapters/tick-store.ts";
 import type { Aggregate, StoredTick } from "../../src/core/aggregate.ts";
 import { aggregatePartition, decodeTickKey } from "../../src/core/keys.ts";
 import type { Interval } from "../../src/core/types.ts";
@@ -243,7 +233,7 @@ export class FakeTable implements TickStore {
   // ---- TickStore: the port's operations straight on the items ----
 
   /** The items of a partition with sort keys in [lo, hi] after `start`, at most `limit` (DynamoDB's Limit semantics). */
-  private pageOf(pk: string, req: PageRequest): { items: Item[]; last?: { symbol: { S: string }; timestamp: { N: string } } } {
+  private pageOf(pk: string, req: Port.PageRequest): { items: Item[]; last?: Port.PageKey } {
     const lo = dec(req.lo);
     const hi = dec(req.hi);
     const after = req.start ? dec(req.start.timestamp.N) : undefined;
@@ -256,18 +246,18 @@ export class FakeTable implements TickStore {
     return items.length === req.limit && last ? { items, last: { symbol: { S: pk }, timestamp: { N: last.timestamp?.N as string } } } : { items };
   }
 
-  async latestTick(symbol: string): Promise<TickRow | undefined> {
+  async latestTick(symbol: string): Promise<Port.TickRow | undefined> {
     const rows = this.partition(symbol);
     const newest = rows[rows.length - 1];
     return newest ? tickRow(newest) : undefined;
   }
 
-  async ticksPage(req: PageRequest): Promise<Page<TickRow>> {
+  async ticksPage(req: Port.PageRequest): Promise<Port.Page<Port.TickRow>> {
     const p = this.pageOf(req.symbol, req);
     return { ...p, items: p.items.map(tickRow) };
   }
 
-  async aggregatesPage(req: PageRequest & { interval: Interval }): Promise<Page<AggregateRow>> {
+  async aggregatesPage(req: Port.PageRequest & { interval: Interval }): Promise<Port.Page<Port.AggregateRow>> {
     const p = this.pageOf(aggregatePartition(req.symbol, req.interval), req);
     return { ...p, items: p.items.map(aggregateRow) };
   }
@@ -288,7 +278,7 @@ export class FakeTable implements TickStore {
     return out;
   }
 
-  async putTicks(ticks: Iterable<TickToPut>, opts: PutTicksOptions): Promise<PutTicksResult> {
+  async putTicks(ticks: Iterable<Port.TickToPut>, opts: Port.PutTicksOptions): Promise<Port.PutTicksResult> {
     const expiresAt = expiresAtOf(opts.now, retentionDays());
     const failed = new Map<string, string>();
     for (const t of ticks) {
@@ -315,7 +305,7 @@ export class FakeTable implements TickStore {
     this.put(dirtyMarkerItem(now, disc, windows));
   }
 
-  async *dirtyMarkers(from: number): AsyncGenerator<DirtyMarker> {
+  async *dirtyMarkers(from: number): AsyncGenerator<Port.DirtyMarker> {
     for (const it of this.partition(DIRTY_PARTITION)) if (dec(it.timestamp?.N as string) >= dec(String(from))) yield dirtyMarkerOf(it);
   }
 
@@ -331,7 +321,7 @@ export class FakeTable implements TickStore {
     return true;
   }
 
-  async putFailedWindow(w: FailedWindow, disc: string, failedAt: number): Promise<void> {
+  async putFailedWindow(w: Port.FailedWindow, disc: string, failedAt: number): Promise<void> {
     this.put(failedWindowItem(w, disc, failedAt, expiresAtOf(failedAt, retentionDays())));
   }
 }

@@ -1,0 +1,110 @@
+// The function environment (docs/design.md "Function environment", R-FN-3..5): typed env readers accept exactly the
+// values their rule allows and name the variable, the value and the rule otherwise; the one Powertools set-up takes
+// the service name and namespace from the environment with the handlers' fallbacks.
+import assert from "node:assert/strict";
+import { afterEach, describe, it } from "node:test";
+import { MetricUnit } from "@aws-lambda-powertools/metrics";
+import fc from "fast-check";
+import { intEnv, intRuleText, requireEnv, retentionDays } from "../src/adapters/config.ts";
+import { powertools } from "../src/adapters/powertools.ts";
+import { capture } from "./helpers/capture.ts";
+
+const VAR = "MDP_TEST_INT";
+const saved = { ...process.env };
+afterEach(() => {
+  for (const k of [VAR, "MDP_TEST_STR", "POWERTOOLS_SERVICE_NAME", "POWERTOOLS_METRICS_NAMESPACE", "DATA_RETENTION_DAYS"]) {
+    if (saved[k] === undefined) delete process.env[k];
+    else process.env[k] = saved[k];
+  }
+});
+
+describe("typed env readers", () => {
+  it("property: intEnv accepts exactly the whole numbers in [min, max], the fallback when unset or empty", () => {
+    fc.assert(
+      fc.property(
+        fc.integer({ min: -5, max: 50 }),
+        fc.integer({ min: 0, max: 40 }),
+        fc.oneof(fc.integer({ min: -100, max: 100 }).map(String), fc.constantFrom("", "abc", "1.5", "NaN", "1e400", " 7 ", "0x10"), fc.constant(undefined)),
+        (min, span, raw) => {
+          const rule = { min, max: min + span, fallback: min, unit: "things" };
+          if (raw === undefined) delete process.env[VAR];
+          else process.env[VAR] = raw;
+          // independent reading: what Number() makes of the text, whole and in bounds
+          const n = raw === undefined || raw === "" ? rule.fallback : Number(raw);
+          const ok = Number.isSafeInteger(n) && n >= rule.min && n <= rule.max;
+          if (ok) assert.equal(intEnv(VAR, rule), n);
+          else {
+            assert.throws(
+              () => intEnv(VAR, rule),
+              (e: Error) => e.message === `${VAR}=${JSON.stringify(raw)} is not a whole number of things from ${min} to ${min + span} (unset: ${min})`,
+            );
+          }
+        },
+      ),
+      { numRuns: 400 },
+    );
+  });
+
+  it("a changed value is read again (the parse is kept only while the text is the same)", () => {
+    const rule = { min: 1, fallback: 4_194_304, unit: "bytes" };
+    process.env[VAR] = "10";
+    assert.equal(intEnv(VAR, rule), 10);
+    process.env[VAR] = "0";
+    assert.throws(() => intEnv(VAR, rule), /MDP_TEST_INT="0" is not a positive whole number of bytes \(unset: 4194304\)/);
+    delete process.env[VAR];
+    assert.equal(intEnv(VAR, rule), 4_194_304);
+    assert.equal(intRuleText({ min: 2, fallback: 2, unit: "s" }), "a whole number of s of at least 2");
+  });
+
+  it("DATA_RETENTION_DAYS: 1..36500 days, 30 when unset; a required string names the variable", () => {
+    delete process.env.DATA_RETENTION_DAYS;
+    assert.equal(retentionDays(), 30);
+    process.env.DATA_RETENTION_DAYS = "36500";
+    assert.equal(retentionDays(), 36_500);
+    process.env.DATA_RETENTION_DAYS = "36501";
+    assert.throws(() => retentionDays(), /DATA_RETENTION_DAYS="36501" is not a whole number of days from 1 to 36500/);
+    delete process.env.MDP_TEST_STR;
+    assert.throws(() => requireEnv("MDP_TEST_STR"), /environment variable MDP_TEST_STR is not set/);
+    process.env.MDP_TEST_STR = "";
+    assert.throws(() => requireEnv("MDP_TEST_STR"), /MDP_TEST_STR is not set/);
+    process.env.MDP_TEST_STR = "x";
+    assert.equal(requireEnv("MDP_TEST_STR"), "x");
+  });
+});
+
+describe("Powertools set-up", () => {
+  /** The service and namespace one log line and one metric document of a fresh set-up carry. */
+  async function identity(): Promise<{ service: unknown; namespace: unknown }> {
+    const pt = powertools("fallback-fn");
+    const c = await capture(
+      async () => {
+        pt.logger.info("hello");
+        pt.metrics.addMetric("Probe", MetricUnit.Count, 1);
+        pt.metrics.publishStoredMetrics();
+      },
+      { logger: pt.logger, metrics: pt.metrics },
+    );
+    const emf = c.emf[0] as { _aws?: { CloudWatchMetrics?: Array<{ Namespace?: string }> } } | undefined;
+    return { service: c.logs[0]?.service, namespace: emf?._aws?.CloudWatchMetrics?.[0]?.Namespace };
+  }
+
+  it("service name and namespace from the environment, else the function's name and MarketData", async () => {
+    const level = process.env.POWERTOOLS_LOG_LEVEL;
+    const disabled = process.env.POWERTOOLS_METRICS_DISABLED;
+    process.env.POWERTOOLS_LOG_LEVEL = "INFO";
+    process.env.POWERTOOLS_METRICS_DISABLED = "false";
+    try {
+      process.env.POWERTOOLS_SERVICE_NAME = "query";
+      process.env.POWERTOOLS_METRICS_NAMESPACE = "Elsewhere";
+      assert.deepEqual(await identity(), { service: "query", namespace: "Elsewhere" });
+      delete process.env.POWERTOOLS_SERVICE_NAME;
+      delete process.env.POWERTOOLS_METRICS_NAMESPACE;
+      assert.deepEqual(await identity(), { service: "fallback-fn", namespace: "MarketData" });
+    } finally {
+      if (level === undefined) delete process.env.POWERTOOLS_LOG_LEVEL;
+      else process.env.POWERTOOLS_LOG_LEVEL = level;
+      if (disabled === undefined) delete process.env.POWERTOOLS_METRICS_DISABLED;
+      else process.env.POWERTOOLS_METRICS_DISABLED = disabled;
+    }
+  });
+});
