@@ -3,7 +3,13 @@
  * `#DIRTY` / `#CURSOR` / `#FAILED` bookkeeping items) and every key and condition expression live here, nowhere else.
  * Built on the protocol helpers of `ddb.ts` (client, BatchWriteItem with retries, paginated Query).
  */
-import { type AttributeValue, type DynamoDBClient, GetItemCommand, PutItemCommand } from "@aws-sdk/client-dynamodb";
+import {
+  type AttributeValue,
+  type DynamoDBClient,
+  GetItemCommand,
+  PutItemCommand,
+  type QueryCommandInput,
+} from "@aws-sdk/client-dynamodb";
 import { NumberValueImpl as NumberValue, unmarshall } from "@aws-sdk/util-dynamodb";
 import type { Aggregate, StoredTick } from "../core/aggregate.ts";
 import { aggregatePartition, decodeTickKey, tickKeyRange } from "../core/keys.ts";
@@ -199,6 +205,21 @@ export class DynamoTickStore implements TickStore {
     return expiresAtOf(nowMs, this.retentionDays());
   }
 
+  /**
+   * A Query of `partition`'s sort keys in `[lo, hi]` (inclusive Numbers), oldest first; `projection` names the
+   * attributes to read (placeholders for every name: VOLUME and TIMESTAMP are DynamoDB reserved words).
+   */
+  private rangeQuery(partition: string, lo: string, hi: string, projection: Record<string, string> = {}): QueryCommandInput {
+    const names = Object.keys(projection);
+    return {
+      TableName: this.table,
+      KeyConditionExpression: "#s = :s AND #t BETWEEN :lo AND :hi",
+      ExpressionAttributeNames: { "#s": "symbol", "#t": "timestamp", ...projection },
+      ExpressionAttributeValues: { ":s": { S: partition }, ":lo": { N: lo }, ":hi": { N: hi } },
+      ...(names.length > 0 ? { ProjectionExpression: ["#t", ...names].join(", ") } : {}),
+    };
+  }
+
   async latestTick(symbol: string): Promise<TickRow | undefined> {
     const { items } = await queryPage(
       {
@@ -219,10 +240,7 @@ export class DynamoTickStore implements TickStore {
   private async page(partition: string, req: PageRequest): Promise<{ items: Item[]; last?: PageKey }> {
     const { items, last } = await queryPage(
       {
-        TableName: this.table,
-        KeyConditionExpression: "#s = :s AND #t BETWEEN :lo AND :hi",
-        ExpressionAttributeNames: { "#s": "symbol", "#t": "timestamp" },
-        ExpressionAttributeValues: { ":s": { S: partition }, ":lo": { N: req.lo }, ":hi": { N: req.hi } },
+        ...this.rangeQuery(partition, req.lo, req.hi),
         Limit: req.limit,
         ...(req.start ? { ExclusiveStartKey: req.start as unknown as Item } : {}),
       },
@@ -245,15 +263,7 @@ export class DynamoTickStore implements TickStore {
   async *ticksBetween(symbol: string, from: number, to: number): AsyncGenerator<StoredTick> {
     const { lo, hi } = tickKeyRange(from, to);
     for await (const page of queryPages(
-      {
-        TableName: this.table,
-        KeyConditionExpression: "#s = :s AND #t BETWEEN :lo AND :hi",
-        // Placeholders for every name: VOLUME (and TIMESTAMP) are DynamoDB reserved words.
-        ExpressionAttributeNames: { "#s": "symbol", "#t": "timestamp", "#p": "price", "#v": "volume" },
-        ExpressionAttributeValues: { ":s": { S: symbol }, ":lo": { N: lo }, ":hi": { N: hi } },
-        ProjectionExpression: "#t, #p, #v",
-        ConsistentRead: true,
-      },
+      { ...this.rangeQuery(symbol, lo, hi, { "#p": "price", "#v": "volume" }), ConsistentRead: true },
       { client: this.client },
     )) {
       for (const item of page) {
@@ -283,15 +293,7 @@ export class DynamoTickStore implements TickStore {
     const wanted = new Set(starts);
     for await (const page of queryPages(
       {
-        TableName: this.table,
-        KeyConditionExpression: "#s = :s AND #t BETWEEN :lo AND :hi",
-        ExpressionAttributeNames: { "#s": "symbol", "#t": "timestamp", "#c": "computedAt" },
-        ExpressionAttributeValues: {
-          ":s": { S: partition },
-          ":lo": { N: String(Math.min(...starts)) },
-          ":hi": { N: String(Math.max(...starts)) },
-        },
-        ProjectionExpression: "#t, #c",
+        ...this.rangeQuery(partition, String(Math.min(...starts)), String(Math.max(...starts)), { "#c": "computedAt" }),
         ConsistentRead: true,
       },
       { client: this.client },
