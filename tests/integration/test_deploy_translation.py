@@ -153,3 +153,35 @@ def test_a_function_without_its_bundle_fails_clearly(tmp_path: Path) -> None:
     )
     with MotoServer("process") as moto, pytest.raises(translators.DeployError, match="handler bundle"):
         deploy.deploy(moto.endpoint_url, "x", recorded=recorded)
+
+
+def test_flat_outputs_are_the_components_stack_outputs() -> None:
+    """R-RUN-3: the local stack's flat outputs are the component's `STACK_OUTPUT_KEYS` (ApiUrl once the host serves
+    it) with moto's values, and the REST API keeps the physical name the component gives it."""
+    from market_data_pipeline import STACK_OUTPUT_KEYS
+
+    from tools.local.moto_server import MotoServer
+
+    with MotoServer("thread") as moto:
+        d = deploy.deploy(moto.endpoint_url, "fo")
+        assert set(d.outputs) == (set(STACK_OUTPUT_KEYS) - {host_config.API_URL_KEY}) | {"EndpointUrl"}
+        sqs = moto.client("sqs")
+        assert d.outputs["QueueUrl"] == sqs.get_queue_url(QueueName="ProcessingQueue-fo")["QueueUrl"]
+        assert d.outputs["DlqUrl"] == sqs.get_queue_url(QueueName="ProcessingQueueDLQ-fo")["QueueUrl"]
+        keys = moto.client("apigateway").get_api_keys()["items"]
+        assert [k["id"] for k in keys] == [d.outputs["ApiKeyId"]]
+        table = moto.client("dynamodb").describe_table(TableName=d.outputs["TableName"])["Table"]
+        assert d.outputs["TableArn"] == table["TableArn"]
+        apis = moto.client("apigateway").get_rest_apis()["items"]
+        assert [a["name"] for a in apis] == ["MarketDataApi-fo"]  # naming.api_name, set by the component's transform
+
+
+def test_an_output_without_a_local_value_fails_the_deploy_naming_it() -> None:
+    """A stack output still holding a mock-fabricated AWS value (nothing local stands for it) is refused."""
+    from market_data_pipeline import COMPONENT_TOKEN
+
+    mock_url = "https://sqs.us-east-1.amazonaws.com/123456789012/ProcessingQueue-x"
+    component = recording.Recorded(COMPONENT_TOKEN, "md", {}, None, {"queue_url": mock_url}, False)
+    c = translators.DeployContext("http://127.0.0.1:9")
+    with pytest.raises(translators.DeployError, match=r"stack output QueueUrl = 'https://sqs"):
+        host_config.flat_outputs(c, [component])
