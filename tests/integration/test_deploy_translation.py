@@ -173,7 +173,8 @@ def test_flat_outputs_are_the_components_stack_outputs() -> None:
         table = moto.client("dynamodb").describe_table(TableName=d.outputs["TableName"])["Table"]
         assert d.outputs["TableArn"] == table["TableArn"]
         apis = moto.client("apigateway").get_rest_apis()["items"]
-        assert [a["name"] for a in apis] == ["MarketDataApi-fo"]  # naming.api_name, set by the component's transform
+        # naming.api_name, which the component's transform sets on the RestAPI's child
+        assert [a["name"] for a in apis] == ["MarketDataApi-fo"]
 
 
 def test_an_output_without_a_local_value_fails_the_deploy_naming_it() -> None:

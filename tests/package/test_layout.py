@@ -29,7 +29,9 @@ def test_local_tools_stand_on_their_own() -> None:
             if isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
                 names = [node.module]
             bad = [n for n in names if n.split(".")[0] in ("tests", "bench")]
-            assert not bad, f"{path.relative_to(REPO)}:{node.lineno} imports {bad}: tools/local must not depend on them"
+            assert not bad, (
+                f"{path.relative_to(REPO)}:{node.lineno} imports {bad}: tools/local must not depend on them"
+            )
 
 
 def test_r_run_2_ci_entry_point_runs_make_test() -> None:
