@@ -18,7 +18,6 @@ import os
 import random
 import re
 import time
-import urllib.parse
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -210,11 +209,6 @@ class FaultStack(StackClient):
     def upload(self, key: str, body: bytes) -> None:
         """PutObject straight into moto (the bucket notifies the host's shim queue)."""
         self.s3.put_object(Bucket=self.bucket, Key=key, Body=body)
-
-    def logs_since(self, function: str, since: int) -> tuple[list[str], int]:
-        """Worker output lines of `function` after sequence number `since`, and the next sequence number."""
-        data = self.host.get_json(f"/_host/logs?function={urllib.parse.quote(function)}&since={since}")
-        return [str(e["line"]) for e in data["lines"]], int(data["next"])
 
     def log_seq(self, function: str) -> int:
         """The current end of a function's log (to count lines logged after it)."""
