@@ -25,9 +25,12 @@ def test_local_tools_stand_on_their_own() -> None:
     """R-RUN-1 (issue 12): tools/local imports nothing from the test tree or the bench (they import it, not back)."""
     for path in sorted((REPO / "tools" / "local").glob("*.py")):
         for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
-            names = [a.name for a in node.names] if isinstance(node, ast.Import) else []
-            if isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            if isinstance(node, ast.Import):
+                names = [a.name for a in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
                 names = [node.module]
+            else:
+                continue
             bad = [n for n in names if n.split(".")[0] in ("tests", "bench")]
             assert not bad, (
                 f"{path.relative_to(REPO)}:{node.lineno} imports {bad}: tools/local must not depend on them"
