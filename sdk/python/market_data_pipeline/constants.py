@@ -73,7 +73,8 @@ LOG_RETENTION_VALUES = (
 DEFAULT_PROCESSOR_BATCH_SIZE = 10
 DEFAULT_PROCESSOR_BATCHING_WINDOW_SECONDS = 1
 DEFAULT_PROCESSOR_MAX_CONCURRENCY = 100
-# R-PERF-1: a closed window is stored within about this window + 3 s (the settle time) of its end.
+# R-PERF-1: a closed window is stored within about this window + the settle time (SETTLE_MS in
+# lib/lambda/src/core/coalesce.ts) of its end.
 DEFAULT_AGGREGATION_BATCHING_WINDOW_SECONDS = 2
 AGGREGATION_BATCH_SIZE = 1000
 """Largest batch of buffered events/deferrals handed to DataAggregator (windows are deduplicated per batch; above 10
