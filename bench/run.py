@@ -688,6 +688,10 @@ def _fast_client(client: Any, read_timeout: float) -> Any:
     return StackClient(client.outputs, client.host, client.api_key, config)
 
 
+EXACTNESS_READERS = 6
+"""Symbols read at once by part 6's exactness check (each stack's own; six stacks settle at the same time)."""
+
+
 def _settle_exact(
     cs: CountedStack, ticks: Sequence[Any], timeout: float
 ) -> tuple[list[str], float, tuple[int, int, int, int]]:
@@ -719,16 +723,26 @@ def _settle_exact(
             stored: dict[str, int] = {}
             got: dict[tuple[str, str], dict[int, dict[str, float | None]]] = {}
             n_t = b_t = n_a = b_a = 0
-            for sym in symbols:
-                items = list(p.query(sym))
-                stored[sym] = len(items)
-                n_t += len(items)
-                b_t += sum(ddb_item_size(i) for i in items)
-                for iv in datagen.INTERVALS_MS:
-                    aggs = list(p.query(f"{sym}#{iv}"))
-                    n_a += len(aggs)
-                    b_a += sum(ddb_item_size(i) for i in aggs)
-                    got[(sym, iv)] = p.api_aggregates(sym, iv, frm, to)
+            p.ddb  # noqa: B018 - create the (cached) boto3 client before the threads share it
+
+            def read(sym: str) -> tuple[str, list[Any], dict[str, tuple[list[Any], Any]]]:
+                per_iv = {
+                    iv: (list(p.query(f"{sym}#{iv}")), p.api_aggregates(sym, iv, frm, to))
+                    for iv in datagen.INTERVALS_MS
+                }
+                return sym, list(p.query(sym)), per_iv
+
+            # one symbol's reads after another took most of part 6's time at 1,000 symbols (5 requests each, mostly
+            # waiting on moto and the host): a few at once, bounded, in symbol order
+            with concurrent.futures.ThreadPoolExecutor(max_workers=EXACTNESS_READERS) as readers:
+                for sym, items, per_iv in readers.map(read, symbols):
+                    stored[sym] = len(items)
+                    n_t += len(items)
+                    b_t += sum(ddb_item_size(i) for i in items)
+                    for iv, (aggs, api_rows) in per_iv.items():
+                        n_a += len(aggs)
+                        b_a += sum(ddb_item_size(i) for i in aggs)
+                        got[(sym, iv)] = api_rows
             table = (n_t, b_t, n_a, b_a)
             problems = exactness(ticks, stored, got)
             if not problems:
