@@ -49,7 +49,7 @@ import {
   routeIngest,
 } from "../core/http.ts";
 import { BatchGrouper, MessagePacker, type PackedMessage, packTicks } from "../core/pack.ts";
-import { validateTick } from "../core/tick.ts";
+import { tickJson, validateTick } from "../core/tick.ts";
 import { DEFAULT_MAX_BODY_BYTES, type Tick } from "../core/types.ts";
 
 const SERVICE = process.env.POWERTOOLS_SERVICE_NAME ?? "ingestion";
@@ -469,7 +469,7 @@ async function handleApi(event: ApiEvent, context?: Context): Promise<ApiResult>
   const key = archiveKey(requestId, event.requestContext?.requestTimeEpoch ?? Date.now());
   const sender = new Sender(queueUrl, settings.sendConcurrency);
   try {
-    await putObject(bucket, key, `${ticks.map((t) => JSON.stringify(t)).join("\n")}\n`, "application/x-ndjson");
+    await putObject(bucket, key, `${ticks.map(tickJson).join("\n")}\n`, "application/x-ndjson");
     for (const batch of packTicks(`api:${requestId}`, ticks)) await sender.send(batch);
     await sender.drain();
   } catch (e) {
