@@ -198,7 +198,7 @@ export function csvFastLane(header: readonly string[]): CsvFastLane | undefined 
       }
       from = to + 1;
     }
-    const json = writeTickJson(symbol, ts, price, volume, extra === "" ? undefined : `{${extra}}`);
+    const json = writeTickJson(symbol, ts, price, volume, extra === "" ? undefined : extra);
     return json.length > MAX_TICK_BYTES ? undefined : json; // ASCII only: length = UTF-8 bytes
   };
 }
@@ -310,6 +310,6 @@ export function jsonFastLane(text: string): string | undefined {
   }
   while (i < n && isJsonWs(text.charCodeAt(i))) i++;
   if (i !== n || symbol === undefined || ts === undefined || price === undefined || volume === undefined) return undefined;
-  const json = writeTickJson(symbol, ts, price, volume, extra === "" ? undefined : `{${extra}}`);
+  const json = writeTickJson(symbol, ts, price, volume, extra === "" ? undefined : extra);
   return json.length > MAX_TICK_BYTES ? undefined : json;
 }

@@ -329,11 +329,13 @@ export function tickProblem(t: unknown): string | null {
  * THE tick JSON writer: the one place that knows the field names and order of a tick's JSON (TICK_FIELDS). Every tick
  * JSON the pipeline sends comes from here, through `tickJson` or the fast lanes (core/fastlane.ts), which pass text
  * they have checked to be JSON as it is. `symbol`: the symbol as JSON string content (escaped, without quotes); `ts`,
- * `price`, `volume`: JSON numbers; `extra`: the JSON object of the extra fields, or undefined when there are none.
+ * `price`, `volume`: JSON numbers; `extra`: the members of the extra object (`"a":1,"b":"x"`, without braces; "" for
+ * an empty object), or undefined when the tick has no `extra`.
  */
 export function writeTickJson(symbol: string, ts: string, price: string, volume: string, extra: string | undefined): string {
-  const head = `{"symbol":"${symbol}","ts":${ts},"price":${price},"volume":${volume}`;
-  return extra === undefined ? `${head}}` : `${head},"extra":${extra}}`;
+  return extra === undefined
+    ? `{"symbol":"${symbol}","ts":${ts},"price":${price},"volume":${volume}}`
+    : `{"symbol":"${symbol}","ts":${ts},"price":${price},"volume":${volume},"extra":{${extra}}}`;
 }
 
 /** Strings JSON.stringify writes unchanged between quotes (no quote, backslash, control character or surrogate). */
@@ -350,13 +352,13 @@ function jsonNumber(n: number): string {
  */
 export function tickJson(t: Tick): string {
   const symbol = PLAIN.test(t.symbol) ? t.symbol : JSON.stringify(t.symbol).slice(1, -1);
-  const extra = t.extra === undefined ? undefined : (flatJson(t.extra) ?? JSON.stringify(t.extra));
+  const extra = t.extra === undefined ? undefined : (flatMembers(t.extra) ?? JSON.stringify(t.extra).slice(1, -1));
   return writeTickJson(symbol, jsonNumber(t.ts), jsonNumber(t.price), jsonNumber(t.volume), extra);
 }
 
-/** JSON of a flat object of plain strings, finite numbers, booleans and nulls; undefined for anything else. */
-function flatJson(o: Record<string, unknown>): string | undefined {
-  let out = "{";
+/** JSON members (no braces) of a flat object of plain strings, finite numbers, booleans and nulls; else undefined. */
+function flatMembers(o: Record<string, unknown>): string | undefined {
+  let out = "";
   let first = true;
   for (const k in o) {
     if (!Object.hasOwn(o, k)) continue;
@@ -373,7 +375,7 @@ function flatJson(o: Record<string, unknown>): string | undefined {
     out += `${first ? "" : ","}"${k}":${js}`;
     first = false;
   }
-  return `${out}}`;
+  return out;
 }
 
 /**
