@@ -10,9 +10,9 @@
  *   case is rejected, not fixed up). `.` and `..` would be dot-segments that URL normalisation removes from
  *   `/symbols/{symbol}/...` (RFC 3986 5.2.4), so a symbol without a letter or digit could never be queried.
  * - `timestamp`: epoch milliseconds (an integer number, or a string of digits as CSV carries it), or an ISO-8601
- *   date-time string WITH a zone (`Z` or `+hh:mm` / `+hhmm`). A date-time without a zone is rejected: its instant
- *   depends on the sender's local time, and guessing would silently misplace ticks. Fractions below a millisecond
- *   are truncated. Allowed range: 1970-01-01T00:00:00.000Z .. 9999-12-31T23:59:59.999Z.
+ *   date-time string WITH a zone (`parseIsoTimestamp`, also the query API's reader). A date-time without a zone is
+ *   rejected: its instant depends on the sender's local time, and guessing would silently misplace ticks. Fractions
+ *   below a millisecond are truncated. Allowed range: 1970-01-01T00:00:00.000Z .. 9999-12-31T23:59:59.999Z.
  * - `price`: PRICE_MIN <= price <= PRICE_MAX (a JSON number, or a decimal string such as CSV carries it).
  * - `volume`: 0, or VOLUME_MIN <= volume <= VOLUME_MAX (same encodings as price).
  *   Why these bounds (issue 14): every aggregate of a window must be storable in DynamoDB, whose Number holds
