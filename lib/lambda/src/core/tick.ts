@@ -289,7 +289,7 @@ export function validateTick(record: unknown): TickResult {
     extra === undefined ? { symbol, ts: ts.ts, price: price.n, volume: vol } : { symbol, ts: ts.ts, price: price.n, volume: vol, extra };
   if (bound > MAX_TICK_BYTES) {
     // the cheap bound is over the limit: measure exactly
-    const bytes = Buffer.byteLength(JSON.stringify(tick));
+    const bytes = Buffer.byteLength(tickJson(tick));
     if (bytes > MAX_TICK_BYTES) {
       return { ok: false, reason: `tick is ${bytes} bytes as JSON; at most ${MAX_TICK_BYTES} allowed` };
     }
