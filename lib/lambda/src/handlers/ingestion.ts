@@ -42,8 +42,8 @@ import {
 } from "../core/http.ts";
 import { FileTicks, ObjectBytes } from "../core/ingest.ts";
 import { packTicks } from "../core/pack.ts";
-import { tickJson, validateTick } from "../core/tick.ts";
-import { DEFAULT_MAX_BODY_BYTES, type Tick } from "../core/types.ts";
+import { type Tick, tickJson, validateTick } from "../core/tick.ts";
+import { DEFAULT_MAX_BODY_BYTES } from "../core/types.ts";
 
 const SERVICE = process.env.POWERTOOLS_SERVICE_NAME ?? "ingestion";
 export const logger = new Logger({ serviceName: SERVICE });
