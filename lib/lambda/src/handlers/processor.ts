@@ -24,7 +24,6 @@ import { powertools } from "../adapters/powertools.ts";
 import type { TickStore, TickToPut } from "../adapters/tick-store.ts";
 import { decodeTickMessage } from "../core/decode.ts";
 import { hashDiscriminator, tickKey } from "../core/keys.ts";
-import { extraProblem } from "../core/tick.ts";
 import { EVENT_DETAIL_TYPE, EVENT_SOURCE, type Tick, type TicksStoredDetail } from "../core/types.ts";
 import { dirtyPairs, encodePair } from "../core/windows.ts";
 
@@ -45,11 +44,6 @@ export const settings = {
   /** the store of the state table */
   store: (table: string): TickStore => new DynamoTickStore(table),
 };
-
-/** What in a decoded tick DynamoDB could not store (price and volume bounds are checked by decodeTickMessage). */
-function storageProblem(t: Tick): string | null {
-  return t.extra ? extraProblem(t.extra) : null;
-}
 
 interface Decoded {
   record: SQSRecord;
@@ -82,10 +76,8 @@ async function processBatch(event: SQSEvent, context: Context): Promise<SQSBatch
   // 1-2. decode and build items
   for (const record of records) {
     try {
-      const msg = decodeTickMessage(record.body);
-      const ticks = msg.ticks.map((tick, i) => {
-        const problem = storageProblem(tick);
-        if (problem) throw new Error(`ticks[${i}] cannot be stored: ${problem}`);
+      const msg = decodeTickMessage(record.body); // checks each tick against core/tick.ts, storability included
+      const ticks = msg.ticks.map((tick) => {
         const key = tickKey(tick);
         return { tick, id: `${tick.symbol}\u0000${key}`, key };
       });

@@ -16,6 +16,7 @@ import { powertools } from "../adapters/powertools.ts";
 import { type AggregateRow, type Page, pageKeyTime, type TickRow, type TickStore } from "../adapters/tick-store.ts";
 import { WindowAccumulator } from "../core/aggregate.ts";
 import { encodeNextToken, parseRequest, QueryError, type QueryRequest, readTimeWindows } from "../core/query.ts";
+import { apiTick } from "../core/tick.ts";
 import type { Interval } from "../core/types.ts";
 import { intervalStart } from "../core/windows.ts";
 
@@ -27,9 +28,9 @@ function reply(statusCode: number, body: unknown): APIGatewayProxyResult {
   return { statusCode, headers: HEADERS, body: JSON.stringify(body) };
 }
 
-/** The API form of a tick: `{symbol, timestamp (ms), price, volume, ...extra}` (core fields win clashes). */
+/** The API form of a tick (core/tick.ts `apiTick`). */
 export function tickView(r: TickRow): Record<string, unknown> {
-  return { ...(r.extra ?? {}), symbol: r.symbol, timestamp: r.ts, price: r.price, volume: r.volume };
+  return apiTick(r);
 }
 
 /** Tunables the tests override. */
