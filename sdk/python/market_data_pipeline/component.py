@@ -13,6 +13,7 @@ from .config import MarketDataPipelineArgs, PipelineConfig, validate
 from .functions import PipelineFunction, Triggers, check_bundles
 from .messaging import Messaging
 from .monitoring import Monitoring
+from .naming import DeadLetterQueue
 from .security import policy_json, protected_arns
 from .storage import Storage
 
@@ -109,7 +110,7 @@ class MarketDataPipeline(pulumi.ComponentResource):
                 policies.ingestion_policy,
                 lg,
                 messaging.queue.arn,
-                messaging.ingestion_failure_queue.arn,
+                messaging.dead_letter_queues[DeadLetterQueue.INGESTION_FAILURES].arn,
                 protected=protected,
             ),
             opts=child,
@@ -140,7 +141,7 @@ class MarketDataPipeline(pulumi.ComponentResource):
             policy=lambda lg: policy_json(
                 policies.aggregator_policy,
                 lg,
-                messaging.aggregator_failure_queue.arn,
+                messaging.dead_letter_queues[DeadLetterQueue.AGGREGATOR_FAILURES].arn,
                 messaging.aggregation_queue.arn,
                 protected=protected,
             ),
@@ -188,7 +189,7 @@ class MarketDataPipeline(pulumi.ComponentResource):
         self.table_name = storage.table.name
         self.table_arn = storage.table.arn
         self.queue_url = messaging.queue.url
-        self.dlq_url = messaging.dlq.url
+        self.dlq_url = messaging.dead_letter_queues[DeadLetterQueue.PROCESSING].url
         self.event_bus_name = messaging.bus.name
         self.ingestion_function_name = fns["DataIngestion"].function.name
         self.processor_function_name = fns["DataProcessor"].function.name
