@@ -2,6 +2,7 @@
 
 import json
 import re
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -264,3 +265,16 @@ def test_r_mon_3_the_alarms_are_exactly_alarm_specs(default_run: Run) -> None:
         )
         assert got["alarmActions"] == got["okActions"] == [TOPIC]
         assert got["treatMissingData"] == "notBreaching"
+
+
+# proves R-MON-3: the operator's page has a row for every alarm the component creates (one per function alarm kind).
+def test_r_mon_3_every_alarm_has_its_row_in_operations_md() -> None:
+    text = (Path(__file__).resolve().parents[2] / "docs" / "operations.md").read_text(encoding="utf-8")
+    rows = set(re.findall(r"^\| `([^`]+)`", text, flags=re.MULTILINE))
+    missing = []
+    for spec in alarm_specs("<s>"):
+        function, _, rest = spec.name.partition("-")
+        name = f"<Function>-{rest}" if function in ALL_FUNCTIONS else spec.name
+        if name not in rows:
+            missing.append(name)
+    assert not missing, f"docs/operations.md has no row for the alarms {missing}"
