@@ -280,12 +280,17 @@ def test_every_dead_letter_queue_in_use_is_alarmed_shown_and_protected(default_r
         if m[1] == "ApproximateNumberOfMessagesVisible" and m[2] == "QueueName"
     }
     policies = queue_policies(default_run)
+    role_policies = {  # the inline policy of each function's role, `<Function>Policy-<s>` (R-SEC-1)
+        p["name"]: policy_doc(p["policy"])
+        for p in default_run.all_inputs("aws:iam/rolePolicy:RolePolicy")
+        if p["name"].endswith("Policy-prod")
+    }
+    assert len(role_policies) == 4  # one inline policy per function role (R-SEC-1)
     for name in sorted(names):
         assert name in alarmed, f"{name}: no NotEmpty alarm"
         assert name in shown, f"{name}: not on the dashboard"
         tls = [s for s in policies[url(name)]["Statement"] if s["Effect"] == "Deny"]
         assert tls and tls[0]["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}, name
-        for fn in ("DataIngestion", "DataProcessor", "DataAggregator", "DataQuery"):
-            doc = default_run.role_policy(f"{fn}Role-prod-{REGION}")
+        for role, doc in role_policies.items():
             (deny,) = [s for s in doc["Statement"] if s.get("Sid") == "DenyQueueDestruction"]
-            assert arn(name) in deny["Resource"], f"{name}: not protected in {fn}'s role"
+            assert arn(name) in deny["Resource"], f"{name}: not protected in {role}"
