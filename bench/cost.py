@@ -154,7 +154,7 @@ def per_million(u: Usage, p: dict[str, Any], lambda_basis: str = "wall") -> dict
         (log_bytes / GIB) * (cw["logs_ingestion_gb"] + cw["logs_storage_gb_month"] * months_kept) * scale
     )
     lines["xray"] = (
-        (inv + u.api_requests)
+        xray_traces(u)
         * a["xray_traced_share_of_invocations"]
         * p["xray"]["per_million_traces_recorded"]
         / 1e6
@@ -169,6 +169,17 @@ def per_million(u: Usage, p: dict[str, Any], lambda_basis: str = "wall") -> dict
     )
     lines["total"] = sum(lines.values())
     return {k: round(v, 6) for k, v in lines.items()}
+
+
+def xray_traces(u: Usage) -> int:
+    """Traces a run records at a traced share of 1: one per Lambda invocation, where an API request and the
+    DataIngestion invocation it makes are ONE trace (API Gateway takes the sampling decision and passes it in the
+    trace header; the downstream segment joins that trace: "X-Ray sampling is parent-based",
+    https://docs.aws.amazon.com/xray/latest/devguide/xray-console-sampling.html). A function invoked from SQS or
+    EventBridge starts its own trace (linked, not joined: https://docs.aws.amazon.com/lambda/latest/dg/services-xray.html),
+    so it counts once per invocation. API requests that invoked no function (none in the bench) count alone."""
+    inv = sum(u.invocations.values())
+    return inv + max(0, u.api_requests - u.invocations.get("ingestion", 0))
 
 
 def idle_month(i: IdleUsage, p: dict[str, Any]) -> dict[str, float]:
@@ -293,3 +304,73 @@ def streaming_projection(
         for s in STREAM_SYMBOLS
         for w in STREAM_WINDOWS_S
     ]
+
+
+def windows_per_tick(rate: float, symbols: int, zipf_s: float = 1.0) -> dict[str, float]:
+    """Expected 1m and 5m windows WITH ticks per tick, for a stream of ``rate`` ticks/s spread over ``symbols`` by
+    Zipf weights (rank r has weight r^-s / sum_k k^-s; each symbol's ticks a Poisson stream). A window is
+    materialised once whatever its ticks (docs/design.md "Streaming"), so this is what the aggregation's
+    per-window work grows with: up to 2 windows per tick (a tick alone in its 1m and in its 5m window), falling
+    as symbols get busier."""
+    if rate <= 0 or symbols <= 0:
+        raise ValueError(
+            f"windows_per_tick needs rate > 0 and symbols > 0, got rate={rate}, symbols={symbols}"
+        )
+    norm = sum(k**-zipf_s for k in range(1, symbols + 1))
+    weights = [k**-zipf_s / norm for k in range(1, symbols + 1)]
+
+    def per_window(seconds: float) -> float:
+        return sum(1 - math.exp(-rate * seconds * w) for w in weights) / (rate * seconds)
+
+    w1, w5 = per_window(60), per_window(300)
+    return {"1m": w1, "5m": w5, "total": w1 + w5}
+
+
+def fit_aggregation(points: list[tuple[float, float, float]]) -> dict[str, float]:
+    """Least-squares fit of measured aggregation dollars = per_window x windows + per_invocation x invocations,
+    both >= 0.
+
+    ``points``: (windows stored, DataAggregator invocations, aggregation dollars) of measured runs (part 6: the three
+    symbol counts of one stream kind, so the windows per invocation differ). The per-window term is the reads and
+    writes of a window (and their call time); the per-invocation term what every run costs whatever its windows
+    (a request, a trace, the buffer's receive and delete, start-up CPU). With one point, or a negative solution,
+    one term carries all of the cost: the one that fits best."""
+    if not points:
+        raise ValueError("fit_aggregation needs at least one measured run")
+    sww = sum(w * w for w, _, _ in points)
+    sii = sum(i * i for _, i, _ in points)
+    swi = sum(w * i for w, i, _ in points)
+    swd = sum(w * d for w, _, d in points)
+    sid = sum(i * d for _, i, d in points)
+    det = sww * sii - swi * swi
+    if len(points) >= 2 and abs(det) > 1e-9 * max(1.0, sww * sii):
+        a = (swd * sii - sid * swi) / det
+        b = (sww * sid - swi * swd) / det
+        if a >= 0 and b >= 0:
+            return {"per_window": a, "per_invocation": b}
+
+    def sse(a: float, b: float) -> float:
+        return sum((a * w + b * i - d) ** 2 for w, i, d in points)
+
+    one = [(swd / sww, 0.0)] if sww > 0 else []
+    one += [(0.0, sid / sii)] if sii > 0 else []
+    if not one:
+        raise ValueError("fit_aggregation: no measured run stored a window or invoked the aggregator")
+    a, b = min(one, key=lambda ab: sse(*ab))
+    return {"per_window": a, "per_invocation": b}
+
+
+def projected_aggregation_per_million(
+    fit: dict[str, float], rate: float, symbols: int, invocations_per_second: float, zipf_s: float = 1.0
+) -> float:
+    """DERIVED: aggregation dollars per million ticks of a stream at ``rate`` ticks/s over ``symbols``
+    (`fit_aggregation` of measured runs; `windows_per_tick` at that rate; ``invocations_per_second`` of
+    DataAggregator at that rate, which the aggregation buffer bounds by time, not by events)."""
+    w = windows_per_tick(rate, symbols, zipf_s)["total"]
+    return (fit["per_window"] * w + fit["per_invocation"] * invocations_per_second / rate) * 1e6
+
+
+def design_rate(p: dict[str, Any]) -> float:
+    """Ticks/s of the design point: ``ticks_per_trading_day`` over ``trading_hours_per_day`` (prices.json)."""
+    a = p["assumptions"]
+    return float(a["ticks_per_trading_day"]) / (float(a["trading_hours_per_day"]) * 3600)

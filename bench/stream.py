@@ -33,8 +33,8 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from bench.proxy import Call
 from tools.local import datagen
+from tools.local.calls import Call
 
 KINDS = ("api", "file")
 """Stream kinds: ``POST /ingest`` batches, or small S3 objects."""
@@ -348,8 +348,6 @@ def _send_loop(st: Any, run: StreamRun, seconds: float, stop: threading.Event, s
     """Send the stream's requests on a steady schedule for ``seconds`` (bounded count and time)."""
     spec = run.spec
     src = TickSource(symbol_names(spec.kind, spec.symbols), seed, spec.zipf_s)
-    key = st.api_key
-    stage = st.stage_path
     n_requests = max(1, int(seconds / spec.interval_s))
     t0 = time.monotonic()
     run.first_send = t0
@@ -367,9 +365,7 @@ def _send_loop(st: Any, run: StreamRun, seconds: float, stop: threading.Event, s
             body = json.dumps([t.as_json() for t in ticks]).encode()
             status = 0
             for attempt in range(5):  # a well-behaved client: bounded retries on 5xx
-                status, _h, _b = st.host.request(
-                    "POST", f"{stage}/ingest", body, {"x-api-key": key, "content-type": "application/json"}
-                )
+                status, _h, _b = st.client.api("POST", "/ingest", body, {"content-type": "application/json"})
                 if status < 500:
                     break
                 time.sleep(0.2 * 2**attempt)
@@ -394,8 +390,6 @@ def _send_loop(st: Any, run: StreamRun, seconds: float, stop: threading.Event, s
 
 def _probe_loop(st: Any, run: StreamRun, stop: threading.Event, poll_s: float, max_probes: int) -> None:
     """Read the sampled windows through ``GET /symbols/{s}/aggregates`` every ``poll_s`` until ``stop`` (bounded)."""
-    key = st.api_key
-    stage = st.stage_path
     size = datagen.INTERVALS_MS["1m"]
     for _ in range(max_probes):
         if stop.is_set() and not run.freshness.pending_windows():
@@ -404,12 +398,8 @@ def _probe_loop(st: Any, run: StreamRun, stop: threading.Event, poll_s: float, m
         for sym, w in run.freshness.pending_windows():
             q = urllib.parse.urlencode({"interval": "1m", "from": w, "to": w + size})
             try:
-                status, _h, body = st.host.request(
-                    "GET",
-                    f"{stage}/symbols/{urllib.parse.quote(sym)}/aggregates?{q}",
-                    None,
-                    {"x-api-key": key},
-                    30,
+                status, _h, body = st.client.api(
+                    "GET", f"/symbols/{urllib.parse.quote(sym)}/aggregates?{q}", timeout=30
                 )
             except OSError:
                 continue

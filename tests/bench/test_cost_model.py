@@ -98,3 +98,64 @@ def test_streaming_projection_matches_a_hand_computation_and_falls_with_the_wind
     for s in cost.STREAM_SYMBOLS:
         totals = [r["total"] for r in rows if r["symbols"] == s]
         assert totals == sorted(totals, reverse=True), f"{s} symbols: a longer window must not cost more"
+
+
+def test_an_api_request_and_its_ingestion_invocation_are_one_trace() -> None:
+    """Issue 10: X-Ray bills traces; API Gateway's trace is joined by the DataIngestion invocation it makes, while the
+    queue- and event-driven functions start their own. Priced per trace, not per segment."""
+    p = cost.load_prices()
+    u = _usage()
+    u.invocations = {"ingestion": 10, "processor": 4, "aggregator": 1}
+    u.api_requests = 10
+    assert cost.xray_traces(u) == 15
+    per_trace = (
+        p["assumptions"]["xray_traced_share_of_invocations"] * p["xray"]["per_million_traces_recorded"] / 1e6
+    )
+    assert cost.per_million(u, p)["xray"] == pytest.approx(15 * per_trace * 1e6 / u.ticks, rel=1e-5)
+    u.api_requests = (
+        12  # two requests that invoked nothing (say, refused by the gateway) are traces of their own
+    )
+    assert cost.xray_traces(u) == 17
+
+
+def test_windows_per_tick_matches_a_simulated_zipf_stream() -> None:
+    """R-PERF-1 (issue 10): expected windows with ticks per tick, against a seeded simulation of the same stream
+    (each tick's symbol drawn by the Zipf weights, counted windows over 60 simulated minutes)."""
+    import random
+
+    rng = random.Random(7)
+    for rate, symbols in ((5.0, 200), (40.0, 50), (200.0, 1000)):
+        weights = [k**-1.0 for k in range(1, symbols + 1)]
+        minutes = 60
+        ticks = int(rate * 60 * minutes)
+        drawn = rng.choices(range(symbols), weights=weights, k=ticks)
+        stamps = sorted(rng.random() * 60 * minutes for _ in range(ticks))
+        w1 = {(s, int(t // 60)) for s, t in zip(drawn, stamps, strict=True)}
+        w5 = {(s, int(t // 300)) for s, t in zip(drawn, stamps, strict=True)}
+        want = cost.windows_per_tick(rate, symbols)
+        assert want["1m"] == pytest.approx(len(w1) / ticks, rel=0.05), (rate, symbols)
+        assert want["5m"] == pytest.approx(len(w5) / ticks, rel=0.07), (rate, symbols)
+        assert want["total"] == pytest.approx(want["1m"] + want["5m"])
+    # the bounds: sparse symbols give one 1m and one 5m window per tick; a single busy symbol next to none
+    assert cost.windows_per_tick(0.0001, 10_000)["total"] == pytest.approx(2.0, rel=1e-3)
+    assert cost.windows_per_tick(1000.0, 1)["total"] == pytest.approx(1 / 60_000 + 1 / 300_000, rel=1e-3)
+    with pytest.raises(ValueError, match="rate > 0 and symbols > 0"):
+        cost.windows_per_tick(0, 10)
+
+
+def test_aggregation_fit_recovers_known_costs_and_projects_them() -> None:
+    """Issue 10: the per-window / per-run fit of part 6 recovers the costs that made the data, falls back to one
+    term when the other would be negative, and the projection prices windows and runs at the target rate."""
+    a, b = 2e-6, 2e-5
+    runs = [(40.0, 26.0), (379.0, 25.0), (1158.0, 26.0)]
+    fit = cost.fit_aggregation([(w, i, a * w + b * i) for w, i in runs])
+    assert fit["per_window"] == pytest.approx(a) and fit["per_invocation"] == pytest.approx(b)
+    # dollars that fall with the runs: the per-run term would be negative, so the windows carry it all
+    one = cost.fit_aggregation([(10.0, 10.0, 1.0), (100.0, 5.0, 10.0)])
+    assert one["per_invocation"] == 0.0 and one["per_window"] == pytest.approx(
+        (10 * 1 + 100 * 10) / (10 * 10 + 100 * 100)
+    )
+    got = cost.projected_aggregation_per_million(fit, 200.0, 1000, invocations_per_second=1.0)
+    assert got == pytest.approx((a * cost.windows_per_tick(200.0, 1000)["total"] + b / 200.0) * 1e6)
+    with pytest.raises(ValueError, match="at least one measured run"):
+        cost.fit_aggregation([])

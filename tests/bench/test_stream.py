@@ -15,7 +15,6 @@ from typing import Any
 import pytest
 
 from bench import cost
-from bench.proxy import Call, billing_units
 from bench.run import _aggregation_rows, _deliveries, analyse_streaming, streaming_goals
 from bench.stream import (
     EventSourceQueues,
@@ -30,6 +29,8 @@ from bench.stream import (
     zipf_weights,
 )
 from tools.local import datagen
+from tools.local.calls import Call, billing_units
+from tools.local.client import StackClient
 
 
 def test_zipf_weights_sum_to_one_and_fall_as_one_over_rank() -> None:
@@ -199,11 +200,10 @@ class _FakeHost:
 
 
 class _FakeStack:
-    api_key = "k"
-    stage_path = "/st"
-
     def __init__(self) -> None:
         self.host = _FakeHost()
+        outputs = {"BucketName": "b", "TableName": "t", "ApiUrl": "http://127.0.0.1:9/st/"}
+        self.client = StackClient(outputs, self.host, api_key="k")
 
 
 def test_driver_sends_a_bounded_steady_stream_and_measures_freshness() -> None:

@@ -14,7 +14,7 @@ from tests.stack_helpers import assert_stopped
 @pytest.fixture(scope="package")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
     """A local stack whose schedule does not fire by itself (the health check triggers the scheduled run)."""
-    from tools.local.deploy import LocalStack
+    from tools.local.stack import LocalStack
 
     s = LocalStack(tmp_path_factory.mktemp("contract-stack"), suffix="ct", schedule_every_ms=3_600_000)
     s.start()

@@ -18,7 +18,6 @@ import os
 import random
 import re
 import time
-import urllib.parse
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -31,6 +30,7 @@ import pytest
 from tests.stack_helpers import assert_stopped
 from tests.stack_helpers import wait_for as wait_for  # re-exported: the scenarios import it from here
 from tools.local import datagen
+from tools.local.client import AGGREGATE_FIELDS, StackClient
 from tools.local.fault_proxy import FaultProxyProcess
 from tools.local.host import NODE18, LambdaHostProcess, bundle_path
 from tools.local.moto_server import MotoServer
@@ -45,7 +45,6 @@ SESSION_VISIBILITY_S = 60
 returns after 60 s instead of 300 s); scenarios that need fast redelivery lower it further for their duration."""
 SCHEDULE_EVERY_MS = 10_000
 """The emulated aggregation schedule, accelerated (the catch-up path for lost events)."""
-AGG_FIELDS = ("open", "high", "low", "close", "volume", "vwap", "trades")
 
 
 @dataclass
@@ -176,14 +175,9 @@ def record_verdict(name: str, injected: int, verdict: Verdict, seconds: float, d
     )
 
 
-def _num(v: Mapping[str, Any] | None) -> float | None:
-    if not v or "NULL" in v:
-        return None
-    return float(Decimal(v["N"])) if "N" in v else None
-
-
-class FaultStack:
-    """Handles to the running fault stack, plus helpers that read moto directly (never through the proxy)."""
+class FaultStack(StackClient):
+    """Handles to the running fault stack; it reads moto directly (never through the proxy), as every
+    `StackClient` does."""
 
     def __init__(
         self,
@@ -195,31 +189,11 @@ class FaultStack:
         crash_dir: Path,
     ) -> None:
         """Wrap the started processes."""
-        self.moto, self.proxy, self.host = moto, proxy, host
-        self.outputs, self.api_key, self.crash_dir = outputs, api_key, crash_dir
-        self.s3 = moto.client("s3")
-        self.sqs = moto.client("sqs")
-        self.ddb = moto.client("dynamodb")
+        super().__init__(outputs, host, api_key)
+        self.moto, self.proxy, self.crash_dir = moto, proxy, crash_dir
         self.logs = moto.client("logs")
-        self.bucket = outputs["BucketName"]
-        self.table = outputs["TableName"]
-        self.stage_path = urllib.parse.urlparse(outputs["ApiUrl"]).path.rstrip("/")
 
     # -- sending ------------------------------------------------------------------------------------------------
-    def api(
-        self,
-        method: str,
-        path: str,
-        body: bytes | None = None,
-        headers: Mapping[str, str] | None = None,
-        key: str | None = "valid",
-    ) -> tuple[int, dict[str, str], bytes]:
-        """One request to the REST API under the stage path; `key` None = no x-api-key, else the valid key or `key`."""
-        h = dict(headers or {})
-        if key is not None:
-            h["x-api-key"] = self.api_key if key == "valid" else key
-        return self.host.request(method, f"{self.stage_path}{path}", body, h, timeout=120)
-
     def post_ingest(self, body: bytes, content_type: str, attempts: int = 8) -> tuple[int, dict[str, Any]]:
         """POST /ingest like a well-behaved client: retried (bounded, backoff) while the answer is 5xx."""
         status, answer = 0, b""
@@ -235,63 +209,6 @@ class FaultStack:
     def upload(self, key: str, body: bytes) -> None:
         """PutObject straight into moto (the bucket notifies the host's shim queue)."""
         self.s3.put_object(Bucket=self.bucket, Key=key, Body=body)
-
-    # -- reading ------------------------------------------------------------------------------------------------
-    def query(self, pk: str) -> list[dict[str, Any]]:
-        """Every item of one partition (paginated Query, bounded)."""
-        kw: dict[str, Any] = {
-            "TableName": self.table,
-            "KeyConditionExpression": "#s = :s",
-            "ExpressionAttributeNames": {"#s": "symbol"},
-            "ExpressionAttributeValues": {":s": {"S": pk}},
-        }
-        out: list[dict[str, Any]] = []
-        for _ in range(10_000):
-            page = self.ddb.query(**kw)
-            out += page["Items"]
-            if "LastEvaluatedKey" not in page:
-                return out
-            kw["ExclusiveStartKey"] = page["LastEvaluatedKey"]
-        raise AssertionError(f"partition {pk} has more than 10,000 pages")
-
-    def count(self, pk: str) -> int:
-        """Number of items of one partition (Select=COUNT)."""
-        kw: dict[str, Any] = {
-            "TableName": self.table,
-            "KeyConditionExpression": "#s = :s",
-            "ExpressionAttributeNames": {"#s": "symbol"},
-            "ExpressionAttributeValues": {":s": {"S": pk}},
-            "Select": "COUNT",
-        }
-        n = 0
-        for _ in range(10_000):
-            page = self.ddb.query(**kw)
-            n += int(page["Count"])
-            if "LastEvaluatedKey" not in page:
-                return n
-            kw["ExclusiveStartKey"] = page["LastEvaluatedKey"]
-        raise AssertionError(f"partition {pk} has more than 10,000 pages")
-
-    def depth(self, url: str) -> int:
-        """Visible + in-flight messages of a queue."""
-        a = self.sqs.get_queue_attributes(
-            QueueUrl=url,
-            AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
-        )["Attributes"]
-        return int(a["ApproximateNumberOfMessages"]) + int(a["ApproximateNumberOfMessagesNotVisible"])
-
-    def rejected(self, key: str) -> list[dict[str, Any]]:
-        """The records of `rejected/<key>.jsonl` (empty when there is none)."""
-        try:
-            body = self.s3.get_object(Bucket=self.bucket, Key=f"rejected/{key}.jsonl")["Body"].read()
-        except self.s3.exceptions.NoSuchKey:
-            return []
-        return [json.loads(line) for line in body.decode().splitlines() if line.strip()]
-
-    def logs_since(self, function: str, since: int) -> tuple[list[str], int]:
-        """Worker output lines of `function` after sequence number `since`, and the next sequence number."""
-        data = self.host.get_json(f"/_host/logs?function={urllib.parse.quote(function)}&since={since}")
-        return [str(e["line"]) for e in data["lines"]], int(data["next"])
 
     def log_seq(self, function: str) -> int:
         """The current end of a function's log (to count lines logged after it)."""
@@ -358,16 +275,14 @@ class FaultStack:
         got: dict[tuple[str, str, int], dict[str, float | None]] = {}
         for sym in symbols:
             for interval in datagen.INTERVALS_MS:
-                for item in self.query(f"{sym}#{interval}"):
-                    got[(sym, interval, int(Decimal(item["timestamp"]["N"])))] = {
-                        f: _num(item.get(f)) for f in AGG_FIELDS
-                    }
+                for start, stored in self.aggregates(sym, interval).items():
+                    got[(sym, interval, start)] = stored
         for key, a in sorted(ref.items()):
             row = got.get(key)
             if row is None:
                 v.aggregate_problems.append(f"{key}: missing")
                 continue
-            for f in AGG_FIELDS:
+            for f in AGGREGATE_FIELDS:
                 exp = getattr(a, f)
                 g = row[f]
                 same = (exp is None and g is None) or (

@@ -17,10 +17,10 @@ from tools.local.fault_proxy import (
     FaultProxyProcess,
     FaultRule,
     Injector,
-    classify,
     split_batch_write,
 )
 from tools.local.moto_server import MotoServer
+from tools.local.proxy import classify
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -76,15 +76,21 @@ def test_rule_validation_names_the_field_and_the_allowed_values() -> None:
 
 
 def test_classify_json_query_and_other_protocols() -> None:
-    assert classify({"X-Amz-Target": "DynamoDB_20120810.BatchWriteItem"}, b"{}") == (
-        "dynamodb",
-        "BatchWriteItem",
-    )
-    assert classify({"x-amz-target": "AmazonSQS.SendMessageBatch"}, b"{}") == ("sqs", "SendMessageBatch")
-    assert classify({"X-Amz-Target": "AWSEvents.PutEvents"}, b"{}") == ("events", "PutEvents")
+    def kind(headers: dict[str, str], body: bytes, method: str = "POST", path: str = "/") -> tuple[str, str]:
+        return classify(method, path, headers, body)[:2]
+
+    assert kind({"X-Amz-Target": "DynamoDB_20120810.BatchWriteItem"}, b"{}") == ("dynamodb", "BatchWriteItem")
+    assert kind({"x-amz-target": "AmazonSQS.SendMessageBatch"}, b"{}") == ("sqs", "SendMessageBatch")
+    assert kind({"X-Amz-Target": "AWSEvents.PutEvents"}, b"{}") == ("events", "PutEvents")
     form = b"Action=SendMessage&Version=2012-11-05&QueueUrl=http%3A%2F%2Fx%2Fq&MessageBody=hi"
-    assert classify({"Content-Type": "application/x-www-form-urlencoded"}, form) == ("sqs", "SendMessage")
-    assert classify({"Content-Type": "text/csv"}, b"a,b") == ("other", "")
+    assert kind({"Content-Type": "application/x-www-form-urlencoded"}, form) == ("sqs", "SendMessage")
+    assert kind({"Content-Type": "text/csv"}, b"a,b") == ("other", "")
+    # a signed request: the service and region of its SigV4 credential scope (S3 by method, path and sub-resource)
+    auth = {
+        "Authorization": "AWS4-HMAC-SHA256 Credential=test/20260101/us-east-1/s3/aws4_request, Signature=x"
+    }
+    assert classify("PUT", "/bucket/incoming/a.csv", auth, b"a") == ("s3", "PutObject", "us-east-1")
+    assert kind(auth, b"", "GET", "/bucket?list-type=2&prefix=x") == ("s3", "ListObjectsV2")
 
 
 def test_decisions_are_deterministic_per_seed_and_independent_of_order() -> None:

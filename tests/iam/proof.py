@@ -3,7 +3,7 @@
 1. Roles as built: `MarketDataPipeline` runs under the Pulumi mocks (`tests.harness`), `tests.property.graph.
    role_policies` collects each role's documents, and each function is tied to its role by the ARN it was given.
 2. Calls as made: the local stack runs with a counting proxy per function and one for the host
-   (`LocalStack(record_calls=True)`); `bench/proxy.py` turns every request into the (IAM action, resource ARN,
+   (`LocalStack(record_calls=True)`); `tools/local/proxy.py` + `tools/local/calls.py` turn every request into the (IAM action, resource ARN,
    context) authorizations AWS makes for it. The host's own calls are attributed as AWS attributes them: the SQS
    event source mapping polls with the function's execution role, an async invocation's on-failure destination is
    sent with it; the trigger shims (S3 notification and rule target queues) are local plumbing, not role calls.
@@ -26,9 +26,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from bench.proxy import Call, IamRequest, sqs_queue_arn
 from tests.harness import ACCOUNT, REGION, AwsMocks, policy_doc
 from tests.property.graph import as_list, role_policies
+from tools.local.calls import Call, IamRequest, sqs_queue_arn
 
 REPO = Path(__file__).resolve().parents[2]
 EVALUATOR = REPO / "tools" / "iam" / "simulate.mjs"

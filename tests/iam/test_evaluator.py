@@ -13,8 +13,9 @@ from typing import Any
 
 import pytest
 
-from bench.proxy import IamRequest, iam_requests, s3_action
 from tests.iam.proof import Request, evaluate, grants
+from tools.local.calls import IamRequest, iam_requests
+from tools.local.proxy import s3_action
 
 ROLE = "arn:aws:sts::123456789012:assumed-role/r/f"
 BUCKET = "arn:aws:s3:::b"
@@ -294,8 +295,8 @@ def test_json_protocol_calls_become_their_authorizations() -> None:
 def test_host_calls_are_attributed_as_aws_attributes_them() -> None:
     """The event source mapping's polling counts for its function, an on-failure send for the failed function,
     shim polling for nobody; anything else from the host, or an unclassified call, is a problem."""
-    from bench.proxy import Call
     from tests.iam.proof import FunctionRole, attribute
+    from tools.local.calls import Call
 
     def q(name: str) -> str:
         return f"http://127.0.0.1:1/123456789012/{name}"

@@ -15,7 +15,6 @@ The report is printed on failure and written to `iam-proof.txt` in the test's te
 import copy
 import json
 import time
-import urllib.parse
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -37,8 +36,9 @@ from tests.iam.proof import (
 )
 from tests.stack_helpers import assert_stopped
 from tools.local import datagen, demo
-from tools.local.deploy import LocalStack
+from tools.local.client import StackClient
 from tools.local.host import HOST_CALLER, scheduled_event
+from tools.local.stack import LocalStack
 
 SUFFIX = "iamproof"
 """The stack's environment suffix (distinctive, so `proof.generic` can replace it in reason keys)."""
@@ -84,26 +84,16 @@ def _log(msg: str) -> None:
     print(msg)
 
 
-def _quiet(stack: LocalStack, timeout: float = 60.0) -> None:
-    """Wait (bounded) until no function is busy and no queue the host polls holds a message, twice in a row."""
-    sqs = stack.moto.client("sqs")
-    urls = [s["queueUrl"] for s in stack.host.config["eventSources"] if "queueUrl" in s]
+def _quiet(client: StackClient, timeout: float = 60.0) -> None:
+    """Wait (bounded) until the stack is quiet (`StackClient.quiet`) twice in a row."""
     deadline = time.monotonic() + timeout
     quiet = 0
     while quiet < 2:
         if time.monotonic() > deadline:
             raise AssertionError(
-                f"the local stack did not go quiet within {timeout:.0f}s: {stack.host.stats()}"
+                f"the local stack did not go quiet within {timeout:.0f}s: {client.host.stats()}"
             )
-        busy = any(int(s.get("busy", 0)) for s in stack.host.stats().values())
-        depth = 0
-        for url in urls:
-            a = sqs.get_queue_attributes(
-                QueueUrl=url,
-                AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
-            )["Attributes"]
-            depth += int(a["ApproximateNumberOfMessages"]) + int(a["ApproximateNumberOfMessagesNotVisible"])
-        quiet = quiet + 1 if not busy and depth == 0 else 0
+        quiet = quiet + 1 if client.quiet() else 0
         time.sleep(0.5)
 
 
@@ -117,24 +107,22 @@ def _clean_body(f: datagen.DataFile) -> bytes:
 def run_scenario(stack: LocalStack) -> None:
     """The end-to-end paths of the module doc, on a small dataset; returns when the pipeline is quiet."""
     ds = datagen.generate(seed=11, symbols=("AAPL", "MSFT"), minutes=2, ticks_per_minute=15, batch_size=25)
-    demo.send(stack, ds, _log)
-    p = demo.Pipeline(stack)
+    p = StackClient.of(stack)
+    demo.send(p, ds, _log)
     ok, _t, _got = demo.wait_drained(p, ds, datagen.reference_aggregates(ds.ticks), 90.0, _log)
     assert ok, "the pipeline did not store every tick and aggregate of the scenario"
-    s3 = stack.moto.client("s3")
-    bucket = stack.outputs["BucketName"]
+    s3 = p.s3
+    bucket = p.bucket
     # a clean new version of a key that had rejects (its rejected/ object goes)
     f = next(f for f in ds.files if f.fmt in ("csv", "jsonl") and f.bad)
     s3.put_object(Bucket=bucket, Key=f.key, Body=_clean_body(f))
     # the query API: latest, ticks and aggregates
-    stage = urllib.parse.urlparse(stack.outputs["ApiUrl"]).path.rstrip("/")
-    key = stack.deployment.api_key_value if stack.deployment else None
     for path in (
         "/symbols/AAPL/latest",
         f"/symbols/AAPL/ticks?from={ds.start_ms}&to={ds.end_ms}&limit=5",
         f"/symbols/MSFT/aggregates?interval=5m&from={ds.start_ms}&to={ds.end_ms}",
     ):
-        status, _h, body = stack.host.request("GET", stage + path, None, {"x-api-key": key or ""})
+        status, _h, body = p.api("GET", path)
         assert status == 200, f"GET {path} -> {status}: {body[:300]!r}"
     names = {n.split("-", 1)[0]: n for n in stack.host.config["functions"]}
     client = stack.host.lambda_client()
@@ -163,17 +151,12 @@ def run_scenario(stack: LocalStack) -> None:
             FunctionName=fn, InvocationType="Event", Payload=b'{"iam-proof": "an unsupported event"}'
         )
         destinations.append(stack.host.config["functions"][fn]["async"]["onFailureQueueUrl"])
-    sqs = stack.moto.client("sqs")
     deadline = time.monotonic() + 60
     for url in destinations:
-        while not int(
-            sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["ApproximateNumberOfMessages"])[
-                "Attributes"
-            ]["ApproximateNumberOfMessages"]
-        ):
+        while not p.depth(url):
             assert time.monotonic() < deadline, f"no failed async event reached {url}"
             time.sleep(0.5)
-    _quiet(stack)
+    _quiet(p)
 
 
 def _policies() -> BuiltPolicies:

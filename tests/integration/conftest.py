@@ -124,7 +124,7 @@ def outputs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]
         data = json.loads(p.read_text())
         yield {str(k): str(v) for k, v in data.items()}
         return
-    from tools.local.deploy import LocalStack
+    from tools.local.stack import LocalStack
 
     extra = json.loads(os.environ.get("INTEGRATION_STACK_ARGS") or "{}")
     stack = LocalStack(

@@ -3,7 +3,7 @@
 One gRPC server on 127.0.0.1 serves both services a component plugin talks to during Construct: the Engine (logs,
 root resource) and the ResourceMonitor (registrations, invokes). Registrations are recorded in wire form (the JSON of
 the protobuf Struct: assets, secrets and resource references stay as their signature envelopes) and answered with
-the outputs that tests/harness.py's AwsMocks fabricates, so the component's applies resolve as under the in-process
+the outputs that tools/local/mocks.py's AwsMocks fabricates, so the component's applies resolve as under the in-process
 mocks. Nothing here sets up a Pulumi runtime in the test process.
 """
 

@@ -10,7 +10,7 @@ venv (`pip --python <fresh venv>`) with `--no-deps` (the probe checks the visibl
 package's requirements) and, where it builds from source, `--no-build-isolation` (the project venv's setuptools):
 quick, and no network at all for the installs themselves.
 
-The probe runs the README's Python example under the mocks harness (tests/harness.py) in the fresh venv and reports
+The probe runs the README's Python example under the Pulumi mocks (tools/local/mocks.py) in the fresh venv and reports
 each function's code asset; `check_install` then imports every asset in a fresh Node 18 process.
 """
 
@@ -41,7 +41,7 @@ import hashlib, importlib.metadata, json, sys
 from pathlib import Path
 import pulumi
 from packaging.requirements import Requirement
-from harness import run_pulumi
+from mocks import run_pulumi
 import market_data_pipeline
 example = Path(sys.argv[1]).read_text(encoding="utf-8")
 pkg = Path(market_data_pipeline.__file__).resolve().parent
@@ -193,7 +193,7 @@ def probe(py: Path, example: str, work: Path) -> dict[str, Any]:
     outside the repository; return what it saw (see PROBE)."""
     probe_dir = work / "probe"
     probe_dir.mkdir()
-    shutil.copy(ROOT / "tests" / "harness.py", probe_dir / "harness.py")
+    shutil.copy(ROOT / "tools" / "local" / "mocks.py", probe_dir / "mocks.py")
     (probe_dir / "probe.py").write_text(PROBE, encoding="utf-8")
     (probe_dir / "example.py").write_text(example, encoding="utf-8")
     out = run([str(py), "probe.py", "example.py"], cwd=probe_dir, env=clean_env(), timeout=600)

@@ -17,6 +17,7 @@ from typing import Any
 
 from hypothesis import HealthCheck, given, settings
 from market_data_pipeline import ApiAuth, MarketDataPipeline
+from market_data_pipeline.constants import DEFAULT_AGGREGATION_BATCHING_WINDOW_SECONDS
 
 from tests.harness import ACCOUNT, AwsMocks, run_pulumi
 from tests.property.graph import (
@@ -114,7 +115,7 @@ def test_r_org_2_r_org_1_r_sec_1_r_fn_6_r_api_2_graph_properties(args: dict[str,
     esm = esms[f"ProcessingQueue-{s}"]
     # R-FN-5, R-PERF-1: the aggregation buffer's batching window follows its arg.
     assert esms[f"AggregationQueue-{s}"]["maximumBatchingWindowInSeconds"] == args.get(
-        "aggregation_batching_window_seconds", 2
+        "aggregation_batching_window_seconds", DEFAULT_AGGREGATION_BATCHING_WINDOW_SECONDS
     )
     assert esm["batchSize"] == args.get("processor_batch_size", 10)
     assert esm["maximumBatchingWindowInSeconds"] == args.get("processor_batching_window_seconds", 1)

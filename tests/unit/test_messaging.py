@@ -3,6 +3,8 @@
 import json
 from typing import Any
 
+from market_data_pipeline.constants import DEFAULT_AGGREGATION_BATCHING_WINDOW_SECONDS
+
 from tests.harness import ACCOUNT, REGION, policy_doc
 from tests.unit.conftest import Run, deploy
 
@@ -172,7 +174,10 @@ def test_r_fn_5_r_perf_1_buffer_feeds_the_aggregator_in_batches(default_run: Run
     esm = _esm(default_run, "AggregationQueue-prod")
     assert esm["functionName"] == fn_arn("DataAggregator-prod")
     assert esm["functionResponseTypes"] == ["ReportBatchItemFailures"]
-    assert esm["batchSize"] > 10 and esm["maximumBatchingWindowInSeconds"] == 2  # > 10 needs a window >= 1 s
+    assert (
+        esm["batchSize"] > 10
+        and esm["maximumBatchingWindowInSeconds"] == DEFAULT_AGGREGATION_BATCHING_WINDOW_SECONDS
+    )  # > 10 needs a window >= 1 s
     assert esm["scalingConfig"] == {"maximumConcurrency": 2}
     # Only the TicksStored rule may send to the buffer (plus TLS only).
     policy = queue_policies(default_run)[url("AggregationQueue-prod")]

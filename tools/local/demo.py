@@ -21,10 +21,8 @@ import sys
 import tempfile
 import threading
 import time
-import urllib.parse
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -33,10 +31,9 @@ if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
 from tools.local import datagen  # noqa: E402
-from tools.local.deploy import LocalStack  # noqa: E402
-
-FIELDS = ("open", "high", "low", "close", "volume", "vwap", "trades")
-"""Aggregate attributes compared with the reference computation."""
+from tools.local.client import AGGREGATE_FIELDS as FIELDS  # noqa: E402
+from tools.local.client import Rows, StackClient  # noqa: E402
+from tools.local.stack import LocalStack  # noqa: E402
 
 
 @dataclass
@@ -53,93 +50,15 @@ class Sent:
     last_send: float = 0.0
 
 
-def _num(v: Any) -> float | None:
-    if v is None:
-        return None
-    return float(v) if isinstance(v, (int, float, Decimal, str)) else None
-
-
 def _close(a: float | None, b: float | None) -> bool:
     if a is None or b is None:
         return a is None and b is None
     return math.isclose(a, b, rel_tol=1e-9, abs_tol=1e-9)
 
 
-class Pipeline:
-    """Read access to the deployed pipeline through boto3 (moto) and the host."""
-
-    def __init__(self, stack: LocalStack) -> None:
-        """Clients for the stack's endpoint."""
-        self.stack = stack
-        self.out = stack.outputs
-        self.ddb = stack.moto.client("dynamodb")
-        self.s3 = stack.moto.client("s3")
-        self.sqs = stack.moto.client("sqs")
-
-    def query(self, pk: str, select_count: bool = False) -> Iterator[dict[str, Any]]:
-        """Every item of one partition (paginated Query, never Scan)."""
-        kw: dict[str, Any] = {
-            "TableName": self.out["TableName"],
-            "KeyConditionExpression": "#s = :s",
-            "ExpressionAttributeNames": {"#s": "symbol"},
-            "ExpressionAttributeValues": {":s": {"S": pk}},
-        }
-        if select_count:
-            kw["Select"] = "COUNT"
-        for _ in range(100_000):
-            page = self.ddb.query(**kw)
-            if select_count:
-                yield {"count": page["Count"]}
-            else:
-                yield from page["Items"]
-            if "LastEvaluatedKey" not in page:
-                return
-            kw["ExclusiveStartKey"] = page["LastEvaluatedKey"]
-
-    def stored_ticks(self, symbol: str) -> int:
-        """Number of tick items of a symbol."""
-        return sum(p["count"] for p in self.query(symbol, select_count=True))
-
-    def aggregates(self, symbol: str, interval: str) -> dict[int, dict[str, float | None]]:
-        """Stored aggregates of a symbol: window start -> compared fields."""
-        return aggregate_rows(self.query(f"{symbol}#{interval}"))
-
-    def queue_depth(self, url: str) -> int:
-        """Visible + in-flight messages of a queue."""
-        a = self.sqs.get_queue_attributes(
-            QueueUrl=url,
-            AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
-        )["Attributes"]
-        return int(a["ApproximateNumberOfMessages"]) + int(a["ApproximateNumberOfMessagesNotVisible"])
-
-    def rejected_lines(self) -> int:
-        """Lines of every `rejected/` object (one rejected record per line)."""
-        n = 0
-        for page in self.s3.get_paginator("list_objects_v2").paginate(
-            Bucket=self.out["BucketName"], Prefix="rejected/"
-        ):
-            for obj in page.get("Contents", []):
-                body = self.s3.get_object(Bucket=self.out["BucketName"], Key=obj["Key"])["Body"].read()
-                n += sum(1 for line in body.decode().splitlines() if line.strip())
-        return n
-
-
-def aggregate_rows(items: Iterable[Mapping[str, Any]]) -> dict[int, dict[str, float | None]]:
-    """Aggregate items (DynamoDB form) -> window start -> compared fields."""
-    return {int(Decimal(item["timestamp"]["N"])): {f: _attr(item.get(f)) for f in FIELDS} for item in items}
-
-
-def _attr(v: Mapping[str, Any] | None) -> float | None:
-    if not v or "NULL" in v:
-        return None
-    if "N" in v:
-        return float(Decimal(v["N"]))
-    return None
-
-
 def compare(
     expected: Mapping[tuple[str, str, int], datagen.Aggregate],
-    got: Mapping[tuple[str, str], dict[int, dict[str, float | None]]],
+    got: Mapping[tuple[str, str], Rows],
 ) -> list[str]:
     """Differences between reference windows and stored ones (missing, extra, or a field that differs)."""
     problems: list[str] = []
@@ -158,21 +77,15 @@ def compare(
     return problems
 
 
-def send(stack: LocalStack, ds: datagen.Dataset, log: Any) -> Sent:
+def send(client: StackClient, ds: datagen.Dataset, log: Any) -> Sent:
     """Upload every file and POST every batch (and the malformed bodies); returns the counts."""
-    s3 = stack.moto.client("s3")
-    bucket, key = stack.outputs["BucketName"], stack.deployment.api_key_value if stack.deployment else None
-    stage_path = urllib.parse.urlparse(stack.outputs["ApiUrl"]).path.rstrip("/")
     sent = Sent(first_send=time.monotonic())
-    headers = {"x-api-key": key or ""}
     for f in ds.files:
-        s3.put_object(Bucket=bucket, Key=f.key, Body=f.body)
+        client.s3.put_object(Bucket=client.bucket, Key=f.key, Body=f.body)
         sent.files += 1
         sent.file_bytes += len(f.body)
     for b in ds.batches:
-        status, _h, body = stack.host.request(
-            "POST", f"{stage_path}/ingest", b.body, {**headers, "content-type": b.content_type}
-        )
+        status, _h, body = client.api("POST", "/ingest", b.body, {"content-type": b.content_type})
         sent.statuses[status] = sent.statuses.get(status, 0) + 1
         sent.batches += 1
         if status == 202:
@@ -182,35 +95,33 @@ def send(stack: LocalStack, ds: datagen.Dataset, log: Any) -> Sent:
         else:
             log(f"  POST /ingest ({b.fmt}) answered {status}: {body[:300]!r}")
     for bad in ds.malformed_bodies:
-        status, _h, _b = stack.host.request(
-            "POST", f"{stage_path}/ingest", bad, {**headers, "content-type": "application/json"}
-        )
+        status, _h, _b = client.api("POST", "/ingest", bad, {"content-type": "application/json"})
         sent.statuses[status] = sent.statuses.get(status, 0) + 1
     sent.last_send = time.monotonic()
     return sent
 
 
 def wait_drained(
-    p: Pipeline,
+    p: StackClient,
     ds: datagen.Dataset,
     expected: Mapping[tuple[str, str, int], datagen.Aggregate],
     timeout: float,
     log: Any,
-) -> tuple[bool, float, dict[tuple[str, str], dict[int, dict[str, float | None]]]]:
+) -> tuple[bool, float, dict[tuple[str, str], Rows]]:
     """Poll (bounded by `timeout`) until every tick is stored and every aggregate matches; show progress."""
     want_ticks = {s: sum(1 for t in ds.ticks if t.symbol == s) for s in ds.symbols}
     total = sum(want_ticks.values())
     t0 = time.monotonic()
     deadline = t0 + timeout
     stored_at: float | None = None
-    got: dict[tuple[str, str], dict[int, dict[str, float | None]]] = {}
+    got: dict[tuple[str, str], Rows] = {}
     tty = sys.stdout.isatty()
     last_print = 0.0
     ok = 0
     for _ in range(100_000):
         # few reads per round: the demo's own Queries compete with the pipeline for moto (one process, 2 cores)
-        stored = sum(p.stored_ticks(s) for s in ds.symbols)
-        depth = p.queue_depth(p.out["QueueUrl"])
+        stored = sum(p.count(s) for s in ds.symbols)
+        depth = p.depth(p.outputs["QueueUrl"])
         now = time.monotonic()
         if stored >= total and stored_at is None:
             stored_at = now
@@ -253,38 +164,12 @@ def _bar_table(rows: Sequence[Sequence[str]]) -> str:
     return "\n".join([fmt(rows[0]), "  ".join("-" * w for w in widths), *(fmt(r) for r in rows[1:])])
 
 
-def api_aggregates(
-    stack: LocalStack, symbol: str, interval: str, from_ms: int, to_ms: int
-) -> dict[int, dict[str, float | None]]:
-    """A symbol's aggregates read through the REST API (GET /symbols/{s}/aggregates, DataQuery, R-API-3), every page:
-    window start -> compared fields. This is what users see, the windows the API computes at read time included."""
-    key = stack.deployment.api_key_value if stack.deployment else None
-    stage_path = urllib.parse.urlparse(stack.outputs["ApiUrl"]).path.rstrip("/")
-    out: dict[int, dict[str, float | None]] = {}
-    nxt = ""
-    for _ in range(1000):
-        q = urllib.parse.urlencode(
-            {"interval": interval, "from": from_ms, "to": to_ms, **({"next": nxt} if nxt else {})}
-        )
-        path = f"{stage_path}/symbols/{urllib.parse.quote(symbol)}/aggregates?{q}"
-        status, _h, body = stack.host.request("GET", path, None, {"x-api-key": key or ""})
-        if status != 200:
-            raise RuntimeError(f"GET {path} answered {status}: {body[:300]!r}")
-        page = json.loads(body)
-        for r in page["items"]:
-            out[int(r["windowStart"])] = {f: None if r.get(f) is None else float(r[f]) for f in FIELDS}
-        nxt = page.get("next") or ""
-        if not nxt:
-            break
-    return out
-
-
-def api_closes(stack: LocalStack, ds: datagen.Dataset) -> dict[str, list[tuple[int, float]]]:
+def api_closes(client: StackClient, ds: datagen.Dataset) -> dict[str, list[tuple[int, float]]]:
     """1-minute closes per symbol read through the REST API (GET /symbols/{s}/aggregates, DataQuery, R-API-3)."""
     return {
         sym: sorted(
             (start, float(row["close"] or 0.0))
-            for start, row in api_aggregates(stack, sym, "1m", ds.start_ms, ds.end_ms + 60_000).items()
+            for start, row in client.api_aggregates(sym, "1m", ds.start_ms, ds.end_ms + 60_000).items()
         )
         for sym in ds.symbols
     }
@@ -319,19 +204,18 @@ def _window_ok(ref: datagen.Aggregate, row: Mapping[str, float | None] | None) -
 
 
 def summary(
-    stack: LocalStack,
-    p: Pipeline,
+    p: StackClient,
     ds: datagen.Dataset,
     sent: Sent,
     expected: Mapping[tuple[str, str, int], datagen.Aggregate],
-    got: Mapping[tuple[str, str], dict[int, dict[str, float | None]]],
+    got: Mapping[tuple[str, str], Rows],
     stored_at: float,
 ) -> list[str]:
     """Print the summary; return the problems (empty = the pipeline matches the reference)."""
     problems = compare(expected, got)
     rejected_s3 = p.rejected_lines()
     file_bad = sum(len(f.bad) for f in ds.files)
-    stored = {s: p.stored_ticks(s) for s in ds.symbols}
+    stored = {s: p.count(s) for s in ds.symbols}
     want = {s: sum(1 for t in ds.ticks if t.symbol == s) for s in ds.symbols}
     print("\n== Summary ==")
     print(f"  sent: {sent.files} files ({sent.file_bytes / 1024:.0f} KiB, CSV/JSONL/JSON/gzip), {sent.batches} API batches "
@@ -386,7 +270,7 @@ def summary(
         ])  # fmt: skip
     print("\n" + _bar_table(rows))
     try:
-        closes = api_closes(stack, ds)
+        closes = api_closes(p, ds)
         n_api = sum(len(v) for v in closes.values())
         n_ref = sum(1 for k in expected if k[1] == "1m")
         if n_api != n_ref:
@@ -394,9 +278,9 @@ def summary(
         print("\n" + chart(closes, sys.stdout.isatty()))
     except Exception as e:
         problems.append(f"reading the aggregates through the API failed: {e}")
-    dlq = p.queue_depth(stack.outputs["DlqUrl"])
+    dlq = p.depth(p.outputs["DlqUrl"])
     elapsed = max(1e-6, stored_at - sent.first_send)
-    stats = stack.host.stats()
+    stats = p.host.stats()
     print(f"\n  DLQ depth: {dlq}")
     print(f"  throughput: {sum(stored.values())} ticks stored in {elapsed:.1f}s from the first upload = "
           f"{sum(stored.values()) / elapsed:.0f} ticks/s (moto on 2 cores is the bottleneck)")  # fmt: skip
@@ -490,12 +374,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         shutil.copyfile(stack.flat_outputs_path, a.outputs / "flat-outputs.json")
         log(f"  wrote {a.outputs / 'flat-outputs.json'}")
         log("  sending data ...")
-        sent = send(stack, ds, log)
+        p = StackClient.of(stack)
+        sent = send(p, ds, log)
         log(f"  sent {sent.files} files and {sent.batches} API batches in {sent.last_send - sent.first_send:.1f}s; "
             "waiting for the pipeline to drain:")  # fmt: skip
-        p = Pipeline(stack)
         done, stored_at, got = wait_drained(p, ds, expected, a.timeout, log)
-        problems = summary(stack, p, ds, sent, expected, got, stored_at)
+        problems = summary(p, ds, sent, expected, got, stored_at)
         if not done:
             problems.append(f"the pipeline did not drain within {a.timeout:.0f}s")
         log(f"\n  total demo time {time.monotonic() - t_start:.1f}s")

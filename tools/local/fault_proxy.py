@@ -24,10 +24,11 @@ Every request is forwarded to the upstream endpoint unchanged, except those a ru
   ``TableWriteKeyRangeThroughputExceeded`` ("When individual partitions exceed their throughput limits, DynamoDB
   returns a KeyRangeThroughputExceeded throttling reason type in the throttling exception",
   https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/throttling-key-range-limit-exceeded-mitigation.html).
-  Write units: 1 per started KiB of each item put (``bench.proxy.ddb_item_size``), 1 per delete. Time-based, so not
+  Write units: 1 per started KiB of each item put (``tools.local.calls.ddb_item_size``), 1 per delete. Time-based, so not
   a pure function of the requests (unlike the other kinds); ``rate`` and ``max_per_body`` are not used.
 
-Rules match the service and operation (``X-Amz-Target`` of the JSON protocols, ``Action=`` of the query protocol).
+Rules match the service and operation of a request as the one proxy of the local stack classifies it
+(``tools.local.proxy.classify``); this module is that proxy's fault-injecting behaviour.
 Decisions are deterministic: a pure function of (seed, rule, operation, request body, how many times that exact body
 was seen before), so the same requests get the same faults in any arrival order, and a retried body gets a fresh
 decision (it eventually passes). ``max_per_body`` caps the faults one body can get. Counts of what was injected and
@@ -61,11 +62,12 @@ import urllib.parse
 import zlib
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
 from typing import Any
 
+from tools.local.calls import ddb_item_size
 from tools.local.child_server import ChildServer, announce_ready, stop_event, wait_for_stop
+from tools.local.proxy import Forward, Proxy, ProxyError, ProxyRequest, Response
 
 SERVICES = ("dynamodb", "sqs", "events")
 """Services a rule may name."""
@@ -73,24 +75,8 @@ SERVICES = ("dynamodb", "sqs", "events")
 KINDS = ("throttle", "unprocessed", "error", "error_after", "partition_capacity")
 """Fault kinds (module docstring)."""
 
-_TARGET_PREFIX = {"DynamoDB_20120810": "dynamodb", "AmazonSQS": "sqs", "AWSEvents": "events"}
-_HOP_BY_HOP = {
-    "connection",
-    "keep-alive",
-    "proxy-connection",
-    "transfer-encoding",
-    "te",
-    "trailer",
-    "upgrade",
-    "content-length",
-    "server",
-    "date",
-}
-MAX_BODY_BYTES = 64 * 1024 * 1024
-"""Largest request body the proxy buffers (S3 uploads in the tests are far smaller)."""
 
-
-class FaultProxyError(RuntimeError):
+class FaultProxyError(ProxyError):
     """The proxy could not be configured, started or reached."""
 
 
@@ -186,26 +172,6 @@ def unit_hash(*parts: bytes | str | int) -> float:
         h.update(len(b).to_bytes(4, "big"))
         h.update(b)
     return int.from_bytes(h.digest()[:8], "big") / 2**64
-
-
-def classify(headers: Mapping[str, str], body: bytes, path: str = "/") -> tuple[str, str]:
-    """(service, operation) of a request: JSON protocols by ``X-Amz-Target``, query protocol by ``Action=``.
-
-    Anything else (S3, moto's own API) is ``("other", "")``.
-    """
-    target = next((v for k, v in headers.items() if k.lower() == "x-amz-target"), "")
-    if target and "." in target:
-        prefix, op = target.split(".", 1)
-        return _TARGET_PREFIX.get(prefix, "other"), op if prefix in _TARGET_PREFIX else ""
-    ctype = next((v for k, v in headers.items() if k.lower() == "content-type"), "")
-    if ctype.startswith("application/x-www-form-urlencoded") and body:
-        form = urllib.parse.parse_qs(body.decode("utf-8", "replace"))
-        action = (form.get("Action") or [""])[0]
-        if action:
-            version = (form.get("Version") or [""])[0]
-            svc = "sqs" if version == "2012-11-05" or "QueueUrl" in form or "QueueName" in form else "other"
-            return svc, action
-    return "other", ""
 
 
 def _json_error(status: int, amz_type: str, message: str) -> tuple[int, dict[str, str], bytes]:
@@ -405,8 +371,6 @@ def _partition_value(av: Any) -> str:
 
 def write_units(write: Mapping[str, Any]) -> tuple[Mapping[str, Any], float]:
     """(item or key, write units) of one BatchWriteItem write request: 1 per started KiB put, 1 per delete."""
-    from bench.proxy import ddb_item_size
-
     if "PutRequest" in write:
         item = write["PutRequest"].get("Item") or {}
         return item, float(max(1, -(-ddb_item_size(item) // 1024)))
@@ -453,246 +417,20 @@ def _with_crc(headers: Mapping[str, str], body: bytes) -> dict[str, str]:
     return out
 
 
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-    allow_reuse_address = True
-    request_queue_size = 128
+class FaultProxy(Proxy):
+    """The fault-injecting proxy in a thread of this process; ``url`` is set by ``start()``; ``stop()`` shuts it
+    down. Requests under ``/_proxy/`` are its control endpoints (module docstring), never forwarded."""
 
-    def __init__(self, upstream: str, injector: Injector) -> None:
-        u = urllib.parse.urlparse(upstream)
-        if u.scheme != "http" or not u.hostname or not u.port:
-            raise FaultProxyError(
-                f"upstream {upstream!r}: allowed an http://host:port URL (the moto endpoint)"
-            )
-        self.upstream_host, self.upstream_port = u.hostname, u.port
-        self.injector = injector
-        self.local = threading.local()
-        super().__init__(("127.0.0.1", 0), _Handler)
-
-    def upstream(self, fresh: bool = False) -> http.client.HTTPConnection:
-        conn: http.client.HTTPConnection | None = getattr(self.local, "conn", None)
-        if conn is None or fresh:
-            if conn is not None:
-                conn.close()
-            conn = http.client.HTTPConnection(self.upstream_host, self.upstream_port, timeout=120)
-            self.local.conn = conn
-        return conn
-
-
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-    server: _Server
-
-    def log_message(self, format: str, *args: Any) -> None:
-        """Quiet: the proxy logs nothing per request."""
-
-    def _read_body(self) -> bytes:
-        if "chunked" in (self.headers.get("Transfer-Encoding") or "").lower():
-            parts: list[bytes] = []
-            total = 0
-            for _ in range(1_000_000):
-                size_line = self.rfile.readline(65_537)
-                size = int(size_line.split(b";", 1)[0].strip() or b"0", 16)
-                if size == 0:
-                    for _ in range(1000):  # trailers up to the blank line
-                        if self.rfile.readline(65_537) in (b"\r\n", b"\n", b""):
-                            break
-                    break
-                total += size
-                if total > MAX_BODY_BYTES:
-                    raise FaultProxyError(f"request body above {MAX_BODY_BYTES} bytes")
-                parts.append(self.rfile.read(size))
-                self.rfile.readline(3)
-            return b"".join(parts)
-        length = int(self.headers.get("Content-Length") or 0)
-        if length > MAX_BODY_BYTES:
-            raise FaultProxyError(f"request body of {length} bytes is above {MAX_BODY_BYTES}")
-        return self.rfile.read(length) if length else b""
-
-    def _send(self, status: int, headers: Mapping[str, str], body: bytes) -> None:
-        self.send_response(status)
-        length = str(len(body))
-        for k, v in headers.items():
-            if k.lower() == "content-length" and self.command == "HEAD":
-                length = v  # a HEAD answer states the length of the body it does not send
-            elif k.lower() not in _HOP_BY_HOP:
-                self.send_header(k, v)
-        self.send_header("Content-Length", length)
-        self.end_headers()
-        if self.command != "HEAD" and body:
-            self.wfile.write(body)
-
-    def _forward(self, body: bytes) -> tuple[int, dict[str, str], bytes]:
-        headers = {
-            k: v for k, v in self.headers.items() if k.lower() not in _HOP_BY_HOP and k.lower() != "expect"
-        }
-        if body or self.command in ("POST", "PUT", "PATCH"):
-            headers["Content-Length"] = str(len(body))
-        last: Exception | None = None
-        for attempt in range(2):  # a kept-alive upstream connection may have been closed: one fresh retry
-            conn = self.server.upstream(fresh=attempt > 0)
-            try:
-                conn.request(self.command, self.path, body=body or None, headers=headers)
-                resp = conn.getresponse()
-                data = resp.read()
-                out = {
-                    k: v
-                    for k, v in resp.getheaders()
-                    if k.lower() not in _HOP_BY_HOP
-                    or (k.lower() == "content-length" and self.command == "HEAD")
-                }
-                if resp.will_close:
-                    self.server.upstream(fresh=True)
-                return resp.status, out, data
-            except (http.client.HTTPException, ConnectionError, OSError) as e:
-                last = e
-        raise FaultProxyError(
-            f"upstream {self.server.upstream_host}:{self.server.upstream_port} failed: {last}"
-        )
-
-    def _control(self, body: bytes) -> None:
-        inj = self.server.injector
-        if self.command == "GET" and self.path.startswith("/_proxy/stats"):
-            self._send(200, {"Content-Type": "application/json"}, json.dumps(inj.stats()).encode())
-        elif self.command == "POST" and self.path.startswith("/_proxy/rules"):
-            try:
-                cfg = json.loads(body or b"{}")
-                rules = [FaultRule.from_json(r) for r in cfg.get("rules", [])]
-                inj.configure(rules, int(cfg.get("seed", inj.seed)))
-            except (ValueError, TypeError, AttributeError) as e:
-                self._send(
-                    400, {"Content-Type": "application/json"}, json.dumps({"message": str(e)}).encode()
-                )
-                return
-            self._send(200, {"Content-Type": "application/json"}, json.dumps(inj.stats()).encode())
-        elif self.command == "POST" and self.path.startswith("/_proxy/reset"):
-            inj.reset()
-            self._send(200, {"Content-Type": "application/json"}, b"{}")
-        else:
-            self._send(404, {"Content-Type": "application/json"}, b'{"message": "unknown /_proxy/ endpoint"}')
-
-    def _handle(self) -> None:
-        try:
-            body = self._read_body()
-        except (FaultProxyError, ValueError) as e:
-            self.close_connection = True
-            self._send(400, {"Content-Type": "text/plain"}, str(e).encode())
-            return
-        if self.path.startswith("/_proxy/"):
-            self._control(body)
-            return
-        inj = self.server.injector
-        hdrs = {k: v for k, v in self.headers.items()}
-        service, op = classify(hdrs, body, self.path)
-        key = f"{service}.{op}" if op else service
-        cap = inj.capacity_rule(service, op) if op in ("BatchWriteItem", "PutItem") else None
-        if cap is not None:
-            self._capacity(cap, key, op, body)
-            return
-        rule = inj.decide(service, op, body) if service != "other" else None
-        form = "x-www-form-urlencoded" in (self.headers.get("Content-Type") or "")
-        try:
-            if rule is None:
-                inj.count("forwarded", key)
-                self._send(*self._forward(body))
-            elif rule.kind == "throttle":
-                inj.count("injected", f"{key}.throttle")
-                self._send(*throttle_response())
-            elif rule.kind == "error":
-                inj.count("injected", f"{key}.error")
-                self._send(*error_response(service, form))
-            elif rule.kind == "error_after":
-                inj.count("forwarded", key)
-                status, _h, _b = self._forward(body)
-                if status >= 300:  # the call failed on its own: pass that through, no fault injected
-                    self._send(status, _h, _b)
-                    return
-                inj.count("injected", f"{key}.error_after")
-                self._send(*error_response(service, form))
-            else:  # unprocessed
-                fwd, held, n_held = split_batch_write(body, inj.seed, rule.share)
-                inj.count("injected", f"{key}.unprocessed")
-                inj.add_held(n_held)
-                if fwd is None:
-                    resp_body = merge_unprocessed(b"{}", held)
-                    self._send(
-                        200, _with_crc({"Content-Type": "application/x-amz-json-1.0"}, resp_body), resp_body
-                    )
-                else:
-                    self._forward_holding(key, fwd, held)
-        except FaultProxyError as e:
-            self.close_connection = True
-            self._send(502, {"Content-Type": "text/plain"}, str(e).encode())
-
-    def _forward_holding(self, key: str, fwd: bytes, held: Mapping[str, list[Any]]) -> None:
-        """Forward a BatchWriteItem without the held items and answer them in its ``UnprocessedItems``."""
-        self.server.injector.count("forwarded", key)
-        status, headers, data = self._forward(fwd)
-        if status != 200:
-            self._send(status, headers, data)
-            return
-        resp_body = merge_unprocessed(data, held)
-        self._send(200, _with_crc(headers, resp_body), resp_body)
-
-    def _capacity(self, rule: FaultRule, key: str, op: str, body: bytes) -> None:
-        """Apply a ``partition_capacity`` rule to a BatchWriteItem or PutItem."""
-        inj = self.server.injector
-        try:
-            req = json.loads(body or b"{}")
-            if op == "PutItem":
-                table = str(req.get("TableName", ""))
-                pk = _partition_value((req.get("Item") or {}).get(rule.partition_key))
-                units = write_units({"PutRequest": {"Item": req.get("Item") or {}}})[1]
-                if inj.admit(table, pk, units, rule.capacity):
-                    inj.count("forwarded", key)
-                    self._send(*self._forward(body))
-                else:
-                    inj.count("injected", f"{key}.partition_capacity")
-                    self._send(*key_range_throttle_response(table))
-                return
-            fwd, held, n_held = split_by_capacity(body, rule, inj)
-            if n_held == 0:
-                inj.count("forwarded", key)
-                self._send(*self._forward(body))
-                return
-            inj.count("injected", f"{key}.partition_capacity")
-            inj.add_held(n_held)
-            if fwd is None:  # nothing fits: the whole call is throttled (BatchWriteItem API reference)
-                self._send(*key_range_throttle_response(next(iter(held), "")))
-                return
-            self._forward_holding(key, fwd, held)
-        except FaultProxyError as e:
-            self.close_connection = True
-            self._send(502, {"Content-Type": "text/plain"}, str(e).encode())
-
-    def do_GET(self) -> None:
-        """Forward or fault a GET."""
-        self._handle()
-
-    do_POST = do_PUT = do_DELETE = do_HEAD = do_PATCH = do_OPTIONS = do_GET  # noqa: N815
-
-
-class FaultProxy:
-    """The proxy in a thread of this process; ``url`` is set by ``start()``; ``stop()`` shuts it down."""
+    error = FaultProxyError
 
     def __init__(self, upstream: str, rules: Sequence[FaultRule] = (), seed: int = 0) -> None:
         """Prepare a proxy for ``upstream`` (an ``http://127.0.0.1:PORT`` URL)."""
-        self.upstream = upstream
+        super().__init__(upstream, "fault-proxy")
         self.injector = Injector(rules, seed)
-        self.url = ""
-        self.port = 0
-        self._server: _Server | None = None
-        self._thread: threading.Thread | None = None
 
     def start(self) -> "FaultProxy":
         """Bind 127.0.0.1 on a free port and serve in a daemon thread."""
-        if self._server is not None:
-            raise FaultProxyError("already started")
-        self._server = _Server(self.upstream, self.injector)
-        self.port = int(self._server.server_address[1])
-        self.url = f"http://127.0.0.1:{self.port}"
-        self._thread = threading.Thread(target=self._server.serve_forever, name="fault-proxy", daemon=True)
-        self._thread.start()
+        super().start()
         return self
 
     def configure(self, rules: Sequence[FaultRule], seed: int | None = None) -> None:
@@ -707,26 +445,99 @@ class FaultProxy:
         """Clear the counters and the per-body memory."""
         self.injector.reset()
 
-    def stop(self) -> None:
-        """Stop serving and close the socket; safe to call twice."""
-        server, self._server = self._server, None
-        if server is not None:
-            server.shutdown()
-            server.server_close()
-        if self._thread is not None:
-            self._thread.join(timeout=10)
-            self._thread = None
-        self.url = ""
-
     def __enter__(self) -> "FaultProxy":
         """Start on entering the context."""
         return self.start()
 
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        """Stop on leaving the context."""
-        self.stop()
+    def respond(self, req: ProxyRequest, forward: Forward) -> Response:
+        """Forward the request, or inject the fault a rule picks for it."""
+        if req.path.startswith("/_proxy/"):
+            return self._control(req)
+        inj = self.injector
+        service, op, _region = req.kind
+        key = f"{service}.{op}" if op else service
+        if op in ("BatchWriteItem", "PutItem"):
+            cap = inj.capacity_rule(service, op)
+            if cap is not None:
+                return self._capacity(cap, key, op, req.body, forward)
+        rule = inj.decide(service, op, req.body) if service != "other" else None
+        form = "x-www-form-urlencoded" in (req.headers.get("Content-Type") or "")
+        if rule is None:
+            inj.count("forwarded", key)
+            return forward(req.body)
+        if rule.kind == "throttle":
+            inj.count("injected", f"{key}.throttle")
+            return throttle_response()
+        if rule.kind == "error":
+            inj.count("injected", f"{key}.error")
+            return error_response(service, form)
+        if rule.kind == "error_after":
+            inj.count("forwarded", key)
+            answer = forward(req.body)
+            if answer[0] >= 300:  # the call failed on its own: pass that through, no fault injected
+                return answer
+            inj.count("injected", f"{key}.error_after")
+            return error_response(service, form)
+        # unprocessed
+        fwd, held, n_held = split_batch_write(req.body, inj.seed, rule.share)
+        inj.count("injected", f"{key}.unprocessed")
+        inj.add_held(n_held)
+        if fwd is None:
+            resp_body = merge_unprocessed(b"{}", held)
+            return 200, _with_crc({"Content-Type": "application/x-amz-json-1.0"}, resp_body), resp_body
+        return self._forward_holding(key, fwd, held, forward)
+
+    def _control(self, req: ProxyRequest) -> Response:
+        inj = self.injector
+        ctype = {"Content-Type": "application/json"}
+        if req.method == "GET" and req.path.startswith("/_proxy/stats"):
+            return 200, ctype, json.dumps(inj.stats()).encode()
+        if req.method == "POST" and req.path.startswith("/_proxy/rules"):
+            try:
+                cfg = json.loads(req.body or b"{}")
+                rules = [FaultRule.from_json(r) for r in cfg.get("rules", [])]
+                inj.configure(rules, int(cfg.get("seed", inj.seed)))
+            except (ValueError, TypeError, AttributeError) as e:
+                return 400, ctype, json.dumps({"message": str(e)}).encode()
+            return 200, ctype, json.dumps(inj.stats()).encode()
+        if req.method == "POST" and req.path.startswith("/_proxy/reset"):
+            inj.reset()
+            return 200, ctype, b"{}"
+        return 404, ctype, b'{"message": "unknown /_proxy/ endpoint"}'
+
+    def _forward_holding(
+        self, key: str, fwd: bytes, held: Mapping[str, list[Any]], forward: Forward
+    ) -> Response:
+        """Forward a BatchWriteItem without the held items and answer them in its ``UnprocessedItems``."""
+        self.injector.count("forwarded", key)
+        status, headers, data = forward(fwd)
+        if status != 200:
+            return status, headers, data
+        resp_body = merge_unprocessed(data, held)
+        return 200, _with_crc(headers, resp_body), resp_body
+
+    def _capacity(self, rule: FaultRule, key: str, op: str, body: bytes, forward: Forward) -> Response:
+        """Apply a ``partition_capacity`` rule to a BatchWriteItem or PutItem."""
+        inj = self.injector
+        req = json.loads(body or b"{}")
+        if op == "PutItem":
+            table = str(req.get("TableName", ""))
+            pk = _partition_value((req.get("Item") or {}).get(rule.partition_key))
+            units = write_units({"PutRequest": {"Item": req.get("Item") or {}}})[1]
+            if inj.admit(table, pk, units, rule.capacity):
+                inj.count("forwarded", key)
+                return forward(body)
+            inj.count("injected", f"{key}.partition_capacity")
+            return key_range_throttle_response(table)
+        fwd, held, n_held = split_by_capacity(body, rule, inj)
+        if n_held == 0:
+            inj.count("forwarded", key)
+            return forward(body)
+        inj.count("injected", f"{key}.partition_capacity")
+        inj.add_held(n_held)
+        if fwd is None:  # nothing fits: the whole call is throttled (BatchWriteItem API reference)
+            return key_range_throttle_response(next(iter(held), ""))
+        return self._forward_holding(key, fwd, held, forward)
 
 
 def _post_json(url: str, payload: Any, timeout: float = 10) -> Any:

@@ -201,7 +201,7 @@ HOST_CALLER = "host"
 
 
 def record_calls(config: dict[str, Any], upstream: str) -> dict[str, Any]:
-    """Put a counting proxy (``bench/proxy.py``) in front of ``upstream`` for each function of a host config and
+    """Put a counting proxy (``tools/local/proxy.py``) in front of ``upstream`` for each function of a host config and
     one for the host itself, and point the config at them (each function's ``AWS_ENDPOINT_URL``, the host's
     ``endpointUrl``), in place. Returns the started proxies keyed by function name and ``HOST_CALLER``; the
     caller stops them (``proxy.stop()``).
@@ -210,7 +210,7 @@ def record_calls(config: dict[str, Any], upstream: str) -> dict[str, Any]:
     client of AWS SDK v3 sends each request to its QueueUrl's host unless a client ``endpoint`` is set
     (``useQueueUrlAsEndpoint``, @aws-sdk/middleware-sdk-sqs), so ``AWS_ENDPOINT_URL`` alone would not catch them.
     """
-    from bench.proxy import CountingProxy
+    from tools.local.proxy import CountingProxy
 
     origin = upstream.rstrip("/")
     proxies: dict[str, Any] = {}

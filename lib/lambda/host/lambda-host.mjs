@@ -418,7 +418,7 @@ export class LambdaHost {
     }
     const { route } = this.matchRoute(req.method, path);
     if (!route) {
-      // the API's MISSING_AUTHENTICATION_TOKEN gateway response (tools/local/deploy.py missing_route_response)
+      // the API's MISSING_AUTHENTICATION_TOKEN gateway response (tools/local/translators.py missing_route_response)
       const missing = api.missingRoute ?? { status: 403, body: { message: "Missing Authentication Token" } };
       return json(missing.status, missing.body, { "x-amzn-errortype": "MissingAuthenticationTokenException" });
     }

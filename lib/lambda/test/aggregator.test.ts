@@ -8,6 +8,7 @@ import type { Context, SQSEvent } from "aws-lambda";
 import { SendMessageBatchCommand, SQSClient } from "@aws-sdk/client-sqs";
 import { mockClient } from "aws-sdk-client-mock";
 import fc from "fast-check";
+import { SETTLE_MS } from "../src/core/coalesce.ts";
 import type { Tick, TicksStoredDetail } from "../src/core/types.ts";
 import type { AggregatorResult } from "../src/handlers/aggregator.ts";
 import { FakeTable } from "./fakes/ddb-table.ts";
@@ -420,15 +421,15 @@ describe("DataAggregator behind the aggregation buffer (R-FN-5, R-EVB-1, R-PERF-
     assert.equal(table.calls.query, queries, "no tick read for an open window");
     assert.equal(deferrals.length, 1, "20 events, one window: one deferral");
     assert.deepEqual(JSON.parse(deferrals[0]!.body), { v: 1, deferred: [{ symbol: "AAPL", start: T, interval: "1m" }] });
-    assert.equal(deferrals[0]!.delaySeconds, 53, "until the minute's end plus the settle time");
+    assert.equal(deferrals[0]!.delaySeconds, 50 + SETTLE_MS / 1000, "until the minute's end plus the settle time");
     // The deferral comes back after the minute closed: 1m computed, 5m deferred again.
-    clock = T + 63_000;
+    clock = T + 60_000 + SETTLE_MS;
     const d1 = deferrals.splice(0);
     assert.deepEqual((await runBatch(d1.map((d, i) => ({ id: `d${i}`, body: d.body })))).batchItemFailures, []);
     assert.equal(aggItem("AAPL", "1m", T)?.trades, 20);
     assert.equal(aggItem("AAPL", "5m", T), undefined);
     assert.deepEqual(JSON.parse(deferrals[0]!.body).deferred, [{ symbol: "AAPL", start: T, interval: "5m" }]);
-    clock = T + 303_000;
+    clock = T + 300_000 + SETTLE_MS;
     await runBatch(deferrals.splice(0).map((d, i) => ({ id: `f${i}`, body: d.body })));
     assert.equal(aggItem("AAPL", "5m", T)?.trades, 20);
     assert.equal(deferrals.length, 0);

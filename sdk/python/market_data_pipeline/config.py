@@ -58,7 +58,7 @@ class MarketDataPipelineArgs(TypedDict):
     processor_batching_window_seconds: NotRequired[int]
     """Longest time the event source mapping gathers a batch for DataProcessor, in seconds (default 1; 0-300). Ticks are stored (and counted in aggregates) up to this much later; fewer, larger batches mean fewer processor runs and requests. Aggregation work does not depend on it: it grows with the ticks stored (R-PERF-1)."""
     aggregation_batching_window_seconds: NotRequired[int]
-    """Longest time the aggregation buffer gathers TicksStored events before one DataAggregator run, in seconds (default 2; 1-300). DataAggregator stores a window once, after it has closed, and DataQuery computes the open window from the ticks, so this only delays the stored aggregate of a closed window (and of late ticks) by up to this much; it does not change what streaming costs per tick."""
+    """Longest time the aggregation buffer gathers TicksStored events before one DataAggregator run, in seconds (default 10; 1-300). DataAggregator stores a window once, after it has closed, and DataQuery computes every window of the last two minutes from the ticks, so this only delays the stored aggregate of a closed window (and of late ticks) by up to this much; a longer window means fewer DataAggregator runs while events flow (each run costs a request, a trace and the buffer's receive and delete, whatever its windows)."""
     processor_max_concurrency: NotRequired[int]
     """Largest number of concurrent DataProcessor invocations the SQS event source starts (default 100; 2-1000)."""
     tags: NotRequired[dict[str, str]]

@@ -1,50 +1,30 @@
-"""A counting HTTP proxy in front of moto: every AWS request is classified and its billing units computed.
+"""What one AWS call means: the authorizations AWS makes for it and its billing units.
 
-One `CountingProxy` per caller (a function, the event-source poller, ...) so requests are attributed to whoever made
-them: point the caller's ``AWS_ENDPOINT_URL`` at ``proxy.url``. Classification:
+A call is classified by the proxy in front of moto (``tools/local/proxy.py``: service, action) and kept as a `Call`:
 
-* service: the SigV4 credential scope in ``Authorization`` (``Credential=<key>/<date>/<region>/<service>/...``);
-* action: ``X-Amz-Target`` (JSON protocols: DynamoDB, SQS, EventBridge), else ``Action=`` of a query-protocol form
-  body, else for S3 the method, path and sub-resource (GetObject, PutObject, UploadPart, ...);
-* IAM authorizations (``Call.iam``, the IAM proof of R-SEC-4, ``tools/local/iam_proof.py``): each call becomes the
+* IAM authorizations (``Call.iam``, the IAM proof of R-SEC-4, ``tests/iam/proof.py``): each call becomes the
   (IAM action, resource ARN, request context) requests AWS authorizes for it (``iam_requests``), e.g. HeadObject ->
   ``s3:GetObject`` on the object ARN, ListObjectsV2 -> ``s3:ListBucket`` on the bucket with ``s3:prefix``,
   BatchWriteItem -> ``dynamodb:BatchWriteItem`` on each table, SendMessageBatch -> ``sqs:SendMessage`` on the queue,
   PutEvents -> ``events:PutEvents`` on each entry's bus. A call it cannot map keeps ``Call.unclassified`` (the proof
   fails on it rather than skipping it).
-
-Billing units follow the AWS price-list definitions (see ``bench/prices.json``): SQS requests per started 64 KiB of
-payload, EventBridge events per entry and 64 KiB chunk, DynamoDB write units per started KiB of each item written and
-read units per started 4 KiB of items read (strongly consistent; half for eventually consistent reads).
+* Billing units (the bench, ``billing_units``) follow the AWS price-list definitions (see ``bench/prices.json``): SQS
+  requests per started 64 KiB of payload, EventBridge events per entry and 64 KiB chunk, DynamoDB write units per
+  started KiB of each item written and read units per started 4 KiB of items read (strongly consistent; half for
+  eventually consistent reads).
 """
 
-import http.client
 import json
 import math
-import re
-import sys
-import threading
 import urllib.parse
 import xml.etree.ElementTree as ET
 from collections import Counter
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-_CRED_RE = re.compile(r"Credential=[^/,\s]+/\d{8}/([^/]+)/([^/]+)/aws4_request")
-_HOP = {
-    "connection",
-    "keep-alive",
-    "transfer-encoding",
-    "te",
-    "trailer",
-    "upgrade",
-    "proxy-connection",
-    "expect",
-}
+from tools.local.mocks import ACCOUNT
+
 KIB64 = 65_536
-MOTO_ACCOUNT = "123456789012"
-"""The account moto serves by default (and the one tests/harness.py fabricates ARNs with)."""
 
 
 def ddb_value_size(v: Any) -> int:
@@ -94,63 +74,6 @@ class Call:
     """the authorizations AWS makes for this call (``iam_requests``)"""
     unclassified: str = ""
     """why no IAM authorization could be derived (empty when ``iam`` is complete)"""
-
-
-_S3_LIST_PARAMS = {
-    "list-type",
-    "prefix",
-    "delimiter",
-    "max-keys",
-    "marker",
-    "continuation-token",
-    "start-after",
-}
-_S3_LIST_PARAMS |= {"encoding-type", "fetch-owner"}
-
-
-def s3_action(method: str, path: str, query: str, headers: Any = None) -> str:
-    """S3 operation from method, path-style path (/bucket/key), query string and (for copies) headers."""
-    q = urllib.parse.parse_qs(query, keep_blank_values=True)
-    parts = path.lstrip("/").split("/", 1)
-    has_key = len(parts) == 2 and parts[1] != ""
-    copy = bool(headers is not None and headers.get("x-amz-copy-source"))
-    if method == "POST":
-        if "uploads" in q:
-            return "CreateMultipartUpload"
-        if "uploadId" in q:
-            return "CompleteMultipartUpload"
-        if "delete" in q:
-            return "DeleteObjects"
-        return "PostObject"
-    if method == "PUT":
-        if has_key and "partNumber" in q:
-            return "UploadPartCopy" if copy else "UploadPart"
-        if has_key and "tagging" in q:
-            return "PutObjectTagging"
-        if has_key:
-            return "CopyObject" if copy else "PutObject"
-        return "PutBucket" if not q else "PutBucket?" + "&".join(sorted(q))
-    if method == "GET":
-        if not has_key:
-            if "versions" in q:
-                return "ListObjectVersions"
-            if "uploads" in q:
-                return "ListMultipartUploads"
-            if set(q) - _S3_LIST_PARAMS:
-                return "GetBucket?" + "&".join(sorted(set(q) - _S3_LIST_PARAMS))
-            return "ListObjectsV2" if q.get("list-type") == ["2"] else "ListObjects"
-        if "uploadId" in q:
-            return "ListParts"
-        if "tagging" in q:
-            return "GetObjectTagging"
-        return "GetObject"
-    if method == "HEAD":
-        return "HeadObject" if has_key else "HeadBucket"
-    if method == "DELETE":
-        if "uploadId" in q:
-            return "AbortMultipartUpload"
-        return "DeleteObject" if has_key else "DeleteBucket"
-    return method
 
 
 # S3 operation -> IAM action ("Actions, resources, and condition keys for Amazon S3" in the Service Authorization
@@ -314,7 +237,7 @@ def iam_requests(
     headers: Any,
     body: bytes,
     region: str,
-    account: str = MOTO_ACCOUNT,
+    account: str = ACCOUNT,
     secure_transport: bool = True,
 ) -> tuple[IamRequest, ...]:
     """The authorizations AWS makes for one classified call (raises ``LookupError`` for a call it cannot map).
@@ -415,165 +338,6 @@ def billing_units(service: str, action: str, req: bytes, resp: bytes) -> tuple[d
             return {}, "free"  # S3 pricing: DELETE and CANCEL requests are free
         return ({"s3_tier1": 1} if action in tier1 else {"s3_tier2": 1}), ""
     return {}, ""
-
-
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-    server: "_Server"
-
-    def log_message(self, format: str, *args: Any) -> None:  # quiet
-        return
-
-    def _read_body(self) -> bytes:
-        if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
-            out = bytearray()
-            for _ in range(10_000_000):
-                size = int(self.rfile.readline().split(b";")[0].strip() or b"0", 16)
-                if size == 0:
-                    while self.rfile.readline() not in (b"\r\n", b"\n", b""):
-                        pass
-                    break
-                out += self.rfile.read(size)
-                self.rfile.readline()
-            return bytes(out)
-        n = int(self.headers.get("Content-Length") or 0)
-        return self.rfile.read(n) if n else b""
-
-    def _proxy(self) -> None:
-        body = self._read_body()
-        up = self.server.upstream
-        headers = {k: v for k, v in self.headers.items() if k.lower() not in _HOP}
-        headers["Content-Length"] = str(len(body))
-        conn = http.client.HTTPConnection(up.hostname or "127.0.0.1", up.port or 80, timeout=120)
-        try:
-            conn.request(self.command, self.path, body=body, headers=headers)
-            resp = conn.getresponse()
-            data = resp.read()
-            status, resp_headers = resp.status, resp.getheaders()
-        finally:
-            conn.close()
-        self.server.owner.record(self.command, self.path, self.headers, body, status, data)
-        try:
-            self.send_response(status)
-            for k, v in resp_headers:
-                if k.lower() not in _HOP and k.lower() != "content-length":
-                    self.send_header(k, v)
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            if self.command != "HEAD":
-                self.wfile.write(data)
-        except (BrokenPipeError, ConnectionResetError):
-            # the caller gave up (e.g. the host aborting a long poll at shutdown); the call reached moto: counted
-            self.close_connection = True
-
-    def do_GET(self) -> None:
-        """Forward a GET."""
-        self._proxy()
-
-    def do_PUT(self) -> None:
-        """Forward a PUT."""
-        self._proxy()
-
-    def do_POST(self) -> None:
-        """Forward a POST."""
-        self._proxy()
-
-    def do_DELETE(self) -> None:
-        """Forward a DELETE."""
-        self._proxy()
-
-    def do_HEAD(self) -> None:
-        """Forward a HEAD."""
-        self._proxy()
-
-
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-    upstream: urllib.parse.ParseResult
-    owner: "CountingProxy"
-
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        """Connections the caller drops are not errors of the proxy; others are printed as usual."""
-        exc = sys.exc_info()[1]
-        if isinstance(exc, (ConnectionError, TimeoutError)):
-            return
-        super().handle_error(request, client_address)
-
-
-class CountingProxy:
-    """Forwards to ``upstream`` (moto) and records every call; ``url`` after ``start()``."""
-
-    def __init__(
-        self, name: str, upstream: str, account: str = MOTO_ACCOUNT, secure_transport: bool = True
-    ) -> None:
-        """``name`` labels the caller (e.g. ``ingestion``); ``upstream`` is moto's URL; ``account`` and
-        ``secure_transport`` are the account and transport the IAM requests of each call assume (``iam_requests``)."""
-        self.name = name
-        self.upstream = upstream
-        self.account = account
-        self.secure_transport = secure_transport
-        self.calls: list[Call] = []
-        self._lock = threading.Lock()
-        self._server: _Server | None = None
-        self._thread: threading.Thread | None = None
-        self.url = ""
-
-    def start(self) -> "CountingProxy":
-        """Listen on 127.0.0.1, on a free port."""
-        srv = _Server(("127.0.0.1", 0), _Handler)
-        srv.upstream = urllib.parse.urlparse(self.upstream)
-        srv.owner = self
-        self._server = srv
-        self._thread = threading.Thread(target=srv.serve_forever, name=f"proxy-{self.name}", daemon=True)
-        self._thread.start()
-        self.url = f"http://127.0.0.1:{srv.server_address[1]}"
-        return self
-
-    def stop(self) -> None:
-        """Stop listening (safe to call twice)."""
-        srv, self._server = self._server, None
-        if srv is not None:
-            srv.shutdown()
-            srv.server_close()
-        if self._thread is not None:
-            self._thread.join(timeout=10)
-            self._thread = None
-
-    def record(self, method: str, path: str, headers: Any, body: bytes, status: int, resp: bytes) -> None:
-        """Classify one forwarded call and keep it."""
-        m = _CRED_RE.search(headers.get("Authorization", ""))
-        region, service = (m.group(1), m.group(2)) if m else ("", "unknown")
-        target = headers.get("X-Amz-Target", "")
-        url = urllib.parse.urlsplit(path)
-        if target:
-            action = target.rsplit(".", 1)[-1]
-        elif service == "s3":
-            action = s3_action(method, url.path, url.query, headers)
-        else:
-            form = urllib.parse.parse_qs(body.decode(errors="replace")) if body else {}
-            action = (form.get("Action") or urllib.parse.parse_qs(url.query).get("Action") or [method])[0]
-        units, tag = billing_units(service, action, body, resp)
-        iam: tuple[IamRequest, ...] = ()
-        unclassified = ""
-        try:
-            iam = iam_requests(
-                service, action, method, path, headers, body, region, self.account, self.secure_transport
-            )
-        except (LookupError, ValueError, ET.ParseError) as e:
-            unclassified = f"{method} {url.path} ({service} {action}): {e}"
-        call = Call(service, action, status, len(body), len(resp), units, tag, iam, unclassified)
-        with self._lock:
-            self.calls.append(call)
-
-    def snapshot(self) -> int:
-        """Number of calls so far (use with ``since``)."""
-        with self._lock:
-            return len(self.calls)
-
-    def since(self, mark: int = 0) -> list[Call]:
-        """Calls recorded after ``snapshot()`` returned ``mark``."""
-        with self._lock:
-            return list(self.calls[mark:])
 
 
 def summarize(calls: list[Call]) -> dict[str, Any]:

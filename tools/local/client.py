@@ -1,0 +1,208 @@
+"""The one client that reads a running local stack back: its table, queues and bucket (boto3 against moto) and its
+REST API (through the local Lambda host). Used by the demo, the bench and the fault tests.
+
+Every read goes to moto directly (never through a proxy in front of it), so reading never counts or gets faulted.
+"""
+
+import json
+import urllib.parse
+from collections.abc import Iterable, Iterator, Mapping
+from decimal import Decimal
+from typing import Any
+
+from tools.local.host_config import API_URL_KEY, ENDPOINT_URL_KEY
+from tools.local.moto_server import CREDENTIALS, REGION
+
+AGGREGATE_FIELDS = ("open", "high", "low", "close", "volume", "vwap", "trades")
+"""Aggregate attributes compared with the reference computation."""
+
+Rows = dict[int, dict[str, float | None]]
+"""Aggregates of one symbol and interval: window start -> `AGGREGATE_FIELDS`."""
+
+MAX_PAGES = 100_000
+"""Bound of every paginated read."""
+
+
+class StackClient:
+    """Reads the stack at `outputs` (flat outputs with `EndpointUrl`); `host` (a `LambdaHostProcess`) serves its API
+    with `api_key`. `config`: a botocore `Config` for the boto3 clients (default: moto_server's)."""
+
+    def __init__(
+        self, outputs: Mapping[str, str], host: Any = None, api_key: str | None = None, config: Any = None
+    ):
+        """Clients are made on first use."""
+        self.outputs = dict(outputs)
+        self.host = host
+        self.api_key = api_key or ""
+        self.config = config
+        self._clients: dict[str, Any] = {}
+        self.bucket = self.outputs["BucketName"]
+        self.table = self.outputs["TableName"]
+        api_url = self.outputs.get(API_URL_KEY, "")
+        self.stage_path = urllib.parse.urlparse(api_url).path.rstrip("/")
+        """the API's stage path (`/<stage>`): the host serves the routes under it"""
+
+    @classmethod
+    def of(cls, stack: Any, config: Any = None) -> "StackClient":
+        """The client of a started `tools.local.stack.LocalStack`."""
+        d = stack.deployment
+        return cls(stack.outputs, stack.host, d.api_key_value if d else None, config)
+
+    # -- AWS (moto) ---------------------------------------------------------------------------------------------
+    def client(self, service: str) -> Any:
+        """A boto3 client for the stack's endpoint (cached)."""
+        if service not in self._clients:
+            import boto3
+            from botocore.config import Config
+
+            config = self.config or Config(retries={"max_attempts": 3, "mode": "standard"}, read_timeout=60)
+            self._clients[service] = boto3.client(
+                service,
+                endpoint_url=self.outputs[ENDPOINT_URL_KEY],
+                region_name=REGION,
+                config=config,
+                **CREDENTIALS,
+            )
+        return self._clients[service]
+
+    @property
+    def s3(self) -> Any:
+        """The S3 client."""
+        return self.client("s3")
+
+    @property
+    def sqs(self) -> Any:
+        """The SQS client."""
+        return self.client("sqs")
+
+    @property
+    def ddb(self) -> Any:
+        """The DynamoDB client."""
+        return self.client("dynamodb")
+
+    def query(self, pk: str, select_count: bool = False) -> Iterator[dict[str, Any]]:
+        """Every item of one partition of the table (paginated Query, never Scan); `select_count`: one
+        ``{"count": n}`` per page instead."""
+        kw: dict[str, Any] = {
+            "TableName": self.table,
+            "KeyConditionExpression": "#s = :s",
+            "ExpressionAttributeNames": {"#s": "symbol"},
+            "ExpressionAttributeValues": {":s": {"S": pk}},
+        }
+        if select_count:
+            kw["Select"] = "COUNT"
+        for _ in range(MAX_PAGES):
+            page = self.ddb.query(**kw)
+            if select_count:
+                yield {"count": page["Count"]}
+            else:
+                yield from page["Items"]
+            if "LastEvaluatedKey" not in page:
+                return
+            kw["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+        raise RuntimeError(f"partition {pk} has more than {MAX_PAGES} pages")
+
+    def count(self, pk: str) -> int:
+        """Number of items of one partition (Select=COUNT): a symbol's stored ticks."""
+        return sum(int(p["count"]) for p in self.query(pk, select_count=True))
+
+    def aggregates(self, symbol: str, interval: str) -> Rows:
+        """Stored aggregates of a symbol (the table: windows closed and aggregated)."""
+        return aggregate_rows(self.query(f"{symbol}#{interval}"))
+
+    def depth(self, url: str) -> int:
+        """Visible + in-flight messages of a queue."""
+        a = self.sqs.get_queue_attributes(
+            QueueUrl=url,
+            AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
+        )["Attributes"]
+        return int(a["ApproximateNumberOfMessages"]) + int(a["ApproximateNumberOfMessagesNotVisible"])
+
+    def polled_queues(self) -> list[str]:
+        """URLs of every queue the host polls (event-source queues and the local trigger shims)."""
+        return [str(s["queueUrl"]) for s in self.host.config["eventSources"] if s.get("queueUrl")]
+
+    def quiet(self) -> bool:
+        """No message in any queue the host polls and no function busy."""
+        if any(self.depth(url) for url in self.polled_queues()):
+            return False
+        return all(int(s.get("busy", 0)) == 0 for s in self.host.stats().values())
+
+    def rejected(self, key: str) -> list[dict[str, Any]]:
+        """The records of `rejected/<key>.jsonl` (empty when there is none)."""
+        try:
+            body = self.s3.get_object(Bucket=self.bucket, Key=f"rejected/{key}.jsonl")["Body"].read()
+        except self.s3.exceptions.NoSuchKey:
+            return []
+        return [json.loads(line) for line in body.decode().splitlines() if line.strip()]
+
+    def rejected_lines(self) -> int:
+        """Lines of every `rejected/` object (one rejected record per line)."""
+        n = 0
+        for page in self.s3.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix="rejected/"):
+            for obj in page.get("Contents", []):
+                body = self.s3.get_object(Bucket=self.bucket, Key=obj["Key"])["Body"].read()
+                n += sum(1 for line in body.decode().splitlines() if line.strip())
+        return n
+
+    # -- the local host -----------------------------------------------------------------------------------------
+    def logs_since(self, function: str, since: int) -> tuple[list[str], int]:
+        """Worker output lines of `function` after sequence number `since`, and the next sequence number."""
+        data = self.host.get_json(f"/_host/logs?function={urllib.parse.quote(function)}&since={since}")
+        return [str(e["line"]) for e in data["lines"]], int(data["next"])
+
+    # -- the REST API (local host) ------------------------------------------------------------------------------
+    def api(
+        self,
+        method: str,
+        path: str,
+        body: bytes | None = None,
+        headers: Mapping[str, str] | None = None,
+        key: str | None = "valid",
+        timeout: float = 120,
+    ) -> tuple[int, dict[str, str], bytes]:
+        """One request to the REST API under the stage path; `key` None = no x-api-key, else the valid key or `key`."""
+        h = dict(headers or {})
+        if key is not None:
+            h["x-api-key"] = self.api_key if key == "valid" else key
+        status, resp_headers, data = self.host.request(method, f"{self.stage_path}{path}", body, h, timeout)
+        return int(status), dict(resp_headers), bytes(data)
+
+    def api_aggregates(self, symbol: str, interval: str, from_ms: int, to_ms: int) -> Rows:
+        """A symbol's aggregates read through the REST API (GET /symbols/{s}/aggregates, DataQuery, R-API-3), every
+        page. This is what users see, the windows the API computes at read time included."""
+        out: Rows = {}
+        nxt = ""
+        for _ in range(1000):
+            q = urllib.parse.urlencode(
+                {"interval": interval, "from": from_ms, "to": to_ms, **({"next": nxt} if nxt else {})}
+            )
+            path = f"/symbols/{urllib.parse.quote(symbol)}/aggregates?{q}"
+            status, _h, body = self.api("GET", path)
+            if status != 200:
+                raise RuntimeError(f"GET {self.stage_path}{path} answered {status}: {body[:300]!r}")
+            page = json.loads(body)
+            for r in page["items"]:
+                out[int(r["windowStart"])] = {
+                    f: None if r.get(f) is None else float(r[f]) for f in AGGREGATE_FIELDS
+                }
+            nxt = page.get("next") or ""
+            if not nxt:
+                break
+        return out
+
+
+def aggregate_rows(items: Iterable[Mapping[str, Any]]) -> Rows:
+    """Aggregate items (DynamoDB form) -> window start -> compared fields."""
+    return {
+        int(Decimal(item["timestamp"]["N"])): {f: _number(item.get(f)) for f in AGGREGATE_FIELDS}
+        for item in items
+    }
+
+
+def _number(v: Mapping[str, Any] | None) -> float | None:
+    if not v or "NULL" in v:
+        return None
+    if "N" in v:
+        return float(Decimal(v["N"]))
+    return None
