@@ -965,8 +965,8 @@ def project_streams(streams: Sequence[Mapping[str, Any]], prices: dict[str, Any]
             for x in mine
             if int(x["storage"].get("aggregate_items", 0)) > 0
         ]
-        if not points:
-            continue
+        if len(points) < 2:
+            continue  # one run cannot tell a window's cost from a run's (e.g. --stream-symbols 1000): no projection
         fit = cost.fit_aggregation(points)
         rows = []
         for x in mine:

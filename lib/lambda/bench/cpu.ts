@@ -3,8 +3,9 @@
  * measured in the same process on the same bytes:
  *
  * - ingestion: the exact core path of DataIngestion's S3 branch without I/O: bytes in 64 KiB chunks (as an S3 stream
- *   delivers them; gzip through a streaming gunzip as the handler does) -> AutoParser (format from the key) ->
- *   validateTick -> MessagePacker -> BatchGrouper. Baseline: the same bytes through `toString().split("\n")` +
+ *   delivers them; gzip through a streaming gunzip as the handler does) -> core/ingest.ts FileTicks, the handler's
+ *   own parse -> validate -> pack step (AutoParser with the fast lanes, validateTick, MessagePacker, BatchGrouper).
+ *   Baseline: the same bytes through `toString().split("\n")` +
  *   `JSON.parse` per line (JSON Lines) or + `split(",")` per line (CSV); gzip inputs add `gunzipSync`.
  * - aggregation: DataAggregator's recompute loop over items shaped as a DynamoDB Query returns them
  *   (`timestamp`/`price`/`volume` as N strings, sorted by key, grouped by symbol and 5-minute window):
@@ -19,10 +20,9 @@
 import { Readable } from "node:stream";
 import { createGunzip, gunzipSync, gzipSync } from "node:zlib";
 import { WindowAccumulator } from "../src/core/aggregate.ts";
-import { AutoParser, formatFromKey, type ParseEvent } from "../src/core/formats.ts";
+import { formatFromKey } from "../src/core/formats.ts";
+import { FileTicks } from "../src/core/ingest.ts";
 import { decodeTickKey, tickKey } from "../src/core/keys.ts";
-import { BatchGrouper, MessagePacker, type PackedMessage } from "../src/core/pack.ts";
-import { validateTick } from "../src/core/tick.ts";
 import type { Tick } from "../src/core/types.ts";
 import { FIVE_MINUTES, minuteStart } from "../src/core/windows.ts";
 import { makeTicks, toCsv, toJsonl } from "./data.ts";
@@ -59,51 +59,37 @@ interface IngestResult {
   batches: number;
 }
 
-/** The ingestion core over one object's bytes (already decompressed chunks). */
+/** The ingestion core over one object's bytes (already decompressed chunks): DataIngestion's own FileTicks. */
 class IngestCore {
   readonly r: IngestResult = { accepted: 0, rejected: 0, messages: 0, batches: 0 };
-  private readonly packer = new MessagePacker("s3://bench/incoming/ticks");
-  private readonly grouper = new BatchGrouper();
-  private readonly parser: AutoParser;
+  private readonly ticks: FileTicks;
 
   constructor(key: string) {
-    this.parser = new AutoParser(formatFromKey(key), (e) => this.onEvent(e), {
-      onTickJson: (json) => {
-        this.r.accepted++;
-        this.takeMessage(this.packer.addJson(json, json.length));
+    const r = this.r;
+    this.ticks = new FileTicks("s3://bench/incoming/ticks", formatFromKey(key), {
+      add: (_line, _reason, _raw, _extra, count = 1) => {
+        r.rejected += count;
       },
     });
   }
 
-  private onEvent(e: ParseEvent): void {
-    if (e.kind === "error") {
-      this.r.rejected += e.count;
-      return;
+  /** Counts (and drops) the batches ready, as the handler sends them after each chunk. */
+  private take(): void {
+    for (const b of this.ticks.takeBatches()) {
+      this.r.batches++;
+      this.r.messages += b.length;
     }
-    const v = validateTick(e.value);
-    if (!v.ok) {
-      this.r.rejected++;
-      return;
-    }
-    this.r.accepted++;
-    this.takeMessage(this.packer.add(v.tick));
-  }
-
-  private takeMessage(m: PackedMessage | undefined): void {
-    if (!m) return;
-    this.r.messages++;
-    const b = this.grouper.add(m);
-    if (b) this.r.batches++;
   }
 
   push(chunk: Uint8Array): void {
-    this.parser.push(chunk);
+    this.ticks.push(chunk);
+    this.take();
   }
 
   end(): IngestResult {
-    this.parser.end();
-    this.takeMessage(this.packer.flush());
-    if (this.grouper.flush()) this.r.batches++;
+    this.ticks.end();
+    this.take();
+    this.r.accepted = this.ticks.accepted;
     return this.r;
   }
 }

@@ -4,7 +4,6 @@ import { describe, it } from "node:test";
 import fc from "fast-check";
 import {
   MAX_TICK_BYTES,
-  MAX_TICKS_PER_WINDOW,
   PRICE_MAX,
   PRICE_MIN,
   parseIsoTimestamp,
@@ -14,6 +13,7 @@ import {
   VOLUME_MIN,
   validateTick,
 } from "../src/core/tick.ts";
+import { MAX_TICKS_PER_WINDOW } from "../src/core/keys.ts";
 import { MAX_TS, tickArb, toInput } from "./helpers/ticks.ts";
 
 const base = { symbol: "AAPL", timestamp: 1_700_000_000_123, price: 189.5, volume: 100 };

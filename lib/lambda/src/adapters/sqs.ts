@@ -115,3 +115,46 @@ export async function sendBatch(queueUrl: string, bodies: string[], delaySeconds
     lastFailed,
   );
 }
+
+/**
+ * Sends batches (sendBatch) with at most `concurrency` calls in flight; remembers the first failure and throws it on
+ * the next send() or on drain(). Counts the messages and batches sent.
+ */
+export class BatchSender {
+  private readonly inflight = new Set<Promise<void>>();
+  private error: unknown;
+  /** messages sent so far */
+  messages = 0;
+  /** SendMessageBatch calls that succeeded so far */
+  batches = 0;
+
+  constructor(
+    private readonly queueUrl: string,
+    private readonly concurrency: number,
+  ) {}
+
+  /** Starts sending one batch of bodies, waiting first while `concurrency` calls are in flight. */
+  async send(bodies: readonly string[]): Promise<void> {
+    if (this.error !== undefined) throw this.error;
+    while (this.inflight.size >= this.concurrency) await Promise.race(this.inflight);
+    if (this.error !== undefined) throw this.error;
+    const p: Promise<void> = sendBatch(this.queueUrl, [...bodies]).then(
+      () => {
+        this.messages += bodies.length;
+        this.batches++;
+        this.inflight.delete(p);
+      },
+      (e: unknown) => {
+        if (this.error === undefined) this.error = e;
+        this.inflight.delete(p);
+      },
+    );
+    this.inflight.add(p);
+  }
+
+  /** Waits for every call in flight; throws the first failure. */
+  async drain(): Promise<void> {
+    while (this.inflight.size > 0) await Promise.race(this.inflight);
+    if (this.error !== undefined) throw this.error;
+  }
+}

@@ -24,9 +24,11 @@
  * - extra values: printable ASCII text without `"` and `\` (JSON needs no escape); in JSON also plain numbers (as
  *   above, or their negatives), `true`, `false`, `null`. CSV: an empty extra cell is omitted, as the generic path does.
  * - extra names: printable ASCII without `"` and `\`, not empty, not all digits (JavaScript orders integer-like keys
- *   first), not `__proto__`, no name twice.
+ *   first), not `__proto__`, not a first-class optional field of core/tick.ts (OPTIONAL_FIELDS: such a record is
+ *   left to the generic path), no name twice.
+ * The tick JSON itself is written by core/tick.ts `writeTickJson`, the writer `tickJson` uses too.
  */
-import { MAX_TICK_BYTES, MAX_TS, PRICE_MAX, PRICE_MIN, VOLUME_MAX, VOLUME_MIN } from "./tick.ts";
+import { MAX_TICK_BYTES, MAX_TS, OPTIONAL_FIELDS, PRICE_MAX, PRICE_MIN, VOLUME_MAX, VOLUME_MIN, writeTickJson } from "./tick.ts";
 
 /** Converts a plain CSV row to its tick JSON, or returns undefined when the generic path must decide. */
 export type CsvFastLane = (row: string) => string | undefined;
@@ -123,9 +125,12 @@ function decimalOk(s: string, from: number, to: number, zero: boolean): boolean 
   return s.charCodeAt(to - 1) !== 48 && significant <= MAX_SIGNIFICANT;
 }
 
+/** First-class optional tick fields: the lanes do not build them (the generic path does). */
+const OPTIONAL: ReadonlySet<string> = new Set(OPTIONAL_FIELDS);
+
 /** An extra field name the lanes can carry (see the module doc). */
 function plainName(name: string): boolean {
-  if (name === "" || name === "__proto__") return false;
+  if (name === "" || name === "__proto__" || (OPTIONAL.size > 0 && OPTIONAL.has(name))) return false;
   let digits = true;
   for (let i = 0; i < name.length; i++) {
     const c = name.charCodeAt(i);
@@ -193,8 +198,7 @@ export function csvFastLane(header: readonly string[]): CsvFastLane | undefined 
       }
       from = to + 1;
     }
-    const head = `{"symbol":"${symbol}","ts":${ts},"price":${price},"volume":${volume}`;
-    const json = extra === "" ? `${head}}` : `${head},"extra":{${extra}}}`;
+    const json = writeTickJson(symbol, ts, price, volume, extra === "" ? undefined : extra);
     return json.length > MAX_TICK_BYTES ? undefined : json; // ASCII only: length = UTF-8 bytes
   };
 }
@@ -306,7 +310,6 @@ export function jsonFastLane(text: string): string | undefined {
   }
   while (i < n && isJsonWs(text.charCodeAt(i))) i++;
   if (i !== n || symbol === undefined || ts === undefined || price === undefined || volume === undefined) return undefined;
-  const head = `{"symbol":"${symbol}","ts":${ts},"price":${price},"volume":${volume}`;
-  const json = extra === "" ? `${head}}` : `${head},"extra":{${extra}}}`;
+  const json = writeTickJson(symbol, ts, price, volume, extra === "" ? undefined : extra);
   return json.length > MAX_TICK_BYTES ? undefined : json;
 }

@@ -16,7 +16,7 @@
  */
 import { isUtf8 } from "node:buffer";
 import { type CsvFastLane, csvFastLane, jsonFastLane } from "./fastlane.ts";
-import { setField } from "./tick.ts";
+import { REQUIRED_FIELDS, setField } from "./tick.ts";
 
 /** The three record formats. */
 export type Format = "csv" | "jsonl" | "json-array";
@@ -418,7 +418,8 @@ export function splitCsvLine(line: string): string[] | string {
   }
 }
 
-const REQUIRED = ["symbol", "timestamp", "price", "volume"];
+/** The required tick fields (core/tick.ts), matched case-insensitively in a CSV header. */
+const REQUIRED: readonly string[] = REQUIRED_FIELDS;
 
 /** CSV with a header row. Records are objects of strings keyed by the header names. */
 export class CsvParser implements StreamParser {

@@ -17,13 +17,19 @@
  * `...000.000000000` as `...000`); `decodeTickKey` accepts both forms and `canonicalKey` restores the 9-digit form.
  */
 import { createHash } from "node:crypto";
-import type { Tick } from "./types.ts";
+import { MAX_TS, type Tick, tickContent } from "./tick.ts";
+import { INTERVALS } from "./types.ts";
 
 /** Number of decimal digits of the discriminator. */
 export const DISCRIMINATOR_DIGITS = 9;
 const DISC_MOD = 1_000_000_000n;
-/** Largest timestamp a key may carry (9999-12-31T23:59:59.999Z, the ingestion limit). */
-export const MAX_KEY_TS = 253_402_300_799_999;
+/** Largest timestamp a key may carry: the ingestion limit MAX_TS (9999-12-31T23:59:59.999Z). */
+export const MAX_KEY_TS = MAX_TS;
+/**
+ * Most ticks one 5-minute window can hold: one per (millisecond, 9-digit discriminator) key; the R-DATA-1 bounds
+ * (core/tick.ts) are chosen so that even this many keep every aggregate storable.
+ */
+export const MAX_TICKS_PER_WINDOW = INTERVALS["5m"] * 10 ** DISCRIMINATOR_DIGITS;
 const KEY_RE = /^(0|[1-9]\d{0,14})(?:\.(\d{1,9}))?$/;
 
 /** A decoded tick sort key. */
@@ -53,7 +59,7 @@ export function canonicalJson(value: unknown): string {
 
 /** The canonical content string of a tick: what decides "same tick" (an empty `extra` equals no `extra`). */
 export function canonicalTick(t: Tick): string {
-  return canonicalJson([t.symbol, t.ts, t.price, t.volume, t.extra ?? {}]);
+  return canonicalJson(tickContent(t));
 }
 
 /** A 9-digit discriminator of any string: SHA-256, first 64 bits mod 10^9, zero-padded. */

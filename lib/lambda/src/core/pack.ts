@@ -4,14 +4,18 @@
  *
  * Limits (docs/design.md "SQS message"): a body is `{"v":1,"src":...,"ticks":[...]}` of at most 262,144 UTF-8 bytes
  * and at most `maxTicksPerMessage` ticks (default 500, so one DataProcessor message stays a bounded amount of
- * DynamoDB work); a batch call holds at most 10 entries whose bodies total at most 262,144 bytes.
+ * DynamoDB work); a batch call holds at most 10 entries whose bodies total at most 262,144 bytes. Each tick's JSON
+ * comes from core/tick.ts `tickJson`.
  */
-import { MAX_SQS_MESSAGE_BYTES, type Tick } from "./types.ts";
+import { type Tick, tickJson } from "./tick.ts";
+import { MAX_SQS_MESSAGE_BYTES } from "./types.ts";
+
+/** The tick JSON writer is core/tick.ts `tickJson`; re-exported for the callers that pack. */
+export { tickJson };
 
 export const MAX_BATCH_ENTRIES = 10;
 export const MAX_BATCH_BYTES = 262_144;
 export const DEFAULT_MAX_TICKS_PER_MESSAGE = 500;
-const SAFE_SYMBOL = /^[A-Z0-9.\-^]{1,12}$/;
 
 /** One message body and its UTF-8 size. */
 export interface PackedMessage {
@@ -25,43 +29,6 @@ export interface PackOptions {
   maxMessageBytes?: number;
   /** default DEFAULT_MAX_TICKS_PER_MESSAGE (500) */
   maxTicksPerMessage?: number;
-}
-
-/**
- * JSON of a normalised tick, the same text as JSON.stringify(tick) (same key order), built faster: the symbol is
- * plain ASCII (validated) and finite numbers print the same through String() and JSON.
- */
-export function tickJson(t: Tick): string {
-  if (!SAFE_SYMBOL.test(t.symbol) || !Number.isFinite(t.ts) || !Number.isFinite(t.price) || !Number.isFinite(t.volume)) {
-    return JSON.stringify(t);
-  }
-  const head = `{"symbol":"${t.symbol}","ts":${t.ts},"price":${t.price},"volume":${t.volume}`;
-  return t.extra === undefined ? `${head}}` : `${head},"extra":${flatJson(t.extra) ?? JSON.stringify(t.extra)}}`;
-}
-
-/** Strings JSON.stringify writes unchanged between quotes (no quote, backslash, control character or surrogate). */
-const PLAIN = /^[^"\\\u0000-\u001f\ud800-\udfff]*$/;
-
-/** JSON of a flat object of plain strings, finite numbers, booleans and nulls; undefined for anything else. */
-function flatJson(o: Record<string, unknown>): string | undefined {
-  let out = "{";
-  let first = true;
-  for (const k in o) {
-    if (!Object.hasOwn(o, k)) continue;
-    const v = o[k];
-    if (!PLAIN.test(k)) return undefined;
-    let js: string;
-    if (typeof v === "string") {
-      if (!PLAIN.test(v)) return undefined;
-      js = `"${v}"`;
-    } else if (typeof v === "number" && Number.isFinite(v)) js = String(v);
-    else if (typeof v === "boolean") js = v ? "true" : "false";
-    else if (v === null) js = "null";
-    else return undefined;
-    out += `${first ? "" : ","}"${k}":${js}`;
-    first = false;
-  }
-  return `${out}}`;
 }
 
 /** Streams ticks into message bodies. `add` returns a finished message when the new tick did not fit. */

@@ -3,7 +3,8 @@
  *
  * Routes (GET only): `/symbols/{symbol}/latest`, `/symbols/{symbol}/ticks`, `/symbols/{symbol}/aggregates`.
  * Query parameters:
- * - `from`, `to`: epoch ms (digits) or ISO-8601 date-time with a zone; the range is half-open `[from, to)`;
+ * - `from`, `to`: epoch ms (digits) or ISO-8601 date-time with a zone, read as ingestion reads a tick's timestamp
+ *   (core/tick.ts `parseIsoTimestamp`); the range is half-open `[from, to)`;
  *   `from` defaults to 0, `to` to the largest timestamp + 1; `from < to` is required.
  * - `limit`: integer 1..1000, default 100.
  * - `interval` (aggregates only): `1m` or `5m`, default `1m`.
@@ -13,12 +14,11 @@
  * is allowed.
  */
 import { MAX_KEY_TS, tickKeyRange } from "./keys.ts";
-import { SYMBOL_RE, SYMBOL_RULE } from "./tick.ts";
+import { EPOCH_MS_RE, parseIsoTimestamp, SYMBOL_RE, SYMBOL_RULE } from "./tick.ts";
 import { INTERVALS, type Interval } from "./types.ts";
 
 export const DEFAULT_LIMIT = 100;
 export const MAX_LIMIT = 1000;
-const ISO_RE = /^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2})(?::(\d{2})(?:\.(\d{1,9}))?)?(Z|[+-]\d{2}:?\d{2})$/;
 const KEY_N_RE = /^(0|[1-9]\d{0,14})(\.\d{1,9})?$/;
 
 /** A request problem with the HTTP status to answer. */
@@ -113,44 +113,20 @@ export function matchRoute(ev: ApiRequestLike): { kind: RouteKind; symbol: strin
   return { kind, symbol: decodeSymbol(rawSymbol) };
 }
 
-/** Parses `from`/`to`: epoch ms digits or ISO-8601 with a zone. */
+/**
+ * Parses `from`/`to`: epoch ms digits (0 .. MAX_KEY_TS + 1, the exclusive end of everything) or an ISO-8601 date-time
+ * with a zone, read by core/tick.ts `parseIsoTimestamp`: the same rule, range and instants as ingested timestamps.
+ */
 export function parseTime(name: string, raw: string): number {
-  let ts: number;
-  if (/^\d{1,16}$/.test(raw)) {
-    ts = Number(raw);
-  } else {
-    const m = ISO_RE.exec(raw);
-    if (!m) {
-      throw new QueryError(
-        400,
-        `${name}=${JSON.stringify(raw.slice(0, 40))} is neither epoch milliseconds nor an ISO-8601 date-time with a zone (e.g. 2024-01-02T15:04:05Z)`,
-      );
-    }
-    const [, y, mo, d, h, mi, s, frac, zone] = m;
-    const ms = frac === undefined ? 0 : Number(frac.padEnd(3, "0").slice(0, 3));
-    const date = new Date(0);
-    date.setUTCFullYear(Number(y), Number(mo) - 1, Number(d));
-    date.setUTCHours(Number(h), Number(mi), s === undefined ? 0 : Number(s), ms);
-    const valid =
-      date.getUTCFullYear() === Number(y) &&
-      date.getUTCMonth() === Number(mo) - 1 &&
-      date.getUTCDate() === Number(d) &&
-      Number(h) < 24 &&
-      Number(mi) < 60 &&
-      (s === undefined || Number(s) < 60);
-    if (!valid) throw new QueryError(400, `${name}=${JSON.stringify(raw)} is not a valid calendar date-time`);
-    let offset = 0;
-    if (zone !== undefined && zone !== "Z") {
-      const zm = /^([+-])(\d{2}):?(\d{2})$/.exec(zone);
-      const oh = Number(zm?.[2]);
-      const om = Number(zm?.[3]);
-      if (oh > 23 || om > 59) throw new QueryError(400, `${name}=${JSON.stringify(raw)} has an invalid zone offset`);
-      offset = (zm?.[1] === "-" ? -1 : 1) * (oh * 60 + om) * 60_000;
-    }
-    ts = date.getTime() - offset;
+  const subject = `${name}=${JSON.stringify(raw.slice(0, 40))}`;
+  if (!EPOCH_MS_RE.test(raw)) {
+    const iso = parseIsoTimestamp(raw, subject);
+    if (!iso.ok) throw new QueryError(400, iso.reason);
+    return iso.ts;
   }
-  if (!(ts >= 0 && ts <= MAX_KEY_TS + 1)) {
-    throw new QueryError(400, `${name}=${JSON.stringify(raw)} is outside 1970-01-01T00:00:00Z .. 9999-12-31T23:59:59.999Z`);
+  const ts = Number(raw);
+  if (!(ts <= MAX_KEY_TS + 1)) {
+    throw new QueryError(400, `${subject} is outside 1970-01-01T00:00:00Z .. 9999-12-31T23:59:59.999Z`);
   }
   return ts;
 }

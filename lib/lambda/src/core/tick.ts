@@ -1,14 +1,18 @@
 /**
- * Tick validation and normalisation (R-DATA-1). Pure: no I/O, no AWS SDK.
+ * The tick contract (R-DATA-1), one owner: the field names, the symbol, number-range, extra-field and ISO-8601 rules,
+ * the normalised `Tick` type, its one JSON writer (`writeTickJson`, used by `tickJson` and the fast lanes), the check
+ * of an already-normalised tick (`tickProblem`, for SQS messages) and the API form of a stored tick (`apiTick`).
+ * Every other module imports these; docs/design.md "Adding a first-class tick field" says what to change where.
+ * Pure: no I/O, no AWS SDK.
  *
  * Input record fields (docs/design.md "Tick"):
  * - `symbol`: string of 1-12 characters from `A-Z 0-9 . - ^` with at least one letter or digit (case-sensitive: lower
  *   case is rejected, not fixed up). `.` and `..` would be dot-segments that URL normalisation removes from
  *   `/symbols/{symbol}/...` (RFC 3986 5.2.4), so a symbol without a letter or digit could never be queried.
  * - `timestamp`: epoch milliseconds (an integer number, or a string of digits as CSV carries it), or an ISO-8601
- *   date-time string WITH a zone (`Z` or `+hh:mm` / `+hhmm`). A date-time without a zone is rejected: its instant
- *   depends on the sender's local time, and guessing would silently misplace ticks. Fractions below a millisecond
- *   are truncated. Allowed range: 1970-01-01T00:00:00.000Z .. 9999-12-31T23:59:59.999Z.
+ *   date-time string WITH a zone (`parseIsoTimestamp`, also the query API's reader). A date-time without a zone is
+ *   rejected: its instant depends on the sender's local time, and guessing would silently misplace ticks. Fractions
+ *   below a millisecond are truncated. Allowed range: 1970-01-01T00:00:00.000Z .. 9999-12-31T23:59:59.999Z.
  * - `price`: PRICE_MIN <= price <= PRICE_MAX (a JSON number, or a decimal string such as CSV carries it).
  * - `volume`: 0, or VOLUME_MIN <= volume <= VOLUME_MAX (same encodings as price).
  *   Why these bounds (issue 14): every aggregate of a window must be storable in DynamoDB, whose Number holds
@@ -24,11 +28,32 @@
  * names, and a normalised tick is at most MAX_TICK_BYTES of JSON. Otherwise one bad tick would poison the whole
  * SQS message that carries it.
  */
-import { DISCRIMINATOR_DIGITS } from "./keys.ts";
-import { INTERVALS, type Tick } from "./types.ts";
+
+/** A validated, normalised tick (R-DATA-1) as it travels through SQS; `TICK_FIELDS` names its fields in JSON order. */
+export interface Tick {
+  /** 1-12 characters of A-Z 0-9 . - ^ (SYMBOL_RE) */
+  symbol: string;
+  /** epoch milliseconds (integer, 0..MAX_TS) */
+  ts: number;
+  /** PRICE_MIN..PRICE_MAX */
+  price: number;
+  /** 0 or VOLUME_MIN..VOLUME_MAX */
+  volume: number;
+  /** optional fields of the input record, kept as they came */
+  extra?: Record<string, unknown>;
+}
 
 /** The four input fields a tick must have; every other field goes to `extra`. */
 export const REQUIRED_FIELDS = ["symbol", "timestamp", "price", "volume"] as const;
+/**
+ * First-class optional input fields (none yet). `validateTick` keeps them out of `extra`; the fast lanes
+ * (core/fastlane.ts) leave a record that has one to the generic path, so they need no change for a new field.
+ */
+export const OPTIONAL_FIELDS: readonly string[] = [];
+/** Input field names that are not extra fields. */
+const INPUT_FIELDS: ReadonlySet<string> = new Set<string>([...REQUIRED_FIELDS, ...OPTIONAL_FIELDS]);
+/** The fields of a normalised tick, in the order of its JSON (`writeTickJson`). */
+export const TICK_FIELDS = ["symbol", "ts", "price", "volume", "extra"] as const;
 /** 1-12 of `A-Z 0-9 . - ^`, at least one letter or digit (so `.` and `..`, which a URL path cannot carry, are out). */
 export const SYMBOL_RE = /^(?=[.\-^]*[A-Z0-9])[A-Z0-9.\-^]{1,12}$/;
 /** The symbol rule in words, for reasons. */
@@ -39,15 +64,14 @@ export const PRICE_MAX = 1e30;
 /** Smallest non-zero and largest accepted volume (inclusive); 0 is accepted too. */
 export const VOLUME_MIN = 1e-30;
 export const VOLUME_MAX = 1e30;
-/** Most ticks one 5-minute window can hold: one per (millisecond, 9-digit discriminator) key (core/keys.ts). */
-export const MAX_TICKS_PER_WINDOW = INTERVALS["5m"] * 10 ** DISCRIMINATOR_DIGITS;
 /** Largest accepted epoch ms: 9999-12-31T23:59:59.999Z. */
 export const MAX_TS = 253_402_300_799_999;
 /** A normalised tick whose JSON exceeds this many UTF-8 bytes is rejected (keeps SQS packing possible). */
 export const MAX_TICK_BYTES = 65_536;
 
 const DECIMAL_RE = /^[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?$/;
-const DIGITS_RE = /^\d{1,16}$/;
+/** A timestamp written as epoch ms digits (ingestion's CSV/string timestamps and the query API's `from`/`to`). */
+export const EPOCH_MS_RE = /^\d{1,16}$/;
 const ISO_RE =
   /^(\d{4})-(\d{2})-(\d{2})[Tt ](\d{2}):(\d{2})(?::(\d{2})(?:[.,](\d{1,9}))?)?(?:([Zz])|([+-])(\d{2}):?(\d{2}))$/;
 
@@ -62,7 +86,7 @@ export function isWellFormed(s: string): boolean {
   return !LONE_SURROGATE.test(s);
 }
 
-/** Why a number cannot be stored in DynamoDB (0, or 1e-130 <= |n| < 1e126), or null. Mirrors adapters/ddb.ts. */
+/** Why a number cannot be stored in DynamoDB (0, or 1e-130 <= |n| < 1e126), or null: the one owner of this rule. */
 export function dynamoNumberProblem(n: number): string | null {
   if (!Number.isFinite(n)) return `${n} is not finite`;
   const a = Math.abs(n);
@@ -135,18 +159,23 @@ function describe(v: unknown): string {
 }
 
 /**
- * Parses an ISO-8601 date-time with a zone into epoch ms, or returns a reason.
- * Exported for tests and for the query API's `from`/`to` parameters.
+ * Parses an ISO-8601 date-time with a zone into epoch ms, or returns a reason: THE ISO rule of the pipeline, for
+ * ingested timestamps and the query API's `from`/`to` alike. Accepted: `YYYY-MM-DD`, a `T`, `t` or space, `hh:mm`,
+ * optionally `:ss` and a fraction after `.` or `,` (1-9 digits, truncated to ms), then `Z`, `z`, `+hh:mm` or `+hhmm`
+ * (or `-`). Range: MAX_TS. `subject` names the value in reasons (default `timestamp "<s>"`).
  */
-export function parseIsoTimestamp(s: string): { ok: true; ts: number } | { ok: false; reason: string } {
+export function parseIsoTimestamp(
+  s: string,
+  subject = `timestamp ${describe(s)}`,
+): { ok: true; ts: number } | { ok: false; reason: string } {
   const m = ISO_RE.exec(s);
   if (!m) {
     if (/^\d{4}-\d{2}-\d{2}([Tt ]\d{2}:\d{2}(:\d{2}([.,]\d+)?)?)?$/.test(s)) {
-      return { ok: false, reason: `timestamp ${describe(s)} has no time zone; add "Z" or an offset like +00:00` };
+      return { ok: false, reason: `${subject} has no time zone; add "Z" or an offset like +00:00` };
     }
     return {
       ok: false,
-      reason: `timestamp ${describe(s)} is neither epoch milliseconds nor an ISO-8601 date-time with a zone`,
+      reason: `${subject} is neither epoch milliseconds nor an ISO-8601 date-time with a zone (e.g. 2024-01-02T15:04:05Z)`,
     };
   }
   const [, y, mo, d, h, mi, sec, frac, z, sign, oh, om] = m;
@@ -158,24 +187,24 @@ export function parseIsoTimestamp(s: string): { ok: true; ts: number } | { ok: f
   const second = sec === undefined ? 0 : Number(sec);
   const ms = frac === undefined ? 0 : Number(frac.padEnd(3, "0").slice(0, 3));
   if (month < 1 || month > 12 || day < 1 || day > 31 || hour > 23 || minute > 59 || second > 59) {
-    return { ok: false, reason: `timestamp ${describe(s)} has a field out of range` };
+    return { ok: false, reason: `${subject} has a field out of range` };
   }
   let offsetMin = 0;
   if (z === undefined) {
     const ohN = Number(oh);
     const omN = Number(om);
-    if (ohN > 23 || omN > 59) return { ok: false, reason: `timestamp ${describe(s)} has an invalid zone offset` };
+    if (ohN > 23 || omN > 59) return { ok: false, reason: `${subject} has an invalid zone offset` };
     offsetMin = (sign === "-" ? -1 : 1) * (ohN * 60 + omN);
   }
   const date = new Date(0);
   date.setUTCFullYear(year, month - 1, day);
   date.setUTCHours(hour, minute, second, ms);
   if (date.getUTCDate() !== day || date.getUTCMonth() !== month - 1) {
-    return { ok: false, reason: `timestamp ${describe(s)} is not a calendar date` };
+    return { ok: false, reason: `${subject} is not a calendar date` };
   }
   const ts = date.getTime() - offsetMin * 60_000;
   if (!(ts >= 0 && ts <= MAX_TS)) {
-    return { ok: false, reason: `timestamp ${describe(s)} is outside 1970-01-01T00:00:00Z..9999-12-31T23:59:59.999Z` };
+    return { ok: false, reason: `${subject} is outside 1970-01-01T00:00:00Z..9999-12-31T23:59:59.999Z` };
   }
   return { ok: true, ts };
 }
@@ -191,7 +220,7 @@ function timestampOf(v: unknown): { ok: true; ts: number } | { ok: false; reason
     return { ok: true, ts: v };
   }
   if (typeof v === "string") {
-    if (DIGITS_RE.test(v)) return timestampOf(Number(v));
+    if (EPOCH_MS_RE.test(v)) return timestampOf(Number(v));
     return parseIsoTimestamp(v);
   }
   if (v === undefined) return { ok: false, reason: "missing field timestamp" };
@@ -245,7 +274,7 @@ export function validateTick(record: unknown): TickResult {
   let extra: Record<string, unknown> | undefined;
   let bound = 160; // the four fields and the "extra" wrapper, generously
   for (const k in r) {
-    if (k === "symbol" || k === "timestamp" || k === "price" || k === "volume" || !Object.hasOwn(r, k)) continue;
+    if (INPUT_FIELDS.has(k) || !Object.hasOwn(r, k)) continue;
     const v = r[k];
     if (v === undefined) continue;
     if (k.length === 0) return { ok: false, reason: "a field has an empty name" };
@@ -260,10 +289,107 @@ export function validateTick(record: unknown): TickResult {
     extra === undefined ? { symbol, ts: ts.ts, price: price.n, volume: vol } : { symbol, ts: ts.ts, price: price.n, volume: vol, extra };
   if (bound > MAX_TICK_BYTES) {
     // the cheap bound is over the limit: measure exactly
-    const bytes = Buffer.byteLength(JSON.stringify(tick));
+    const bytes = Buffer.byteLength(tickJson(tick));
     if (bytes > MAX_TICK_BYTES) {
       return { ok: false, reason: `tick is ${bytes} bytes as JSON; at most ${MAX_TICK_BYTES} allowed` };
     }
   }
   return { ok: true, tick };
+}
+
+/**
+ * Why an already-normalised tick (an element of a TickMessage's `ticks`, core/decode.ts) breaks the contract, or
+ * null: exactly the fields of TICK_FIELDS, the R-DATA-1 symbol and bounds, and an `extra` DynamoDB can store. Checked
+ * before anything is written, so one bad tick fails its own SQS record only (poison), never its neighbours.
+ */
+export function tickProblem(t: unknown): string | null {
+  if (typeof t !== "object" || t === null || Array.isArray(t)) return "is not an object";
+  const o = t as Record<string, unknown>;
+  for (const k of Object.keys(o)) {
+    if (!(TICK_FIELDS as readonly string[]).includes(k)) return `has unknown field "${k}" (extra fields belong in "extra")`;
+  }
+  if (typeof o.symbol !== "string" || !SYMBOL_RE.test(o.symbol)) return `symbol ${JSON.stringify(o.symbol)} is not ${SYMBOL_RULE}`;
+  if (typeof o.ts !== "number" || !Number.isSafeInteger(o.ts) || o.ts < 0 || o.ts > MAX_TS) {
+    return `ts ${JSON.stringify(o.ts)} is not an integer epoch ms from 0 to ${MAX_TS}`;
+  }
+  // the bounds of R-DATA-1: outside them a window's aggregate could not be stored
+  if (typeof o.price !== "number" || !(o.price >= PRICE_MIN && o.price <= PRICE_MAX)) {
+    return `price ${JSON.stringify(o.price)} is not a number from ${PRICE_MIN} to ${PRICE_MAX}`;
+  }
+  if (typeof o.volume !== "number" || !(o.volume === 0 || (o.volume >= VOLUME_MIN && o.volume <= VOLUME_MAX))) {
+    return `volume ${JSON.stringify(o.volume)} is not 0 or a number from ${VOLUME_MIN} to ${VOLUME_MAX}`;
+  }
+  if (o.extra === undefined) return null;
+  if (typeof o.extra !== "object" || o.extra === null || Array.isArray(o.extra)) return "extra is not an object";
+  const p = extraProblem(o.extra);
+  return p === null ? null : `cannot be stored: ${p}`;
+}
+
+/**
+ * THE tick JSON writer: the one place that knows the field names and order of a tick's JSON (TICK_FIELDS). Every tick
+ * JSON the pipeline sends comes from here, through `tickJson` or the fast lanes (core/fastlane.ts), which pass text
+ * they have checked to be JSON as it is. `symbol`: the symbol as JSON string content (escaped, without quotes); `ts`,
+ * `price`, `volume`: JSON numbers; `extra`: the members of the extra object (`"a":1,"b":"x"`, without braces; "" for
+ * an empty object), or undefined when the tick has no `extra`.
+ */
+export function writeTickJson(symbol: string, ts: string, price: string, volume: string, extra: string | undefined): string {
+  return extra === undefined
+    ? `{"symbol":"${symbol}","ts":${ts},"price":${price},"volume":${volume}}`
+    : `{"symbol":"${symbol}","ts":${ts},"price":${price},"volume":${volume},"extra":{${extra}}}`;
+}
+
+/** Strings JSON.stringify writes unchanged between quotes (no quote, backslash, control character or surrogate). */
+const PLAIN = /^[^"\\\u0000-\u001f\ud800-\udfff]*$/;
+
+/** A number as JSON.stringify writes it (finite numbers print the same through String()). */
+function jsonNumber(n: number): string {
+  return Number.isFinite(n) ? String(n) : "null";
+}
+
+/**
+ * JSON of a normalised tick: the same text as JSON.stringify(tick) (same key order), built faster through
+ * `writeTickJson` (a validated symbol and plain extra values need no escaping).
+ */
+export function tickJson(t: Tick): string {
+  const symbol = PLAIN.test(t.symbol) ? t.symbol : JSON.stringify(t.symbol).slice(1, -1);
+  const extra = t.extra === undefined ? undefined : (flatMembers(t.extra) ?? JSON.stringify(t.extra).slice(1, -1));
+  return writeTickJson(symbol, jsonNumber(t.ts), jsonNumber(t.price), jsonNumber(t.volume), extra);
+}
+
+/** JSON members (no braces) of a flat object of plain strings, finite numbers, booleans and nulls; else undefined. */
+function flatMembers(o: Record<string, unknown>): string | undefined {
+  let out = "";
+  let first = true;
+  for (const k in o) {
+    if (!Object.hasOwn(o, k)) continue;
+    const v = o[k];
+    if (!PLAIN.test(k)) return undefined;
+    let js: string;
+    if (typeof v === "string") {
+      if (!PLAIN.test(v)) return undefined;
+      js = `"${v}"`;
+    } else if (typeof v === "number" && Number.isFinite(v)) js = String(v);
+    else if (typeof v === "boolean") js = v ? "true" : "false";
+    else if (v === null) js = "null";
+    else return undefined;
+    out += `${first ? "" : ","}"${k}":${js}`;
+    first = false;
+  }
+  return out;
+}
+
+/**
+ * What decides "the same tick" (hashed into its sort key by core/keys.ts `canonicalTick`): every field of the tick,
+ * an empty `extra` equal to none. A new optional field is appended only when present, so existing keys stay.
+ */
+export function tickContent(t: Tick): unknown[] {
+  return [t.symbol, t.ts, t.price, t.volume, t.extra ?? {}];
+}
+
+/**
+ * The API form of a stored tick (DataQuery, docs/openapi.yaml `Tick`): an input record (validateTick of it gives the
+ * tick back): `{...extra, symbol, timestamp, price, volume}`, the tick's own fields winning name clashes.
+ */
+export function apiTick(t: Tick): Record<string, unknown> {
+  return { ...(t.extra ?? {}), symbol: t.symbol, timestamp: t.ts, price: t.price, volume: t.volume };
 }

@@ -1,18 +1,8 @@
 /** Shared data types of the pipeline. See docs/design.md for the contracts. */
+import type { Tick } from "./tick.ts";
 
-/** A validated, normalised tick (R-DATA-1) as it travels through SQS. */
-export interface Tick {
-  /** 1-12 characters of A-Z 0-9 . - ^ */
-  symbol: string;
-  /** epoch milliseconds (integer) */
-  ts: number;
-  /** finite, > 0 */
-  price: number;
-  /** finite, >= 0 */
-  volume: number;
-  /** optional fields of the input record, kept as they came */
-  extra?: Record<string, unknown>;
-}
+/** The normalised tick; its owner is core/tick.ts (re-exported here for the modules that read the other types). */
+export type { Tick };
 
 /** The body of one ProcessingQueue message (at most 262,144 bytes). */
 export interface TickMessage {

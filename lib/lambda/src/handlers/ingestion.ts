@@ -20,23 +20,15 @@
  * answer is 503 and the client retries (a retry re-sends the same ticks: harmless, stored once downstream).
  */
 import { randomUUID } from "node:crypto";
-import { Readable, pipeline } from "node:stream";
-import { createGunzip } from "node:zlib";
 import { Logger } from "@aws-lambda-powertools/logger";
 import { MetricUnit, Metrics } from "@aws-lambda-powertools/metrics";
 import { Tracer } from "@aws-lambda-powertools/tracer";
 import type { Context } from "aws-lambda";
 import { requireEnv } from "../adapters/config.ts";
-import { deleteIfExists, ObjectLineWriter, openObject, putObject, s3Client } from "../adapters/s3.ts";
-import { sendBatch, sqsClient } from "../adapters/sqs.ts";
-import {
-  AutoParser,
-  formatFromKey,
-  hasGzSuffix,
-  isGzipMagic,
-  type ParseEvent,
-  truncateRaw,
-} from "../core/formats.ts";
+import { RejectFile } from "../adapters/rejects.ts";
+import { openObject, putObject, s3Client } from "../adapters/s3.ts";
+import { BatchSender, sqsClient } from "../adapters/sqs.ts";
+import { formatFromKey } from "../core/formats.ts";
 import {
   type ApiEvent,
   type ApiResult,
@@ -48,9 +40,10 @@ import {
   parseBody,
   routeIngest,
 } from "../core/http.ts";
-import { BatchGrouper, MessagePacker, type PackedMessage, packTicks } from "../core/pack.ts";
-import { validateTick } from "../core/tick.ts";
-import { DEFAULT_MAX_BODY_BYTES, type Tick } from "../core/types.ts";
+import { FileTicks, ObjectBytes } from "../core/ingest.ts";
+import { packTicks } from "../core/pack.ts";
+import { type Tick, tickJson, validateTick } from "../core/tick.ts";
+import { DEFAULT_MAX_BODY_BYTES } from "../core/types.ts";
 
 const SERVICE = process.env.POWERTOOLS_SERVICE_NAME ?? "ingestion";
 export const logger = new Logger({ serviceName: SERVICE });
@@ -196,60 +189,11 @@ export const handler = async (event: unknown, context?: Context): Promise<ApiRes
 // ---------------------------------------------------------------------------------------------------------------
 // S3 objects
 
-async function* prepend(first: Uint8Array, rest: AsyncIterator<Uint8Array>): AsyncGenerator<Uint8Array> {
-  yield first;
-  for (;;) {
-    const n = await rest.next();
-    if (n.done) return;
-    yield n.value;
-  }
-}
-
-function isZlibError(e: unknown): boolean {
-  const code = (e as { code?: unknown }).code;
-  return typeof code === "string" && code.startsWith("Z_");
-}
-
-/** Sends batches with bounded concurrency; remembers the first failure and rethrows it on drain(). */
-class Sender {
-  private readonly inflight = new Set<Promise<void>>();
-  private error: unknown;
-  messages = 0;
-  batches = 0;
-
-  constructor(
-    private readonly queueUrl: string,
-    private readonly concurrency: number,
-  ) {}
-
-  async send(batch: PackedMessage[]): Promise<void> {
-    if (this.error !== undefined) throw this.error;
-    while (this.inflight.size >= this.concurrency) await Promise.race(this.inflight);
-    if (this.error !== undefined) throw this.error;
-    const p: Promise<void> = sendBatch(
-      this.queueUrl,
-      batch.map((m) => m.body),
-    ).then(
-      () => {
-        this.messages += batch.length;
-        this.batches++;
-        this.inflight.delete(p);
-      },
-      (e: unknown) => {
-        if (this.error === undefined) this.error = e;
-        this.inflight.delete(p);
-      },
-    );
-    this.inflight.add(p);
-  }
-
-  async drain(): Promise<void> {
-    while (this.inflight.size > 0) await Promise.race(this.inflight);
-    if (this.error !== undefined) throw this.error;
-  }
-}
-
-/** Streams one object into the queue. Exported for tests. */
+/**
+ * Streams one object into the queue (exported for tests). The steps, in order: source (S3 GetObject, the first bytes
+ * sniffed for gzip), decode (gunzip) -> parse -> pack (core/ingest.ts FileTicks) -> send (adapters/sqs.ts
+ * BatchSender), and the reject file's lifecycle (adapters/rejects.ts RejectFile).
+ */
 export async function ingestObject(bucket: string, key: string): Promise<FileResult> {
   const result: FileResult = { bucket, key, status: "ingested", accepted: 0, rejected: 0, messages: 0, batches: 0 };
   if (OWN_PREFIXES.some((p) => key.startsWith(p))) {
@@ -257,142 +201,105 @@ export async function ingestObject(bucket: string, key: string): Promise<FileRes
     return { ...result, status: "skipped" };
   }
   const queueUrl = requireEnv("PROCESSING_QUEUE_URL");
-  const src = `s3://${bucket}/${key}`;
   const obj = await openObject(bucket, key);
   if (!obj) {
     logger.warn("object no longer exists; nothing to ingest", { bucket, key });
     return { ...result, status: "missing" };
   }
-  const it = obj.body[Symbol.asyncIterator]();
-  // first bytes: enough to see the gzip magic number
-  let head = Buffer.alloc(0);
-  let ended = false;
-  while (head.length < 2) {
-    const n = await it.next();
-    if (n.done) {
-      ended = true;
-      break;
-    }
-    head = head.length === 0 ? Buffer.from(n.value) : Buffer.concat([head, n.value]);
-  }
-  const rejectedKey = `rejected/${key}.jsonl`;
-  if (head.length === 0) {
-    await deleteIfExists(bucket, rejectedKey); // an older version's rejects do not describe this one
+  const bytes = await ObjectBytes.open(obj.body);
+  const rejects = new RejectFile(bucket, key);
+  if (bytes.empty) {
+    await rejects.finish(); // an older version's rejects do not describe this one
     logger.info("empty object: nothing to ingest", { bucket, key });
     return { ...result, status: "empty" };
   }
-  const gzip = isGzipMagic(head);
-  result.gzip = gzip;
-  const rejects = new ObjectLineWriter(bucket, rejectedKey);
-  const reject = (line: number, reason: string, raw: string, extra: Record<string, unknown> = {}, count = 1): void => {
-    rejects.write(JSON.stringify({ line, reason, raw: truncateRaw(raw), ...extra }));
-    result.rejected += count;
-  };
+  result.gzip = bytes.gzip;
+  const mislabelled = bytes.mislabelled(key);
+  if (mislabelled !== undefined) return await rejectWholeFile(result, bytes, rejects, mislabelled);
 
-  if (hasGzSuffix(key) && !gzip) {
-    const reason = `object is named .gz but is not gzip data (first bytes ${head.subarray(0, 4).toString("hex")}); the file was not read`;
-    reject(0, reason, head.subarray(0, 64).toString("latin1"));
-    await it.return?.().catch(() => undefined); // stop reading the object
-    await rejects.close();
-    logger.error("file rejected: not gzip", { bucket, key, rejectedKey, reason });
-    result.status = "unreadable";
-    result.rejectedKey = rejectedKey;
-    emitFileMetrics(result);
-    return result;
-  }
-
-  const sender = new Sender(queueUrl, settings.sendConcurrency);
-  const packer = new MessagePacker(src);
-  const grouper = new BatchGrouper();
-  const ready: PackedMessage[][] = [];
-  const takeMessage = (m: PackedMessage | undefined): void => {
-    if (!m) return;
-    const b = grouper.add(m);
-    if (b) ready.push(b);
-  };
-  let fileProblem: string | undefined;
-  const onEvent = (e: ParseEvent): void => {
-    const jsonArray = parser.format === "json-array";
-    if (e.kind === "error") {
-      reject(e.line, e.reason, e.raw, jsonArray && e.index !== undefined ? { index: e.index } : {}, e.count);
-      if (e.index === undefined) fileProblem = e.reason;
-      return;
-    }
-    const v = validateTick(e.value);
-    if (!v.ok) {
-      reject(e.line, v.reason, e.raw, jsonArray ? { index: e.index } : {});
-      return;
-    }
-    result.accepted++;
-    takeMessage(packer.add(v.tick));
-  };
-  // Plain records come already validated and normalised (core/fastlane.ts); the rest come as records.
-  const onTickJson = (json: string): void => {
-    result.accepted++;
-    takeMessage(packer.addJson(json, json.length));
-  };
-  const parser = new AutoParser(formatFromKey(key), (e) => onEvent(e), { onTickJson });
-  const drain = async (): Promise<void> => {
-    while (ready.length > 0) await sender.send(ready.shift() as PackedMessage[]);
-    await rejects.flush();
-  };
-
-  const raw = ended ? (async function* () { yield head; })() : prepend(head, it);
-  const stream: AsyncIterable<Uint8Array> = gzip
-    ? pipeline(Readable.from(raw, { objectMode: false }), createGunzip(), () => undefined)
-    : raw;
-  let gzipError: unknown;
+  const ticks = new FileTicks(`s3://${bucket}/${key}`, formatFromKey(key), rejects);
+  const sender = new BatchSender(queueUrl, settings.sendConcurrency);
   try {
-    try {
-      for await (const chunk of stream) {
-        parser.push(chunk);
-        await drain();
-      }
-    } catch (e) {
-      if (!(gzip && isZlibError(e))) throw e;
-      gzipError = e;
-      await it.return?.().catch(() => undefined);
-    }
-    if (gzipError === undefined) {
-      parser.end();
-    } else {
-      // the rest of the file cannot be read; the partial last line is not trusted either
-      const reason = `gzip data is corrupt or truncated (${(gzipError as Error).message}); the rest of the file was not read`;
-      reject(0, reason, "");
-      fileProblem = reason;
-    }
-    takeMessage(packer.flush());
-    const last = grouper.flush();
-    if (last) ready.push(last);
-    await drain();
-    await sender.drain();
-    result.messages = sender.messages;
-    result.batches = sender.batches;
-    if (rejects.lines > 0) {
-      await rejects.close();
-      result.rejectedKey = rejectedKey;
-    } else {
-      // nothing rejected in this version of the object: remove what an older version may have left; only if there
-      // is one, since a DeleteObject on the versioned bucket writes a delete marker for every clean file otherwise
-      await deleteIfExists(bucket, rejectedKey);
-    }
+    await streamFile(bytes, ticks, sender, rejects);
+    result.rejectedKey = await rejects.finish();
   } catch (e) {
-    await sender.drain().catch(() => undefined); // let batches in flight settle (their count is reported)
-    await it.return?.().catch(() => undefined);
-    const abortError = await rejects.abort();
-    result.messages = sender.messages;
-    logger.error("ingestion of the object failed; the invocation fails so that it is retried", {
-      bucket,
-      key,
-      error: e as Error,
-      acceptedSoFar: result.accepted,
-      messagesSent: sender.messages,
-      ...(abortError ? { abortError: String(abortError) } : {}),
-    });
-    emitFileMetrics(result);
+    await failFile(result, bytes, ticks, sender, rejects, e);
     throw e;
   }
-  result.format = parser.format;
+  result.accepted = ticks.accepted;
+  result.rejected = rejects.rejected;
+  result.messages = sender.messages;
+  result.batches = sender.batches;
+  result.format = ticks.format;
+  return reportFile(result, ticks.fileProblem);
+}
+
+/** A file that cannot be read at all (named .gz but not gzip): one reject line; the invocation succeeds. */
+async function rejectWholeFile(result: FileResult, bytes: ObjectBytes, rejects: RejectFile, reason: string): Promise<FileResult> {
+  rejects.add(0, reason, bytes.head.subarray(0, 64).toString("latin1"));
+  await bytes.stop(); // stop reading the object
+  result.rejectedKey = await rejects.finish();
+  result.rejected = rejects.rejected;
+  result.status = "unreadable";
+  logger.error("file rejected: not gzip", { bucket: result.bucket, key: result.key, rejectedKey: result.rejectedKey, reason });
+  emitFileMetrics(result);
+  return result;
+}
+
+/**
+ * decode -> parse -> pack -> send, chunk by chunk: batches go out while the object is still being read, and the
+ * reject file is flushed between chunks. Corrupt gzip ends the file early (the rest is rejected with the reason).
+ */
+async function streamFile(bytes: ObjectBytes, ticks: FileTicks, sender: BatchSender, rejects: RejectFile): Promise<void> {
+  const send = async (): Promise<void> => {
+    for (const batch of ticks.takeBatches()) await sender.send(batch.map((m) => m.body));
+    await rejects.flush();
+  };
+  let corrupt: unknown;
+  try {
+    for await (const chunk of bytes.chunks()) {
+      ticks.push(chunk);
+      await send();
+    }
+  } catch (e) {
+    if (!bytes.isCorrupt(e)) throw e;
+    corrupt = e;
+    await bytes.stop();
+  }
+  if (corrupt === undefined) ticks.end();
+  else ticks.cut(`gzip data is corrupt or truncated (${(corrupt as Error).message}); the rest of the file was not read`);
+  await send();
+  await sender.drain();
+}
+
+/** A transient failure (S3 read, SQS send): batches in flight settle, the reject file is abandoned, logged. */
+async function failFile(
+  result: FileResult,
+  bytes: ObjectBytes,
+  ticks: FileTicks,
+  sender: BatchSender,
+  rejects: RejectFile,
+  error: unknown,
+): Promise<void> {
+  await sender.drain().catch(() => undefined); // let batches in flight settle (their count is reported)
+  await bytes.stop();
+  const abortError = await rejects.abort();
+  result.accepted = ticks.accepted;
+  result.rejected = rejects.rejected;
+  result.messages = sender.messages;
+  logger.error("ingestion of the object failed; the invocation fails so that it is retried", {
+    bucket: result.bucket,
+    key: result.key,
+    error: error as Error,
+    acceptedSoFar: result.accepted,
+    messagesSent: sender.messages,
+    ...(abortError ? { abortError: String(abortError) } : {}),
+  });
+  emitFileMetrics(result);
+}
+
+/** The file's status from its counts, logged (an unreadable part is an error, rejects a warning) and counted. */
+function reportFile(result: FileResult, fileProblem: string | undefined): FileResult {
   if (fileProblem !== undefined && result.accepted === 0) result.status = "unreadable";
   else if (result.accepted === 0 && result.rejected === 0) result.status = "empty";
   const summary = { ...result };
@@ -467,10 +374,10 @@ async function handleApi(event: ApiEvent, context?: Context): Promise<ApiResult>
   const bucket = requireEnv("RAW_BUCKET");
   const queueUrl = requireEnv("PROCESSING_QUEUE_URL");
   const key = archiveKey(requestId, event.requestContext?.requestTimeEpoch ?? Date.now());
-  const sender = new Sender(queueUrl, settings.sendConcurrency);
+  const sender = new BatchSender(queueUrl, settings.sendConcurrency);
   try {
-    await putObject(bucket, key, `${ticks.map((t) => JSON.stringify(t)).join("\n")}\n`, "application/x-ndjson");
-    for (const batch of packTicks(`api:${requestId}`, ticks)) await sender.send(batch);
+    await putObject(bucket, key, `${ticks.map(tickJson).join("\n")}\n`, "application/x-ndjson");
+    for (const batch of packTicks(`api:${requestId}`, ticks)) await sender.send(batch.map((m) => m.body));
     await sender.drain();
   } catch (e) {
     // Sender.send may have thrown with batches in flight: wait for them so the count is right

@@ -23,7 +23,6 @@ import { batchWriteAll, ddbClient, type Item, putDirtyMarker, tickItem } from ".
 import { eventsClient, putEvents } from "../adapters/events.ts";
 import { decodeTickMessage } from "../core/decode.ts";
 import { hashDiscriminator, tickKey } from "../core/keys.ts";
-import { extraProblem } from "../core/tick.ts";
 import { EVENT_DETAIL_TYPE, EVENT_SOURCE, type Tick, type TicksStoredDetail } from "../core/types.ts";
 import { dirtyPairs, encodePair } from "../core/windows.ts";
 
@@ -61,11 +60,6 @@ export function retentionDays(): number {
   return n;
 }
 
-/** What in a decoded tick DynamoDB could not store (price and volume bounds are checked by decodeTickMessage). */
-function storageProblem(t: Tick): string | null {
-  return t.extra ? extraProblem(t.extra) : null;
-}
-
 interface Decoded {
   record: SQSRecord;
   ticks: Array<{ tick: Tick; id: string; item: Item }>;
@@ -97,10 +91,8 @@ async function processBatch(event: SQSEvent, context: Context): Promise<SQSBatch
   // 1-2. decode and build items
   for (const record of records) {
     try {
-      const msg = decodeTickMessage(record.body);
-      const ticks = msg.ticks.map((tick, i) => {
-        const problem = storageProblem(tick);
-        if (problem) throw new Error(`ticks[${i}] cannot be stored: ${problem}`);
+      const msg = decodeTickMessage(record.body); // checks each tick against core/tick.ts, storability included
+      const ticks = msg.ticks.map((tick) => {
         const key = tickKey(tick);
         return { tick, id: `${tick.symbol}\u0000${key}`, item: tickItem(tick, key, expiresAt) };
       });

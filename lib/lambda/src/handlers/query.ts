@@ -22,6 +22,7 @@ import {
   type QueryRequest,
   readTimeWindows,
 } from "../core/query.ts";
+import { apiTick } from "../core/tick.ts";
 import type { Interval } from "../core/types.ts";
 import { intervalStart } from "../core/windows.ts";
 
@@ -39,10 +40,9 @@ function reply(statusCode: number, body: unknown): APIGatewayProxyResult {
   return { statusCode, headers: HEADERS, body: JSON.stringify(body) };
 }
 
-/** The API form of a tick item: `{symbol, timestamp (ms), price, volume, ...extra}` (core fields win clashes). */
+/** The API form of a tick item (core/tick.ts `apiTick`). */
 export function tickView(item: Item): Record<string, unknown> {
-  const r = tickRow(item);
-  return { ...(r.extra ?? {}), symbol: r.symbol, timestamp: r.ts, price: r.price, volume: r.volume };
+  return apiTick(tickRow(item));
 }
 
 /** Tunables the tests override. */
