@@ -11,7 +11,6 @@ NODE18 := $(NODE18_DIR)/node_modules/.bin/node
 NODE22_DIR := tools/node22
 NODE22 := $(NODE22_DIR)/node_modules/.bin/node
 IAM_EVAL := tools/iam/node_modules/.installed
-BUNDLES := $(foreach f,ingestion processor aggregator query,sdk/python/market_data_pipeline/handlers/$(f)/index.mjs)
 export NODE_NO_WARNINGS := 1
 
 .PHONY: help venv node build schema lint test test-lambda test-python integration demo bench wheel sdist examples-up examples-down clean

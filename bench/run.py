@@ -35,6 +35,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from market_data_pipeline.constants import HANDLER_DIRS
+
 REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
@@ -52,13 +54,8 @@ LAMBDA_DIR = REPO / "lib" / "lambda"
 BENCH_DIST = LAMBDA_DIR / "dist" / "bench"
 NODE18 = REPO / "tools" / "node18" / "node_modules" / ".bin" / "node"
 HANDLERS_DIR = REPO / "sdk" / "python" / "market_data_pipeline" / "handlers"
-FUNCTIONS = ("ingestion", "processor", "aggregator", "query")
-ROLE_PREFIX = {
-    "DataIngestion-": "ingestion",
-    "DataProcessor-": "processor",
-    "DataAggregator-": "aggregator",
-    "DataQuery-": "query",
-}
+FUNCTIONS: tuple[str, ...] = tuple(HANDLER_DIRS.values())
+ROLE_PREFIX: dict[str, str] = {f"{function}-": handler for function, handler in HANDLER_DIRS.items()}
 RESULTS_PATH = REPO / "bench" / "results.json"
 MEMORY_MB = 3072
 GOAL_INGEST_RATIO = 0.5

@@ -21,6 +21,7 @@ from tests.package.installs import BUNDLE_REL, ROOT, SDK_REL, need, run
 from tools.local.host import FUNCTIONS
 
 LAMBDA = Path("lib") / "lambda"
+FUNCTIONS_JSON = Path(SDK_REL) / "market_data_pipeline" / "data" / "functions.json"
 STALE_HINT = (
     "run `make build` and commit the bundles (git add sdk/python/market_data_pipeline/handlers/*/index.mjs): "
     "they ship in the wheel, the sdist and pip/git installs, which have no Node.js to rebuild them"
@@ -56,6 +57,9 @@ def test_r_fn_7_committed_bundles_equal_a_fresh_deterministic_build(tmp_path: Pa
     here = fresh_build(ROOT, tmp_path / "out-here")
     elsewhere = tmp_path / "elsewhere"
     shutil.copytree(ROOT / LAMBDA, elsewhere / LAMBDA, ignore=shutil.ignore_patterns("node_modules", "dist"))
+    # The build reads the list of the functions from the package.
+    (elsewhere / FUNCTIONS_JSON).parent.mkdir(parents=True)
+    shutil.copy2(ROOT / FUNCTIONS_JSON, elsewhere / FUNCTIONS_JSON)
     there = fresh_build(elsewhere, tmp_path / "out-elsewhere")
     differ = [fn for fn in FUNCTIONS if here[fn] != there[fn]]
     assert not differ, (

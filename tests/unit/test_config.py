@@ -193,7 +193,7 @@ def test_r_org_2_every_name_holds_the_suffix_and_fits_at_the_longest_suffix() ->
 def test_r_org_2_names_follow_the_design_contract() -> None:
     assert naming.function_name("DataIngestion", "dev") == "DataIngestion-dev"
     assert naming.queue_name("dev") == "ProcessingQueue-dev"
-    assert naming.dlq_name("dev") == "ProcessingQueueDLQ-dev"
+    assert naming.dead_letter_queue_name(naming.DeadLetterQueue.PROCESSING, "dev") == "ProcessingQueueDLQ-dev"
     assert naming.table_name("dev") == "MarketDataState-dev"
     assert naming.bucket_name("dev", "111122223333", "eu-west-1") == "market-data-dev-111122223333-eu-west-1"
     assert naming.event_bus_name("dev") == "MarketDataEvents-dev"

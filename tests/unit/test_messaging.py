@@ -252,3 +252,50 @@ def test_r_sqs_3_async_invocations_have_on_failure_destinations(default_run: Run
         name = dest.rsplit(":", 1)[1]
         assert name == f"{fn.split('-')[0]}FailureDLQ-prod"
         assert queues[name]["messageRetentionSeconds"] == 14 * 24 * 3600
+
+
+# proves R-SQS-3, R-MON-3, R-MON-4, R-SEC-2, R-SEC-3: every dead-letter queue - found from what the resources use as
+# one (redrive targets, on-failure destinations, rule target DLQs), not from the component's list - has its
+# NotEmpty alarm, its dashboard row, a TLS-only policy, and is in every role's Deny of queue destruction.
+def test_every_dead_letter_queue_in_use_is_alarmed_shown_and_protected(default_run: Run) -> None:
+    used = {
+        json.loads(q["redrivePolicy"])["deadLetterTargetArn"]
+        for q in default_run.all_inputs(QUEUE)
+        if "redrivePolicy" in q
+    }
+    used |= {
+        c["destinationConfig"]["onFailure"]["destination"]
+        for c in default_run.all_inputs("aws:lambda/functionEventInvokeConfig:FunctionEventInvokeConfig")
+    }
+    used |= {
+        t["deadLetterConfig"]["arn"] for t in default_run.all_inputs("aws:cloudwatch/eventTarget:EventTarget")
+    }
+    names = {a.rsplit(":", 1)[1] for a in used}
+    assert len(names) == 6, names  # 2 redrive targets, 2 on-failure destinations, 2 rule target DLQs
+    alarmed = {
+        a["dimensions"]["QueueName"]
+        for a in default_run.all_inputs("aws:cloudwatch/metricAlarm:MetricAlarm")
+        if a["metricName"] == "ApproximateNumberOfMessagesVisible" and a["threshold"] == 0
+    }
+    (dash,) = default_run.all_inputs("aws:cloudwatch/dashboard:Dashboard")
+    shown = {
+        m[3]
+        for w in json.loads(dash["dashboardBody"])["widgets"]
+        for m in w["properties"]["metrics"]
+        if m[1] == "ApproximateNumberOfMessagesVisible" and m[2] == "QueueName"
+    }
+    policies = queue_policies(default_run)
+    role_policies = {  # the inline policy of each function's role, `<Function>Policy-<s>` (R-SEC-1)
+        p["name"]: policy_doc(p["policy"])
+        for p in default_run.all_inputs("aws:iam/rolePolicy:RolePolicy")
+        if p["name"].endswith("Policy-prod")
+    }
+    assert len(role_policies) == 4  # one inline policy per function role (R-SEC-1)
+    for name in sorted(names):
+        assert name in alarmed, f"{name}: no NotEmpty alarm"
+        assert name in shown, f"{name}: not on the dashboard"
+        tls = [s for s in policies[url(name)]["Statement"] if s["Effect"] == "Deny"]
+        assert tls and tls[0]["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}, name
+        for role, doc in role_policies.items():
+            (deny,) = [s for s in doc["Statement"] if s.get("Sid") == "DenyQueueDestruction"]
+            assert arn(name) in deny["Resource"], f"{name}: not protected in {role}"

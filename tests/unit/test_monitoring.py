@@ -2,9 +2,11 @@
 
 import json
 import re
+from pathlib import Path
 from typing import Any
 
-from market_data_pipeline.monitoring import dashboard_body
+import pytest
+from market_data_pipeline.monitoring import AlarmSpec, alarm_specs, dashboard_body
 
 from tests.harness import ACCOUNT, REGION, policy_doc
 from tests.unit.conftest import Run, deploy
@@ -175,3 +177,104 @@ def test_r_mon_4_table_throttle_graph_uses_metrics_that_exist_per_table() -> Non
     names = {m[1] for m in rows}
     assert "ThrottledRequests" not in names
     assert {"ReadThrottleEvents", "WriteThrottleEvents"} <= names
+
+
+# alarm_specs is a pure table: (suffix, functions) -> the alarms. Each row below is written out from R-MON-3 and
+# docs/operations.md ("Alarms"), independently of the code: logical name, name, description, namespace, metric,
+# dimensions, statistic, threshold, period, evaluation periods (the model: awsx's subnetSpecs + vpc.test.ts, a table
+# of inputs and the specs expected).
+# fmt: off
+def _function_rows(f: str, s: str) -> list[AlarmSpec]:
+    fn = (("FunctionName", f"{f}-{s}"),)
+    return [
+        AlarmSpec(f"{f}-log-errors-alarm", f"{f}-LoggedErrors-{s}", f"{f}-{s} logged errors (level ERROR)",
+             "MarketData/Logs", f"{f}Errors-{s}", (), "Sum", 0, 300, 1),
+        AlarmSpec(f"{f}-errors-alarm", f"{f}-Errors-{s}", f"{f}-{s} errors (AWS/Lambda)",
+             "AWS/Lambda", "Errors", fn, "Sum", 0, 300, 1),
+        AlarmSpec(f"{f}-throttles-alarm", f"{f}-Throttles-{s}", f"{f}-{s} throttles (AWS/Lambda)",
+             "AWS/Lambda", "Throttles", fn, "Sum", 0, 300, 1),
+    ]
+
+
+def _queue_rows(s: str) -> list[AlarmSpec]:
+    def q(name: str) -> tuple[tuple[str, str], ...]:
+        return (("QueueName", f"{name}-{s}"),)
+
+    age, visible = "ApproximateAgeOfOldestMessage", "ApproximateNumberOfMessagesVisible"
+    return [
+        AlarmSpec("queue-age-alarm", f"ProcessingQueue-OldestMessageAge-{s}",
+             f"Oldest message in ProcessingQueue-{s} older than 900 s",
+             "AWS/SQS", age, q("ProcessingQueue"), "Maximum", 900, 60, 5),
+        AlarmSpec("aggregation-queue-age-alarm", f"AggregationQueue-OldestMessageAge-{s}",
+             f"Oldest message in AggregationQueue-{s} older than 1800 s",
+             "AWS/SQS", age, q("AggregationQueue"), "Maximum", 1800, 60, 5),
+    ] + [
+        AlarmSpec(f"{dlq}-not-empty-alarm", f"{dlq}-NotEmpty-{s}", f"Dead-letter queue {dlq}-{s} holds messages",
+             "AWS/SQS", visible, q(dlq), "Maximum", 0, 60, 1)
+        for dlq in ("ProcessingQueueDLQ", "AggregationQueueDLQ", "DataIngestionFailureDLQ",
+                    "DataAggregatorFailureDLQ", "TicksStoredTargetDLQ", "ScheduleTargetDLQ")
+    ]
+
+
+ALL_FUNCTIONS = ("DataIngestion", "DataProcessor", "DataAggregator", "DataQuery")  # R-FN-1
+ALARM_TABLE: list[tuple[str, str, tuple[str, ...], list[AlarmSpec]]] = [
+    # (id, suffix, functions, the alarms expected in order)
+    ("no-functions", "dev", (), _queue_rows("dev")),
+    ("one-function", "qa-1", ("DataQuery",), _function_rows("DataQuery", "qa-1") + _queue_rows("qa-1")),
+    ("the-four", "prod", ALL_FUNCTIONS,
+     [r for f in ALL_FUNCTIONS for r in _function_rows(f, "prod")] + _queue_rows("prod")),
+]
+# fmt: on
+
+
+# proves R-MON-3
+@pytest.mark.parametrize(
+    ("suffix", "functions", "expected"), [r[1:] for r in ALARM_TABLE], ids=[r[0] for r in ALARM_TABLE]
+)
+def test_r_mon_3_alarm_specs_table(
+    suffix: str, functions: tuple[str, ...], expected: list[AlarmSpec]
+) -> None:
+    assert alarm_specs(suffix, functions) == expected
+    assert alarm_specs(suffix, functions) == expected  # pure: the same again
+    if functions == ALL_FUNCTIONS:
+        assert alarm_specs(suffix) == expected  # every function by default
+
+
+# proves R-MON-3: one loop turns the specs into the alarms, nothing else creates one.
+def test_r_mon_3_the_alarms_are_exactly_alarm_specs(default_run: Run) -> None:
+    recorded = {
+        a.name: default_run.mocks.inputs(a)
+        for a in default_run.of_type("aws:cloudwatch/metricAlarm:MetricAlarm")
+    }
+    specs = alarm_specs("prod")
+    assert sorted(recorded) == sorted(f"md-monitoring-{spec.logical}" for spec in specs)
+    for spec in specs:
+        got = recorded[f"md-monitoring-{spec.logical}"]
+        assert (got["name"], got["alarmDescription"], got["namespace"], got["metricName"]) == (
+            spec.name,
+            spec.description,
+            spec.namespace,
+            spec.metric,
+        )
+        assert got.get("dimensions") == (dict(spec.dimensions) or None)
+        assert (got["statistic"], got["threshold"], got["period"], got["evaluationPeriods"]) == (
+            spec.statistic,
+            spec.threshold,
+            spec.period,
+            spec.evaluation_periods,
+        )
+        assert got["alarmActions"] == got["okActions"] == [TOPIC]
+        assert got["treatMissingData"] == "notBreaching"
+
+
+# proves R-MON-3: the operator's page has a row for every alarm the component creates (one per function alarm kind).
+def test_r_mon_3_every_alarm_has_its_row_in_operations_md() -> None:
+    text = (Path(__file__).resolve().parents[2] / "docs" / "operations.md").read_text(encoding="utf-8")
+    rows = set(re.findall(r"^\| `([^`]+)`", text, flags=re.MULTILINE))
+    missing = []
+    for spec in alarm_specs("<s>"):
+        function, _, rest = spec.name.partition("-")
+        name = f"<Function>-{rest}" if function in ALL_FUNCTIONS else spec.name
+        if name not in rows:
+            missing.append(name)
+    assert not missing, f"docs/operations.md has no row for the alarms {missing}"

@@ -22,6 +22,7 @@ from types import TracebackType
 from typing import Any
 
 from market_data_pipeline.api import BINARY_MEDIA_TYPES
+from market_data_pipeline.constants import HANDLER_DIRS
 
 from tools.local.child_server import terminate
 
@@ -30,7 +31,7 @@ HOST_SCRIPT = REPO / "lib" / "lambda" / "host" / "lambda-host.mjs"
 HANDLERS_DIR = REPO / "sdk" / "python" / "market_data_pipeline" / "handlers"
 NODE18 = REPO / "tools" / "node18" / "node_modules" / ".bin" / "node"
 NODE22 = REPO / "tools" / "node22" / "node_modules" / ".bin" / "node"
-FUNCTIONS = ("ingestion", "processor", "aggregator", "query")
+FUNCTIONS: tuple[str, ...] = tuple(HANDLER_DIRS.values())
 
 
 class LambdaHostError(RuntimeError):

@@ -1,5 +1,6 @@
 """The MarketDataPipeline component: composition of the building blocks (args -> config -> resources -> outputs)."""
 
+from collections.abc import Callable
 from typing import Optional
 
 import pulumi
@@ -13,6 +14,7 @@ from .config import MarketDataPipelineArgs, PipelineConfig, validate
 from .functions import PipelineFunction, Triggers, check_bundles
 from .messaging import Messaging
 from .monitoring import Monitoring
+from .naming import DeadLetterQueue
 from .security import policy_json, protected_arns
 from .storage import Storage
 
@@ -93,69 +95,70 @@ class MarketDataPipeline(pulumi.ComponentResource):
         )
         table_env = {"STATE_TABLE": storage.table.name}
         retention_env = {"DATA_RETENTION_DAYS": str(cfg.data_retention_days)}
-        fns: dict[str, PipelineFunction] = {}
-        fns["DataIngestion"] = PipelineFunction(
-            f"{name}-ingestion",
-            "DataIngestion",
-            cfg,
-            region=region,
-            timeout=c.INGESTION_TIMEOUT_SECONDS,
-            environment={
-                "RAW_BUCKET": storage.bucket.bucket,
-                "PROCESSING_QUEUE_URL": messaging.queue.url,
-                "MAX_BODY_BYTES": str(c.MAX_BODY_BYTES),
-            },
-            policy=lambda lg: policy_json(
-                policies.ingestion_policy,
-                lg,
-                messaging.queue.arn,
-                messaging.ingestion_failure_queue.arn,
-                protected=protected,
+        dlqs = messaging.dead_letter_queues
+
+        def function(
+            fn: str,
+            timeout: int,
+            environment: dict[str, pulumi.Input[str]],
+            policy: Callable[[pulumi.Output[str]], pulumi.Output[str]],
+        ) -> PipelineFunction:
+            """Function `fn` (of FUNCTION_NAMES), named after its handler."""
+            return PipelineFunction(
+                f"{name}-{c.HANDLER_DIRS[fn]}",
+                fn,
+                cfg,
+                region=region,
+                timeout=timeout,
+                environment=environment,
+                policy=policy,
+                opts=child,
+            )
+
+        fns = {
+            "DataIngestion": function(
+                "DataIngestion",
+                c.INGESTION_TIMEOUT_SECONDS,
+                {
+                    "RAW_BUCKET": storage.bucket.bucket,
+                    "PROCESSING_QUEUE_URL": messaging.queue.url,
+                    "MAX_BODY_BYTES": str(c.MAX_BODY_BYTES),
+                },
+                lambda lg: policy_json(
+                    policies.ingestion_policy,
+                    lg,
+                    messaging.queue.arn,
+                    dlqs[DeadLetterQueue.INGESTION_FAILURES].arn,
+                    protected=protected,
+                ),
             ),
-            opts=child,
-        )
-        fns["DataProcessor"] = PipelineFunction(
-            f"{name}-processor",
-            "DataProcessor",
-            cfg,
-            region=region,
-            timeout=cfg.processor_timeout,  # R-FN-6
-            environment={**table_env, **retention_env, "EVENT_BUS_NAME": messaging.bus.name},
-            policy=lambda lg: policy_json(
-                policies.processor_policy, lg, messaging.queue.arn, messaging.bus.arn, protected=protected
+            "DataProcessor": function(
+                "DataProcessor",
+                cfg.processor_timeout,  # R-FN-6
+                {**table_env, **retention_env, "EVENT_BUS_NAME": messaging.bus.name},
+                lambda lg: policy_json(
+                    policies.processor_policy, lg, messaging.queue.arn, messaging.bus.arn, protected=protected
+                ),
             ),
-            opts=child,
-        )
-        fns["DataAggregator"] = PipelineFunction(
-            f"{name}-aggregator",
-            "DataAggregator",
-            cfg,
-            region=region,
-            timeout=c.AGGREGATOR_TIMEOUT_SECONDS,
-            environment={
-                **table_env,
-                **retention_env,
-                "AGGREGATION_QUEUE_URL": messaging.aggregation_queue.url,
-            },
-            policy=lambda lg: policy_json(
-                policies.aggregator_policy,
-                lg,
-                messaging.aggregator_failure_queue.arn,
-                messaging.aggregation_queue.arn,
-                protected=protected,
+            "DataAggregator": function(
+                "DataAggregator",
+                c.AGGREGATOR_TIMEOUT_SECONDS,
+                {**table_env, **retention_env, "AGGREGATION_QUEUE_URL": messaging.aggregation_queue.url},
+                lambda lg: policy_json(
+                    policies.aggregator_policy,
+                    lg,
+                    dlqs[DeadLetterQueue.AGGREGATOR_FAILURES].arn,
+                    messaging.aggregation_queue.arn,
+                    protected=protected,
+                ),
             ),
-            opts=child,
-        )
-        fns["DataQuery"] = PipelineFunction(
-            f"{name}-query",
-            "DataQuery",
-            cfg,
-            region=region,
-            timeout=c.QUERY_TIMEOUT_SECONDS,
-            environment=dict(table_env),
-            policy=lambda lg: policy_json(policies.query_policy, lg, protected=protected),
-            opts=child,
-        )
+            "DataQuery": function(
+                "DataQuery",
+                c.QUERY_TIMEOUT_SECONDS,
+                dict(table_env),
+                lambda lg: policy_json(policies.query_policy, lg, protected=protected),
+            ),
+        }
         Triggers(
             f"{name}-triggers",
             cfg,
@@ -188,7 +191,7 @@ class MarketDataPipeline(pulumi.ComponentResource):
         self.table_name = storage.table.name
         self.table_arn = storage.table.arn
         self.queue_url = messaging.queue.url
-        self.dlq_url = messaging.dlq.url
+        self.dlq_url = dlqs[DeadLetterQueue.PROCESSING].url
         self.event_bus_name = messaging.bus.name
         self.ingestion_function_name = fns["DataIngestion"].function.name
         self.processor_function_name = fns["DataProcessor"].function.name

@@ -1,5 +1,8 @@
 """Values the specification fixes, in one place (SPEC sections 1-9)."""
 
+import json
+from pathlib import Path
+
 PACKAGE_NAME = "market-data-pipeline"
 """The Pulumi package name (type-token prefix)."""
 
@@ -27,14 +30,13 @@ DEFAULT_QUEUE_VISIBILITY_TIMEOUT_SECONDS = 300  # R-SQS-1
 DEFAULT_MAX_RECEIVE_COUNT = 5  # R-SQS-2
 DLQ_RETENTION_SECONDS = 14 * 24 * 3600  # R-SQS-2
 
-FUNCTION_NAMES = ("DataIngestion", "DataProcessor", "DataAggregator", "DataQuery")  # R-FN-1
-HANDLER_DIRS = {
-    "DataIngestion": "ingestion",
-    "DataProcessor": "processor",
-    "DataAggregator": "aggregator",
-    "DataQuery": "query",
-}
-"""Function name -> bundle directory under market_data_pipeline/handlers/."""
+FUNCTIONS_FILE = Path(__file__).resolve().parent / "data" / "functions.json"
+"""The one list of the four functions (package data), read by this module, lib/lambda/build.mjs, the Makefile, the
+local host and the bench."""
+HANDLER_DIRS: dict[str, str] = json.loads(FUNCTIONS_FILE.read_text(encoding="utf-8"))["functions"]
+"""Function name -> handler: its source lib/lambda/src/handlers/<handler>.ts, its bundle directory under
+market_data_pipeline/handlers/ (R-FN-1)."""
+FUNCTION_NAMES = tuple(HANDLER_DIRS)  # R-FN-1: DataIngestion, DataProcessor, DataAggregator, DataQuery
 
 INCOMING_PREFIX = "incoming/"  # R-FN-3
 REJECTED_PREFIX = "rejected/"  # R-DATA-3

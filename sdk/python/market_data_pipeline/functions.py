@@ -15,6 +15,7 @@ from . import constants as c
 from . import naming
 from .config import PipelineConfig
 from .messaging import Messaging
+from .naming import DeadLetterQueue
 from .security import function_role
 
 HANDLERS_DIR = Path(__file__).resolve().parent / "handlers"
@@ -146,6 +147,7 @@ class Triggers(pulumi.ComponentResource):
         """Create the permissions, notification, event source mapping, targets and invoke configs."""
         super().__init__("market-data-pipeline:internal:Triggers", name, {}, opts)
         child = pulumi.ResourceOptions(parent=self)
+        dlqs = messaging.dead_letter_queues
 
         # R-FN-3: S3 object-created events under incoming/ (the permission first, else S3 rejects the config).
         s3_permission = aws.lambda_.Permission(
@@ -233,7 +235,7 @@ class Triggers(pulumi.ComponentResource):
             messaging.ticks_rule,
             "AggregationQueue",
             messaging.aggregation_queue.arn,
-            messaging.ticks_rule_dlq,
+            dlqs[DeadLetterQueue.TICKS_STORED_TARGET],
             child,
         )
         # R-FN-5, R-PERF-1: the buffer -> DataAggregator in batches gathered for up to the batching window (a
@@ -266,15 +268,15 @@ class Triggers(pulumi.ComponentResource):
             messaging.schedule_rule,
             "DataAggregator",
             aggregator.arn,
-            messaging.schedule_rule_dlq,
+            dlqs[DeadLetterQueue.SCHEDULE_TARGET],
             pulumi.ResourceOptions(parent=self, depends_on=[permission]),
         )
 
         # R-SQS-3: async invocations (S3 -> DataIngestion, EventBridge -> DataAggregator) retry, then land in
         # an on-failure destination queue.
         for logical, fn, queue in (
-            ("ingestion", ingestion, messaging.ingestion_failure_queue),
-            ("aggregator", aggregator, messaging.aggregator_failure_queue),
+            ("ingestion", ingestion, dlqs[DeadLetterQueue.INGESTION_FAILURES]),
+            ("aggregator", aggregator, dlqs[DeadLetterQueue.AGGREGATOR_FAILURES]),
         ):
             aws.lambda_.FunctionEventInvokeConfig(
                 f"{name}-{logical}-async",

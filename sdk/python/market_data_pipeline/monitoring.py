@@ -8,6 +8,7 @@ alarm notifications carry no market data.
 
 import json
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import pulumi
@@ -16,6 +17,7 @@ import pulumi_aws as aws
 from . import constants as c
 from . import naming
 from .config import PipelineConfig
+from .naming import DeadLetterQueue
 from .policies import alarm_topic_policy
 
 
@@ -116,17 +118,102 @@ def dashboard_body(
     }
 
 
-def dead_letter_queues(suffix: str) -> dict[str, str]:
-    """Every dead-letter queue (alarm subject -> physical name): the processing DLQ, the on-failure queues of
-    the async-invoked functions and the EventBridge target DLQs (R-MON-3)."""
-    return {
-        "ProcessingQueueDLQ": naming.dlq_name(suffix),
-        "AggregationQueueDLQ": naming.aggregation_dlq_name(suffix),
-        "DataIngestionFailureDLQ": naming.failure_queue_name("DataIngestion", suffix),
-        "DataAggregatorFailureDLQ": naming.failure_queue_name("DataAggregator", suffix),
-        "TicksStoredTargetDLQ": naming.rule_dlq_name("TicksStored", suffix),
-        "ScheduleTargetDLQ": naming.rule_dlq_name("Schedule", suffix),
-    }
+@dataclass(frozen=True)
+class AlarmSpec:
+    """One CloudWatch alarm (R-MON-3) but its actions (the alarm topic) and tags: it fires when `statistic` of
+    `namespace`/`metric` (with `dimensions`) over `period` seconds is greater than `threshold` in
+    `evaluation_periods` consecutive periods; missing data is not breaching."""
+
+    logical: str
+    """The alarm's resource name under Monitoring (`<monitoring>-<logical>`)."""
+    name: str
+    """Physical name (`naming.alarm_name`)."""
+    description: str
+    namespace: str
+    metric: str
+    dimensions: tuple[tuple[str, str], ...]
+    """(name, value) pairs; empty for a metric without dimensions (the log-error metrics)."""
+    statistic: str
+    threshold: float
+    period: int = 60
+    evaluation_periods: int = 1
+
+
+def alarm_specs(suffix: str, functions: Sequence[str] = c.FUNCTION_NAMES) -> list[AlarmSpec]:
+    """Every alarm of the pipeline with this suffix and these functions (of FUNCTION_NAMES), a pure function
+    (R-MON-3): per function its logged errors (the metric of its log filter, R-MON-2), Lambda Errors and
+    Throttles; the age of the oldest message in ProcessingQueue and in the aggregation buffer; and each
+    dead-letter queue of `naming.DeadLetterQueue` holding messages."""
+    specs: list[AlarmSpec] = []
+    for function in functions:
+        fn_name = naming.function_name(function, suffix)
+        specs.append(
+            AlarmSpec(
+                logical=f"{function}-log-errors-alarm",
+                name=naming.alarm_name("LoggedErrors", function, suffix),
+                description=f"{fn_name} logged errors (level ERROR)",
+                namespace=c.LOG_METRICS_NAMESPACE,
+                metric=naming.log_error_metric_name(function, suffix),
+                dimensions=(),
+                statistic="Sum",
+                threshold=0,
+                period=300,
+            )
+        )
+        specs += [
+            AlarmSpec(
+                logical=f"{function}-{kind.lower()}-alarm",
+                name=naming.alarm_name(kind, function, suffix),
+                description=f"{fn_name} {kind.lower()} (AWS/Lambda)",
+                namespace="AWS/Lambda",
+                metric=kind,
+                dimensions=(("FunctionName", fn_name),),
+                statistic="Sum",
+                threshold=0,
+                period=300,
+            )
+            for kind in ("Errors", "Throttles")
+        ]
+    # The aggregation buffer holds deferrals for up to 900 s (SQS's largest delay) by design: its age alarm
+    # fires above that plus the alarm margin (a stuck DataAggregator: stored aggregates of closed windows lag).
+    for logical, subject, queue, threshold in (
+        ("queue-age-alarm", "ProcessingQueue", naming.queue_name(suffix), c.OLDEST_MESSAGE_AGE_ALARM_SECONDS),
+        (
+            "aggregation-queue-age-alarm",
+            "AggregationQueue",
+            naming.aggregation_queue_name(suffix),
+            c.AGGREGATION_AGE_ALARM_SECONDS,
+        ),
+    ):
+        specs.append(
+            AlarmSpec(
+                logical=logical,
+                name=naming.alarm_name("OldestMessageAge", subject, suffix),
+                description=f"Oldest message in {queue} older than {threshold} s",
+                namespace="AWS/SQS",
+                metric="ApproximateAgeOfOldestMessage",
+                dimensions=(("QueueName", queue),),
+                statistic="Maximum",
+                threshold=threshold,
+                period=60,
+                evaluation_periods=5,
+            )
+        )
+    for dlq in DeadLetterQueue:
+        queue = naming.dead_letter_queue_name(dlq, suffix)
+        specs.append(
+            AlarmSpec(
+                logical=f"{dlq.subject}-not-empty-alarm",
+                name=naming.alarm_name("NotEmpty", dlq.subject, suffix),
+                description=f"Dead-letter queue {queue} holds messages",
+                namespace="AWS/SQS",
+                metric="ApproximateNumberOfMessagesVisible",
+                dimensions=(("QueueName", queue),),
+                statistic="Maximum",
+                threshold=0,
+            )
+        )
+    return specs
 
 
 class Monitoring(pulumi.ComponentResource):
@@ -146,7 +233,6 @@ class Monitoring(pulumi.ComponentResource):
     ) -> None:
         """Create the monitoring of the functions in `log_groups` (keyed by FUNCTION_NAMES) and the queues."""
         queue_name = naming.queue_name(cfg.suffix)
-        dlqs = dead_letter_queues(cfg.suffix)
         super().__init__("market-data-pipeline:internal:Monitoring", name, {}, opts)
         child = pulumi.ResourceOptions(parent=self)
         tags = dict(cfg.tags)
@@ -173,48 +259,15 @@ class Monitoring(pulumi.ComponentResource):
             )
         actions = [self.topic.arn]
 
-        def alarm(
-            logical: str,
-            alarm_name: str,
-            description: str,
-            namespace: str,
-            metric: str,
-            dimensions: Mapping[str, pulumi.Input[str]] | None,
-            statistic: str,
-            threshold: float,
-            period: int = 60,
-            evaluation_periods: int = 1,
-        ) -> None:
-            aws.cloudwatch.MetricAlarm(
-                f"{name}-{logical}",
-                name=alarm_name,
-                alarm_description=description,
-                namespace=namespace,
-                metric_name=metric,
-                dimensions=dict(dimensions) if dimensions else None,
-                statistic=statistic,
-                period=period,
-                evaluation_periods=evaluation_periods,
-                threshold=threshold,
-                comparison_operator="GreaterThanThreshold",
-                treat_missing_data="notBreaching",
-                alarm_actions=actions,
-                ok_actions=actions,
-                tags=tags,
-                opts=child,
-            )
-
+        # R-MON-2: count the handlers' Powertools error lines ({"level":"ERROR",...}) of each function.
         for function, lg in log_groups.items():
-            fn_name = naming.function_name(function, s)
-            # R-MON-2: count the handlers' Powertools error lines ({"level":"ERROR",...}).
-            metric = naming.log_error_metric_name(function, s)
             aws.cloudwatch.LogMetricFilter(
                 f"{name}-{function}-log-errors",
                 name=naming.metric_filter_name(function, s),
                 log_group_name=lg.name,
                 pattern=c.LOG_ERROR_PATTERN,
                 metric_transformation={
-                    "name": metric,
+                    "name": naming.log_error_metric_name(function, s),
                     "namespace": c.LOG_METRICS_NAMESPACE,
                     "value": "1",
                     "default_value": "0",
@@ -222,68 +275,25 @@ class Monitoring(pulumi.ComponentResource):
                 },
                 opts=child,
             )
-            # R-MON-3
-            alarm(
-                f"{function}-log-errors-alarm",
-                naming.alarm_name("LoggedErrors", function, s),
-                f"{fn_name} logged errors (level ERROR)",
-                c.LOG_METRICS_NAMESPACE,
-                metric,
-                None,
-                "Sum",
-                0,
-                period=300,
-            )
-            for kind in ("Errors", "Throttles"):
-                alarm(
-                    f"{function}-{kind.lower()}-alarm",
-                    naming.alarm_name(kind, function, s),
-                    f"{fn_name} {kind.lower()} (AWS/Lambda)",
-                    "AWS/Lambda",
-                    kind,
-                    {"FunctionName": fn_name},
-                    "Sum",
-                    0,
-                    period=300,
-                )
-
-        alarm(
-            "queue-age-alarm",
-            naming.alarm_name("OldestMessageAge", "ProcessingQueue", s),
-            f"Oldest message in {naming.queue_name(s)} older than {c.OLDEST_MESSAGE_AGE_ALARM_SECONDS} s",
-            "AWS/SQS",
-            "ApproximateAgeOfOldestMessage",
-            {"QueueName": queue_name},
-            "Maximum",
-            c.OLDEST_MESSAGE_AGE_ALARM_SECONDS,
-            period=60,
-            evaluation_periods=5,
-        )
-        # The aggregation buffer holds deferrals for up to 900 s (SQS's largest delay) by design: its age alarm
-        # fires above that plus the alarm margin (a stuck DataAggregator: stored aggregates of closed windows lag).
-        buffer_name = naming.aggregation_queue_name(s)
-        alarm(
-            "aggregation-queue-age-alarm",
-            naming.alarm_name("OldestMessageAge", "AggregationQueue", s),
-            f"Oldest message in {buffer_name} older than {c.AGGREGATION_AGE_ALARM_SECONDS} s",
-            "AWS/SQS",
-            "ApproximateAgeOfOldestMessage",
-            {"QueueName": buffer_name},
-            "Maximum",
-            c.AGGREGATION_AGE_ALARM_SECONDS,
-            period=60,
-            evaluation_periods=5,
-        )
-        for subject, dlq in dlqs.items():
-            alarm(
-                f"{subject}-not-empty-alarm",
-                naming.alarm_name("NotEmpty", subject, s),
-                f"Dead-letter queue {dlq} holds messages",
-                "AWS/SQS",
-                "ApproximateNumberOfMessagesVisible",
-                {"QueueName": dlq},
-                "Maximum",
-                0,
+        # R-MON-3
+        for spec in alarm_specs(s, tuple(log_groups)):
+            aws.cloudwatch.MetricAlarm(
+                f"{name}-{spec.logical}",
+                name=spec.name,
+                alarm_description=spec.description,
+                namespace=spec.namespace,
+                metric_name=spec.metric,
+                dimensions=dict(spec.dimensions) or None,
+                statistic=spec.statistic,
+                period=spec.period,
+                evaluation_periods=spec.evaluation_periods,
+                threshold=spec.threshold,
+                comparison_operator="GreaterThanThreshold",
+                treat_missing_data="notBreaching",
+                alarm_actions=actions,
+                ok_actions=actions,
+                tags=tags,
+                opts=child,
             )
 
         # R-MON-4
@@ -298,7 +308,7 @@ class Monitoring(pulumi.ComponentResource):
                         s,
                         fn_names,
                         queue_name,
-                        list(dlqs.values()),
+                        [naming.dead_letter_queue_name(d, s) for d in DeadLetterQueue],
                         naming.table_name(s),
                         naming.api_name(s),
                         s,

@@ -7,6 +7,7 @@ so the same suffix can be deployed to two regions of one account.
 test can check that the longest allowed suffix keeps all of them within their limits.
 """
 
+import enum
 from collections.abc import Callable
 
 from .constants import FUNCTION_NAMES
@@ -99,15 +100,8 @@ def alarm_name(kind: str, subject: str, suffix: str) -> str:
     return f"{subject}-{kind}-{suffix}"
 
 
-# `(function, suffix)` builders: f"{function}<kind>-{suffix}" (rule_dlq_name: `rule` is a short rule kind).
+# `(function, suffix)` builders: f"{function}<kind>-{suffix}".
 role_policy_name = _per_subject("Policy", "The inline policy of a function's role.")
-failure_queue_name = _per_subject(
-    "FailureDLQ", "The on-failure destination of an asynchronously invoked function (R-SQS-3)."
-)
-rule_dlq_name = _per_subject(
-    "TargetDLQ",
-    "The dead-letter queue of an EventBridge rule's target (R-SQS-3); `rule` is a short rule kind.",
-)
 metric_filter_name = _per_subject(
     "LogErrors", "The error-count metric filter of a function's log group (R-MON-2)."
 )
@@ -116,12 +110,8 @@ log_error_metric_name = _per_subject("Errors", "The metric the error filter of a
 # `suffix` builders: f"<prefix>-{suffix}".
 table_name = _suffixed("MarketDataState", "The state table (R-DDB-1).")
 queue_name = _suffixed("ProcessingQueue", "The processing queue (R-SQS-1).")
-dlq_name = _suffixed("ProcessingQueueDLQ", "The processing queue's dead-letter queue (R-SQS-2).")
 aggregation_queue_name = _suffixed(
     "AggregationQueue", "The buffer coalescing TicksStored events before DataAggregator (R-FN-5, R-EVB-1)."
-)
-aggregation_dlq_name = _suffixed(
-    "AggregationQueueDLQ", "The aggregation buffer's dead-letter queue (R-SQS-3)."
 )
 event_bus_name = _suffixed("MarketDataEvents", "The pipeline's own event bus (R-EVB-1).")
 ticks_rule_name = _suffixed(
@@ -134,6 +124,44 @@ api_name = _suffixed("MarketDataApi", "The REST API (R-API-1).")
 api_key_name = _suffixed("MarketDataApiKey", "The API key (R-API-4, API_KEY auth).")
 usage_plan_name = _suffixed("MarketDataUsagePlan", "The usage plan binding the API key to the stage.")
 topic_name = _suffixed("MarketDataAlarms", "The alarm topic (R-MON-3).")
+
+
+class DeadLetterQueue(enum.Enum):
+    """Every dead-letter queue of the pipeline (R-SQS-2, R-SQS-3): the one list of them. `Messaging` creates one
+    queue per member and exposes them as `Messaging.dead_letter_queues` (member -> queue), which the roles' Deny
+    statements and the queue policies read; the NotEmpty alarms, the dashboard and `all_names` read this list.
+
+    A member's value is `(subject, logical)`: `subject` is the physical name without the suffix and the subject
+    of its alarm; `logical` is the queue's resource name under Messaging (`<messaging>-<logical>`), kept stable
+    because a new logical name would replace the queue."""
+
+    PROCESSING = ("ProcessingQueueDLQ", "processing-dlq")
+    """ProcessingQueue's redrive target (R-SQS-2)."""
+    AGGREGATION = ("AggregationQueueDLQ", "aggregation-dlq")
+    """The aggregation buffer's redrive target (R-SQS-3)."""
+    INGESTION_FAILURES = ("DataIngestionFailureDLQ", "ingestion-failures")
+    """DataIngestion's on-failure destination (asynchronous invocations by S3, R-SQS-3)."""
+    AGGREGATOR_FAILURES = ("DataAggregatorFailureDLQ", "aggregator-failures")
+    """DataAggregator's on-failure destination (asynchronous invocations by the schedule rule, R-SQS-3)."""
+    TICKS_STORED_TARGET = ("TicksStoredTargetDLQ", "ticks-rule-dlq")
+    """The TicksStored rule target's dead-letter queue (R-SQS-3)."""
+    SCHEDULE_TARGET = ("ScheduleTargetDLQ", "schedule-rule-dlq")
+    """The schedule rule target's dead-letter queue (R-SQS-3)."""
+
+    @property
+    def subject(self) -> str:
+        """The physical name without the suffix; also the subject of the queue's NotEmpty alarm."""
+        return str(self.value[0])
+
+    @property
+    def logical(self) -> str:
+        """The queue's resource name under Messaging."""
+        return str(self.value[1])
+
+
+def dead_letter_queue_name(dlq: DeadLetterQueue, suffix: str) -> str:
+    """A dead-letter queue, e.g. `ProcessingQueueDLQ-<suffix>` (R-SQS-2, R-SQS-3)."""
+    return f"{dlq.subject}-{suffix}"
 
 
 def api_access_log_group_name(suffix: str) -> str:
@@ -157,18 +185,16 @@ def all_names(
         "function": [function_name(f, suffix) for f in fns],
         "role": [role_name(f, suffix, region) for f in fns],
         "role_policy": [role_policy_name(f, suffix) for f in fns],
-        "queue": [queue_name(suffix), dlq_name(suffix)]
-        + [aggregation_queue_name(suffix), aggregation_dlq_name(suffix)]
-        + [failure_queue_name(f, suffix) for f in ("DataIngestion", "DataAggregator")]
-        + [rule_dlq_name(r, suffix) for r in ("TicksStored", "Schedule")],
+        "queue": [queue_name(suffix), aggregation_queue_name(suffix)]
+        + [dead_letter_queue_name(d, suffix) for d in DeadLetterQueue],
         "event_bus": [event_bus_name(suffix)],
         "event_rule": [ticks_rule_name(suffix), schedule_rule_name(suffix)],
         "log_group": [log_group_name(f, suffix) for f in fns]
         + [api_access_log_group_name(suffix), api_execution_log_group_name("a1b2c3d4e5", stage_name(suffix))],
         "metric_filter": [metric_filter_name(f, suffix) for f in fns],
         "alarm": [
-            alarm_name("ApproximateAgeOfOldestMessage", "ProcessingQueueDLQ", suffix),
-            alarm_name("NotEmpty", "AggregationQueueDLQ", suffix),
+            alarm_name("ApproximateAgeOfOldestMessage", DeadLetterQueue.PROCESSING.subject, suffix),
+            *(alarm_name("NotEmpty", d.subject, suffix) for d in DeadLetterQueue),
         ],
         "topic": [topic_name(suffix)],
         "dashboard": [dashboard_name(suffix, region)],
