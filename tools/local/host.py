@@ -21,6 +21,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
+from market_data_pipeline import naming
 from market_data_pipeline.api import BINARY_MEDIA_TYPES
 from market_data_pipeline.constants import HANDLER_DIRS
 
@@ -89,12 +90,7 @@ def pipeline_host_config(
     """
     if not res.suffix:
         raise ValueError("suffix must not be empty")
-    names = {
-        "ingestion": f"DataIngestion-{res.suffix}",
-        "processor": f"DataProcessor-{res.suffix}",
-        "aggregator": f"DataAggregator-{res.suffix}",
-        "query": f"DataQuery-{res.suffix}",
-    }
+    names = {handler: naming.function_name(fn, res.suffix) for fn, handler in HANDLER_DIRS.items()}
     t = {"ingestion": 60.0, "processor": 50.0, "aggregator": 120.0, "query": 29.0, **(timeouts or {})}
     common = {"POWERTOOLS_METRICS_NAMESPACE": "MarketData", "POWERTOOLS_LOG_LEVEL": "INFO"}
     env = {
