@@ -8,14 +8,9 @@ import type { Aggregate, StoredTick } from "../core/aggregate.ts";
 import type { LowLevelKey } from "../core/query.ts";
 import type { Interval, Tick } from "../core/types.ts";
 
-/** A tick read back: its sort key as the store returned it, plus the tick fields. */
-export interface TickRow {
+/** A tick read back: the tick fields (core/tick.ts owns them) plus its sort key as the store returned it. */
+export interface TickRow extends Tick {
   key: string;
-  symbol: string;
-  ts: number;
-  price: number;
-  volume: number;
-  extra?: Record<string, unknown>;
 }
 
 /** A stored aggregate as the API answers it: the aggregate plus the time it was computed (epoch ms). */
