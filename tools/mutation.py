@@ -76,9 +76,9 @@ MUTANTS: tuple[Mutant, ...] = (
     Mutant(
         "key-ignores-volume",
         "R-DATA-4: the key hash ignores the volume (distinct ticks collapse)",
-        "lib/lambda/src/core/keys.ts",
-        "canonicalJson([t.symbol, t.ts, t.price, t.volume, t.extra ?? {}])",
-        "canonicalJson([t.symbol, t.ts, t.price, t.extra ?? {}])",
+        "lib/lambda/src/core/tick.ts",
+        "return [t.symbol, t.ts, t.price, t.volume, t.extra ?? {}];",
+        "return [t.symbol, t.ts, t.price, t.extra ?? {}];",
     ),
     Mutant(
         "unprocessed-dropped",
