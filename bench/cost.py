@@ -262,7 +262,7 @@ def streaming_aggregation(
     a = p["assumptions"]
     ddb, lam = p["dynamodb_on_demand"], p["lambda"]
     seconds = float(a["trading_hours_per_day"]) * 3600
-    rate = float(a["ticks_per_trading_day"]) / seconds
+    rate = design_rate(p)
     events = seconds / window_s
     per_event_ticks = rate * window_s
     touched = symbols * (1 - (1 - 1 / symbols) ** per_event_ticks)
@@ -316,8 +316,9 @@ def windows_per_tick(rate: float, symbols: int, zipf_s: float = 1.0) -> dict[str
         raise ValueError(
             f"windows_per_tick needs rate > 0 and symbols > 0, got rate={rate}, symbols={symbols}"
         )
-    norm = sum(k**-zipf_s for k in range(1, symbols + 1))
-    weights = [k**-zipf_s / norm for k in range(1, symbols + 1)]
+    from bench.stream import zipf_weights  # the stream generator's own weights (lazy: cost.py stays light)
+
+    weights = zipf_weights(symbols, zipf_s)
 
     def per_window(seconds: float) -> float:
         return sum(1 - math.exp(-rate * seconds * w) for w in weights) / (rate * seconds)
