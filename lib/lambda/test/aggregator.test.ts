@@ -8,7 +8,7 @@ import type { Context, SQSEvent } from "aws-lambda";
 import { SendMessageBatchCommand, SQSClient } from "@aws-sdk/client-sqs";
 import { mockClient } from "aws-sdk-client-mock";
 import fc from "fast-check";
-import { SETTLE_MS } from "../src/core/coalesce.ts";
+import { DeferralLedger, SETTLE_MS } from "../src/core/coalesce.ts";
 import type { Tick, TicksStoredDetail } from "../src/core/types.ts";
 import type { AggregatorResult } from "../src/handlers/aggregator.ts";
 import { FakeTable } from "./fakes/ddb-table.ts";
@@ -126,6 +126,7 @@ beforeEach(() => {
   proc.settings.now = () => clock;
   proc.settings.sleep = async () => undefined;
   agg.settings.now = () => clock;
+  agg.settings.deferrals = new DeferralLedger(); // a fresh container per test
 });
 afterEach(() => {
   table.restore();
@@ -454,6 +455,39 @@ describe("DataAggregator behind the aggregation buffer (R-FN-5, R-EVB-1, R-PERF-
     assert.equal(deferrals.length, 0);
   });
 
+  it("R-PERF-1: a later run in the same container does not defer an open window again; a deferral SQS refused is not remembered", async () => {
+    clock = T + 10_000;
+    const [a] = await ingest([{ symbol: "AAPL", ts: T, price: 1, volume: 1 }]);
+    await runBatch([{ id: "a", body: JSON.stringify(ticksStored(a!)) }]);
+    assert.equal(deferrals.length, 1);
+    clock = T + 30_000;
+    const [b] = await ingest([{ symbol: "AAPL", ts: T + 1, price: 2, volume: 1 }, { symbol: "MSFT", ts: T, price: 3, volume: 1 }]);
+    await runBatch([{ id: "b", body: JSON.stringify(ticksStored(b!)) }]);
+    assert.deepEqual(
+      deferrals.slice(1).flatMap((d) => JSON.parse(d.body).deferred),
+      [{ symbol: "MSFT", start: T, interval: "1m" }],
+      "AAPL's minute has a pending deferral from this container: only MSFT's is sent",
+    );
+    // another container (a cold start) knows nothing and defers it again: a repeat, never a loss
+    agg.settings.deferrals = new DeferralLedger();
+    sqs.on(SendMessageBatchCommand).rejects(Object.assign(new Error("denied"), { name: "AccessDenied" }));
+    const failed = await runBatch([{ id: "c", body: JSON.stringify(ticksStored(b!)) }]);
+    assert.deepEqual(failed.batchItemFailures, [{ itemIdentifier: "c" }], "the deferral was not sent: the record fails");
+    sqs.on(SendMessageBatchCommand).callsFake((input) => {
+      for (const e of input.Entries ?? []) deferrals.push({ body: e.MessageBody ?? "", delaySeconds: e.DelaySeconds ?? 0 });
+      return { Successful: (input.Entries ?? []).map((e: { Id?: string }) => ({ Id: e.Id, MessageId: "x", MD5OfMessageBody: "" })), Failed: [] };
+    });
+    const before = deferrals.length;
+    assert.deepEqual((await runBatch([{ id: "c", body: JSON.stringify(ticksStored(b!)) }])).batchItemFailures, []);
+    assert.equal(deferrals.length - before, 1, "the redelivered record defers both windows again (nothing was remembered)");
+    assert.equal(JSON.parse(deferrals[before]!.body).deferred.length, 2);
+    // the pending deferrals come back: both minutes are computed with every tick
+    clock = T + 60_000 + SETTLE_MS + 1000;
+    await runBatch(deferrals.splice(0).map((d, i) => ({ id: `d${i}`, body: d.body })));
+    assert.equal(aggItem("AAPL", "1m", T)?.trades, 2);
+    assert.equal(aggItem("MSFT", "1m", T)?.trades, 1);
+  });
+
   it("R-PERF-1/R-EVB-3: the schedule skips a window already computed after its newest marker, and recomputes one that is not", async () => {
     clock = T + 400_000;
     const [d] = await ingest([{ symbol: "AAPL", ts: T, price: 1, volume: 1 }], [{ symbol: "MSFT", ts: T, price: 1, volume: 1 }]);
@@ -509,17 +543,31 @@ describe("DataAggregator behind the aggregation buffer (R-FN-5, R-EVB-1, R-PERF-
       fc.record({ kind: fc.constant("ingest" as const), picks: fc.array(fc.nat(), { minLength: 1, maxLength: 4 }), lost: fc.boolean() }),
       fc.record({ kind: fc.constant("advance" as const), ms: fc.integer({ min: 0, max: 150_000 }) }),
       // consume some visible buffer messages (any order); `keep` leaves them in the queue (a redelivery later)
-      fc.record({ kind: fc.constant("consume" as const), picks: fc.array(fc.nat(), { maxLength: 6 }), keep: fc.boolean() }),
-      fc.record({ kind: fc.constant("schedule" as const) }),
+      // `container`: which of two warm instances runs the batch (each remembers its own deferrals; `cold` forgets them)
+      fc.record({
+        kind: fc.constant("consume" as const),
+        picks: fc.array(fc.nat(), { maxLength: 6 }),
+        keep: fc.boolean(),
+        container: fc.nat(1),
+        cold: fc.boolean(),
+      }),
+      fc.record({ kind: fc.constant("schedule" as const), container: fc.nat(1) }),
     );
     await fc.assert(
       fc.asyncProperty(
         fc.uniqueArray(tickArb, { minLength: 1, maxLength: 30, selector: (t) => `${t.symbol}|${t.ts}` }),
         fc.array(stepArb, { maxLength: 40 }),
-        async (ticks, steps) => {
+        // false: no event is lost and no schedule runs, so the buffer and its deferrals alone must be exact
+        fc.boolean(),
+        async (ticks, steps, safetyNet) => {
           table.items.clear();
           deferrals = [];
           clock = T;
+          const containers = [new DeferralLedger(), new DeferralLedger()];
+          const on = (c: number, cold = false) => {
+            if (cold) containers[c] = new DeferralLedger();
+            agg.settings.deferrals = containers[c]!;
+          };
           const buffer: Array<{ id: string; body: string; visibleAt: number }> = [];
           let n = 0;
           const pending = new Set(ticks);
@@ -540,10 +588,13 @@ describe("DataAggregator behind the aggregation buffer (R-FN-5, R-EVB-1, R-PERF-
               const batch = s.picks.map((p) => ticks[p % ticks.length]!);
               for (const t of batch) pending.delete(t);
               const events = await ingest(batch);
-              if (!s.lost) for (const d of events) buffer.push({ id: `q${n++}`, body: JSON.stringify(ticksStored(d)), visibleAt: clock });
+              if (!s.lost || !safetyNet) for (const d of events) buffer.push({ id: `q${n++}`, body: JSON.stringify(ticksStored(d)), visibleAt: clock });
             } else if (s.kind === "advance") clock += s.ms;
-            else if (s.kind === "consume") await consume(s.picks, s.keep);
-            else {
+            else if (s.kind === "consume") {
+              on(s.container, s.cold);
+              await consume(s.picks, s.keep);
+            } else if (safetyNet) {
+              on(s.container);
               await run(scheduled, context());
               takeDeferrals();
             }
@@ -554,8 +605,10 @@ describe("DataAggregator behind the aggregation buffer (R-FN-5, R-EVB-1, R-PERF-
           }
           // Later, the schedule catches up with lost events (its deferrals go through the buffer too).
           clock += 1000;
-          await run(scheduled, context());
-          takeDeferrals();
+          if (safetyNet) {
+            await run(scheduled, context());
+            takeDeferrals();
+          }
           for (let guard = 0; buffer.length > 0; guard++) {
             assert.ok(guard < 100, "the buffer drains");
             clock = Math.max(clock, Math.min(...buffer.map((m) => m.visibleAt)));

@@ -2,7 +2,17 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import fc from "fast-check";
-import { MAX_DEFER_MS, MAX_DELAY_SECONDS, type NamedWindow, namedWindowProblem, plan, SETTLE_MS, unitRange } from "../src/core/coalesce.ts";
+import {
+  DeferralLedger,
+  MAX_DEFER_MS,
+  MAX_DELAY_SECONDS,
+  type NamedWindow,
+  namedWindowKey,
+  namedWindowProblem,
+  plan,
+  SETTLE_MS,
+  unitRange,
+} from "../src/core/coalesce.ts";
 
 const T = 1_700_000_100_000 - (1_700_000_100_000 % 300_000);
 const SIZE = { "1m": 60_000, "5m": 300_000 } as const;
@@ -64,5 +74,70 @@ describe("coalesce.plan", () => {
     assert.match(String(namedWindowProblem({ symbol: "A", start: T + 60_000, interval: "5m" })), /not a multiple of 300000/);
     assert.match(String(namedWindowProblem({ symbol: "A", start: T, interval: "1h" })), /not "1m" or "5m"/);
     assert.match(String(namedWindowProblem({ symbol: "a", start: T })), /symbol/);
+  });
+});
+
+describe("coalesce.DeferralLedger (R-PERF-1: a container defers an open window once)", () => {
+  const w = (symbol: string, start: number, interval: "1m" | "5m" = "1m"): NamedWindow => ({ symbol, start, interval });
+
+  it("a window deferred here is left out until its deferral comes due, then handled again", () => {
+    const l = new DeferralLedger();
+    const now = T + 10_000;
+    const p1 = plan([w("A", T)], now);
+    assert.equal(l.unsent(p1.defer, now).skipped, 0, "nothing remembered yet");
+    const d = p1.defer.find((x) => x.windows.some((y) => y.interval === "1m"))!;
+    l.remember(d.windows, now, d.delaySeconds);
+    const dueAt = now + d.delaySeconds * 1000;
+    const later = plan([w("A", T), w("B", T)], now + 20_000);
+    const u = l.unsent(later.defer, now + 20_000);
+    // (a deferred minute carries no 5m deferral: the 5m window is deferred when the minute comes back)
+    assert.deepEqual(u.send.flatMap((x) => x.windows.map(namedWindowKey)), [`B|1m|${T}`]);
+    assert.equal(u.skipped, 1, "A's minute: deferred here already");
+    assert.equal(l.pending(w("A", T), dueAt - 1), true);
+    assert.equal(l.pending(w("A", T), dueAt), false, "due: forgotten");
+    assert.equal(l.size(dueAt), 0);
+  });
+
+  it("keeps the deferral coming due LAST, and stops remembering at its capacity (it then just sends)", () => {
+    const l = new DeferralLedger(2);
+    l.remember([w("A", T)], T, 100);
+    l.remember([w("A", T)], T, 50); // an earlier-due one does not shorten the cover
+    assert.equal(l.pending(w("A", T), T + 99_999), true);
+    l.remember([w("B", T), w("C", T)], T, 100);
+    assert.equal(l.size(T), 2, "capacity 2");
+    assert.equal(l.pending(w("C", T), T), false);
+    const p = plan([w("C", T)], T + 1000);
+    assert.equal(l.unsent(p.defer, T + 1000).skipped, 0, "not remembered: sent again");
+  });
+
+  it("property: unsent leaves out exactly the windows with a remembered deferral not yet due, and nothing else", () => {
+    fc.assert(
+      fc.property(
+        fc.array(fc.record({ windows: fc.array(windowArb, { minLength: 1, maxLength: 5 }), at: fc.integer({ min: 0, max: 600 }), delay: fc.integer({ min: 1, max: 900 }) }), { maxLength: 20 }),
+        fc.array(windowArb, { maxLength: 30 }),
+        fc.integer({ min: 0, max: 1_000 }),
+        (sends, named, nowS) => {
+          const l = new DeferralLedger();
+          const due = new Map<string, number>();
+          for (const s of [...sends].sort((a, b) => a.at - b.at)) {
+            l.remember(s.windows, T + s.at * 1000, s.delay);
+            for (const x of s.windows) due.set(namedWindowKey(x), Math.max(due.get(namedWindowKey(x)) ?? 0, T + (s.at + s.delay) * 1000));
+          }
+          const now = T + (Math.max(0, ...sends.map((x) => x.at)) + nowS) * 1000; // a container's clock goes forward
+          const p = plan(named, now);
+          const u = l.unsent(p.defer, now);
+          const sent = new Set(u.send.flatMap((d) => d.windows.map(namedWindowKey)));
+          for (const d of p.defer) {
+            for (const x of d.windows) {
+              const k = namedWindowKey(x);
+              const covered = (due.get(k) ?? 0) > now;
+              assert.equal(sent.has(k), !covered, `${k}: sent iff no pending deferral here`);
+            }
+          }
+          assert.equal(u.skipped, p.defer.reduce((n, d) => n + d.windows.length, 0) - sent.size);
+        },
+      ),
+      { numRuns: 300 },
+    );
   });
 });

@@ -139,3 +139,77 @@ export function unitRange(u: WorkUnit): { from: number; to: number } {
 export function deferralBody(windows: NamedWindow[]): string {
   return JSON.stringify({ v: 1, deferred: windows.map((w) => ({ symbol: w.symbol, start: w.start, interval: w.interval })) });
 }
+
+/** Most windows one container remembers as deferred (about 100 bytes each); beyond it, deferrals are just sent. */
+export const MAX_REMEMBERED_DEFERRALS = 100_000;
+
+/**
+ * The windows this container has already deferred and whose deferral has not come due yet (R-PERF-1). A stream names
+ * an open window in every run until it closes; each run used to send its own deferral, the deferrals came due in the
+ * same second, and the buffer's two pollers could split them over two batches, so the window was read and written
+ * twice (part 6 of `make bench`: 1.25-2.25 aggregate writes per stored window). A run now leaves out a window this
+ * container has deferred already.
+ *
+ * Why skipping is exact: a deferral is sent only for an open window and comes due at or after the window's end plus
+ * SETTLE_MS; the message stays invisible until `sentAt + delay`. A later run that names the window while `now <
+ * dueAt` (the same container's clock) handles ticks stored before `now`, so the pending deferral's read, which
+ * happens after it becomes visible, already sees them. Once `now >= dueAt` the entry is forgotten and the window is
+ * handled as usual. Only deferrals whose message was accepted by SQS are remembered (`remember` after the send).
+ * State lives in the warm container (one per concurrent instance); a cold start simply forgets, which costs a
+ * repeat, never a loss.
+ */
+export class DeferralLedger {
+  private readonly due = new Map<string, number>();
+  private readonly byDue = new Map<number, string[]>();
+
+  constructor(readonly capacity: number = MAX_REMEMBERED_DEFERRALS) {}
+
+  /** Windows remembered now (after forgetting the due ones). */
+  size(now: number): number {
+    this.forget(now);
+    return this.due.size;
+  }
+
+  /** True when this container deferred `w` and that deferral has not come due at `now`. */
+  pending(w: NamedWindow, now: number): boolean {
+    const at = this.due.get(namedWindowKey(w));
+    return at !== undefined && now < at;
+  }
+
+  /** Remembers windows whose deferral was sent at `sentAt` with `delaySeconds`. */
+  remember(windows: NamedWindow[], sentAt: number, delaySeconds: number): void {
+    this.forget(sentAt);
+    const at = sentAt + delaySeconds * 1000;
+    for (const w of windows) {
+      const k = namedWindowKey(w);
+      const old = this.due.get(k);
+      if (old !== undefined && old >= at) continue; // a deferral coming due later covers the window already
+      if (old === undefined && this.due.size >= this.capacity) continue; // full: this one is just not remembered
+      this.due.set(k, at);
+      let list = this.byDue.get(at);
+      if (!list) this.byDue.set(at, (list = []));
+      list.push(k);
+    }
+  }
+
+  /** Leaves out of a plan's deferrals the windows already pending here (`now`: the plan's clock). */
+  unsent(deferrals: Deferral[], now: number): { send: Deferral[]; skipped: number } {
+    this.forget(now);
+    let skipped = 0;
+    const send: Deferral[] = [];
+    for (const d of deferrals) {
+      const windows = d.windows.filter((w) => !this.pending(w, now));
+      skipped += d.windows.length - windows.length;
+      if (windows.length > 0) send.push({ delaySeconds: d.delaySeconds, windows });
+    }
+    return { send, skipped };
+  }
+
+  private forget(now: number): void {
+    for (const [at, keys] of this.byDue) {
+      if (at > now) continue;
+      for (const k of keys) if (this.due.get(k) === at) this.due.delete(k);
+      this.byDue.delete(at);
+    }
+  }
+}

@@ -29,6 +29,7 @@ import type { FailedWindow, TickStore } from "../adapters/tick-store.ts";
 import { aggregateProblem, type StoredTick, WindowAccumulator } from "../core/aggregate.ts";
 import {
   type Deferral,
+  DeferralLedger,
   deferralBody,
   type NamedWindow,
   namedWindowKey,
@@ -60,12 +61,16 @@ export const settings = {
   windowsPerStep: 1000,
   /** the store of the state table */
   store: (table: string): TickStore => new DynamoTickStore(table),
+  /** the deferrals this container has sent and that have not come due (kept while the container is warm) */
+  deferrals: new DeferralLedger(),
 };
 
 /** Counts of one invocation. */
 export interface Totals {
   /** windows named in deferral messages (still open; computed when they come back) */
   deferred: number;
+  /** open windows not deferred again: this container's earlier deferral of them has not come due */
+  alreadyDeferred: number;
   /** window groups a scheduled run found already fresh (skipped) */
   fresh: number;
   windows1m: number;
@@ -235,7 +240,9 @@ async function sendDeferrals(deferrals: Deferral[]): Promise<{ sent: number; fai
   // One SendMessageBatch per delay (all windows closing at the same time), chunked to 10 entries.
   for (const d of deferrals) {
     try {
+      const sentAt = settings.now();
       await sendBatch(queueUrl, [deferralBody(d.windows)], d.delaySeconds);
+      settings.deferrals.remember(d.windows, sentAt, d.delaySeconds);
       sent += d.windows.length;
     } catch (e) {
       for (const w of d.windows) failed.set(namedWindowKey(w), e as Error);
@@ -245,7 +252,7 @@ async function sendDeferrals(deferrals: Deferral[]): Promise<{ sent: number; fai
 }
 
 function emptyTotals(): Totals {
-  return { windows1m: 0, windows5m: 0, written: 0, keptNewer: 0, empty: 0, deferred: 0, fresh: 0, failed: 0 };
+  return { windows1m: 0, windows5m: 0, written: 0, keptNewer: 0, empty: 0, deferred: 0, alreadyDeferred: 0, fresh: 0, failed: 0 };
 }
 
 /** Windows named by one message or event: valid ones, and reasons for invalid ones. */
@@ -298,10 +305,13 @@ async function handleWindows(
   totals: Totals,
   newest?: ReadonlyMap<string, number>,
 ): Promise<{ problems: (w: NamedWindow) => Error | undefined; unfinished: number; units: number }> {
-  const p = plan(named, settings.now());
+  const now = settings.now();
+  const p = plan(named, now);
   const outcome = await recomputeAll(store, p.compute, context, totals, newest);
-  const deferred = await sendDeferrals(p.defer);
+  const toSend = settings.deferrals.unsent(p.defer, now);
+  const deferred = await sendDeferrals(toSend.send);
   totals.deferred += deferred.sent;
+  totals.alreadyDeferred += toSend.skipped;
   const unfinished = p.compute.length - outcome.done.size - outcome.failed.size;
   for (const [k, e] of outcome.failed) logger.error("window group failed", { group: k, error: e });
   for (const [k, e] of deferred.failed) logger.error("deferral not sent", { window: k, error: e });
