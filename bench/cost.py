@@ -9,13 +9,17 @@ with hand-made measurements. Inputs are *measured* at the local endpoint by `ben
 * Lambda time two ways (``per_million(..., lambda_basis=...)``): ``"wall"`` = the busy (wall) time measured on the
   local host, which includes moto's latency (pessimistic); ``"modeled"`` = an AWS estimate: the measured CPU time
   (user + system) of each invocation plus, for every AWS call the function made (counted by the proxies), the
-  assumed p50 latency of that call from ``prices.json`` ``aws_latency_p50_ms`` (marked as assumptions);
+  assumed p50 latency of that call from ``prices.json`` ``aws_latency_p50_ms`` (marked as assumptions), divided by
+  the function's MEASURED call overlap (`call_overlap`: how many of its calls were in flight at once, on average,
+  while any was; 1.0 = sequential, the upper bound used before it was measured);
 * `IdleUsage`: what keeps running with no data (the scheduled aggregator run, event-source-mapping polls) and the
   resources that bill by the month (alarms, dashboards, custom metrics).
 """
 
 import json
 import math
+from collections import defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -62,6 +66,9 @@ class Usage:
     """measured CPU time (user + system) per function, for the modeled Lambda time"""
     aws_calls: dict[str, dict[str, int]] = field(default_factory=dict)
     """per function: counted AWS calls by ``service:Action``, for the modeled Lambda time"""
+    call_overlap: dict[str, float] = field(default_factory=dict)
+    """per function: measured overlap of its AWS calls (`call_overlap`, >= 1); a function without one counts its
+    calls as sequential (1.0)"""
 
 
 LAMBDA_BASES = ("wall", "modeled")
@@ -84,14 +91,63 @@ def call_latency_ms(action: str, p: dict[str, Any]) -> float:
     )
 
 
+def interval_union_length(intervals: Iterable[tuple[float, float]]) -> float:
+    """Length of the union of closed intervals ``(start, end)`` (overlapping and nested ones counted once)."""
+    total = 0.0
+    cur: tuple[float, float] | None = None
+    for start, end in sorted(intervals):
+        if end < start:
+            raise ValueError(f"an interval ends before it starts: ({start}, {end})")
+        if cur is None or start > cur[1]:
+            total += cur[1] - cur[0] if cur is not None else 0.0
+            cur = (start, end)
+        else:
+            cur = (cur[0], max(cur[1], end))
+    return total + (cur[1] - cur[0] if cur is not None else 0.0)
+
+
+def call_overlap(calls: Iterable[tuple[str, float, float]]) -> float:
+    """MEASURED overlap of one function's AWS calls: the sum of the calls' durations over the sum, per execution
+    environment (worker), of the union of that worker's call intervals; >= 1, and 1.0 = sequential.
+
+    ``calls``: (worker, start, end) of each call, as the counting proxy saw it (``tools.local.calls.Call`` ``worker``,
+    ``started``, ``ended``); calls without a worker ('') are left out, and with none left the answer is 1.0. A worker
+    runs one invocation at a time, so its union is the sum over its invocations of the time at least one call was in
+    flight; per worker, so two environments each calling sequentially at the same time still give 1.0 (their calls
+    are billed separately, each environment's own time).
+
+    Conservative: moto answers requests more or less one at a time, so calls the handler issues at once finish
+    staggered at the proxy, and the overlap measured here UNDERSTATES the handler's real concurrency (e.g. four
+    parallel writes measure below 4). Dividing the assumed latencies by it keeps the modeled call time on the high
+    side, closer than the sequential bound (an estimate: the overlap is weighted by moto's call durations here, the
+    latencies it divides are AWS's assumed ones).
+    """
+    by_worker: dict[str, list[tuple[float, float]]] = defaultdict(list)
+    for worker, start, end in calls:
+        if worker:
+            by_worker[worker].append((start, end))
+    union = sum(interval_union_length(iv) for iv in by_worker.values())
+    if union <= 0:
+        return 1.0
+    durations = sum(end - start for iv in by_worker.values() for start, end in iv)
+    return max(1.0, durations / union)
+
+
 def modeled_busy_ms(u: Usage, p: dict[str, Any]) -> dict[str, float]:
-    """Per function: measured CPU ms + the assumed latency of every counted AWS call (calls taken as sequential)."""
+    """Per function: measured CPU ms + the assumed latency of every counted AWS call divided by the function's
+    measured call overlap (``Usage.call_overlap``; 1.0, calls taken as sequential, when not measured)."""
     missing = [f for f, n in u.invocations.items() if n and f not in u.cpu_ms]
     if missing:
         raise ValueError(f"no measured CPU time for {missing}: the modeled Lambda time needs Usage.cpu_ms")
+    bad = {f: v for f, v in u.call_overlap.items() if not (isinstance(v, (int, float)) and v >= 1.0)}
+    if bad:
+        raise ValueError(
+            f"Usage.call_overlap must be >= 1 per function (1.0 = sequential calls; see call_overlap), got {bad}"
+        )
     return {
         f: float(u.cpu_ms.get(f, 0.0))
         + sum(n * call_latency_ms(a, p) for a, n in u.aws_calls.get(f, {}).items())
+        / float(u.call_overlap.get(f, 1.0))
         for f in u.invocations
     }
 
@@ -130,7 +186,8 @@ def lambda_cost(invocations: int, busy_ms: float, memory_mb: int, p: dict[str, A
 def per_million(u: Usage, p: dict[str, Any], lambda_basis: str = "wall") -> dict[str, float]:
     """Dollars per million ticks, line by line, plus `total` (requests, compute, logs, X-Ray, storage for the
     retention period). ``lambda_basis``: ``"wall"`` (measured busy time) or ``"modeled"`` (CPU + assumed call
-    latencies); only the ``lambda`` line (and so ``total``) differs."""
+    latencies over the measured call overlap, `modeled_busy_ms`); only the ``lambda`` line (and so ``total``)
+    differs."""
     if u.ticks <= 0:
         raise ValueError(f"a usage needs ticks > 0, got {u.ticks}")
     if lambda_basis not in LAMBDA_BASES:

@@ -316,6 +316,13 @@ def _bucket_bytes(s3: Any, bucket: str) -> int:
     return total
 
 
+def measured_overlap(calls: Sequence[Call]) -> dict[str, Any]:
+    """``call_overlap`` of one function's calls (`cost.call_overlap`, from the worker and interval the proxy kept per
+    call) and ``calls_attributed``, how many of them named their worker (the rest are left out of the overlap)."""
+    timed = [(c.worker, c.started, c.ended) for c in calls if c.worker]
+    return {"call_overlap": round(cost.call_overlap(timed), 3), "calls_attributed": len(timed)}
+
+
 def _cpu_total(fn_stats: Mapping[str, Any]) -> float:
     """The host's summed CPU ms (user + system) of one function's invocations."""
     cpu = fn_stats.get("cpuMs")
@@ -487,6 +494,7 @@ class CountedStack:
                 "log_bytes": sum(len(x.encode()) + 1 for x in lines),
                 "calls": summarize(calls[f]),
                 "units": corrected_units(calls[f], full_tick),
+                **measured_overlap(calls[f]),
             }
         work, idle, emulation = self.queues.split(calls["esm"])
         for row, cs in work.items():
@@ -1038,6 +1046,9 @@ def usage_of(run: Mapping[str, Any], ticks: int, uploads: int, api_requests: int
         aws_calls={
             k: {a: int(n) for a, n in v["calls"]["by_action"].items()} for k, v in fns.items() if k in fn_rows
         },
+        call_overlap={
+            k: float(v["call_overlap"]) for k, v in fns.items() if k in fn_rows and "call_overlap" in v
+        },
     )
 
 
@@ -1120,7 +1131,7 @@ def goals(r: Mapping[str, Any]) -> list[dict[str, Any]]:
             out.append(
                 {
                     "goal": "all-in cost < $1.00 per million ticks, as above; "
-                    "Lambda = modeled for AWS (measured CPU + assumed p50 latency per AWS call)",
+                    "Lambda = modeled for AWS (measured CPU + assumed p50 latency per AWS call / measured call overlap)",
                     "value": f"${vm:.3f}",
                     "met": vm < GOAL_COST_PER_MILLION,
                 }
@@ -1213,6 +1224,11 @@ def _money(v: Any) -> str:
     return "-" if v is None else f"{float(v):.3f}"
 
 
+def _overlap_cell(fn: Mapping[str, Any]) -> str:
+    """A function's measured call overlap ('-' when it made no call that named its worker)."""
+    return f"{float(fn['call_overlap']):.2f}" if fn.get("calls_attributed") else "-"
+
+
 def render_streaming(st: Mapping[str, Any]) -> str:
     """Part 6 as tables: one row per stream, then the cost lines, requests per function and ingestion cost."""
     out: list[str] = []
@@ -1265,6 +1281,17 @@ def render_streaming(st: Mapping[str, Any]) -> str:
             ],
         )
     )
+    timed = [x for x in st["streams"] if any("call_overlap" in v for v in x["functions"].values())]
+    if timed:
+        fns = sorted({f for x in timed for f, v in x["functions"].items() if "call_overlap" in v})
+        rows = [[f, *(_overlap_cell(x["functions"].get(f, {})) for x in timed)] for f in fns]
+        out.append(
+            "\nMeasured call overlap per function: its AWS calls' summed time at the proxy over, per execution "
+            "environment, the time at least one of them was in flight (1 = sequential; understated: moto answers about "
+            "one request at a time). The modeled Lambda time divides each function's assumed call latencies by it "
+            "(before this was measured they were taken as sequential, overlap 1).\n"
+        )
+        out.append(_table(rows, ["function", *(x["label"] for x in timed)]))
     streams = [x for x in st["streams"] if x.get("cost")]
     if streams:
         lines = [k for k in streams[0]["cost"]["modeled"]["per_million"] if k != "total"] + ["total"]
@@ -1489,12 +1516,24 @@ def render(r: Mapping[str, Any]) -> str:
                 "(pessimistic: includes moto's latency on this machine). (modeled) = modeled for AWS: measured CPU time "
                 "(user + system) + for each AWS call counted by the proxies an ASSUMED p50 latency "
                 f"({', '.join(f'{k} {v} ms' for k, v in {**lat['per_service'], **lat['per_action']}.items())}; "
-                f"prices.json aws_latency_p50_ms, {lat['as_of']}), calls taken as sequential."
+                f"prices.json aws_latency_p50_ms, {lat['as_of']}), "
+                + (
+                    "divided by the function's MEASURED call overlap (its calls' summed time at the proxy over, per "
+                    "execution environment, the time at least one was in flight; 1 = sequential; understated on moto, "
+                    "which answers about one request at a time). The naive design runs in one process: its calls are "
+                    "taken as sequential."
+                    if "call_overlap" in c
+                    else "calls taken as sequential."
+                )
             )
+            ov = c.get("call_overlap", {})
             out.append(
-                "Lambda ms per function, ours (wall / CPU / modeled): "
+                "Lambda ms per function, ours (wall / CPU / modeled"
+                + (" / measured call overlap" if ov else "")
+                + "): "
                 + ", ".join(
                     f"{f} {c['lambda_ms_wall'].get(f, 0):.0f} / {c['lambda_ms_cpu'].get(f, 0):.0f} / {v:.0f}"
+                    + (f" / {ov.get(f, 1.0):.2f}" if ov else "")
                     for f, v in c["lambda_ms_modeled"].items()
                 )
             )
@@ -1607,6 +1646,7 @@ def analyse(r: dict[str, Any]) -> None:
             "lambda_ms_modeled": {k: round(v, 1) for k, v in cost.modeled_busy_ms(ours_u, prices).items()},
             "lambda_ms_wall": {k: round(v, 1) for k, v in ours_u.busy_ms.items()},
             "lambda_ms_cpu": {k: round(v, 1) for k, v in ours_u.cpu_ms.items()},
+            "call_overlap": dict(ours_u.call_overlap),
             "latency_assumptions": prices["aws_latency_p50_ms"],
         }
     r["cost"] = {

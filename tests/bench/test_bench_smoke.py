@@ -83,11 +83,19 @@ def test_bench_quick_run_is_well_formed(tmp_path: Path) -> None:
     for f, fn in ours.items():
         if f in u["invocations"] and fn["invocations"]:
             assert fn["cpu_ms"] > 0, f  # the host measured CPU time for every function that ran
+    # every call a function made through the host named its execution environment (the bundles' AWS SDK sends the
+    # worker's AWS_SDK_UA_APP_ID), so each function has a measured call overlap (>= 1) dividing its call latencies
+    for f, fn in ours.items():
+        if f in u["invocations"]:
+            assert fn["calls_attributed"] == fn["calls"]["requests"], f
+            assert fn["call_overlap"] >= 1.0 and u["call_overlap"][f] == fn["call_overlap"], f
     want_modeled = {
         f: u["cpu_ms"][f]
         + sum(n * cost.call_latency_ms(a, prices) for a, n in u["aws_calls"].get(f, {}).items())
+        / u["call_overlap"][f]
         for f in u["invocations"]
     }
+    assert c["call_overlap"] == u["call_overlap"]
     assert c["lambda_ms_modeled"] == pytest.approx(want_modeled, rel=1e-3, abs=0.2)
     pmm = c["ours_per_million_modeled"]
     assert {k: v for k, v in pmm.items() if k not in ("lambda", "total")} == {
@@ -106,3 +114,4 @@ def test_bench_quick_run_is_well_formed(tmp_path: Path) -> None:
     for heading in ("1. CPU", "2. AWS requests", "3. Cold start", "4. End to end", "5. Cost", "Goals"):
         assert heading in table
     assert "ours (modeled)" in table and "ours (wall)" in table
+    assert "measured call overlap" in table

@@ -1,6 +1,8 @@
 """The two Lambda bases of the cost model (bench/cost.py, issue 6) on a hand-made usage."""
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from bench import cost
 
@@ -159,3 +161,60 @@ def test_aggregation_fit_recovers_known_costs_and_projects_them() -> None:
     assert got == pytest.approx((a * cost.windows_per_tick(200.0, 1000)["total"] + b / 200.0) * 1e6)
     with pytest.raises(ValueError, match="at least one measured run"):
         cost.fit_aggregation([])
+
+
+def test_interval_union_counts_overlapping_and_nested_intervals_once() -> None:
+    """Issue 10 (R-PERF-1 cost figures): the union of call intervals on hand-made cases."""
+    assert cost.interval_union_length([]) == 0.0
+    assert cost.interval_union_length([(0.0, 1.0), (2.0, 3.0)]) == 2.0  # disjoint
+    assert cost.interval_union_length([(0.0, 2.0), (1.0, 3.0)]) == 3.0  # overlapping
+    assert cost.interval_union_length([(0.0, 4.0), (1.0, 2.0), (1.5, 3.0)]) == 4.0  # nested
+    assert cost.interval_union_length([(2.0, 3.0), (0.0, 1.0), (1.0, 2.0)]) == 3.0  # touching, unsorted
+    with pytest.raises(ValueError, match=r"an interval ends before it starts: \(2.0, 1.0\)"):
+        cost.interval_union_length([(2.0, 1.0)])
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 60), st.integers(0, 20)), max_size=25))
+def test_interval_union_matches_a_count_of_covered_unit_cells(raw: list[tuple[int, int]]) -> None:
+    """Issue 10: with integer ends, the union's length is the number of unit cells [k, k+1) some interval covers."""
+    intervals = [(float(s), float(s + n)) for s, n in raw]
+    covered = {k for s, n in raw for k in range(s, s + n)}
+    assert cost.interval_union_length(intervals) == pytest.approx(len(covered))
+
+
+def test_call_overlap_is_call_time_over_the_per_worker_union() -> None:
+    """Issue 10: a sequential handler gives 1.0; two environments each sequential AT THE SAME TIME also give 1.0 (the
+    union is per worker: each environment bills its own time); four calls at once in one environment give 4.0;
+    calls that named no worker are left out, and none at all give 1.0."""
+    sequential = [("w1", 0.0, 1.0), ("w1", 1.0, 3.0), ("w1", 5.0, 6.0)]
+    assert cost.call_overlap(sequential) == 1.0
+    side_by_side = [("w1", 0.0, 1.0), ("w1", 1.0, 2.0), ("w2", 0.0, 1.0), ("w2", 1.0, 2.0)]
+    assert cost.call_overlap(side_by_side) == 1.0
+    assert cost.call_overlap([("w1", 0.0, 2.0)] * 4) == 4.0
+    # one invocation writes four items at once (moto answers them staggered), then reads one; another is sequential
+    staggered = [("w1", 0.0, 1.0), ("w1", 0.0, 2.0), ("w1", 0.0, 3.0), ("w1", 0.0, 4.0), ("w1", 4.0, 5.0)]
+    staggered += [("w2", 0.0, 1.0), ("w2", 2.0, 3.0)]
+    assert cost.call_overlap(staggered) == pytest.approx((10 + 1 + 2) / (5 + 2))
+    assert cost.call_overlap(sequential + [("", 0.0, 6.0)] * 3) == 1.0
+    assert cost.call_overlap([]) == 1.0 and cost.call_overlap([("", 0.0, 1.0)]) == 1.0
+    assert cost.call_overlap([("w1", 1.0, 1.0)]) == 1.0  # zero-length calls: nothing measured, sequential
+
+
+def test_modeled_call_time_is_divided_by_the_measured_overlap() -> None:
+    """Issue 10: modeled = CPU + assumed call latencies / overlap; a usage without an overlap (results from before it
+    was measured) is priced as before (sequential); an overlap below 1 is refused, naming the function."""
+    p = cost.load_prices()
+    u = _usage()
+    before = cost.modeled_busy_ms(u, p)
+    before_pm = cost.per_million(u, p, lambda_basis="modeled")
+    u.call_overlap = {"processor": 2.5}
+    after = cost.modeled_busy_ms(u, p)
+    calls_ms = before["processor"] - 100.0
+    assert after["processor"] == pytest.approx(100.0 + calls_ms / 2.5)
+    assert after["aggregator"] == before["aggregator"]
+    u.call_overlap = {"processor": 1.0, "aggregator": 1.0}
+    assert cost.per_million(u, p, lambda_basis="modeled") == before_pm
+    u.call_overlap = {"aggregator": 0.5}
+    with pytest.raises(ValueError, match=r"call_overlap must be >= 1 .*\{'aggregator': 0.5\}"):
+        cost.modeled_busy_ms(u, p)

@@ -9,6 +9,7 @@ import base64
 import gzip
 import json
 import os
+import re
 import subprocess
 import threading
 import time
@@ -17,14 +18,20 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote_plus
 
+import boto3
 import pytest
 from botocore.exceptions import ClientError
 
+from bench import cost
 from tests.handlers_moto.conftest import FIXTURES, NODE_MAJOR, NODE_VERSIONS, node_binary, wait_until
+from tools.local.calls import Call
 from tools.local.host import HOST_SCRIPT, LambdaHostProcess
 from tools.local.moto_server import MotoServer
+from tools.local.proxy import CountingProxy, ProxyRequest
 
 PROBE = str(FIXTURES / "probe.mjs")
+SDK_PROBE = str(FIXTURES / "sdk_probe.mjs")
+ROOT = Path(__file__).resolve().parents[2]
 StartHost = Callable[..., LambdaHostProcess]
 
 
@@ -484,3 +491,73 @@ def test_sigterm_stops_everything_and_bad_config_is_named(start_host: StartHost,
         proc.returncode == 2
         and "must be one of sqs, s3-notification, eventbridge-rule, schedule" in proc.stderr
     )
+
+
+class _UserAgentProxy(CountingProxy):
+    """A counting proxy that also keeps each request's User-Agent (to check which SDK version sent it)."""
+
+    def __init__(self, name: str, upstream: str) -> None:
+        super().__init__(name, upstream)
+        self.user_agents: list[str] = []
+
+    def record(self, req: ProxyRequest, status: int, resp: bytes) -> Call:
+        """Keep the call and its User-Agent."""
+        with self._lock:
+            self.user_agents.append(str(req.headers.get("User-Agent", "")))
+        return super().record(req, status, resp)
+
+
+def test_each_execution_environment_names_itself_in_its_aws_calls(
+    moto: MotoServer, start_host: StartHost
+) -> None:
+    """Bench (R-PERF-1 cost figures): every AWS call a worker makes through the pinned AWS SDK for JavaScript v3 names
+    that worker (``app/<id>`` in its User-Agent, from AWS_SDK_UA_APP_ID), one id per execution environment; the
+    counting proxy keeps it and the call's interval, so a sequential handler measures an overlap of exactly 1 and a
+    parallel one more; a caller without an id (boto3 here) keeps none."""
+    pinned = json.loads((ROOT / "lib/lambda/package-lock.json").read_text())["packages"][
+        "node_modules/@aws-sdk/client-sqs"
+    ]["version"]
+    with _UserAgentProxy("P", moto.endpoint_url) as proxy:
+        cfg = {
+            "nodeBinary": node_binary("node18"),
+            "functions": {"P": {"file": SDK_PROBE, "concurrency": 2, "env": {"AWS_ENDPOINT_URL": proxy.url}}},
+        }
+        host = start_host(cfg)
+        pids: list[int] = []
+        lock = threading.Lock()
+
+        def call() -> None:  # both invocations wait 500 ms first: they run at once, in two environments
+            _, out = invoke(host, "P", {"calls": 3, "parallel": True, "waitMs": 500})
+            with lock:
+                pids.append(out["pid"])
+
+        threads = [threading.Thread(target=call) for _ in range(2)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(timeout=60)
+        assert len(set(pids)) == 2
+        parallel = proxy.since(0)
+        mark = proxy.snapshot()
+        invoke(host, "P", {"calls": 4, "parallel": False})
+        sequential = proxy.since(mark)
+        boto3.client(
+            "sqs",
+            endpoint_url=proxy.url,
+            region_name="us-east-1",
+            aws_access_key_id="test",
+            aws_secret_access_key="test",
+        ).list_queues()  # the test's own client: no app id
+        (own,) = proxy.since(proxy.snapshot() - 1)
+
+    assert len(parallel) == 6 and len(sequential) == 4
+    assert all(f"aws-sdk-js/{pinned}" in ua for ua in proxy.user_agents[:10])
+    workers = {c.worker for c in parallel}
+    assert len(workers) == 2 and all(re.fullmatch(r"lambda-host-worker-\d+", w) for w in workers)
+    assert sorted(sum(c.worker == w for c in parallel) for w in workers) == [3, 3]
+    assert len({c.worker for c in sequential}) == 1 and sequential[0].worker in workers
+    assert all(0 < c.started <= c.ended for c in parallel + sequential)
+    assert own.worker == "" and own.action == "ListQueues"
+    iv = [(c.worker, c.started, c.ended) for c in parallel]
+    assert cost.call_overlap(iv) > 1.0  # three calls sent at once by each worker overlap at the proxy
+    assert cost.call_overlap([(c.worker, c.started, c.ended) for c in sequential]) == 1.0

@@ -74,6 +74,13 @@ class Call:
     """the authorizations AWS makes for this call (``iam_requests``)"""
     unclassified: str = ""
     """why no IAM authorization could be derived (empty when ``iam`` is complete)"""
+    worker: str = ""
+    """the execution environment that made the call: the app id of its User-Agent (``tools.local.proxy.worker_of``;
+    the local Lambda host gives each worker its own), '' when the caller sent none"""
+    started: float = 0.0
+    """``time.monotonic()`` when the proxy received the request"""
+    ended: float = 0.0
+    """``time.monotonic()`` when the proxy had the upstream's response"""
 
 
 # S3 operation -> IAM action ("Actions, resources, and condition keys for Amazon S3" in the Service Authorization

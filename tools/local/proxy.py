@@ -8,6 +8,11 @@ proxy's `respond`, which forwards it upstream or answers it itself:
   ...) so requests are attributed to whoever made them: point the caller's ``AWS_ENDPOINT_URL`` at ``proxy.url``.
 * `tools.local.fault_proxy.FaultProxy` (tests/faults): forwards, or injects the faults its rules pick.
 
+Each `Call` also keeps the execution environment that made it (`worker_of`: the ``app/<id>`` the AWS SDK appends to
+the User-Agent, set per worker by the local Lambda host) and its wall interval at the proxy (``time.monotonic`` when
+the request arrived and when the upstream's answer was back), from which the bench measures how far a function's calls
+overlap (``bench/cost.py`` ``call_overlap``).
+
 Classification: service from the SigV4 credential scope in ``Authorization``
 (``Credential=<key>/<date>/<region>/<service>/...``), else the ``X-Amz-Target`` prefix, else an SQS query-protocol
 form; action from ``X-Amz-Target`` (JSON protocols: DynamoDB, SQS, EventBridge), else for S3 the method, path and
@@ -19,6 +24,7 @@ import http.client
 import re
 import sys
 import threading
+import time
 import urllib.parse
 import xml.etree.ElementTree as ET
 from collections.abc import Callable, Mapping
@@ -33,6 +39,7 @@ from tools.local.mocks import ACCOUNT
 MAX_BODY_BYTES = 64 * 1024 * 1024
 """Largest request body the proxy buffers (the local stack's uploads are far smaller)."""
 
+_APP_ID_RE = re.compile(r"(?:^|\s)app/(\S+)")
 _CRED_RE = re.compile(r"Credential=[^/,\s]+/\d{8}/([^/]+)/([^/]+)/aws4_request")
 _TARGET_PREFIX = {"DynamoDB_20120810": "dynamodb", "AmazonSQS": "sqs", "AWSEvents": "events"}
 _HOP_BY_HOP = {
@@ -81,6 +88,18 @@ _S3_LIST_PARAMS = {
     "encoding-type",
     "fetch-owner",
 }
+
+
+def worker_of(headers: Any) -> str:
+    """The caller's execution environment: the app id in the ``User-Agent`` ('' when none).
+
+    AWS SDK for JavaScript v3 appends ``app/<id>`` when ``AWS_SDK_UA_APP_ID`` is set (``@aws-sdk/middleware-user-agent``:
+    an id of at most 50 characters; characters other than letters, digits and ``!#$%&'*+-.^_`|~`` become ``-``).
+    The local Lambda host sets one per worker (``lambda-host-worker-<n>``, ``lib/lambda/host/lambda-host.mjs``
+    ``workerEnv``).
+    """
+    m = _APP_ID_RE.search(_header(headers, "User-Agent"))
+    return m.group(1) if m else ""
 
 
 def s3_action(method: str, path: str, query: str, headers: Any = None) -> str:
@@ -187,6 +206,8 @@ class ProxyRequest:
     """the request's HTTP message headers (case-insensitive ``get``)"""
     body: bytes
     kind: RequestKind
+    received: float = 0.0
+    """``time.monotonic()`` when the request arrived (its headers read)"""
 
 
 Forward = Callable[[bytes], Response]
@@ -268,6 +289,7 @@ class _Handler(BaseHTTPRequestHandler):
         raise ProxyError(f"upstream {self.server.upstream_host}:{self.server.upstream_port} failed: {last}")
 
     def _handle(self) -> None:
+        received = time.monotonic()
         try:
             body = read_body(self.rfile, self.headers)
         except (ProxyError, ValueError) as e:
@@ -275,7 +297,7 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(400, {"Content-Type": "text/plain"}, str(e).encode())
             return
         kind = classify(self.command, self.path, self.headers, body)
-        req = ProxyRequest(self.command, self.path, self.headers, body, kind)
+        req = ProxyRequest(self.command, self.path, self.headers, body, kind, received)
         try:
             answer = self.server.owner.respond(req, self._forward)
         except ProxyError as e:
@@ -381,7 +403,9 @@ class CountingProxy(Proxy):
         return answer
 
     def record(self, req: ProxyRequest, status: int, resp: bytes) -> Call:
-        """Keep one forwarded request as a `Call` (billing units, IAM authorizations)."""
+        """Keep one forwarded request as a `Call` (billing units, IAM authorizations, the worker that made it and its
+        interval: from ``req.received`` to now, when the upstream's answer is back)."""
+        ended = time.monotonic()
         service, action, region = req.kind
         units, tag = billing_units(service, action, req.body, resp)
         iam: tuple[IamRequest, ...] = ()
@@ -394,7 +418,10 @@ class CountingProxy(Proxy):
         except (LookupError, ValueError, ET.ParseError) as e:
             url = urllib.parse.urlsplit(req.path)
             unclassified = f"{req.method} {url.path} ({service} {action}): {e}"
-        call = Call(service, action, status, len(req.body), len(resp), units, tag, iam, unclassified)
+        call = Call(
+            service, action, status, len(req.body), len(resp), units, tag, iam, unclassified,
+            worker_of(req.headers), req.received or ended, ended,
+        )  # fmt: skip
         with self._lock:
             self.calls.append(call)
         return call

@@ -101,6 +101,7 @@ export class LambdaHost {
         stats: { invocations: 0, errors: 0, timeouts: 0, coldStarts: 0, throttledWaits: 0, asyncRetries: 0, asyncFailures: 0, durations: [], durationTotalMs: 0, cpuTotalMs: 0, cpuCount: 0 } });
     }
     this.stopped = false;
+    this.workerSeq = 0; // numbers the execution environments (AWS_SDK_UA_APP_ID of each worker)
     this.abort = new AbortController();
     this.timers = [];
     this.pollers = [];
@@ -124,6 +125,10 @@ export class LambdaHost {
       POWERTOOLS_TRACE_ENABLED: "false",
       ...(this.endpointUrl ? { AWS_ENDPOINT_URL: this.endpointUrl } : {}),
       ...fn.env,
+      // Names this execution environment in every AWS call it makes: AWS SDK for JavaScript v3 appends "app/<id>" to
+      // the User-Agent header (@aws-sdk/util-user-agent-node NODE_APP_ID_CONFIG_OPTIONS reads AWS_SDK_UA_APP_ID; at
+      // most 50 characters, @aws-sdk/middleware-user-agent). The counting proxies attribute calls to workers by it.
+      AWS_SDK_UA_APP_ID: `lambda-host-worker-${++this.workerSeq}`,
       _LOCAL_HANDLER_FILE: fn.file, _LOCAL_HANDLER_EXPORT: fn.export ?? "handler",
     };
     delete env.AWS_EXECUTION_ENV; // would switch Powertools Tracer on and spam X-Ray errors
