@@ -517,7 +517,8 @@ def test_each_execution_environment_names_itself_in_its_aws_calls(
     pinned = json.loads((ROOT / "lib/lambda/package-lock.json").read_text())["packages"][
         "node_modules/@aws-sdk/client-sqs"
     ]["version"]
-    with _UserAgentProxy("P", moto.endpoint_url) as proxy:
+    proxy = _UserAgentProxy("P", moto.endpoint_url)
+    with proxy:
         cfg = {
             "nodeBinary": node_binary("node18"),
             "functions": {"P": {"file": SDK_PROBE, "concurrency": 2, "env": {"AWS_ENDPOINT_URL": proxy.url}}},

@@ -93,10 +93,10 @@ _S3_LIST_PARAMS = {
 def worker_of(headers: Any) -> str:
     """The caller's execution environment: the app id in the ``User-Agent`` ('' when none).
 
-    AWS SDK for JavaScript v3 appends ``app/<id>`` when ``AWS_SDK_UA_APP_ID`` is set (``@aws-sdk/middleware-user-agent``:
-    an id of at most 50 characters; characters other than letters, digits and ``!#$%&'*+-.^_`|~`` become ``-``).
-    The local Lambda host sets one per worker (``lambda-host-worker-<n>``, ``lib/lambda/host/lambda-host.mjs``
-    ``workerEnv``).
+    AWS SDK for JavaScript v3 appends ``app/<id>`` when ``AWS_SDK_UA_APP_ID`` is set
+    (``@aws-sdk/middleware-user-agent``: an id of at most 50 characters; characters other than letters, digits and
+    ``!#$%&'*+-.^_`|~`` become ``-``). The local Lambda host sets one per worker (``lambda-host-worker-<n>``,
+    ``lib/lambda/host/lambda-host.mjs`` ``workerEnv``).
     """
     m = _APP_ID_RE.search(_header(headers, "User-Agent"))
     return m.group(1) if m else ""
