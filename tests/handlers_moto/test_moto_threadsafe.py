@@ -46,16 +46,11 @@ def fast_switching() -> Iterator[None]:
 def _table(name: str) -> Any:
     """A new table (partition key `symbol` S, sort key `timestamp` N) on moto's in-process backend."""
     c = boto3.client("dynamodb", region_name=REGION, **CREDENTIALS)
+    keys = (("symbol", "HASH", "S"), ("timestamp", "RANGE", "N"))  # (attribute, key type, attribute type)
     c.create_table(
         TableName=name,
-        KeySchema=[
-            {"AttributeName": "symbol", "KeyType": "HASH"},
-            {"AttributeName": "timestamp", "KeyType": "RANGE"},
-        ],
-        AttributeDefinitions=[
-            {"AttributeName": "symbol", "AttributeType": "S"},
-            {"AttributeName": "timestamp", "AttributeType": "N"},
-        ],
+        KeySchema=[{"AttributeName": a, "KeyType": k} for a, k, _t in keys],
+        AttributeDefinitions=[{"AttributeName": a, "AttributeType": t} for a, _k, t in keys],
         BillingMode="PAY_PER_REQUEST",
     )
     return dynamodb_backends[ACCOUNT][REGION].get_table(name)
