@@ -283,6 +283,12 @@ def test_partition_capacity_emulates_dynamodb_per_partition_write_ceiling(moto: 
         st = proxy.stats()
         assert st["held_items"] == 7 + 7 + 2
         assert st["throttled_keys"] == {"HOT": 7 + 7 + 1 + 2}
+        # reads pass untouched and uncounted, however hot the partition (the `*` covers the writes only)
+        injected = dict(st["injected"])
+        assert stored("HOT") == 11
+        got = ddb.get_item(TableName="hot", Key={"sym": {"S": "HOT"}, "sk": {"N": "100"}})
+        assert got["Item"]["sk"] == {"N": "100"} and "UnprocessedItems" not in got
+        assert proxy.stats()["injected"] == injected, "a read was counted as a fault"
     with pytest.raises(ValueError, match="capacity"):
         FaultRule("dynamodb", "*", "partition_capacity", 1.0)
     with pytest.raises(ValueError, match="BatchWriteItem, PutItem"):

@@ -33,6 +33,27 @@ BATCH = 100
 """Ticks per POST /ingest (one POST every BATCH / (OVERLOAD x CAPACITY) seconds)."""
 
 
+def _queues(stack: FaultStack) -> str:
+    """Where the ProcessingQueue's messages are, for a failure message: a message moved to the DLQ is a delivery that
+    failed `maxReceiveCount` times (those ticks are lost to the pipeline until someone redrives it), a delayed one is
+    not counted by `depth`."""
+    parts = []
+    for name in ("QueueUrl", "DlqUrl"):
+        a = stack.sqs.get_queue_attributes(
+            QueueUrl=stack.outputs[name],
+            AttributeNames=[
+                "ApproximateNumberOfMessages",
+                "ApproximateNumberOfMessagesNotVisible",
+                "ApproximateNumberOfMessagesDelayed",
+            ],
+        )["Attributes"]
+        parts.append(
+            f"{stack.outputs[name].rsplit('/', 1)[-1]}: visible {a['ApproximateNumberOfMessages']}, in flight "
+            f"{a['ApproximateNumberOfMessagesNotVisible']}, delayed {a['ApproximateNumberOfMessagesDelayed']}"
+        )
+    return "; ".join(parts)
+
+
 def test_scenario_hot_symbol_above_partition_ceiling_drains(fault_stack: FaultStack) -> None:
     stack = fault_stack
     rate = OVERLOAD * CAPACITY
@@ -94,7 +115,7 @@ def test_scenario_hot_symbol_above_partition_ceiling_drains(fault_stack: FaultSt
         "could not finish waits for the visibility timeout); throttled writes "
         f"per partition {dict(sorted(throttled.items()))}",
     )
-    assert verdict.ok, verdict.summary()
+    assert verdict.ok, f"{verdict.summary()}; {_queues(stack)}"
     # the ceiling really held the hot symbol back, and only it
     assert throttled.get("HOTSYM", 0) > 0, stats
     assert "COLDSYM" not in throttled, stats

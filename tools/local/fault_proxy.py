@@ -282,7 +282,8 @@ class Injector:
             n = self._seen.get(digest, 0)
             self._seen[digest] = n + 1
             for i, rule in enumerate(self.rules):
-                if not rule.matches(service, operation):
+                # partition_capacity acts on writes only (`capacity_rule`); its `*` must not fault the reads
+                if rule.kind == "partition_capacity" or not rule.matches(service, operation):
                     continue
                 if self._faulted.get(digest, 0) >= rule.max_per_body:
                     continue

@@ -7,7 +7,8 @@ Two modes:
 * ``"thread"``: ``ThreadedMotoServer`` inside the calling process (cheapest to start).
 
 Both modes install ``tools.local.moto_speedups`` (a proven-equivalent speed patch for DynamoDB base-table Query;
-``MDP_MOTO_SPEEDUPS=0`` turns it off).
+``MDP_MOTO_SPEEDUPS=0`` turns it off) and ``tools.local.moto_threadsafe`` (moto must not drop DynamoDB writes it
+acknowledged when concurrent requests create one partition; always on).
 
 Usage::
 
@@ -28,7 +29,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, Literal
 
-from tools.local import moto_speedups
+from tools.local import moto_speedups, moto_threadsafe
 from tools.local.child_server import ChildServer, announce_ready, stop_event, wait_for_stop
 
 REGION = "us-east-1"
@@ -81,6 +82,7 @@ class MotoServer:
             from moto.server import ThreadedMotoServer
 
             moto_speedups.install()
+            moto_threadsafe.install()
             logging.getLogger("werkzeug").setLevel(logging.ERROR)
             server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
             server.start()
@@ -164,6 +166,7 @@ def _serve(ready_file: str) -> int:
     from moto.server import ThreadedMotoServer
 
     print(f"moto_speedups active: {moto_speedups.install()}", flush=True)  # first line of the log
+    print(f"moto_threadsafe active: {moto_threadsafe.install()}", flush=True)
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     server.start()

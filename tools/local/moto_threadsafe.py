@@ -7,8 +7,11 @@ no lock. A table keeps its items in ``Table.items``, a ``defaultdict(dict)`` fro
 that is not atomic: ``DynamoType.__hash__``/``__eq__`` are Python code, so the interpreter may switch threads between
 "the key is missing" and the insertion. When two requests write the same NEW partition key at once, each thread
 inserts a dict of its own and the later insertion replaces the earlier dict, with every item already put into it:
-moto answered 200 (and no ``UnprocessedItems``) for puts it then no longer has. DynamoDB does not lose acknowledged
-writes; this is moto's race, not the pipeline's.
+moto answered 200 (and no ``UnprocessedItems``) for puts it then no longer has. On DynamoDB a put missing from
+``UnprocessedItems`` was done ("If any requested operations fail because the table's provisioned throughput is
+exceeded or an internal processing failure occurs, the failed operations are returned in the UnprocessedItems response
+parameter", https://docs.aws.amazon.com/amazondynamodb/latest/APIReference/API_BatchWriteItem.html), which is what
+DataProcessor relies on; the loss is moto's race, not the pipeline's.
 
 Seen in ``tests/faults/test_hot_symbol.py`` on a loaded machine: the first second of the hot symbol's stream went to
 moto as two concurrent BatchWriteItem calls (the fault proxy's partition bucket admitted 25 + 15 items), the new
