@@ -30,7 +30,9 @@ from collections import defaultdict
 from typing import Any
 
 MOTO_VERSION = "5.2.5"
-"""The moto version whose ``Table.__init__``/``Table.items`` this fix was checked against."""
+"""The moto version whose ``Table.__init__``/``Table.items`` this fix was checked against. Deliberately its own
+constant, not ``moto_speedups.MOTO_VERSION``: each patch is read against moto's source on its own, so a moto upgrade
+must re-check each one (and may re-check one and not the other)."""
 
 _lock = threading.Lock()
 """Serialises partition creation (and ``install``)."""
@@ -61,7 +63,7 @@ def install() -> bool:
     """Make every moto DynamoDB table created from now on in this process use ``_Partitions`` (idempotent).
 
     Returns True when the fix is active; False when moto is not version 5.2.5 (moto is then left alone: the race and
-    the fix were checked against that version's source; ``tests/local/test_moto_threadsafe.py`` fails, so an upgrade
+    the fix were checked against that version's source; ``tests/handlers_moto/test_moto_threadsafe.py`` fails, so an upgrade
     cannot go unnoticed).
     """
     import moto
