@@ -39,17 +39,10 @@ def _queues(stack: FaultStack) -> str:
     not counted by `depth`."""
     parts = []
     for name in ("QueueUrl", "DlqUrl"):
-        a = stack.sqs.get_queue_attributes(
-            QueueUrl=stack.outputs[name],
-            AttributeNames=[
-                "ApproximateNumberOfMessages",
-                "ApproximateNumberOfMessagesNotVisible",
-                "ApproximateNumberOfMessagesDelayed",
-            ],
-        )["Attributes"]
+        c = stack.queue_counts(stack.outputs[name])
         parts.append(
-            f"{stack.outputs[name].rsplit('/', 1)[-1]}: visible {a['ApproximateNumberOfMessages']}, in flight "
-            f"{a['ApproximateNumberOfMessagesNotVisible']}, delayed {a['ApproximateNumberOfMessagesDelayed']}"
+            f"{stack.outputs[name].rsplit('/', 1)[-1]}: visible {c['visible']}, in flight {c['in_flight']}, "
+            f"delayed {c['delayed']}"
         )
     return "; ".join(parts)
 

@@ -23,6 +23,14 @@ MAX_PAGES = 100_000
 """Bound of every paginated read."""
 
 
+_QUEUE_COUNTS = {
+    "visible": "ApproximateNumberOfMessages",
+    "in_flight": "ApproximateNumberOfMessagesNotVisible",
+    "delayed": "ApproximateNumberOfMessagesDelayed",
+}
+"""`StackClient.queue_counts`: its names -> the SQS queue attributes they read."""
+
+
 class StackClient:
     """Reads the stack at `outputs` (flat outputs with `EndpointUrl`); `host` (a `LambdaHostProcess`) serves its API
     with `api_key`. `config`: a botocore `Config` for the boto3 clients (default: moto_server's)."""
@@ -110,13 +118,17 @@ class StackClient:
         """Stored aggregates of a symbol (the table: windows closed and aggregated)."""
         return aggregate_rows(self.query(f"{symbol}#{interval}"))
 
+    def queue_counts(self, url: str) -> dict[str, int]:
+        """A queue's ``visible``, ``in_flight`` and ``delayed`` messages (SQS's approximate counts)."""
+        a = self.sqs.get_queue_attributes(QueueUrl=url, AttributeNames=list(_QUEUE_COUNTS.values()))[
+            "Attributes"
+        ]
+        return {name: int(a[attr]) for name, attr in _QUEUE_COUNTS.items()}
+
     def depth(self, url: str) -> int:
-        """Visible + in-flight messages of a queue."""
-        a = self.sqs.get_queue_attributes(
-            QueueUrl=url,
-            AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
-        )["Attributes"]
-        return int(a["ApproximateNumberOfMessages"]) + int(a["ApproximateNumberOfMessagesNotVisible"])
+        """Visible + in-flight messages of a queue (delayed ones are not counted)."""
+        c = self.queue_counts(url)
+        return c["visible"] + c["in_flight"]
 
     def polled_queues(self) -> list[str]:
         """URLs of every queue the host polls (event-source queues and the local trigger shims)."""
