@@ -366,9 +366,9 @@ def streaming_projection(
 def windows_per_tick(rate: float, symbols: int, zipf_s: float = 1.0) -> dict[str, float]:
     """Expected 1m and 5m windows WITH ticks per tick, for a stream of ``rate`` ticks/s spread over ``symbols`` by
     Zipf weights (rank r has weight r^-s / sum_k k^-s; each symbol's ticks a Poisson stream). A window is
-    materialised once whatever its ticks (docs/design.md "Streaming"), so this is what the aggregation's
-    per-window work grows with: up to 2 windows per tick (a tick alone in its 1m and in its 5m window), falling
-    as symbols get busier."""
+    materialised once whatever its ticks (docs/design.md "Streaming"), and one item holds a 5m window with its 1m
+    windows, so ``"5m"`` (the stored groups: at most 1 per tick, a tick alone in its 5m window) is what the
+    aggregation's per-item work grows with, falling as symbols get busier."""
     if rate <= 0 or symbols <= 0:
         raise ValueError(
             f"windows_per_tick needs rate > 0 and symbols > 0, got rate={rate}, symbols={symbols}"
@@ -422,9 +422,10 @@ def projected_aggregation_per_million(
     fit: dict[str, float], rate: float, symbols: int, invocations_per_second: float, zipf_s: float = 1.0
 ) -> float:
     """DERIVED: aggregation dollars per million ticks of a stream at ``rate`` ticks/s over ``symbols``
-    (`fit_aggregation` of measured runs; `windows_per_tick` at that rate; ``invocations_per_second`` of
+    (`fit_aggregation` of measured runs; the stored items are (symbol, 5m) GROUPS, one per 5m window with ticks,
+    holding its 1m windows too: `windows_per_tick` ``"5m"`` at that rate; ``invocations_per_second`` of
     DataAggregator at that rate, which the aggregation buffer bounds by time, not by events)."""
-    w = windows_per_tick(rate, symbols, zipf_s)["total"]
+    w = windows_per_tick(rate, symbols, zipf_s)["5m"]
     return (fit["per_window"] * w + fit["per_invocation"] * invocations_per_second / rate) * 1e6
 
 

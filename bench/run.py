@@ -48,6 +48,7 @@ from market_data_pipeline.constants import (  # noqa: E402
 
 from bench import cost  # noqa: E402
 from tools.local.calls import Call, ddb_item_size, summarize  # noqa: E402
+from tools.local.client import group_partition  # noqa: E402
 from tools.local.proxy import CountingProxy  # noqa: E402
 
 LAMBDA_DIR = REPO / "lib" / "lambda"
@@ -296,16 +297,16 @@ def corrected_units(calls: Sequence[Call], full_item_bytes: float) -> dict[str, 
 
 
 def _table_bytes(p: Any, symbols: Sequence[str]) -> tuple[int, int, int, int]:
-    """(tick items, their bytes, aggregate items, their bytes) of the state table (DynamoDB item sizes)."""
+    """(tick items, their bytes, aggregate items, their bytes) of the state table (DynamoDB item sizes); an aggregate
+    item is one (symbol, 5m) group, holding its 5m window and its 1m windows."""
     n_t = b_t = n_a = b_a = 0
     for s in symbols:
         for item in p.query(s):
             n_t += 1
             b_t += ddb_item_size(item)
-        for iv in ("1m", "5m"):
-            for item in p.query(f"{s}#{iv}"):
-                n_a += 1
-                b_a += ddb_item_size(item)
+        for item in p.query(group_partition(s)):
+            n_a += 1
+            b_a += ddb_item_size(item)
     return n_t, b_t, n_a, b_a
 
 
@@ -946,17 +947,17 @@ def analyse_streaming(r: dict[str, Any]) -> None:
 
 def project_streams(streams: Sequence[Mapping[str, Any]], prices: dict[str, Any]) -> dict[str, Any]:
     """DERIVED (not measured): each stream kind at the design rate (`cost.design_rate`, 5M ticks over a 6.5 h
-    trading day). Part 6 runs far below it (what six local stacks sustain on 2 cores), and a window is materialised
-    once whatever its ticks, so the aggregation's cost per tick falls with the ticks per window. Per kind, the
-    measured aggregation dollars (Lambda modeled) of its runs are fitted as per-window + per-tick costs
-    (`cost.fit_aggregation`; the runs' symbol counts give different windows per tick) and re-priced at the design
-    rate's windows per tick (`cost.windows_per_tick`). The rest of the all-in cost is kept AS MEASURED per tick
+    trading day). Part 6 runs far below it (what six local stacks sustain on 2 cores), and a (symbol, 5m) group is
+    materialised once whatever its ticks, so the aggregation's cost per tick falls with the ticks per group. Per
+    kind, the measured aggregation dollars (Lambda modeled) of its runs are fitted as per-group + per-run costs
+    (`cost.fit_aggregation`; the runs' symbol counts give different groups per tick) and re-priced at the design
+    rate's groups per tick (`cost.windows_per_tick` "5m"). The rest of the all-in cost is kept AS MEASURED per tick
     (pessimistic: at a higher rate DataProcessor batches more messages per run and X-Ray samples a smaller share)."""
     rate = cost.design_rate(prices)
     # DataAggregator's runs at that rate: events arrive faster than the buffer's batching window, so at most one run
-    # per batching window for each of its (at most 2) pollers, plus one per minute boundary for the deferrals: an
+    # per batching window for each of its (at most 2) pollers, plus one per 5-minute boundary for the deferrals: an
     # upper bound (the runs measured here at 10-40 ticks/s are below it)
-    inv_per_s = AGGREGATION_MAX_CONCURRENCY / DEFAULT_AGGREGATION_BATCHING_WINDOW_SECONDS + 1 / 60
+    inv_per_s = AGGREGATION_MAX_CONCURRENCY / DEFAULT_AGGREGATION_BATCHING_WINDOW_SECONDS + 1 / 300
     out: dict[str, Any] = {
         "rate": round(rate, 1),
         "aggregator_invocations_per_second": round(inv_per_s, 3),
@@ -987,12 +988,12 @@ def project_streams(streams: Sequence[Mapping[str, Any]], prices: dict[str, Any]
                     "symbols": int(x["symbols"]),
                     "windows_per_tick_measured_rate": round(
                         cost.windows_per_tick(float(x["spec"]["ticks_per_second"]), int(x["symbols"]), zipf)[
-                            "total"
+                            "5m"
                         ],
                         4,
                     ),
                     "windows_per_tick_design_rate": round(
-                        cost.windows_per_tick(rate, int(x["symbols"]), zipf)["total"], 4
+                        cost.windows_per_tick(rate, int(x["symbols"]), zipf)["5m"], 4
                     ),
                     "windows_per_tick_stored": round(
                         int(x["storage"]["aggregate_items"]) / int(x["ticks"]), 4
@@ -1338,13 +1339,14 @@ def render_streaming(st: Mapping[str, Any]) -> str:
         out.append(
             f"\nDERIVED, not measured: the same streams at the design rate, {pr['rate']:g} ticks/s (5M ticks over a "
             "6.5 h trading day). Per kind, the measured aggregation dollars (Lambda modeled) of the three runs are fitted "
-            "as a cost per stored window + a cost per DataAggregator run (fit below, USD per million), then re-priced at "
-            "the design rate's windows per tick (Zipf, Poisson) and at most "
+            "as a cost per stored group (one item per symbol and 5m window with ticks, holding its 1m windows) + a cost "
+            "per DataAggregator run (fit below, USD per million), then re-priced at the design rate's groups per tick "
+            "(Zipf, Poisson) and at most "
             f"{pr['aggregator_invocations_per_second']:g} aggregator runs/s (the buffer's bound); the rest of the "
-            "all-in cost is kept as measured per tick (pessimistic). Not pessimistic: the fitted per-window cost holds "
-            "the measured runs' repeats (a window named by several runs gets several deferrals, which the buffer's two "
-            "pollers can split, so it is computed more than once: column 'aggregate writes per stored window'); at the design rate "
-            "windows are dense and repeats more frequent.\n"
+            "all-in cost is kept as measured per tick (pessimistic). Not pessimistic: the fitted per-group cost holds "
+            "the measured runs' repeats (a group named by several runs gets several deferrals, which the buffer's two "
+            "pollers can split, so it is computed more than once: column 'aggregate writes per stored group'); at the "
+            "design rate groups are dense and repeats more frequent; and a dense group reads more ticks per item.\n"
         )
         rows = []
         for kind, k in pr["kinds"].items():
@@ -1378,9 +1380,9 @@ def render_streaming(st: Mapping[str, Any]) -> str:
                 rows,
                 [
                     "stream",
-                    "windows/tick (measured run)",
-                    "aggregate writes per stored window (measured)",
-                    "windows/tick (design rate)",
+                    "groups/tick (measured run)",
+                    "aggregate writes per stored group (measured)",
+                    "groups/tick (design rate)",
                     "aggregation $/M",
                     "rest of all-in $/M (as measured)",
                     "all-in $/M",

@@ -158,7 +158,7 @@ def test_aggregation_fit_recovers_known_costs_and_projects_them() -> None:
         (10 * 1 + 100 * 10) / (10 * 10 + 100 * 100)
     )
     got = cost.projected_aggregation_per_million(fit, 200.0, 1000, invocations_per_second=1.0)
-    assert got == pytest.approx((a * cost.windows_per_tick(200.0, 1000)["total"] + b / 200.0) * 1e6)
+    assert got == pytest.approx((a * cost.windows_per_tick(200.0, 1000)["5m"] + b / 200.0) * 1e6)
     with pytest.raises(ValueError, match="at least one measured run"):
         cost.fit_aggregation([])
 

@@ -15,6 +15,7 @@ import pytest
 
 from tests.integration.conftest import Env, poll
 from tools.local import datagen
+from tools.local.client import group_partition
 
 FIELDS = ("open", "high", "low", "close", "volume", "vwap", "trades")
 
@@ -52,9 +53,9 @@ def _stored(env: Env, symbol: str) -> int:
 
 
 def _delete_items(env: Env, symbol: str) -> None:
-    """Delete the items of `symbol`: its ticks and its 1m/5m aggregates."""
+    """Delete the items of `symbol`: its ticks and its aggregate groups."""
     ddb, table = env.client("dynamodb"), env.outputs["TableName"]
-    for pk in (symbol, f"{symbol}#1m", f"{symbol}#5m"):
+    for pk in (symbol, group_partition(symbol)):
         keys = _keys(env, pk)
         for i in range(0, len(keys), 25):
             reqs = [{"DeleteRequest": {"Key": k}} for k in keys[i : i + 25]]

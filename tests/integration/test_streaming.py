@@ -3,8 +3,8 @@
 20 symbols (uneven: a few carry most of the volume) stream in for 30 s as small `POST /ingest` batches stamped with
 the time they are sent, as a feed handler does. One batch is delivered twice (the client retried); one tick arrives
 late, for a window that closed minutes ago and whose aggregate was already stored. At the end: every tick is stored
-once, the stored 1m aggregates of every window the stream touched (materialised by DataAggregator once each window
-has closed) and of the late window equal an independent computation, and the API answers every 1m and 5m window
+once, the stored 1m aggregates of every window the stream touched (materialised by DataAggregator once each window's
+5-minute group has closed) and of the late window equal an independent computation, and the API answers every 1m and 5m window
 (stored ones, and the open ones computed from the ticks at read time) exactly. All loops are bounded in count and time.
 """
 
@@ -18,6 +18,7 @@ import pytest
 from tests.integration.conftest import Env, poll
 from tests.integration.test_end_to_end import _aggregates_match, _delete_items, _keys, _symbol
 from tools.local import datagen
+from tools.local.client import Rows, aggregate_rows, group_partition
 
 SYMBOLS = 20
 STREAM_SECONDS = 30.0
@@ -40,24 +41,25 @@ def _post(env: Env, ticks: list[datagen.Tick]) -> None:
     assert status == 202 and body["accepted"] == len(ticks), (status, body)
 
 
-def _stored_1m(env: Env, symbol: str) -> dict[int, dict[str, Any]]:
+def _stored_1m(env: Env, symbol: str) -> Rows:
+    """The stored (materialised) 1m aggregates of `symbol`: the 1m rows of its group items."""
     ddb = env.client("dynamodb")
     items = ddb.query(
         TableName=env.outputs["TableName"],
         KeyConditionExpression="#s = :s",
         ExpressionAttributeNames={"#s": "symbol"},
-        ExpressionAttributeValues={":s": {"S": f"{symbol}#1m"}},
+        ExpressionAttributeValues={":s": {"S": group_partition(symbol)}},
         ConsistentRead=True,
     )["Items"]
-    return {int(it["timestamp"]["N"]): it for it in items}
+    return aggregate_rows(items, "1m")
 
 
 def _stored_matches(
     env: Env, ref: dict[tuple[str, str, int], datagen.Aggregate], keys: list[Any]
 ) -> list[str]:
-    """Differences between stored 1m aggregate items and the reference for `keys` (empty = equal)."""
+    """Differences between stored 1m aggregates and the reference for `keys` (empty = equal)."""
     problems = []
-    by_symbol: dict[str, dict[int, dict[str, Any]]] = {}
+    by_symbol: dict[str, Rows] = {}
     for sym, _interval, start in keys:
         stored = by_symbol.setdefault(sym, _stored_1m(env, sym)).get(start)
         want = ref[(sym, "1m", start)]
@@ -65,11 +67,11 @@ def _stored_matches(
             problems.append(f"{sym} 1m {start}: not stored")
             continue
         for f in ("open", "high", "low", "close", "volume", "trades"):
-            if float(stored[f]["N"]) != float(getattr(want, f)):
-                problems.append(f"{sym} 1m {start} {f}: {stored[f]['N']} != {getattr(want, f)}")
-        vwap = stored["vwap"].get("N")
+            if stored[f] != float(getattr(want, f)):
+                problems.append(f"{sym} 1m {start} {f}: {stored[f]} != {getattr(want, f)}")
+        vwap = stored["vwap"]
         if (vwap is None) != (want.vwap is None) or (
-            want.vwap is not None and abs(float(vwap) - want.vwap) > 1e-9 * abs(want.vwap)
+            want.vwap is not None and vwap is not None and abs(vwap - want.vwap) > 1e-9 * abs(want.vwap)
         ):
             problems.append(f"{sym} 1m {start} vwap: {vwap} != {want.vwap}")
     return problems
@@ -94,7 +96,7 @@ def test_stream_of_small_batches_is_aggregated_exactly(env: Env, symbols: list[s
     _post(env, history)
     poll(
         "the old window's aggregate",
-        lambda: _stored_1m(env, late_symbol).get(old, {}).get("trades", {}).get("N") == "3",
+        lambda: (_stored_1m(env, late_symbol).get(old) or {}).get("trades") == 3,
         WAIT_S,
     )
 
@@ -135,10 +137,13 @@ def test_stream_of_small_batches_is_aggregated_exactly(env: Env, symbols: list[s
     late_key = [(late_symbol, "1m", old)]
     poll("the late tick's window to be recomputed", lambda: not _stored_matches(env, ref, late_key), WAIT_S)
 
-    # Every 1m window the stream touched is stored exactly once it has closed (DataAggregator's deferrals).
+    # Every 1m window the stream touched is stored once its 5-minute group has closed (DataAggregator's deferrals).
     stream_keys = [k for k in ref if k[1] == "1m" and k[2] != old]
-    last_end = max(k[2] for k in stream_keys) + 60_000
-    poll("the stream's last minute to close", lambda: time.time() * 1000 > last_end, 90, interval=1.0)
+    last_start = max(k[2] for k in stream_keys)
+    last_end = last_start - last_start % 300_000 + 300_000
+    poll(
+        "the stream's last 5-minute group to close", lambda: time.time() * 1000 > last_end, 330, interval=1.0
+    )
     poll("the stream's 1m windows to be stored", lambda: not _stored_matches(env, ref, stream_keys), WAIT_S)
     assert _stored_matches(env, ref, stream_keys + late_key) == []
 

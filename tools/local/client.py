@@ -16,6 +16,12 @@ from tools.local.moto_server import CREDENTIALS, REGION
 AGGREGATE_FIELDS = ("open", "high", "low", "close", "volume", "vwap", "trades")
 """Aggregate attributes compared with the reference computation."""
 
+MINUTE_ROW_FIELDS = ("windowStart", "open", "high", "low", "close", "volume", "vwap", "trades")
+"""Order of the Numbers of one 1m row in a group item's ``minutes`` list (docs/design.md "DynamoDB item layout"; the
+handlers' ``MINUTE_ROW_FIELDS`` in lib/lambda/src/adapters/dynamodb-store.ts writes it). The demo, the bench, the
+fault tests and the stream test compare what ``aggregate_rows`` reads with an independent computation, so an order
+that differs from the writer's fails them."""
+
 Rows = dict[int, dict[str, float | None]]
 """Aggregates of one symbol and interval: window start -> `AGGREGATE_FIELDS`."""
 
@@ -115,8 +121,8 @@ class StackClient:
         return sum(int(p["count"]) for p in self.query(pk, select_count=True))
 
     def aggregates(self, symbol: str, interval: str) -> Rows:
-        """Stored aggregates of a symbol (the table: windows closed and aggregated)."""
-        return aggregate_rows(self.query(f"{symbol}#{interval}"))
+        """Stored aggregates of a symbol (the table: groups closed and aggregated)."""
+        return aggregate_rows(self.query(group_partition(symbol)), interval)
 
     def queue_counts(self, url: str) -> dict[str, int]:
         """A queue's ``visible``, ``in_flight`` and ``delayed`` messages (SQS's approximate counts)."""
@@ -204,12 +210,30 @@ class StackClient:
         return out
 
 
-def aggregate_rows(items: Iterable[Mapping[str, Any]]) -> Rows:
-    """Aggregate items (DynamoDB form) -> window start -> compared fields."""
-    return {
-        int(Decimal(item["timestamp"]["N"])): {f: _number(item.get(f)) for f in AGGREGATE_FIELDS}
-        for item in items
-    }
+def group_partition(symbol: str) -> str:
+    """The partition of a symbol's group items: one item per 5-minute window, holding it and its 1m windows."""
+    return f"{symbol}#5m"
+
+
+def aggregate_rows(items: Iterable[Mapping[str, Any]], interval: str) -> Rows:
+    """Group items (DynamoDB form) -> window start -> compared fields of their ``interval`` windows: the 5m window
+    (absent from an item when it could not be stored) or the 1m rows of ``minutes``."""
+    out: Rows = {}
+    for item in items:
+        if interval == "5m":
+            if "open" in item:
+                out[int(Decimal(item["timestamp"]["N"]))] = {
+                    f: _number(item.get(f)) for f in AGGREGATE_FIELDS
+                }
+            continue
+        if interval != "1m":
+            raise ValueError(f"interval {interval!r} is not 1m or 5m")
+        for row in item.get("minutes", {}).get("L", []):
+            values = dict(zip(MINUTE_ROW_FIELDS, row["L"], strict=True))
+            out[int(Decimal(values["windowStart"]["N"]))] = {
+                f: _number(values.get(f)) for f in AGGREGATE_FIELDS
+            }
+    return out
 
 
 def _number(v: Mapping[str, Any] | None) -> float | None:

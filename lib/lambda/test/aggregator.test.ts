@@ -11,6 +11,7 @@ import fc from "fast-check";
 import { DeferralLedger, SETTLE_MS } from "../src/core/coalesce.ts";
 import type { Tick, TicksStoredDetail } from "../src/core/types.ts";
 import type { AggregatorResult } from "../src/handlers/aggregator.ts";
+import { groupRows } from "../src/adapters/dynamodb-store.ts";
 import { FakeTable } from "./fakes/ddb-table.ts";
 import { lambdaContext } from "./helpers/context.ts";
 
@@ -69,21 +70,14 @@ function ticksStored(detail: TicksStoredDetail): Record<string, unknown> {
 }
 const scheduled = { version: "0", id: "s", "detail-type": "Scheduled Event", source: "aws.events", account: "1", time: "t", region: "us-east-1", resources: [], detail: {} };
 
+/** The stored aggregate of one window, read from its group item (`<SYMBOL>#5m` / 5m start), or undefined. */
 function aggItem(symbol: string, interval: "1m" | "5m", start: number) {
-  const it = table.items.get(`${symbol}#${interval}\u0000${start}`);
+  const it = table.items.get(`${symbol}#5m\u0000${start - (start % 300_000)}`);
   if (!it) return undefined;
-  return {
-    open: Number(it.open?.N),
-    high: Number(it.high?.N),
-    low: Number(it.low?.N),
-    close: Number(it.close?.N),
-    volume: Number(it.volume?.N),
-    vwap: it.vwap?.NULL ? null : Number(it.vwap?.N),
-    trades: Number(it.trades?.N),
-    windowStart: Number(it.windowStart?.N),
-    windowEnd: Number(it.windowEnd?.N),
-    interval: it.interval?.S,
-  };
+  const row = groupRows(it, interval).find((r) => r.windowStart === start);
+  if (!row) return undefined;
+  const { symbol: _s, computedAt: _c, ...rest } = row;
+  return rest;
 }
 
 /** Independent reference for a set of distinct ticks in one window (plain loops). */
@@ -151,8 +145,9 @@ describe("DataAggregator", () => {
     assert.deepEqual(aggItem("AAPL", "5m", T), { ...ref([...m0, ...m2]), windowStart: T, windowEnd: T + 300_000, interval: "5m" });
     assert.equal(aggItem("AAPL", "1m", T + 60_000), undefined, "no ticks, no aggregate");
     assert.ok(table.calls.query >= 4, "23 ticks at 7 per page: the 5m range needs several pages");
-    // Aggregate items carry computedAt and a TTL.
-    const it = table.items.get(`AAPL#1m\u0000${T}`);
+    // One group item holds the 5m window and its minutes; it carries computedAt and a TTL.
+    assert.deepEqual([...table.items.keys()].filter((k) => k.startsWith("AAPL#")), [`AAPL#5m\u0000${T}`]);
+    const it = table.items.get(`AAPL#5m\u0000${T}`);
     assert.equal(it?.computedAt?.N, String(clock));
     assert.equal(it?.expiresAt?.N, String(Math.floor(clock / 1000) + 30 * 86_400));
   });
@@ -194,7 +189,8 @@ describe("DataAggregator", () => {
     assert.equal(r1.markers, 11);
     assert.equal(r1.cursor, clock);
     assert.equal(r1.complete, true);
-    for (let i = 0; i < 11; i++) assert.equal(aggItem("IBM", "1m", T + i * 60_000)?.close, 100 + i);
+    for (let i = 0; i < 10; i++) assert.equal(aggItem("IBM", "1m", T + i * 60_000)?.close, 100 + i);
+    assert.equal(aggItem("IBM", "1m", T + 600_000), undefined, "its group is still open: deferred, not stored");
     assert.deepEqual(aggItem("IBM", "5m", T + 300_000), { ...ref([5, 6, 7, 8, 9].map((i) => ({ symbol: "IBM", ts: T + i * 60_000, price: 100 + i, volume: 1 }))), windowStart: T + 300_000, windowEnd: T + 600_000, interval: "5m" });
     assert.equal(table.items.get("#CURSOR\u00000")?.lastRun?.N, String(T + 700_000));
 
@@ -204,12 +200,13 @@ describe("DataAggregator", () => {
     await ingest([{ symbol: "IBM", ts: T + 660_001, price: 50, volume: 1 }]);
     clock = T + 800_000;
     await ingest([{ symbol: "IBM", ts: T + 2, price: 60, volume: 1 }]);
-    clock = T + 900_000;
+    clock = T + 920_000; // the group T+600000 has closed (and settled)
     const r2 = await run(scheduled, context());
     assert.equal(r2.markers, 2, "markers from lastRun - 120000 only");
+    assert.equal(aggItem("IBM", "1m", T + 600_000)?.trades, 1);
     assert.equal(aggItem("IBM", "1m", T + 660_000)?.trades, 1);
     assert.equal(aggItem("IBM", "1m", T)?.trades, 2);
-    assert.equal(table.items.get("#CURSOR\u00000")?.lastRun?.N, String(T + 900_000));
+    assert.equal(table.items.get("#CURSOR\u00000")?.lastRun?.N, String(T + 920_000));
   });
 
   it("a scheduled run recomputes a window named by many markers once", async () => {
@@ -304,14 +301,14 @@ describe("DataAggregator", () => {
     table.restore();
     const refusing = new FakeTable("MarketDataState-test", {
       putError: (it) =>
-        it.symbol?.S === "AAPL#1m" ? new DynamoDBServiceException({ name: "ValidationException", $fault: "client", $metadata: {}, message: "Item size has exceeded the maximum allowed size" }) : undefined,
+        it.symbol?.S === "AAPL#5m" ? new DynamoDBServiceException({ name: "ValidationException", $fault: "client", $metadata: {}, message: "Item size has exceeded the maximum allowed size" }) : undefined,
     });
     for (const [k, v] of table.items) refusing.items.set(k, v);
     table = refusing;
     const r2 = await run(ticksStored(detail!), context());
-    assert.equal(r2.failed, 1);
-    assert.equal(r2.written, 1, "the 5m window is still written");
-    assert.ok(failedItems().some((f) => /Item size has exceeded/.test(f.reason?.S ?? "")));
+    assert.equal(r2.failed, 1, "the group item is refused as a whole: recorded once, under its 5m window");
+    assert.equal(r2.written, 0);
+    assert.ok(failedItems().some((f) => f.window?.S === `AAPL#5m|${T}` && /Item size has exceeded/.test(f.reason?.S ?? "")));
     // a throttled put is not the data's fault: the invocation fails (and is retried), as before
     table.restore();
     table = new FakeTable("MarketDataState-test", {
@@ -330,11 +327,10 @@ describe("DataAggregator", () => {
 
   it("a stored aggregate counting MORE trades (a newer recompute) is not overwritten by a stale one", async () => {
     const [detail] = await ingest([{ symbol: "IBM", ts: T, price: 1, volume: 1 }]);
-    table.put({ symbol: { S: "IBM#1m" }, timestamp: { N: String(T) }, trades: { N: "5" }, open: { N: "7" } });
+    table.put({ symbol: { S: "IBM#5m" }, timestamp: { N: String(T) }, ticks: { N: "5" }, open: { N: "7" } });
     const r = await run(ticksStored(detail!), context());
     assert.equal(r.keptNewer, 1);
-    assert.equal(table.items.get(`IBM#1m\u0000${T}`)?.open?.N, "7");
-    assert.equal(aggItem("IBM", "5m", T)?.trades, 1);
+    assert.equal(table.items.get(`IBM#5m\u0000${T}`)?.open?.N, "7", "the group that read 5 ticks is kept");
   });
 
   it("bad events: unknown source fails loudly; invalid windows are named, valid ones still recomputed", async () => {
@@ -440,18 +436,16 @@ describe("DataAggregator behind the aggregation buffer (R-FN-5, R-EVB-1, R-PERF-
     assert.equal(table.calls.put, puts, "no aggregate written for an open window");
     assert.equal(table.calls.query, queries, "no tick read for an open window");
     assert.equal(deferrals.length, 1, "20 events, one window: one deferral");
-    assert.deepEqual(JSON.parse(deferrals[0]!.body), { v: 1, deferred: [{ symbol: "AAPL", start: T, interval: "1m" }] });
-    assert.equal(deferrals[0]!.delaySeconds, 50 + SETTLE_MS / 1000, "until the minute's end plus the settle time");
-    // The deferral comes back after the minute closed: 1m computed, 5m deferred again.
-    clock = T + 60_000 + SETTLE_MS;
-    const d1 = deferrals.splice(0);
-    assert.deepEqual((await runBatch(d1.map((d, i) => ({ id: `d${i}`, body: d.body })))).batchItemFailures, []);
-    assert.equal(aggItem("AAPL", "1m", T)?.trades, 20);
-    assert.equal(aggItem("AAPL", "5m", T), undefined);
-    assert.deepEqual(JSON.parse(deferrals[0]!.body).deferred, [{ symbol: "AAPL", start: T, interval: "5m" }]);
+    assert.deepEqual(JSON.parse(deferrals[0]!.body), { v: 1, deferred: [{ symbol: "AAPL", start: T, interval: "5m" }] }, "deferred as its group");
+    assert.equal(deferrals[0]!.delaySeconds, 290 + SETTLE_MS / 1000, "until the 5m window's end plus the settle time");
+    // The deferral comes back after the 5m window closed: the whole group (1m and 5m) computed from one read, once.
     clock = T + 300_000 + SETTLE_MS;
+    const q = table.calls.query;
     await runBatch(deferrals.splice(0).map((d, i) => ({ id: `f${i}`, body: d.body })));
+    assert.equal(aggItem("AAPL", "1m", T)?.trades, 20);
     assert.equal(aggItem("AAPL", "5m", T)?.trades, 20);
+    assert.equal(table.calls.put - puts, 1, "one item for the group");
+    assert.ok(table.calls.query - q <= 3, "one paginated read of the 5m window (20 ticks at 7 per page)");
     assert.equal(deferrals.length, 0);
   });
 
@@ -465,8 +459,8 @@ describe("DataAggregator behind the aggregation buffer (R-FN-5, R-EVB-1, R-PERF-
     await runBatch([{ id: "b", body: JSON.stringify(ticksStored(b!)) }]);
     assert.deepEqual(
       deferrals.slice(1).flatMap((d) => JSON.parse(d.body).deferred),
-      [{ symbol: "MSFT", start: T, interval: "1m" }],
-      "AAPL's minute has a pending deferral from this container: only MSFT's is sent",
+      [{ symbol: "MSFT", start: T, interval: "5m" }],
+      "AAPL's group has a pending deferral from this container: only MSFT's is sent",
     );
     // another container (a cold start) knows nothing and defers it again: a repeat, never a loss
     agg.settings.deferrals = new DeferralLedger();
@@ -481,8 +475,8 @@ describe("DataAggregator behind the aggregation buffer (R-FN-5, R-EVB-1, R-PERF-
     assert.deepEqual((await runBatch([{ id: "c", body: JSON.stringify(ticksStored(b!)) }])).batchItemFailures, []);
     assert.equal(deferrals.length - before, 1, "the redelivered record defers both windows again (nothing was remembered)");
     assert.equal(JSON.parse(deferrals[before]!.body).deferred.length, 2);
-    // the pending deferrals come back: both minutes are computed with every tick
-    clock = T + 60_000 + SETTLE_MS + 1000;
+    // the pending deferrals come back: both groups are computed with every tick
+    clock = T + 300_000 + SETTLE_MS + 1000;
     await runBatch(deferrals.splice(0).map((d, i) => ({ id: `d${i}`, body: d.body })));
     assert.equal(aggItem("AAPL", "1m", T)?.trades, 2);
     assert.equal(aggItem("MSFT", "1m", T)?.trades, 1);
@@ -498,8 +492,8 @@ describe("DataAggregator behind the aggregation buffer (R-FN-5, R-EVB-1, R-PERF-
     clock = T + 500_000;
     const puts = table.calls.put;
     const r = await run(scheduled, context());
-    assert.equal(r.fresh, 1, "AAPL's 1m and 5m windows were computed after its marker: skipped");
-    assert.equal(table.calls.put - puts, 3, "MSFT's 1m and 5m windows rewritten, plus the cursor");
+    assert.equal(r.fresh, 1, "AAPL's group was computed after its marker: skipped");
+    assert.equal(table.calls.put - puts, 2, "MSFT's group rewritten, plus the cursor");
     assert.equal(aggItem("MSFT", "1m", T)?.trades, 2);
     assert.equal(aggItem("MSFT", "5m", T)?.close, 3);
     assert.equal(aggItem("AAPL", "5m", T)?.trades, 1);

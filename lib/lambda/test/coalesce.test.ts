@@ -23,48 +23,36 @@ const windowArb: fc.Arbitrary<NamedWindow> = fc.oneof(
 );
 
 describe("coalesce.plan", () => {
-  it("property (R-PERF-1): every named window (and the 5m window of a due minute) is computed once if due, else deferred until it is", () => {
+  it("property (R-PERF-1): every named window's (symbol, 5m) group is computed once if its 5m window has closed, else deferred once as that 5m window until it has", () => {
     fc.assert(
       fc.property(fc.array(windowArb, { maxLength: 60 }), fc.integer({ min: T - 100_000, max: T + 3_000_000 }), (named, now) => {
         const p = plan([...named, ...named], now); // duplicates collapse
-        const due = (start: number, size: number) => start + size + SETTLE_MS <= now || start + size - now > MAX_DEFER_MS;
+        const closed = (start5m: number) => start5m + SIZE["5m"] + SETTLE_MS <= now || start5m + SIZE["5m"] - now > MAX_DEFER_MS;
         const computed = new Set<string>();
-        const units = new Set<string>();
         for (const u of p.compute) {
           const k = `${u.symbol}|${u.start5m}`;
-          assert.ok(!units.has(k), "one unit per (symbol, 5m window)");
-          units.add(k);
-          for (const m of u.minutes) {
-            assert.ok(due(m, SIZE["1m"]), "only due minutes are computed");
-            computed.add(`${u.symbol}|1m|${m}`);
-          }
-          if (u.with5m) {
-            assert.ok(due(u.start5m, SIZE["5m"]), "only a due 5m window is computed");
-            computed.add(`${u.symbol}|5m|${u.start5m}`);
-          }
-          const r = unitRange(u);
-          for (const m of u.minutes) assert.ok(r.from <= m && m + 60_000 <= r.to, "the read covers the minutes");
-          if (u.with5m) assert.deepEqual(r, { from: u.start5m, to: u.start5m + 300_000 });
+          assert.ok(!computed.has(k), "one unit per (symbol, 5m window)");
+          computed.add(k);
+          assert.ok(closed(u.start5m), "only a closed group is computed");
+          assert.deepEqual(unitRange(u), { from: u.start5m, to: u.start5m + 300_000 }, "the read covers the whole 5m window");
         }
         const deferred = new Map<string, number>();
         for (const d of p.defer) {
           assert.ok(d.delaySeconds >= 1 && d.delaySeconds <= MAX_DELAY_SECONDS);
           for (const w of d.windows) {
-            const k = `${w.symbol}|${w.interval}|${w.start}`;
+            assert.equal(w.interval, "5m", "a group is deferred as its 5m window");
+            const k = `${w.symbol}|${w.start}`;
             assert.ok(!deferred.has(k), "deferred once");
             deferred.set(k, d.delaySeconds);
-            assert.ok(!due(w.start, SIZE[w.interval]), "only open windows are deferred");
-            assert.ok(now + d.delaySeconds * 1000 >= w.start + SIZE[w.interval] + SETTLE_MS, "it comes back once closed");
+            assert.ok(!closed(w.start), "only open groups are deferred");
+            assert.ok(now + d.delaySeconds * 1000 >= w.start + SIZE["5m"] + SETTLE_MS, "it comes back once closed");
           }
         }
         for (const w of named) {
-          const k = `${w.symbol}|${w.interval}|${w.start}`;
+          const k = `${w.symbol}|${w.start - (w.start % 300_000)}`;
           assert.ok(computed.has(k) !== deferred.has(k), `${k} is computed or deferred, not both, not neither`);
-          if (w.interval === "1m" && computed.has(k)) {
-            const k5 = `${w.symbol}|5m|${w.start - (w.start % 300_000)}`;
-            assert.ok(computed.has(k5) !== deferred.has(k5), "a due minute's 5m window is handled too");
-          }
         }
+        assert.equal(computed.size + deferred.size, new Set(named.map((w) => `${w.symbol}|${w.start - (w.start % 300_000)}`)).size, "nothing else");
       }),
     );
   });
@@ -85,16 +73,16 @@ describe("coalesce.DeferralLedger (R-PERF-1: a container defers an open window o
     const now = T + 10_000;
     const p1 = plan([w("A", T)], now);
     assert.equal(l.unsent(p1.defer, now).skipped, 0, "nothing remembered yet");
-    const d = p1.defer.find((x) => x.windows.some((y) => y.interval === "1m"))!;
+    const d = p1.defer[0]!;
+    assert.deepEqual(d.windows.map(namedWindowKey), [`A|5m|${T}`], "a minute's group is deferred as its 5m window");
     l.remember(d.windows, now, d.delaySeconds);
     const dueAt = now + d.delaySeconds * 1000;
-    const later = plan([w("A", T), w("B", T)], now + 20_000);
+    const later = plan([w("A", T + 60_000), w("B", T)], now + 20_000);
     const u = l.unsent(later.defer, now + 20_000);
-    // (a deferred minute carries no 5m deferral: the 5m window is deferred when the minute comes back)
-    assert.deepEqual(u.send.flatMap((x) => x.windows.map(namedWindowKey)), [`B|1m|${T}`]);
-    assert.equal(u.skipped, 1, "A's minute: deferred here already");
-    assert.equal(l.pending(w("A", T), dueAt - 1), true);
-    assert.equal(l.pending(w("A", T), dueAt), false, "due: forgotten");
+    assert.deepEqual(u.send.flatMap((x) => x.windows.map(namedWindowKey)), [`B|5m|${T}`]);
+    assert.equal(u.skipped, 1, "A's group (another of its minutes): deferred here already");
+    assert.equal(l.pending(w("A", T, "5m"), dueAt - 1), true);
+    assert.equal(l.pending(w("A", T, "5m"), dueAt), false, "due: forgotten");
     assert.equal(l.size(dueAt), 0);
   });
 

@@ -11,10 +11,12 @@ process.env.POWERTOOLS_METRICS_DISABLED = "true";
 process.env.POWERTOOLS_LOG_LEVEL = "SILENT";
 const { handler, settings } = await import("../src/handlers/query.ts");
 const { decodeNextToken, encodeNextToken, parseRequest, parseTime, QueryError } = await import("../src/core/query.ts");
-const { tickItem, aggregateItem } = await import("../src/adapters/dynamodb-store.ts");
+const { tickItem, groupItem } = await import("../src/adapters/dynamodb-store.ts");
 const { tickKey, tickKeyRange } = await import("../src/core/keys.ts");
 
 const T = 1_700_000_040_000;
+/** The (aligned) 5m window holding T: the stored group of the fixture. */
+const G = T - (T % 300_000);
 let table: FakeTable;
 const ctx = { awsRequestId: "r", functionName: "DataQuery-test", getRemainingTimeInMillis: () => 10_000 } as unknown as Context;
 
@@ -54,11 +56,13 @@ beforeEach(() => {
   table.put(tickItem(twin, tickKey(twin), 1));
   const m = { symbol: "MSFT", ts: T, price: 5, volume: 1 };
   table.put(tickItem(m, tickKey(m), 1));
-  for (let i = 0; i < 3; i++) {
-    const start = T + i * 60_000;
-    table.put(aggregateItem({ symbol: "AAPL", interval: "1m", windowStart: start, windowEnd: start + 60_000, open: 1, high: 2, low: 0.5, close: 1.5, volume: i, vwap: i ? 1.25 : null, trades: i + 1 }, 7, 8));
-  }
-  table.put(aggregateItem({ symbol: "AAPL", interval: "5m", windowStart: T - 40_000 + 300_000 * 0, windowEnd: T + 260_000, open: 1, high: 2, low: 0.5, close: 1.5, volume: 3, vwap: 1.25, trades: 6 }, 7, 8));
+  // one stored group (values made up: the API must answer what is stored): minutes G, G+1m, G+2m and the 5m window G
+  const minutes = [0, 1, 2].map((i) => {
+    const start = G + i * 60_000;
+    return { symbol: "AAPL", interval: "1m" as const, windowStart: start, windowEnd: start + 60_000, open: 1, high: 2, low: 0.5, close: 1.5, volume: i, vwap: i ? 1.25 : null, trades: i + 1 };
+  });
+  const five = { symbol: "AAPL", interval: "5m" as const, windowStart: G, windowEnd: G + 300_000, open: 1, high: 2, low: 0.5, close: 1.5, volume: 3, vwap: 1.25, trades: 6 };
+  table.put(groupItem({ symbol: "AAPL", start5m: G, five, minutes, ticks: 6 }, 7, 8));
 });
 afterEach(() => table.restore());
 
@@ -104,30 +108,34 @@ describe("DataQuery (R-API-3)", () => {
   });
 
   it("R-API-3: aggregates by interval and range, with pagination", async () => {
-    const r = await get("/symbols/AAPL/aggregates", { interval: "1m", from: String(T), to: String(T + 180_000), limit: "2" }, { resource: true });
+    const r = await get("/symbols/AAPL/aggregates", { interval: "1m", from: String(G), to: String(G + 180_000), limit: "2" }, { resource: true });
     assert.equal(r.status, 200);
     assert.equal(r.body.interval, "1m");
-    assert.deepEqual(r.body.items[0], { symbol: "AAPL", interval: "1m", windowStart: T, windowEnd: T + 60_000, open: 1, high: 2, low: 0.5, close: 1.5, volume: 0, vwap: null, trades: 1, computedAt: 7 });
+    assert.deepEqual(r.body.items[0], { symbol: "AAPL", interval: "1m", windowStart: G, windowEnd: G + 60_000, open: 1, high: 2, low: 0.5, close: 1.5, volume: 0, vwap: null, trades: 1, computedAt: 7 });
     assert.equal(r.body.items.length, 2);
-    const r2 = await get("/symbols/AAPL/aggregates", { interval: "1m", from: String(T), to: String(T + 180_000), limit: "2", next: r.body.next as string });
-    assert.deepEqual(r2.body.items.map((i) => i.windowStart), [T + 120_000]);
+    const r2 = await get("/symbols/AAPL/aggregates", { interval: "1m", from: String(G), to: String(G + 180_000), limit: "2", next: r.body.next as string });
+    assert.deepEqual(r2.body.items.map((i) => i.windowStart), [G + 120_000]);
+    assert.equal(r2.body.next, null, "no page after the last minute");
+    const mid = await get("/symbols/AAPL/aggregates", { interval: "1m", from: String(G + 60_000), to: String(G + 120_000) });
+    assert.deepEqual(mid.body.items.map((i) => i.windowStart), [G + 60_000], "a 1m range inside a stored group");
     const five = await get("/symbols/AAPL/aggregates", { interval: "5m" });
     assert.deepEqual(five.body.items.map((i) => i.trades), [6]);
     const dflt = await get("/symbols/AAPL/aggregates");
     assert.equal(dflt.body.items.length, 3, "interval defaults to 1m");
   });
 
-  it("R-PERF-1: the open and just-closed windows are computed from the ticks at read time; pages still hold every window once", async () => {
-    // Stored (materialised) 1m aggregates for T..T+120000 say trades 1..3; "now" is inside minute T+120000's next minute.
-    const W = T - (T % 60_000);
+  it("R-PERF-1: the groups not stored yet (open or just closed) are computed from the ticks at read time; pages still hold every window once", async () => {
+    // The stored group G is closed and older than the read-time region; the next group G+5m holds "now" (open): its
+    // minutes and its 5m window come from the ticks.
     const more = [
-      { symbol: "AAPL", ts: W + 180_000 + 5, price: 7, volume: 2 },
-      { symbol: "AAPL", ts: W + 181_000, price: 9, volume: 1 },
-      { symbol: "AAPL", ts: W + 240_000, price: 3, volume: 4 },
+      { symbol: "AAPL", ts: G + 480_000 + 5, price: 7, volume: 2 },
+      { symbol: "AAPL", ts: G + 481_000, price: 9, volume: 1 },
+      { symbol: "AAPL", ts: G + 540_000, price: 3, volume: 4 },
     ];
     for (const t of more) table.put(tickItem(t, tickKey(t), 1));
     const saved = settings.now;
-    settings.now = () => W + 250_000; // read-time region: windows ending after W+130000, i.e. from W+120000
+    const now = G + 550_000; // read-time region: groups ending after now - 120 s = G+430000, i.e. from G+300000
+    settings.now = () => now;
     try {
       const all: Array<Record<string, unknown>> = [];
       let next: string | null = null;
@@ -139,22 +147,22 @@ describe("DataQuery (R-API-3)", () => {
         next = r.body.next;
         pages++;
       } while (next && pages < 20);
-      assert.deepEqual(all.map((a) => a.windowStart), [T, T + 60_000, W + 180_000, W + 240_000], "stored T and T+60000; T+120000 has no ticks");
+      assert.deepEqual(all.map((a) => a.windowStart), [G, G + 60_000, G + 120_000, G + 480_000, G + 540_000], "stored rows of G, then the open group's minutes");
+      assert.deepEqual(all.slice(0, 3).map((a) => a.computedAt), [7, 7, 7], "stored rows as stored");
       assert.deepEqual(
-        all.slice(2).map((a) => [a.open, a.high, a.low, a.close, a.volume, a.vwap, a.trades]),
+        all.slice(3).map((a) => [a.open, a.high, a.low, a.close, a.volume, a.vwap, a.trades]),
         [
           [7, 9, 7, 9, 3, 23 / 3, 2],
           [3, 3, 3, 3, 4, 3, 1],
         ],
       );
-      assert.equal(all[3]?.computedAt, W + 250_000);
-      // 5m: the window holding "now" is computed from its ticks (stored items there are ignored).
+      assert.equal(all[4]?.computedAt, now);
       const five = await get("/symbols/AAPL/aggregates", { interval: "5m" });
-      const now = W + 250_000;
-      const w5 = now - (now % 300_000);
-      const inWindow = (ts: number) => ts >= w5 && ts < w5 + 300_000;
-      const expected = [...Array.from({ length: 25 }, (_, i) => T + i * 1000), T + 3000, ...more.map((t) => t.ts)].filter(inWindow).length;
-      assert.equal(five.body.items.find((a) => a.windowStart === w5)?.trades, expected);
+      assert.deepEqual(five.body.items.map((a) => [a.windowStart, a.trades]), [[G, 6], [G + 300_000, 3]]);
+      // A minute that closed 3 minutes ago but whose group is still open is computed too (not stored until the 5m closes).
+      settings.now = () => G + 599_000;
+      const late = await get("/symbols/AAPL/aggregates", { interval: "1m", from: String(G + 300_000) });
+      assert.deepEqual(late.body.items.map((a) => a.windowStart), [G + 480_000, G + 540_000]);
     } finally {
       settings.now = saved;
     }

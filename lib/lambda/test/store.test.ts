@@ -95,64 +95,88 @@ describe("TickStore: DynamoDB implementation and in-memory fake agree", () => {
     );
   });
 
-  it("property (R-DATA-5, R-EVB-3): putAggregate keeps the aggregate counting more trades; pages and computedAt agree", async () => {
-    const aggArb = fc.record({
+  it("property (R-DATA-5, R-EVB-3, R-API-3): putGroup keeps the group that read more ticks; 1m and 5m pages of any size return each stored window once, in order", async () => {
+    const groupArb = fc.record({
       symbol: fc.constantFrom("AAPL", "MSFT"),
-      interval: fc.constantFrom("1m" as const, "5m" as const),
       slot: fc.integer({ min: 0, max: 9 }),
-      trades: fc.integer({ min: 1, max: 5 }),
+      ticks: fc.integer({ min: 1, max: 5 }),
+      minutes: fc.subarray([0, 1, 2, 3, 4], { minLength: 1 }),
+      fiveStorable: fc.boolean(),
       computedAt: fc.integer({ min: T, max: T + 1_000_000 }),
     });
+    const agg = (symbol: string, interval: "1m" | "5m", start: number, trades: number): Aggregate => ({
+      symbol,
+      interval,
+      windowStart: start,
+      windowEnd: start + (interval === "1m" ? 60_000 : 300_000),
+      open: 1,
+      high: 2,
+      low: 0.5,
+      close: trades + start / 1e13,
+      volume: trades,
+      vwap: trades % 2 ? null : 1.25,
+      trades,
+    });
     await fc.assert(
-      fc.asyncProperty(fc.array(aggArb, { minLength: 1, maxLength: 25 }), fc.integer({ min: 1, max: 3 }), async (puts, limit) => {
+      fc.asyncProperty(fc.array(groupArb, { minLength: 1, maxLength: 25 }), fc.integer({ min: 1, max: 3 }), async (puts, limit) => {
         backend.items.clear();
         fake.items.clear();
-        const best = new Map<string, number>();
+        const kept = new Map<string, { ticks: number; rows: Map<string, Array<[number, number]>>; computedAt: number }>();
         for (const p of puts) {
-          const size = p.interval === "1m" ? 60_000 : 300_000;
-          const a: Aggregate = {
+          const start5m = T + p.slot * 300_000;
+          const g = {
             symbol: p.symbol,
-            interval: p.interval,
-            windowStart: T + p.slot * size,
-            windowEnd: T + (p.slot + 1) * size,
-            open: 1,
-            high: 2,
-            low: 0.5,
-            close: p.trades,
-            volume: p.trades,
-            vwap: p.trades % 2 ? null : 1.25,
-            trades: p.trades,
+            start5m,
+            five: p.fiveStorable ? agg(p.symbol, "5m", start5m, p.ticks) : null,
+            minutes: p.minutes.map((m) => agg(p.symbol, "1m", start5m + m * 60_000, p.ticks)),
+            ticks: p.ticks,
           };
-          const k = `${a.symbol}#${a.interval}|${a.windowStart}`;
-          const wrote = await same(`putAggregate ${k}`, (s) => s.putAggregate(a, p.computedAt));
-          assert.equal(wrote, !(best.get(k)! > p.trades), "written unless the stored one counts more trades");
-          if (wrote) best.set(k, p.trades);
+          const k = `${p.symbol}|${start5m}`;
+          const wrote = await same(`putGroup ${k}`, (s) => s.putGroup(g, p.computedAt));
+          assert.equal(wrote, !(kept.get(k)!?.ticks > p.ticks), "written unless the stored group read more ticks");
+          if (wrote) {
+            const rows = new Map<string, Array<[number, number]>>([
+              ["5m", g.five ? [[start5m, p.computedAt]] : []],
+              ["1m", g.minutes.map((m) => [m.windowStart, p.computedAt])],
+            ]);
+            kept.set(k, { ticks: p.ticks, rows, computedAt: p.computedAt });
+          }
         }
         assert.equal(dump(backend), dump(fake), "the same items");
         for (const symbol of ["AAPL", "MSFT"]) {
           for (const interval of ["1m", "5m"] as const) {
-            const { lo, hi } = tickKeyRange(T, T + 3_000_000);
-            let start: import("../src/adapters/tick-store.ts").PageKey | undefined;
-            const rows: number[] = [];
-            for (let page = 0; ; page++) {
-              assert.ok(page < 40, "pages end");
-              const pg = await same(`aggregatesPage ${symbol} ${interval}`, (s) =>
-                s.aggregatesPage({ symbol, interval, lo, hi, limit, ...(start ? { start } : {}) }),
-              );
-              rows.push(...pg.items.map((r) => r.trades));
-              if (!pg.last) break;
-              start = pg.last;
+            // from/to inside groups too: a 1m range need not start or end on a 5m boundary
+            for (const [from, to] of [[T, T + 3_000_000], [T + 120_000, T + 1_260_000]] as const) {
+              const { lo, hi } = tickKeyRange(from, to);
+              let start: import("../src/adapters/tick-store.ts").PageKey | undefined;
+              const rows: Array<[number, number]> = [];
+              for (let page = 0; ; page++) {
+                assert.ok(page < 80, "pages end");
+                const pg = await same(`aggregatesPage ${symbol} ${interval} ${from}`, (s) =>
+                  s.aggregatesPage({ symbol, interval, lo, hi, limit, ...(start ? { start } : {}) }),
+                );
+                assert.ok(pg.items.length <= limit, "a page holds at most limit rows");
+                assert.ok(pg.items.every((r) => r.symbol === symbol && r.interval === interval));
+                rows.push(...pg.items.map((r): [number, number] => [r.windowStart, r.computedAt]));
+                if (!pg.last) break;
+                start = pg.last;
+              }
+              const expected = [...kept]
+                .filter(([k]) => k.startsWith(`${symbol}|`))
+                .flatMap(([, v]) => v.rows.get(interval) ?? [])
+                .filter(([w]) => w >= from && w < to)
+                .sort((x, y) => x[0] - y[0]);
+              assert.deepEqual(rows, expected, `every stored ${interval} window of ${symbol} once, in order`);
             }
-            const stored = [...best].filter(([k]) => k.startsWith(`${symbol}#${interval}|`));
-            assert.deepEqual(rows.sort(), stored.map(([, v]) => v).sort());
-            const size = interval === "1m" ? 60_000 : 300_000;
-            for (const starts of [[T], [T, T + size, T + 4 * size], [T + 9 * size]]) {
-              await same(`computedAt ${symbol} ${interval}`, (s) => s.aggregatesComputedAt(symbol, interval, starts));
-            }
+          }
+          for (const slot of [0, 4, 9]) {
+            const start5m = T + slot * 300_000;
+            const got = await same(`groupComputedAt ${symbol} ${slot}`, (s) => s.groupComputedAt(symbol, start5m));
+            assert.equal(got, kept.get(`${symbol}|${start5m}`)?.computedAt);
           }
         }
       }),
-      { numRuns: 60 },
+      { numRuns: 60, includeErrorInReport: true },
     );
   });
 

@@ -11,15 +11,16 @@ import {
   type QueryCommandInput,
 } from "@aws-sdk/client-dynamodb";
 import { NumberValueImpl as NumberValue, unmarshall } from "@aws-sdk/util-dynamodb";
-import type { Aggregate, StoredTick } from "../core/aggregate.ts";
+import type { StoredTick } from "../core/aggregate.ts";
 import { aggregatePartition, decodeTickKey, tickKeyRange } from "../core/keys.ts";
-import type { Interval, Tick } from "../core/types.ts";
+import { INTERVALS, type Interval, type Tick } from "../core/types.ts";
 import { retentionDays } from "./config.ts";
 import { batchWriteAll, ddbClient, type Item, queryPage, queryPages } from "./ddb.ts";
 import type {
   AggregateRow,
   DirtyMarker,
   FailedWindow,
+  GroupAggregates,
   Page,
   PageKey,
   PageRequest,
@@ -102,43 +103,129 @@ function unwrapNumbers(v: unknown): unknown {
   return Object.fromEntries(Object.entries(v as Record<string, unknown>).map(([k, x]) => [k, unwrapNumbers(x)]));
 }
 
-/** The aggregate item (`<SYMBOL>#<interval>` / window start). */
-export function aggregateItem(a: Aggregate, computedAt: number, expiresAt: number): Item {
-  return {
-    symbol: { S: aggregatePartition(a.symbol, a.interval) },
-    timestamp: { N: String(a.windowStart) },
-    open: { N: String(a.open) },
-    high: { N: String(a.high) },
-    low: { N: String(a.low) },
-    close: { N: String(a.close) },
-    volume: { N: String(a.volume) },
-    vwap: a.vwap === null ? { NULL: true } : { N: String(a.vwap) },
-    trades: { N: String(a.trades) },
-    windowStart: { N: String(a.windowStart) },
-    windowEnd: { N: String(a.windowEnd) },
-    interval: { S: a.interval },
+/**
+ * The fields of one 1m row inside a group item's `minutes` list, in their order: each row is a list of Numbers (vwap
+ * NULL when the volume is 0). Lists without attribute names keep a group of five minutes within one 1 KB write unit.
+ */
+export const MINUTE_ROW_FIELDS = ["windowStart", "open", "high", "low", "close", "volume", "vwap", "trades"] as const;
+
+const numOrNull = (v: number | null): AttributeValue => (v === null ? { NULL: true } : { N: String(v) });
+
+/**
+ * The group item (`<SYMBOL>#5m` / 5m window start, docs/design.md): the 5m aggregate's attributes (absent when it
+ * cannot be stored), `minutes` (the 1m rows, MINUTE_ROW_FIELDS), `ticks` (what the conditional write compares),
+ * `computedAt`, `expiresAt`.
+ */
+export function groupItem(g: GroupAggregates, computedAt: number, expiresAt: number): Item {
+  const item: Item = {
+    symbol: { S: aggregatePartition(g.symbol, "5m") },
+    timestamp: { N: String(g.start5m) },
+    windowStart: { N: String(g.start5m) },
+    windowEnd: { N: String(g.start5m + INTERVALS["5m"]) },
+    interval: { S: "5m" },
+    ticks: { N: String(g.ticks) },
+    minutes: { L: g.minutes.map((m) => ({ L: MINUTE_ROW_FIELDS.map((f) => numOrNull(m[f])) })) },
     computedAt: { N: String(computedAt) },
     expiresAt: { N: String(expiresAt) },
   };
+  const f = g.five;
+  if (f) {
+    Object.assign(item, {
+      open: { N: String(f.open) },
+      high: { N: String(f.high) },
+      low: { N: String(f.low) },
+      close: { N: String(f.close) },
+      volume: { N: String(f.volume) },
+      vwap: numOrNull(f.vwap),
+      trades: { N: String(f.trades) },
+    });
+  }
+  return item;
 }
 
-/** The API form of an aggregate item. */
-export function aggregateRow(item: Item): AggregateRow {
+/** The API rows of a group item for `interval`: its 5m aggregate (none when it was not storable), or its 1m rows. */
+export function groupRows(item: Item, interval: Interval): AggregateRow[] {
   const symbol = (item.symbol?.S ?? "").split("#")[0] as string;
-  return {
-    symbol,
-    interval: item.interval?.S as Interval,
-    windowStart: num(item, "windowStart"),
-    windowEnd: num(item, "windowEnd"),
-    open: num(item, "open"),
-    high: num(item, "high"),
-    low: num(item, "low"),
-    close: num(item, "close"),
-    volume: num(item, "volume"),
-    vwap: item.vwap?.N !== undefined ? Number(item.vwap.N) : null,
-    trades: num(item, "trades"),
-    computedAt: num(item, "computedAt"),
-  };
+  const computedAt = num(item, "computedAt");
+  if (interval === "5m") {
+    if (item.open?.N === undefined) return [];
+    return [
+      {
+        symbol,
+        interval,
+        windowStart: num(item, "windowStart"),
+        windowEnd: num(item, "windowEnd"),
+        open: num(item, "open"),
+        high: num(item, "high"),
+        low: num(item, "low"),
+        close: num(item, "close"),
+        volume: num(item, "volume"),
+        vwap: item.vwap?.N !== undefined ? Number(item.vwap.N) : null,
+        trades: num(item, "trades"),
+        computedAt,
+      },
+    ];
+  }
+  return (item.minutes?.L ?? []).map((row) => {
+    const v = Object.fromEntries(
+      MINUTE_ROW_FIELDS.map((f, i) => {
+        const n = row.L?.[i]?.N;
+        return [f, n === undefined ? null : Number(n)];
+      }),
+    ) as Record<(typeof MINUTE_ROW_FIELDS)[number], number | null>;
+    const start = v.windowStart as number;
+    return {
+      symbol,
+      interval,
+      windowStart: start,
+      windowEnd: start + INTERVALS["1m"],
+      open: v.open as number,
+      high: v.high as number,
+      low: v.low as number,
+      close: v.close as number,
+      volume: v.volume as number,
+      vwap: v.vwap,
+      trades: v.trades as number,
+      computedAt,
+    };
+  });
+}
+
+/** The integer part of an inclusive decimal bound, rounded toward the inside of the range. */
+function boundInt(bound: string, lower: boolean): number {
+  const [int = "0", frac = ""] = bound.split(".");
+  return Number(int) + (lower && /[1-9]/.test(frac) ? 1 : 0);
+}
+
+/**
+ * One page of 1m rows, unpacked from the group items of `<SYMBOL>#5m` (the one owner of 1m paging, used by the
+ * DynamoDB store and the tests' in-memory store alike). `fetch` reads one page of group items (`<SYMBOL>#5m`). The page holds the first `limit` minutes with `lo <= start <= hi` after `req.start` (a minute start);
+ * `last` is set only when more minutes follow, and names the page's last minute in the virtual partition
+ * `<SYMBOL>#1m` (what the API's next token carries). `fetch` pages through the group items from the group holding
+ * the first minute.
+ */
+export async function minutePage(
+  req: PageRequest,
+  fetch: (groups: PageRequest) => Promise<{ items: Item[]; last?: PageKey }>,
+): Promise<Page<AggregateRow>> {
+  const after = req.start ? boundInt(req.start.timestamp.N, false) : -1;
+  const first = Math.max(boundInt(req.lo, true), after + 1);
+  const lastStart = boundInt(req.hi, false);
+  const rows: AggregateRow[] = [];
+  if (first > lastStart) return { items: rows };
+  const groupLo = String(first - (first % INTERVALS["5m"]));
+  let start: PageKey | undefined;
+  do {
+    const page = await fetch({ symbol: req.symbol, lo: groupLo, hi: req.hi, limit: req.limit + 1, ...(start ? { start } : {}) });
+    for (const item of page.items) {
+      for (const r of groupRows(item, "1m")) if (r.windowStart >= first && r.windowStart <= lastStart) rows.push(r);
+    }
+    start = page.last;
+  } while (start && rows.length <= req.limit);
+  if (rows.length <= req.limit) return { items: rows };
+  const items = rows.slice(0, req.limit);
+  const lastRow = items[items.length - 1] as AggregateRow;
+  return { items, last: { symbol: { S: aggregatePartition(lastRow.symbol, "1m") }, timestamp: { N: String(lastRow.windowStart) } } };
 }
 
 /** The TTL attribute `expiresAt` (epoch seconds) of an item written at `nowMs` that lives `days` days. */
@@ -255,8 +342,12 @@ export class DynamoTickStore implements TickStore {
   }
 
   async aggregatesPage(req: PageRequest & { interval: Interval }): Promise<Page<AggregateRow>> {
-    const { items, last } = await this.page(aggregatePartition(req.symbol, req.interval), req);
-    return { items: items.map(aggregateRow), ...(last ? { last } : {}) };
+    const partition = aggregatePartition(req.symbol, "5m");
+    if (req.interval === "1m") {
+      return minutePage(req, (groups) => this.page(partition, groups));
+    }
+    const { items, last } = await this.page(partition, req);
+    return { items: items.flatMap((it) => groupRows(it, "5m")), ...(last ? { last } : {}) };
   }
 
   /** One paginated, strongly consistent Query over the tick keys of `[from, to)` (key, price and volume only). */
@@ -272,38 +363,17 @@ export class DynamoTickStore implements TickStore {
     }
   }
 
-  /** One window: a strongly consistent GetItem; several: one paginated Query over `[min, max]` (no Scan). */
-  async aggregatesComputedAt(symbol: string, interval: Interval, starts: readonly number[]): Promise<Map<number, number>> {
-    const out = new Map<number, number>();
-    if (starts.length === 0) return out;
-    const partition = aggregatePartition(symbol, interval);
-    const computedAt = (it: Item): number => Number(it.computedAt?.N ?? -Infinity);
-    if (starts.length === 1) {
-      const start = starts[0] as number;
-      const res = await this.client.send(
-        new GetItemCommand({
-          TableName: this.table,
-          Key: { symbol: { S: partition }, timestamp: { N: String(start) } },
-          ConsistentRead: true,
-        }),
-      );
-      if (res.Item) out.set(start, computedAt(res.Item));
-      return out;
-    }
-    const wanted = new Set(starts);
-    for await (const page of queryPages(
-      {
-        ...this.rangeQuery(partition, String(Math.min(...starts)), String(Math.max(...starts)), { "#c": "computedAt" }),
+  async groupComputedAt(symbol: string, start5m: number): Promise<number | undefined> {
+    const res = await this.client.send(
+      new GetItemCommand({
+        TableName: this.table,
+        Key: { symbol: { S: aggregatePartition(symbol, "5m") }, timestamp: { N: String(start5m) } },
+        ProjectionExpression: "#c",
+        ExpressionAttributeNames: { "#c": "computedAt" },
         ConsistentRead: true,
-      },
-      { client: this.client },
-    )) {
-      for (const it of page) {
-        const start = Number(it.timestamp?.N);
-        if (wanted.has(start)) out.set(start, computedAt(it));
-      }
-    }
-    return out;
+      }),
+    );
+    return res.Item?.computedAt?.N === undefined ? undefined : Number(res.Item.computedAt.N);
   }
 
   async putTicks(ticks: Iterable<TickToPut>, opts: PutTicksOptions): Promise<PutTicksResult> {
@@ -314,16 +384,16 @@ export class DynamoTickStore implements TickStore {
     return { failed: res.failed };
   }
 
-  async putAggregate(a: Aggregate, computedAt: number): Promise<boolean> {
-    const item = aggregateItem(a, computedAt, this.expiresAt(computedAt));
+  async putGroup(g: GroupAggregates, computedAt: number): Promise<boolean> {
+    const item = groupItem(g, computedAt, this.expiresAt(computedAt));
     try {
       await this.client.send(
         new PutItemCommand({
           TableName: this.table,
           Item: item,
-          ConditionExpression: "attribute_not_exists(#tr) OR #tr <= :tr",
-          ExpressionAttributeNames: { "#tr": "trades" },
-          ExpressionAttributeValues: { ":tr": item.trades as AttributeValue },
+          ConditionExpression: "attribute_not_exists(#n) OR #n <= :n",
+          ExpressionAttributeNames: { "#n": "ticks" },
+          ExpressionAttributeValues: { ":n": item.ticks as AttributeValue },
         }),
       );
       return true;

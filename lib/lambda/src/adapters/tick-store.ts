@@ -18,6 +18,24 @@ export interface AggregateRow extends Aggregate {
   computedAt: number;
 }
 
+/**
+ * The aggregates of one (symbol, 5m) group, computed from one read of its ticks and stored as ONE item
+ * (docs/design.md "DynamoDB item layout"): the 5m window and every 1m window inside it that holds ticks.
+ */
+export interface GroupAggregates {
+  symbol: string;
+  start5m: number;
+  /** the 5m window's aggregate; null when it cannot be stored (the aggregator records it under `#FAILED`) */
+  five: Aggregate | null;
+  /** the 1m windows holding ticks, ascending by start (one that cannot be stored is left out and recorded) */
+  minutes: Aggregate[];
+  /**
+   * ticks read for the group (unreadable ones included): ticks are only ever added, so a computation that read MORE
+   * ticks is the newer one (the conditional write keeps it)
+   */
+  ticks: number;
+}
+
 /** The continuation key of a page (opaque to the handlers; core/query.ts turns it into the `next` token). */
 export type PageKey = LowLevelKey;
 
@@ -91,19 +109,22 @@ export interface TickStore {
   latestTick(symbol: string): Promise<TickRow | undefined>;
   /** One page of the ticks of `symbol` (DataQuery `/ticks`). */
   ticksPage(req: PageRequest): Promise<Page<TickRow>>;
-  /** One page of the stored aggregates of `symbol` for `interval` (DataQuery `/aggregates`). */
+  /**
+   * One page of the stored aggregates of `symbol` for `interval` (DataQuery `/aggregates`): 5m rows, or the 1m rows
+   * unpacked from the group items (a 1m page's `last` names its last minute, not an item).
+   */
   aggregatesPage(req: PageRequest & { interval: Interval }): Promise<Page<AggregateRow>>;
   /** The ticks of `symbol` with `from <= ts < to` (a 5-minute window, named minutes), oldest first, strongly consistent. */
   ticksBetween(symbol: string, from: number, to: number): AsyncIterable<StoredTick>;
-  /** `computedAt` of the stored aggregates at the window starts `starts` (absent: no aggregate stored there). */
-  aggregatesComputedAt(symbol: string, interval: Interval, starts: readonly number[]): Promise<Map<number, number>>;
+  /** `computedAt` of the stored group of `symbol` at `start5m`, or undefined when none is stored. */
+  groupComputedAt(symbol: string, start5m: number): Promise<number | undefined>;
   /** Writes ticks (the same key twice is one item); never throws for write failures: they come back in `failed`. */
   putTicks(ticks: Iterable<TickToPut>, opts: PutTicksOptions): Promise<PutTicksResult>;
   /**
-   * Puts an aggregate computed at `computedAt` unless the stored one counts MORE trades (ticks are only ever added, so
-   * a smaller count means a stale read racing a newer recompute). Returns false when the newer one was kept.
+   * Puts a group computed at `computedAt` unless the stored one read MORE ticks (ticks are only ever added, so a
+   * smaller count means a stale read racing a newer recompute). Returns false when the newer one was kept.
    */
-  putAggregate(a: Aggregate, computedAt: number): Promise<boolean>;
+  putGroup(g: GroupAggregates, computedAt: number): Promise<boolean>;
   /** Writes one `#DIRTY` marker at `now` naming the encoded `windows`; `disc` keeps two markers of one ms apart. */
   putDirtyMarker(now: number, disc: string, windows: readonly string[]): Promise<void>;
   /** The `#DIRTY` markers written at or after `from` (epoch ms), in time order, strongly consistent. */

@@ -9,25 +9,23 @@
  * open window on every event. A window ending more than MAX_DEFER_MS ahead (ticks from the future) is computed at
  * once on every event, as before (rare, and bounded by the ticks of that window).
  *
- * The unit of work stays one (symbol, 5m window) group: the 1m windows to compute inside it and, when the 5m window
- * itself is due, the 5m window (one paginated Query over its ticks gives both).
+ * The unit of work is one (symbol, 5m window) GROUP: one paginated Query over its ticks gives the 5m window and every
+ * 1m window inside it, stored as ONE item (docs/design.md "DynamoDB item layout"). A group is materialised once its
+ * 5m window has closed; a minute that closes earlier is answered at read time until then. So a symbol that trades in
+ * m of the five minutes costs one read and one write per 5 minutes, not m + 1 of each.
  */
 import type { Interval, WindowRef } from "./types.ts";
-import { compareWindowRefs, FIVE_MINUTES, fiveMinuteStart, minuteStart, ONE_MINUTE, windowRefProblem } from "./windows.ts";
+import { compareWindowRefs, FIVE_MINUTES, fiveMinuteStart, windowRefProblem } from "./windows.ts";
 
 /** A window named for aggregation: 1-minute (the processor's form) or 5-minute (a deferred 5m window). */
 export interface NamedWindow extends WindowRef {
   interval: Interval;
 }
 
-/** One (symbol, 5m) group to compute now. */
+/** One (symbol, 5m) group to compute now: its 5m window and every 1m window inside it that holds ticks. */
 export interface WorkUnit {
   symbol: string;
   start5m: number;
-  /** 1m window starts to compute, ascending, distinct */
-  minutes: number[];
-  /** compute (and store) the 5m window too */
-  with5m: boolean;
 }
 
 /** Windows to name again later, with the delay after which they are closed. */
@@ -83,45 +81,32 @@ function due(end: number, now: number): Due {
 }
 
 /**
- * Splits named windows (any number of duplicates, any order) into the groups to compute now and the deferrals.
- * A 1m window that is due brings its 5m window along when that one is due too, and defers it otherwise: so every
- * 5m window containing a named minute is computed once it has closed.
+ * Splits named windows (any number of duplicates, any order; 1m windows from the processor's events and the
+ * schedule's markers, 5m windows from deferrals) into the groups to compute now and the deferrals: a window's group
+ * is computed once its 5m window has closed (or ends more than MAX_DEFER_MS ahead), and deferred as that 5m window
+ * otherwise. A 1m deferral from before the group layout (a message sent by an older version) is handled like its group.
  */
 export function plan(windows: Iterable<NamedWindow>, now: number): Plan {
-  const groups = new Map<string, { symbol: string; start5m: number; minutes: Set<number>; with5m: boolean }>();
+  const groups = new Map<string, WorkUnit>();
   const deferred = new Map<number, Map<string, NamedWindow>>();
-  const defer = (w: NamedWindow, delaySeconds: number): void => {
-    let m = deferred.get(delaySeconds);
-    if (!m) deferred.set(delaySeconds, (m = new Map()));
-    m.set(namedWindowKey(w), w);
-  };
-  const group = (symbol: string, start5m: number) => {
-    const k = `${symbol}|${start5m}`;
-    let g = groups.get(k);
-    if (!g) groups.set(k, (g = { symbol, start5m, minutes: new Set(), with5m: false }));
-    return g;
-  };
   for (const w of windows) {
     const start5m = fiveMinuteStart(w.start);
-    const fiveMinutes: Due = due(start5m + FIVE_MINUTES, now);
-    if (w.interval === "1m") {
-      const minute = minuteStart(w.start);
-      const d = due(minute + ONE_MINUTE, now);
-      if (d.kind === "defer") {
-        defer({ symbol: w.symbol, start: minute, interval: "1m" }, d.delaySeconds);
-        continue;
-      }
-      group(w.symbol, start5m).minutes.add(minute);
+    const d = due(start5m + FIVE_MINUTES, now);
+    if (d.kind === "now") {
+      groups.set(`${w.symbol}|${start5m}`, { symbol: w.symbol, start5m });
+      continue;
     }
-    if (fiveMinutes.kind === "now") group(w.symbol, start5m).with5m = true;
-    else defer({ symbol: w.symbol, start: start5m, interval: "5m" }, fiveMinutes.delaySeconds);
+    const g: NamedWindow = { symbol: w.symbol, start: start5m, interval: "5m" };
+    let m = deferred.get(d.delaySeconds);
+    if (!m) deferred.set(d.delaySeconds, (m = new Map()));
+    m.set(namedWindowKey(g), g);
   }
-  const compute = [...groups.values()]
-    .map((g) => ({ symbol: g.symbol, start5m: g.start5m, minutes: [...g.minutes].sort((a, b) => a - b), with5m: g.with5m }))
-    .sort((a, b) => compareWindowRefs({ symbol: a.symbol, start: a.start5m }, { symbol: b.symbol, start: b.start5m }));
+  const compute = [...groups.values()].sort((a, b) =>
+    compareWindowRefs({ symbol: a.symbol, start: a.start5m }, { symbol: b.symbol, start: b.start5m }),
+  );
   const deferList: Deferral[] = [];
   for (const [delaySeconds, m] of [...deferred.entries()].sort((a, b) => a[0] - b[0])) {
-    const all = [...m.values()].sort((a, b) => compareWindowRefs(a, b) || a.interval.localeCompare(b.interval));
+    const all = [...m.values()].sort(compareWindowRefs);
     for (let i = 0; i < all.length; i += MAX_WINDOWS_PER_DEFERRAL) {
       deferList.push({ delaySeconds, windows: all.slice(i, i + MAX_WINDOWS_PER_DEFERRAL) });
     }
@@ -129,10 +114,9 @@ export function plan(windows: Iterable<NamedWindow>, now: number): Plan {
   return { compute, defer: deferList };
 }
 
-/** The tick time range `[from, to)` one work unit reads: the whole 5m window, or just its named minutes. */
+/** The tick time range `[from, to)` one work unit reads: its whole 5m window. */
 export function unitRange(u: WorkUnit): { from: number; to: number } {
-  if (u.with5m || u.minutes.length === 0) return { from: u.start5m, to: u.start5m + FIVE_MINUTES };
-  return { from: u.minutes[0] as number, to: (u.minutes[u.minutes.length - 1] as number) + ONE_MINUTE };
+  return { from: u.start5m, to: u.start5m + FIVE_MINUTES };
 }
 
 /** Body of a deferral message (docs/design.md): `{"v": 1, "deferred": [{"symbol", "start", "interval"}]}`. */

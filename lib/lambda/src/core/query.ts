@@ -214,10 +214,11 @@ export function parseRequest(ev: ApiRequestLike): QueryRequest {
 }
 
 /**
- * Windows DataQuery computes from the ticks at read time (R-PERF-1, docs/design.md): those ending after
- * `now - READ_TIME_LOOKBACK_MS` and starting before `now + READ_TIME_AHEAD_MS`. DataAggregator stores a window only
- * once it has closed (within seconds after its end, through the aggregation buffer), so the open window and the ones
- * that just closed are answered fresh from the ticks; older windows come from their stored aggregate.
+ * Windows DataQuery computes from the ticks at read time (R-PERF-1, docs/design.md): those whose (symbol, 5m) GROUP
+ * ends after `now - READ_TIME_LOOKBACK_MS`, and starting before `now + READ_TIME_AHEAD_MS`. DataAggregator stores a
+ * group (the 5m window and its minutes) only once its 5m window has closed (within seconds after its end, through the
+ * aggregation buffer), so the open group and the one that just closed are answered fresh from the ticks (up to about
+ * 7 minutes of one symbol's ticks); older windows come from their stored group.
  */
 export const READ_TIME_LOOKBACK_MS = 120_000;
 /** How far ahead (ticks stamped in the future) windows are still computed at read time: an SQS delay's maximum. */
@@ -237,7 +238,8 @@ export function readTimeWindows(
   upTo: number,
 ): { first: number; end: number } | null {
   const size = INTERVALS[interval];
-  const regionFirst = Math.max(0, now - READ_TIME_LOOKBACK_MS) - (Math.max(0, now - READ_TIME_LOOKBACK_MS) % size);
+  const group = INTERVALS["5m"];
+  const regionFirst = Math.max(0, now - READ_TIME_LOOKBACK_MS) - (Math.max(0, now - READ_TIME_LOOKBACK_MS) % group);
   const regionEnd = now + READ_TIME_AHEAD_MS;
   const lo = Math.max(regionFirst, req.from, after + 1);
   const first = Math.ceil(lo / size) * size;

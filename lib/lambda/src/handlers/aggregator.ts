@@ -2,17 +2,19 @@
  * DataAggregator (R-FN-5, R-DATA-5, R-EVB-3): recomputes 1-minute and 5-minute OHLCV / VWAP / trade-count
  * aggregates from the stored ticks.
  *
- * - `TicksStored` event (source `market-data.processor`): recompute the named 1m windows and their containing 5m
- *   windows.
+ * - `TicksStored` event (source `market-data.processor`), directly or through the aggregation buffer (with the
+ *   buffer's deferral messages): the (symbol, 5m) groups of the named 1m windows whose 5m window has closed are
+ *   computed; the others are deferred until it has (`src/core/coalesce.ts`).
  * - Schedule (`source: aws.events`, `Scheduled Event`): read the `#DIRTY` markers from the cursor's
- *   `lastRun - 120000` (overlap: markers written late in the previous run), recompute every window they name (late data
- *   included: a tick for an old window makes it dirty again), then advance the cursor. If the invocation runs short of
- *   time, the cursor only advances to the first marker not yet handled.
- * Each (symbol, 5m window) is one paginated, strongly consistent Query over its tick keys `[start, start+5m)`
- * (`BETWEEN start AND start+299999.999999999`); the 1m and 5m aggregates come from that single read. Aggregates are
- * written with a conditional PutItem (overwrite unless the stored one counts MORE trades, which only a newer
- * recompute can have), so running twice gives the same items. A window without ticks gets no item (ticks are never
- * deleted, only expired by TTL like the aggregates). No Scan anywhere.
+ *   `lastRun - 120000` (overlap: markers written late in the previous run), handle every group they name (late data
+ *   included: a tick for an old window makes it dirty again; groups already computed after their newest marker are
+ *   skipped), then advance the cursor. If the invocation runs short of time, the cursor only advances to the first
+ *   marker not yet handled.
+ * Each group is one paginated, strongly consistent Query over its tick keys `[start, start+5m)`
+ * (`BETWEEN start AND start+299999.999999999`); the 5m aggregate and the 1m aggregates of its minutes with ticks come
+ * from that single read and are written as ONE item with a conditional PutItem (overwrite unless the stored one read
+ * MORE ticks, which only a newer recompute can have), so running twice gives the same item. A group without ticks
+ * gets no item (ticks are never deleted, only expired by TTL like the aggregates). No Scan anywhere.
  * Each window's compute-and-store runs inside `guardWindow` (issue 14): a window that cannot be computed or stored
  * (e.g. ticks planted outside the R-DATA-1 bounds whose sum overflows DynamoDB's Number) is logged as an ERROR with its
  * key, counted (`WindowsFailed`), recorded under `#FAILED` and skipped; the other windows and the cursor go on.
@@ -26,7 +28,7 @@ import { DynamoTickStore } from "../adapters/dynamodb-store.ts";
 import { powertools } from "../adapters/powertools.ts";
 import { sendBatch } from "../adapters/sqs.ts";
 import type { FailedWindow, TickStore } from "../adapters/tick-store.ts";
-import { aggregateProblem, type StoredTick, WindowAccumulator } from "../core/aggregate.ts";
+import { type Aggregate, aggregateProblem, type StoredTick, WindowAccumulator } from "../core/aggregate.ts";
 import {
   type Deferral,
   DeferralLedger,
@@ -116,51 +118,65 @@ export async function guardWindow(store: TickStore, w: Omit<FailedWindow, "reaso
   }
 }
 
-/** Recomputes one work unit from one paginated Query over its tick range: its 1m windows and, when due, its 5m window.
- * This is the compute/store step of ONE (symbol, 5m) group; each window of it runs inside `guardWindow`. */
+/**
+ * Recomputes one (symbol, 5m) group from one paginated Query over its 5m window: the 5m aggregate and every 1m window
+ * holding ticks, stored as ONE item (`putGroup`, conditional on the ticks read). Each window runs inside
+ * `guardWindow`: a window that cannot be computed or stored is recorded and left out of the item, the others are
+ * stored; an item DynamoDB refuses as a whole is recorded under the group's 5m window.
+ */
 export async function recomputeGroup(store: TickStore, g: WorkUnit, totals: Totals): Promise<void> {
   // computedAt is taken BEFORE the strongly consistent read: every tick stored before it is in the aggregate.
   const now = settings.now();
   const range = unitRange(g);
-  const acc5 = g.with5m ? new WindowAccumulator(g.symbol, "5m", g.start5m) : null;
-  const acc1 = new Map(g.minutes.map((m) => [m, new WindowAccumulator(g.symbol, "1m", m)]));
+  const acc5 = new WindowAccumulator(g.symbol, "5m", g.start5m);
+  const acc1 = new Map<number, WindowAccumulator>();
   // a tick one window cannot take (e.g. a non-number read back) fails that window only, in its guard below
   const broken = new Map<WindowAccumulator, unknown>();
-  const add = (acc: WindowAccumulator | null | undefined, t: StoredTick): void => {
-    if (!acc || broken.has(acc)) return;
+  const add = (acc: WindowAccumulator, t: StoredTick): void => {
+    if (broken.has(acc)) return;
     try {
       acc.add(t);
     } catch (e) {
       broken.set(acc, e);
     }
   };
+  let ticks = 0;
   for await (const t of store.ticksBetween(g.symbol, range.from, range.to)) {
+    ticks++;
     add(acc5, t);
-    add(acc1.get(minuteStart(t.key.ts)), t);
+    const m = minuteStart(t.key.ts);
+    let acc = acc1.get(m);
+    if (!acc) acc1.set(m, (acc = new WindowAccumulator(g.symbol, "1m", m)));
+    add(acc, t);
+  }
+  if (ticks === 0) {
+    totals.empty++;
+    logger.warn("window group named dirty holds no ticks; nothing written", { symbol: g.symbol, start5m: g.start5m });
+    return;
   }
   totals.windows1m += acc1.size;
-  totals.windows5m += acc5 ? 1 : 0;
-  const accs = acc5 ? [...acc1.values(), acc5] : [...acc1.values()];
-  await Promise.all(
-    accs.map((acc) =>
-      guardWindow(store, { symbol: g.symbol, interval: acc.interval, windowStart: acc.windowStart }, totals, async () => {
-        if (broken.has(acc)) throw broken.get(acc);
-        const r = acc.result();
-        if (r === null) {
-          totals.empty++;
-          return;
-        }
-        const problem = aggregateProblem(r);
-        if (problem) throw Object.assign(new Error(`aggregate cannot be stored: ${problem}`), { name: "UnstorableAggregate" });
-        if (await store.putAggregate(r, now)) totals.written++;
-        else totals.keptNewer++;
-      }),
-    ),
-  );
-  const emptyNamed = [...acc1.entries()].filter(([, a]) => a.trades === 0).map(([m]) => m);
-  if (emptyNamed.length > 0) {
-    logger.warn("windows named dirty hold no ticks; no aggregate written", { symbol: g.symbol, minutes: emptyNamed });
+  totals.windows5m++;
+  const storable = async (acc: WindowAccumulator): Promise<Aggregate | null> => {
+    let r: Aggregate | null = null;
+    await guardWindow(store, { symbol: g.symbol, interval: acc.interval, windowStart: acc.windowStart }, totals, async () => {
+      if (broken.has(acc)) throw broken.get(acc);
+      const a = acc.result();
+      const problem = a && aggregateProblem(a);
+      if (problem) throw Object.assign(new Error(`aggregate cannot be stored: ${problem}`), { name: "UnstorableAggregate" });
+      r = a;
+    });
+    return r;
+  };
+  const minutes: Aggregate[] = [];
+  for (const acc of [...acc1.values()].sort((x, y) => x.windowStart - y.windowStart)) {
+    const r = await storable(acc);
+    if (r) minutes.push(r);
   }
+  const five = await storable(acc5);
+  await guardWindow(store, { symbol: g.symbol, interval: "5m", windowStart: g.start5m }, totals, async () => {
+    if (await store.putGroup({ symbol: g.symbol, start5m: g.start5m, five, minutes, ticks }, now)) totals.written++;
+    else totals.keptNewer++;
+  });
 }
 
 /** Key of a work unit (one per symbol and 5m window). */
@@ -176,32 +192,20 @@ interface RunOutcome {
 }
 
 /**
- * True when every window of the unit already has a stored aggregate computed at least CLOCK_SKEW_MS after the newest
- * marker naming it (`newest`: encoded 1m pair -> marker ts). A marker is written after its ticks, and computedAt is
- * taken before the aggregate's strongly consistent read, so such an aggregate already counts those ticks: the
- * scheduled run skips it instead of computing it a second time (two small reads instead of a tick read and writes).
+ * True when the unit's stored group was computed at least CLOCK_SKEW_MS after the newest marker naming one of its
+ * minutes (`newest`: encoded 1m pair -> marker ts). A marker is written after its ticks, and computedAt is taken
+ * before the group's strongly consistent read, so such a group already counts those ticks: the scheduled run skips it
+ * instead of computing it a second time (one small GetItem instead of a tick read and a write).
  */
 export async function alreadyFresh(store: TickStore, u: WorkUnit, newest: ReadonlyMap<string, number>): Promise<boolean> {
-  const need = new Map<string, number>(); // "<interval>|<start>" -> newest marker ts
-  for (const m of u.minutes) need.set(`1m|${m}`, newest.get(encodePair({ symbol: u.symbol, start: m })) ?? Infinity);
-  if (u.with5m) {
-    let ts = -Infinity;
-    for (const [k, v] of newest) {
-      const w = decodePair(k);
-      if (w.symbol === u.symbol && fiveMinuteStart(w.start) === u.start5m) ts = Math.max(ts, v);
-    }
-    need.set(`5m|${u.start5m}`, ts === -Infinity ? Infinity : ts);
+  let marker = -Infinity;
+  for (const [k, ts] of newest) {
+    const w = decodePair(k);
+    if (w.symbol === u.symbol && fiveMinuteStart(w.start) === u.start5m) marker = Math.max(marker, ts);
   }
-  const stored = new Map<string, number>();
-  for (const [start, c] of await store.aggregatesComputedAt(u.symbol, "1m", u.minutes)) stored.set(`1m|${start}`, c);
-  if (u.with5m) {
-    for (const [start, c] of await store.aggregatesComputedAt(u.symbol, "5m", [u.start5m])) stored.set(`5m|${start}`, c);
-  }
-  for (const [k, markerTs] of need) {
-    const c = stored.get(k);
-    if (c === undefined || !(c >= markerTs + CLOCK_SKEW_MS)) return false;
-  }
-  return true;
+  if (marker === -Infinity) return false;
+  const computedAt = await store.groupComputedAt(u.symbol, u.start5m);
+  return computedAt !== undefined && computedAt >= marker + CLOCK_SKEW_MS;
 }
 
 /** Computes units with bounded concurrency until done or time runs short; one unit's failure does not stop others.

@@ -21,20 +21,21 @@ import {
 import { type AwsClientStub, mockClient } from "aws-sdk-client-mock";
 import { retentionDays } from "../../src/adapters/config.ts";
 import {
-  aggregateItem,
-  aggregateRow,
   CURSOR_KEY,
   DIRTY_PARTITION,
   dirtyMarkerItem,
   dirtyMarkerOf,
   expiresAtOf,
   failedWindowItem,
+  groupItem,
+  groupRows,
+  minutePage,
   tickItem,
   tickRow,
 } from "../../src/adapters/dynamodb-store.ts";
 import type * as Port from "../../src/adapters/tick-store.ts";
 import type { TickStore } from "../../src/adapters/tick-store.ts";
-import type { Aggregate, StoredTick } from "../../src/core/aggregate.ts";
+import type { StoredTick } from "../../src/core/aggregate.ts";
 import { aggregatePartition, decodeTickKey } from "../../src/core/keys.ts";
 import type { Interval } from "../../src/core/types.ts";
 
@@ -67,12 +68,16 @@ export interface FakeTableOptions {
 
 /**
  * DynamoDB refuses a Number outside 1e-130 <= |n| <= 9.99...e125 with a ValidationException ("Number overflow" /
- * "Number underflow"), as the real service does (moto does too); checked on the item's top-level attributes.
+ * "Number underflow"), as the real service does (moto does too); checked on every Number, inside lists and maps too.
  */
 function numberRangeCheck(item: Item): void {
-  for (const [name, v] of Object.entries(item)) {
-    if (v.N === undefined) continue;
-    const a = Math.abs(Number(v.N));
+  const numbers = function* (name: string, v: AttributeValue): Generator<[string, string]> {
+    if (v.N !== undefined) yield [name, v.N];
+    for (const x of v.L ?? []) yield* numbers(name, x);
+    for (const x of Object.values(v.M ?? {})) yield* numbers(name, x);
+  };
+  for (const [name, n] of Object.entries(item).flatMap(([k, v]) => [...numbers(k, v)])) {
+    const a = Math.abs(Number(n));
     if (a >= 1e126 || (a !== 0 && a < 1e-130)) {
       const what = a >= 1e126 ? "overflow. Attempting to store a number with magnitude larger than supported range" : "underflow. Attempting to store a number with magnitude smaller than supported range";
       throw new DynamoDBServiceException({ name: "ValidationException", $fault: "client", $metadata: { httpStatusCode: 400 }, message: `Number ${what} (${name})` });
@@ -258,8 +263,12 @@ export class FakeTable implements TickStore {
   }
 
   async aggregatesPage(req: Port.PageRequest & { interval: Interval }): Promise<Port.Page<Port.AggregateRow>> {
-    const p = this.pageOf(aggregatePartition(req.symbol, req.interval), req);
-    return { ...p, items: p.items.map(aggregateRow) };
+    const pk = aggregatePartition(req.symbol, "5m");
+    if (req.interval === "1m") {
+      return minutePage(req, async (groups) => this.pageOf(pk, groups));
+    }
+    const p = this.pageOf(pk, req);
+    return { ...p, items: p.items.flatMap((it) => groupRows(it, "5m")) };
   }
 
   async *ticksBetween(symbol: string, from: number, to: number): AsyncGenerator<StoredTick> {
@@ -269,13 +278,9 @@ export class FakeTable implements TickStore {
     }
   }
 
-  async aggregatesComputedAt(symbol: string, interval: Interval, starts: readonly number[]): Promise<Map<number, number>> {
-    const out = new Map<number, number>();
-    for (const start of starts) {
-      const it = this.items.get(`${aggregatePartition(symbol, interval)}\u0000${start}`);
-      if (it) out.set(start, Number(it.computedAt?.N ?? -Infinity));
-    }
-    return out;
+  async groupComputedAt(symbol: string, start5m: number): Promise<number | undefined> {
+    const v = this.items.get(`${aggregatePartition(symbol, "5m")}\u0000${start5m}`)?.computedAt?.N;
+    return v === undefined ? undefined : Number(v);
   }
 
   async putTicks(ticks: Iterable<Port.TickToPut>, opts: Port.PutTicksOptions): Promise<Port.PutTicksResult> {
@@ -290,13 +295,13 @@ export class FakeTable implements TickStore {
     return { failed };
   }
 
-  async putAggregate(a: Aggregate, computedAt: number): Promise<boolean> {
-    const item = aggregateItem(a, computedAt, expiresAtOf(computedAt, retentionDays()));
+  async putGroup(g: Port.GroupAggregates, computedAt: number): Promise<boolean> {
+    const item = groupItem(g, computedAt, expiresAtOf(computedAt, retentionDays()));
     numberRangeCheck(item);
     const err = this.opts.putError?.(item);
     if (err) throw err;
-    const cur = this.items.get(this.id(item))?.trades?.N;
-    if (cur !== undefined && dec(cur) > dec(String(a.trades))) return false;
+    const cur = this.items.get(this.id(item))?.ticks?.N;
+    if (cur !== undefined && dec(cur) > dec(String(g.ticks))) return false;
     this.put(item);
     return true;
   }
