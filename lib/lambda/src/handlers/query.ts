@@ -45,7 +45,7 @@ export const settings = {
  * (the groups ending after READ_TIME_LOOKBACK_MS before now, to READ_TIME_AHEAD_MS after now) are computed from the
  * ticks instead (one paginated, strongly consistent Query over their range), because DataAggregator stores a (symbol,
  * 5m) group only once its 5m window has closed. Each
- * read-time window lands on the one page whose key interval holds its start, so a page may hold up to about 20 rows
+ * read-time window lands on the one page whose key interval holds its start, so a page may hold up to about 25 rows
  * more than `limit` (1m: the open group, the one that just closed, and up to 15 minutes of future-stamped ticks) and
  * pagination still returns every window exactly once, in order.
  */
