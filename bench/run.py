@@ -731,23 +731,20 @@ def _settle_exact(
             n_t = b_t = n_a = b_a = 0
             p.ddb  # noqa: B018 - create the (cached) boto3 client before the threads share it
 
-            def read(sym: str) -> tuple[str, list[Any], dict[str, tuple[list[Any], Any]]]:
-                per_iv = {
-                    iv: (list(p.query(f"{sym}#{iv}")), p.api_aggregates(sym, iv, frm, to))
-                    for iv in datagen.INTERVALS_MS
-                }
-                return sym, list(p.query(sym)), per_iv
+            def read(sym: str) -> tuple[str, list[Any], list[Any], dict[str, Any]]:
+                api = {iv: p.api_aggregates(sym, iv, frm, to) for iv in datagen.INTERVALS_MS}
+                return sym, list(p.query(sym)), list(p.query(group_partition(sym))), api
 
-            # one symbol's reads after another took most of part 6's time at 1,000 symbols (5 requests each, mostly
+            # one symbol's reads after another took most of part 6's time at 1,000 symbols (4 requests each, mostly
             # waiting on moto and the host): a few at once, bounded, in symbol order
             with concurrent.futures.ThreadPoolExecutor(max_workers=EXACTNESS_READERS) as readers:
-                for sym, items, per_iv in readers.map(read, symbols):
+                for sym, items, groups, api in readers.map(read, symbols):
                     stored[sym] = len(items)
                     n_t += len(items)
                     b_t += sum(ddb_item_size(i) for i in items)
-                    for iv, (aggs, api_rows) in per_iv.items():
-                        n_a += len(aggs)
-                        b_a += sum(ddb_item_size(i) for i in aggs)
+                    n_a += len(groups)
+                    b_a += sum(ddb_item_size(i) for i in groups)
+                    for iv, api_rows in api.items():
                         got[(sym, iv)] = api_rows
             table = (n_t, b_t, n_a, b_a)
             problems = exactness(ticks, stored, got)

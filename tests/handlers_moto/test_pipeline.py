@@ -29,6 +29,7 @@ from tools.local.host import (
     bundle_path,
     pipeline_host_config,
 )
+from tools.local.client import aggregate_rows, group_partition
 from tools.local.moto_server import ACCOUNT, MotoServer
 
 SUFFIX = "it"
@@ -318,23 +319,24 @@ def _num(attr: dict[str, Any]) -> float | None:
 
 
 def _stored_aggregates(p: Pipeline) -> dict[tuple[str, str, int], dict[str, Any]]:
+    """The stored 1m and 5m aggregates, read from the group items (one per symbol and 5m window)."""
     out = {}
     for sym in SYMBOLS:
+        groups = list(_query_all(p, group_partition(sym)))
         for name in WINDOWS:
-            for it in _query_all(p, f"{sym}#{name}"):
-                out[(sym, name, int(it["timestamp"]["N"]))] = {
-                    k: _num(it[k]) if k in it else "missing"
-                    for k in ("open", "high", "low", "close", "volume", "vwap")
-                } | {"trades": int(it["trades"]["N"]) if "trades" in it else "missing"}
+            for start, row in aggregate_rows(groups, name).items():
+                out[(sym, name, start)] = {
+                    k: "missing" if v is None and k != "vwap" else v for k, v in row.items()
+                }
     return out
 
 
-def _computed_at(p: Pipeline) -> dict[tuple[str, str, int], int]:
+def _computed_at(p: Pipeline) -> dict[tuple[str, int], int]:
+    """computedAt of each stored group: (symbol, 5m window start) -> ms."""
     return {
-        (sym, name, int(it["timestamp"]["N"])): int(Decimal(it["computedAt"]["N"]))
+        (sym, int(it["timestamp"]["N"])): int(Decimal(it["computedAt"]["N"]))
         for sym in SYMBOLS
-        for name in WINDOWS
-        for it in _query_all(p, f"{sym}#{name}")
+        for it in _query_all(p, group_partition(sym))
     }
 
 

@@ -325,7 +325,7 @@ describe("DataAggregator", () => {
     await assert.rejects(run(ticksStored(detail!), context()), /time ran out after 0 of 1 window groups/);
   });
 
-  it("a stored aggregate counting MORE trades (a newer recompute) is not overwritten by a stale one", async () => {
+  it("a stored group that read MORE ticks (a newer recompute) is not overwritten by a stale one", async () => {
     const [detail] = await ingest([{ symbol: "IBM", ts: T, price: 1, volume: 1 }]);
     table.put({ symbol: { S: "IBM#5m" }, timestamp: { N: String(T) }, ticks: { N: "5" }, open: { N: "7" } });
     const r = await run(ticksStored(detail!), context());
