@@ -1645,6 +1645,67 @@ def render_streaming(st: Mapping[str, Any]) -> str:
     return "\n".join(out)
 
 
+def render_rest_check(src: Mapping[str, Any], target: dict[str, Any]) -> str:
+    """`rest_cross_check` of the analysed streams of ``src`` against the streams measured in ``target`` (a results
+    JSON, analysed here), as a table."""
+    if "streaming" not in src or "streaming" not in target:
+        raise ValueError(
+            "--check-rest-against: both results files need a 'streaming' part (make bench part 6)"
+        )
+    analyse_streaming(target)
+    prices = cost.load_prices()
+    st = src["streaming"]
+    rows = rest_cross_check(
+        st["streams"],
+        target["streaming"]["streams"],
+        prices,
+        st.get("component_args") or {},
+        float(st["projection"]["fixed_per_million"]),
+    )
+    if not rows:
+        return "\nCross-check of the DERIVED rest: no stream of the same kind and symbols in both files."
+    out = [
+        "\nCross-check of the DERIVED rest of the all-in cost: the runs above re-priced at the rate of a MEASURED run "
+        "of the same kind and symbols, beside that run's measured rest (all-in minus aggregation, Lambda modeled); "
+        "per driver the derived USD per million ticks, and the drivers per tick derived / measured\n"
+    ]
+    table = []
+    for row in rows:
+        bd, dd, md = (
+            row["derived_by_driver"],
+            row["derived_drivers_per_tick"],
+            row["measured_drivers_per_tick"],
+        )
+        table.append(
+            [
+                row["label"],
+                f"{row['from_rate']:g} -> {row['to_rate']:g}",
+                _money(row["measured_rest"]),
+                _money(row["derived_rest"]),
+                f"{row['difference']:+.3f}",
+                " / ".join(_money(bd[k]) for k in ("request", "message", "run", "tick", "window", "month")),
+                " / ".join(
+                    f"{dd.get(k, 0) * 1e4:.1f}|{md.get(k, 0) * 1e4:.1f}" for k in ("request", "run", "window")
+                ),
+            ]
+        )
+    out.append(
+        _table(
+            table,
+            [
+                "stream",
+                "ticks/s",
+                "measured rest $/M",
+                "derived rest $/M",
+                "derived - measured",
+                "derived per request / message / run / tick / window / fixed",
+                "requests / runs / windows per 10k ticks, derived|measured",
+            ],
+        )
+    )
+    return "\n".join(out)
+
+
 def render(r: Mapping[str, Any]) -> str:
     """The readable report (markdown tables)."""
     out: list[str] = []
@@ -2011,7 +2072,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="component args of the stream stacks as JSON, e.g. '{\"processor_batching_window_seconds\": 10}'",
     )
     ap.add_argument("--from-results", type=Path, help="re-analyse and print a results JSON (no measuring)")
+    ap.add_argument(
+        "--check-rest-against",
+        type=Path,
+        help="with --from-results: evaluate the DERIVED rest of its streams at the rate of each stream of this "
+        "results JSON (same kind and symbols) and print it beside that stream's measured rest",
+    )
     a = ap.parse_args(argv)
+    if a.check_rest_against is not None and a.from_results is None:
+        ap.error("--check-rest-against needs --from-results (the runs whose decomposition is projected)")
     if a.from_results is not None:
         r = json.loads(a.from_results.read_text())
         if "e2e" in r and "naive" in r:
@@ -2022,6 +2091,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         if a.out is not None:  # re-rendering never overwrites the last measured results unless asked to
             a.out.write_text(json.dumps(r, indent=1, default=str) + "\n")
         print(render(r))
+        if a.check_rest_against is not None:
+            print(render_rest_check(r, json.loads(a.check_rest_against.read_text())))
         return 0
     if a.out is None:
         a.out = RESULTS_PATH
