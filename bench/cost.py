@@ -65,7 +65,8 @@ class Usage:
     cpu_ms: dict[str, float] = field(default_factory=dict)
     """measured CPU time (user + system) per function, for the modeled Lambda time"""
     aws_calls: dict[str, dict[str, int]] = field(default_factory=dict)
-    """per function: counted AWS calls by ``service:Action``, for the modeled Lambda time"""
+    """per function (and per event-source row, e.g. ``processor_esm``): counted AWS calls by ``service:Action``, for
+    the modeled Lambda time (functions only) and `decompose_rest`"""
     call_overlap: dict[str, float] = field(default_factory=dict)
     """per function: measured overlap of its AWS calls (`call_overlap`, >= 1); a function without one counts its
     calls as sequential (1.0)"""

@@ -1242,7 +1242,7 @@ def usage_of(run: Mapping[str, Any], ticks: int, uploads: int, api_requests: int
         s3_stored_bytes_per_tick=float(storage.get("s3_stored_bytes_per_tick", 0.0)),
         cpu_ms={k: float(v["cpu_ms"]) for k, v in fns.items() if k in fn_rows and "cpu_ms" in v},
         aws_calls={
-            k: {a: int(n) for a, n in v["calls"]["by_action"].items()} for k, v in fns.items() if k in fn_rows
+            k: {a: int(n) for a, n in v["calls"]["by_action"].items()} for k, v in fns.items() if "calls" in v
         },
         call_overlap={
             k: float(v["call_overlap"]) for k, v in fns.items() if k in fn_rows and "call_overlap" in v
