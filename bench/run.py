@@ -1163,6 +1163,7 @@ def project_streams(
                     "rest_drivers_per_tick": {k: round(v, 6) for k, v in design["drivers"].items()},
                     "rest_xray_share": {k: round(v, 4) for k, v in design["xray_share"].items()},
                     "rest_per_million_all_in_full_batches": round(float(floor["total"]), 4),
+                    "rest_kept_per_tick": list(x["cost"]["rest"]["decomposition"].get("unmapped", [])),
                     "all_in": round(rest + agg, 4),
                     "aggregation_share": round(agg / (rest + agg), 4),
                 }
@@ -1639,6 +1640,14 @@ def render_streaming(st: Mapping[str, Any]) -> str:
                 ],
             )
         )
+        unmapped = sorted(
+            {u for k in pr["kinds"].values() for row in k["rows"] for u in row["rest_kept_per_tick"]}
+        )
+        if unmapped:
+            out.append(
+                "\nKept per tick (never scaled down) because bench/cost.py CALL_DRIVERS / FUNCTION_DRIVERS name no "
+                f"driver for them: {', '.join(unmapped)}"
+            )
     bad = [x for x in st["streams"] if not x["exact"]]
     for x in bad:
         out.append(f"\n{x['label']}: NOT exact: {'; '.join(x['problems'][:5])}")

@@ -344,3 +344,124 @@ def test_scaling_the_request_count_scales_exactly_that_component(k: float, reque
     assert got["by_driver"]["request"] == pytest.approx(base["by_driver"]["request"] * k, rel=1e-12)
     for drv in ("message", "run", "tick", "window", "month"):
         assert got["by_driver"][drv] == pytest.approx(base["by_driver"][drv], rel=1e-12), drv
+
+
+def _stream(kind: str, symbols: int, aggregate_items: int, extra_call: str = "") -> dict[str, Any]:
+    """A measured 10 ticks/s stream of 1,800 ticks as part 6 records it (hand-made counts)."""
+    requests = 18 if kind == "api" else 36
+    ing_calls = (
+        {"s3:PutObject": requests, "sqs:SendMessageBatch": requests}
+        if kind == "api"
+        else {"s3:GetObject": requests, "s3:HeadObject": requests, "sqs:SendMessageBatch": requests}
+    )
+    proc_calls = {"dynamodb:BatchWriteItem": 72, "dynamodb:PutItem": requests, "events:PutEvents": requests}
+    if extra_call:
+        proc_calls[extra_call] = requests
+
+    def fn(inv: int, units: dict[str, float], by_action: dict[str, int]) -> dict[str, Any]:
+        return {
+            "invocations": inv,
+            "busy_ms": 300.0 * inv,
+            "cpu_ms": 30.0 * inv,
+            "cold_starts": 1,
+            "log_bytes": 900 * inv,
+            "call_overlap": 1.5,
+            "calls": {"requests": sum(by_action.values()), "by_action": by_action},
+            "units": units,
+        }
+
+    s3 = {"s3_tier1": requests} if kind == "api" else {"s3_tier2": 2 * requests}
+    return {
+        "kind": kind,
+        "symbols": symbols,
+        "label": f"{kind} {symbols:,}",
+        "spec": {
+            "kind": kind,
+            "symbols": symbols,
+            "ticks_per_second": 10.0,
+            "batch_ticks": 100,
+            "file_every_s": 5.0,
+        },
+        "ticks": 1800,
+        "requests": requests,
+        "files": requests if kind == "file" else 0,
+        "api_requests": requests if kind == "api" else 0,
+        "ticks_per_request": 1800 // requests,
+        "seconds_sending": 180.0,
+        "functions": {
+            "ingestion": fn(requests, {**s3, "sqs_requests": requests, "sqs_messages": requests}, ing_calls),
+            "processor": fn(requests, {"ddb_wru": 1800 + requests, "events": requests}, proc_calls),
+            "aggregator": fn(
+                20,
+                {"ddb_rru": aggregate_items, "ddb_wru": aggregate_items},
+                {"dynamodb:PutItem": aggregate_items},
+            ),
+            "processor_esm": {
+                "calls": {
+                    "requests": 2 * requests,
+                    "by_action": {"sqs:ReceiveMessage": requests, "sqs:DeleteMessageBatch": requests},
+                },
+                "units": {"sqs_requests": 2 * requests, "sqs_messages": requests},
+            },
+        },
+        "storage": {
+            "tick_items": 1800,
+            "tick_item_bytes_mean": 98.6,
+            "aggregate_items": aggregate_items,
+            "aggregate_bytes": 165 * aggregate_items,
+            "ddb_stored_bytes_per_tick": 198.6 + 265 * aggregate_items / 1800,
+            "s3_stored_bytes_per_tick": 95.0,
+        },
+        "freshness": {"samples": 5, "never_fresh": 0, "p50_s": 2.0, "p95_s": 3.0, "max_s": 3.5},
+        "exact": True,
+        "problems": [],
+    }
+
+
+def test_part_6_prints_the_rest_by_driver_and_the_goals_use_it() -> None:
+    """Issue 10: the DERIVED table reproduces each run's measured rest at its own rate, prices the design rate's
+    drivers (one 1,068-tick file every 5 s = 3 messages and, at the bound, 3 runs), the goals use the derived
+    all-in, and a call no table names is printed as kept per tick."""
+    from bench.run import analyse_streaming, render_streaming, streaming_goals
+
+    streams = [
+        _stream("api", 10, 40),
+        _stream("api", 1000, 980, extra_call="sqs:SendMessage"),
+        _stream("file", 10, 40),
+        _stream("file", 1000, 1000),
+    ]
+    r: dict[str, Any] = {
+        "streaming": {
+            "seconds": 180,
+            "ticks_per_second_per_stream": 10.0,
+            "poll_s": 1.0,
+            "idle_schedule": {"units": {}, "busy_ms": 10.0, "log_bytes": 0, "emf_metrics": []},
+            "alarms": 10,
+            "dashboards": 1,
+            "streams": streams,
+        }
+    }
+    analyse_streaming(r)
+    pr = r["streaming"]["projection"]
+    for kind in ("api", "file"):
+        for row in pr["kinds"][kind]["rows"]:
+            assert row["rest_per_million_all_in_at_measured_rate"] == pytest.approx(
+                row["rest_per_million_all_in_measured"], abs=2e-4
+            )
+            assert row["rest_per_million_all_in"] < row["rest_per_million_all_in_measured"]
+            assert row["rest_per_million_all_in_full_batches"] <= row["rest_per_million_all_in"]
+            assert row["all_in"] == pytest.approx(
+                row["rest_per_million_all_in"] + row["aggregation_per_million"], abs=2e-4
+            )
+    file_row = pr["kinds"]["file"]["rows"][0]
+    assert file_row["rest_drivers_per_tick"]["request"] == pytest.approx(1 / 1068, rel=1e-4)
+    assert file_row["rest_drivers_per_tick"]["message"] == pytest.approx(3 / 1068, rel=1e-4)
+    assert file_row["rest_drivers_per_tick"]["run"] == pytest.approx(3 / 1068, rel=1e-4)
+    assert pr["kinds"]["api"]["rows"][1]["rest_kept_per_tick"] == ["call sqs:SendMessage (processor)"]
+    text = render_streaming(r["streaming"])
+    assert "at the run's rate (check)" in text
+    assert "Kept per tick (never scaled down) because" in text and "sqs:SendMessage (processor)" in text
+    goals = {g["goal"]: g for g in streaming_goals(r["streaming"])}
+    worst = max(pr["kinds"]["file"]["rows"], key=lambda row: row["all_in"])
+    derived = [g for k, g in goals.items() if k.startswith("DERIVED") and "file stream: all-in" in k]
+    assert derived and derived[0]["value"].startswith(f"${worst['all_in']:.3f}")
