@@ -454,9 +454,9 @@ def test_part_6_prints_the_rest_by_driver_and_the_goals_use_it() -> None:
                 row["rest_per_million_all_in"] + row["aggregation_per_million"], abs=2e-4
             )
     file_row = pr["kinds"]["file"]["rows"][0]
-    assert file_row["rest_drivers_per_tick"]["request"] == pytest.approx(1 / 1068, rel=1e-4)
-    assert file_row["rest_drivers_per_tick"]["message"] == pytest.approx(3 / 1068, rel=1e-4)
-    assert file_row["rest_drivers_per_tick"]["run"] == pytest.approx(3 / 1068, rel=1e-4)
+    assert file_row["rest_drivers_per_tick"]["request"] == pytest.approx(1 / 1068, rel=2e-3)
+    assert file_row["rest_drivers_per_tick"]["message"] == pytest.approx(3 / 1068, rel=2e-3)
+    assert file_row["rest_drivers_per_tick"]["run"] == pytest.approx(3 / 1068, rel=2e-3)
     assert pr["kinds"]["api"]["rows"][1]["rest_kept_per_tick"] == ["call sqs:SendMessage (processor)"]
     text = render_streaming(r["streaming"])
     assert "at the run's rate (check)" in text
