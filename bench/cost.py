@@ -540,11 +540,13 @@ def processor_runs_per_second(
 
     The SQS event source reads with several pollers at once ("Lambda starts processing five batches at a time with
     five concurrent invocations ... When traffic is low, Lambda scales back the processing to five concurrent
-    invokes": https://docs.aws.amazon.com/lambda/latest/dg/services-sqs-scaling.html), and each poller gathers a
-    batch until ``MaximumBatchingWindowInSeconds`` has passed or the batch holds ``BatchSize`` records
-    (https://docs.aws.amazon.com/lambda/latest/dg/services-sqs-parameters.html). So each poller hands over at most one
-    batch per window plus one per ``batch_size`` messages it got: at most ``pollers / window + messages / batch_size``
-    runs per second, and never more runs than messages. Pessimistic (errs towards MORE runs): a window usually
+    invokes": https://docs.aws.amazon.com/lambda/latest/dg/services-sqs-scaling.html), and each gathers a batch until
+    "it has gathered a full batch, the batching window expires, or the batch reaches the payload limit of 6 MB"
+    (https://docs.aws.amazon.com/lambda/latest/dg/invocation-eventsourcemapping.html, "Batching behavior"). So each
+    poller hands over at most one batch per window plus one per ``batch_size`` messages it got: at most
+    ``pollers / window + messages / batch_size`` runs per second, and never more runs than messages (assumes
+    ``batch_size`` messages stay below 6 MB: the default 10 DataIngestion messages of at most 500 ticks are about
+    0.5 MB; a batch size whose messages pass 6 MB would be cut by the payload limit first). Pessimistic (errs towards MORE runs): a window usually
     gathers several messages; the optimistic floor is ``messages / batch_size`` (full batches). A window of 0 gives
     one run per message."""
     if messages_per_second < 0 or batch_size < 1 or pollers <= 0 or batching_window_s < 0:
