@@ -24,6 +24,7 @@ import gzip
 import json
 import os
 import platform
+import re
 import resource
 import statistics
 import subprocess
@@ -44,6 +45,8 @@ if str(REPO) not in sys.path:
 from market_data_pipeline.constants import (  # noqa: E402
     AGGREGATION_MAX_CONCURRENCY,
     DEFAULT_AGGREGATION_BATCHING_WINDOW_SECONDS,
+    DEFAULT_PROCESSOR_BATCH_SIZE,
+    DEFAULT_PROCESSOR_BATCHING_WINDOW_SECONDS,
 )
 
 from bench import cost  # noqa: E402
@@ -58,6 +61,9 @@ HANDLERS_DIR = REPO / "sdk" / "python" / "market_data_pipeline" / "handlers"
 FUNCTIONS: tuple[str, ...] = tuple(HANDLER_DIRS.values())
 ROLE_PREFIX: dict[str, str] = {f"{function}-": handler for function, handler in HANDLER_DIRS.items()}
 RESULTS_PATH = REPO / "bench" / "results.json"
+PACK_TS = LAMBDA_DIR / "src" / "core" / "pack.ts"
+ITEM_OVERHEAD_BYTES = int(cost.load_prices()["dynamodb_on_demand"]["item_overhead_bytes"])
+"""bytes DynamoDB storage counts per item on top of its attributes (prices.json)"""
 MEMORY_MB = 3072
 GOAL_INGEST_RATIO = 0.5
 GOAL_REQUEST_RATIO = 20.0
@@ -509,7 +515,9 @@ class CountedStack:
                 "tick_item_bytes_mean": round(full_tick, 1),
                 "aggregate_items": n_a,
                 "aggregate_bytes": b_a,
-                "ddb_stored_bytes_per_tick": round((b_t + b_a + 100 * (n_t + n_a)) / max(1, n_t), 1),
+                "ddb_stored_bytes_per_tick": round(
+                    (b_t + b_a + ITEM_OVERHEAD_BYTES * (n_t + n_a)) / max(1, n_t), 1
+                ),
                 "s3_bytes": bucket_bytes,
                 "s3_stored_bytes_per_tick": round(bucket_bytes / max(1, ticks), 1),
             },
@@ -875,6 +883,71 @@ def _aggregation_rows(functions: Mapping[str, Any]) -> dict[str, Any]:
     return rows
 
 
+def _rest_rows(functions: Mapping[str, Any]) -> dict[str, Any]:
+    """The rows that are NOT the aggregation's (`_aggregation_rows`): every other function and event-source row,
+    without the EventBridge events their calls put (those are the aggregation's). Their usage plus the aggregation's
+    is the whole stream's."""
+    agg = _aggregation_rows(functions)
+    out: dict[str, Any] = {}
+    for k, v in functions.items():
+        if k in agg:
+            continue
+        units = {u: n for u, n in v.get("units", {}).items() if u != "events"}
+        out[k] = {**v, "units": units}
+    return out
+
+
+def max_ticks_per_message(path: Path = PACK_TS) -> int:
+    """DataIngestion's cap on ticks per ProcessingQueue message, read from its owner (``DEFAULT_MAX_TICKS_PER_MESSAGE``
+    in lib/lambda/src/core/pack.ts)."""
+    m = re.search(r"export const DEFAULT_MAX_TICKS_PER_MESSAGE = ([0-9_]+);", path.read_text())
+    if m is None:
+        raise ValueError(
+            f"{path}: no 'export const DEFAULT_MAX_TICKS_PER_MESSAGE = <integer>;' (the packing cap)"
+        )
+    return int(m.group(1).replace("_", ""))
+
+
+def rest_usage(x: Mapping[str, Any], init_ms: Mapping[str, float]) -> tuple[cost.Usage, cost.Drivers]:
+    """A measured stream's non-aggregation usage (`_rest_rows`, its storage, API requests and uploads) and the
+    counts of its drivers per tick (producer requests, the messages DataIngestion sent, DataProcessor runs, stored
+    aggregate windows) at its measured rate, for `cost.decompose_rest`."""
+    ticks = int(x["ticks"])
+    rows = _rest_rows(x["functions"])
+    u = usage_of(
+        {"functions": rows, "storage": x.get("storage", {})}, ticks, int(x["files"]), int(x["api_requests"])
+    )
+    u.init_ms = dict(init_ms)
+    st = x.get("storage", {})
+    n_a, b_a, n_t = (
+        int(st.get("aggregate_items", 0)),
+        float(st.get("aggregate_bytes", 0)),
+        int(st.get("tick_items", 0)),
+    )
+    window_bytes = (b_a + ITEM_OVERHEAD_BYTES * n_a) / max(1, n_t)
+    u.ddb_window_bytes_per_tick = min(window_bytes, u.ddb_stored_bytes_per_tick)
+    requesters = [f for f, d in cost.FUNCTION_DRIVERS.items() if d == "request"]
+    messages = sum(float(rows.get(f, {}).get("units", {}).get("sqs_messages", 0)) for f in requesters)
+    runs = sum(
+        int(rows.get(f, {}).get("invocations", 0)) for f, d in cost.FUNCTION_DRIVERS.items() if d == "run"
+    )
+    rate = (
+        ticks / float(x["seconds_sending"])
+        if float(x.get("seconds_sending") or 0) > 0
+        else float(x["spec"]["ticks_per_second"])
+    )
+    drivers = cost.Drivers(
+        rate,
+        {
+            "request": (int(x["files"]) + int(x["api_requests"])) / ticks,
+            "message": messages / ticks,
+            "run": runs / ticks,
+            "window": n_a / ticks,
+        },
+    )
+    return u, drivers
+
+
 def idle_usage(probe: Mapping[str, Any], alarms: int, dashboards: int) -> cost.IdleUsage:
     """The idle month's usage from one measured idle scheduled run (`_probe_schedule`) and the monthly resources."""
     return cost.IdleUsage(
@@ -911,7 +984,14 @@ def analyse_streaming(r: dict[str, Any]) -> None:
         ua.init_ms = init_ms
         ui = usage_of({"functions": {"ingestion": x["functions"]["ingestion"]}}, ticks, 0, 0)
         ui.init_ms = init_ms
-        c: dict[str, Any] = {}
+        ur, drivers = rest_usage(x, init_ms)
+        dec = cost.decompose_rest(ur, drivers, prices)
+        c: dict[str, Any] = {
+            "rest": {
+                "per_million": cost.per_million(ur, prices, lambda_basis="modeled")["total"],
+                "decomposition": asdict(dec),
+            }
+        }
         for basis in cost.LAMBDA_BASES:
             pm = cost.per_million(u, prices, lambda_basis=basis)
             pa = cost.per_million(ua, prices, lambda_basis=basis)
@@ -939,17 +1019,85 @@ def analyse_streaming(r: dict[str, Any]) -> None:
             )["total"]
         x["cost"] = c
         x["requests_per_10k"] = per_10k(x, ticks)
-    st["projection"] = project_streams(st["streams"], prices)
+    st["projection"] = project_streams(
+        st["streams"], prices, st.get("component_args") or {}, cost.fixed_per_million(idle_m, prices)
+    )
 
 
-def project_streams(streams: Sequence[Mapping[str, Any]], prices: dict[str, Any]) -> dict[str, Any]:
+def rest_drivers_at(
+    x: Mapping[str, Any], rate: float, component_args: Mapping[str, Any], prices: dict[str, Any]
+) -> cost.Drivers:
+    """The drivers of stream ``x``'s shape at ``rate`` ticks/s (`cost.stream_drivers`): its requests (API: the same
+    batch; file: one object every ``file_every_s``, `bench.stream.StreamSpec`), DataIngestion's packing cap, the
+    processor's batching window and batch size of ``component_args`` (else the component's defaults), the event
+    source's pollers (prices.json ``esm_idle_pollers``) and its stored windows per tick scaled to ``rate``."""
+    from bench import stream
+
+    spec = stream.StreamSpec(**{**x["spec"], "ticks_per_second": rate})
+    ticks = int(x["ticks"])
+    windows = cost.scaled_windows_per_tick(
+        int(x["storage"].get("aggregate_items", 0)) / ticks,
+        float(x["spec"]["ticks_per_second"]),
+        rate,
+        int(x["symbols"]),
+        float(x["spec"].get("zipf_s", 1.0)),
+    )
+    return cost.stream_drivers(
+        rate,
+        spec.ticks_per_request,
+        max_ticks_per_message(),
+        windows,
+        float(
+            component_args.get("processor_batching_window_seconds", DEFAULT_PROCESSOR_BATCHING_WINDOW_SECONDS)
+        ),
+        int(component_args.get("processor_batch_size", DEFAULT_PROCESSOR_BATCH_SIZE)),
+        float(prices["assumptions"]["esm_idle_pollers"]),
+    )
+
+
+def project_rest_of(
+    x: Mapping[str, Any],
+    rate: float,
+    component_args: Mapping[str, Any],
+    prices: dict[str, Any],
+    fixed: float,
+    full_batches: bool = False,
+) -> dict[str, Any]:
+    """DERIVED: stream ``x``'s non-aggregation cost per million ticks all-in at ``rate`` (`cost.project_rest` of its
+    decomposition at `rest_drivers_at`); ``full_batches``: the optimistic floor of the processor runs (every run a
+    full batch) instead of the pessimistic bound. Adds ``drivers`` (per tick) to the answer."""
+    dec = cost.RestDecomposition.from_dict(x["cost"]["rest"]["decomposition"])
+    drv = rest_drivers_at(x, rate, component_args, prices)
+    if full_batches:
+        batch = int(component_args.get("processor_batch_size", DEFAULT_PROCESSOR_BATCH_SIZE))
+        drv = cost.Drivers(drv.ticks_per_second, {**drv.per_tick, "run": drv.count("message") / batch})
+    out = cost.project_rest(dec, drv, prices, fixed)
+    out["drivers"] = dict(drv.per_tick)
+    return out
+
+
+def project_streams(
+    streams: Sequence[Mapping[str, Any]],
+    prices: dict[str, Any],
+    component_args: Mapping[str, Any] | None = None,
+    fixed: float = 0.0,
+) -> dict[str, Any]:
     """DERIVED (not measured): each stream kind at the design rate (`cost.design_rate`, 5M ticks over a 6.5 h
-    trading day). Part 6 runs far below it (what six local stacks sustain on 2 cores), and a (symbol, 5m) group is
-    materialised once whatever its ticks, so the aggregation's cost per tick falls with the ticks per group. Per
-    kind, the measured aggregation dollars (Lambda modeled) of its runs are fitted as per-group + per-run costs
-    (`cost.fit_aggregation`; the runs' symbol counts give different groups per tick) and re-priced at the design
-    rate's groups per tick (`cost.windows_per_tick` "5m"). The rest of the all-in cost is kept AS MEASURED per tick
-    (pessimistic: at a higher rate DataProcessor batches more messages per run and X-Ray samples a smaller share)."""
+    trading day). Part 6 runs far below it (what six local stacks sustain on 2 cores).
+
+    Aggregation: a (symbol, 5m) group is materialised once whatever its ticks, so its cost per tick falls with the
+    ticks per group. Per kind, the measured aggregation dollars (Lambda modeled) of its runs are fitted as per-group +
+    per-run costs (`cost.fit_aggregation`; the runs' symbol counts give different groups per tick) and re-priced at
+    the design rate's groups per tick (`cost.windows_per_tick` "5m").
+
+    The rest of the all-in cost: each run's non-aggregation cost split by driver (`cost.decompose_rest`: per
+    producer request, queue message, processor run, tick, stored window) and re-priced with the drivers the design
+    rate implies (`rest_drivers_at`: API requests of the same 100 ticks, file objects of rate x 5 s ticks, processor
+    runs at the pessimistic `cost.processor_runs_per_second` bound, X-Ray at the default sampling rule), plus the
+    fixed monthly costs ``fixed`` (`cost.fixed_per_million`). Each row also carries that projection at the run's own
+    rate (it reproduces the measured rest: the check of the method) and with every processor run a full batch (the
+    optimistic floor)."""
+    args = dict(component_args or {})
     rate = cost.design_rate(prices)
     # DataAggregator's runs at that rate: events arrive faster than the buffer's batching window, so at most one run
     # per batching window for each of its (at most 2) pollers, plus one per 5-minute boundary for the deferrals: an
@@ -958,6 +1106,7 @@ def project_streams(streams: Sequence[Mapping[str, Any]], prices: dict[str, Any]
     out: dict[str, Any] = {
         "rate": round(rate, 1),
         "aggregator_invocations_per_second": round(inv_per_s, 3),
+        "fixed_per_million": round(fixed, 4),
         "kinds": {},
     }
     for kind in ("api", "file"):
@@ -977,9 +1126,13 @@ def project_streams(streams: Sequence[Mapping[str, Any]], prices: dict[str, Any]
         rows = []
         for x in mine:
             m = x["cost"]["modeled"]
-            rest = float(m["all_in"]) - float(m["aggregation_per_million"])
+            measured_rest = float(m["all_in"]) - float(m["aggregation_per_million"])
             zipf = float(x["spec"].get("zipf_s", 1.0))
             agg = cost.projected_aggregation_per_million(fit, rate, int(x["symbols"]), inv_per_s, zipf)
+            design = project_rest_of(x, rate, args, prices, fixed)
+            at_own = project_rest_of(x, float(x["spec"]["ticks_per_second"]), args, prices, fixed)
+            floor = project_rest_of(x, rate, args, prices, fixed, full_batches=True)
+            rest = float(design["total"])
             rows.append(
                 {
                     "symbols": int(x["symbols"]),
@@ -1001,7 +1154,14 @@ def project_streams(streams: Sequence[Mapping[str, Any]], prices: dict[str, Any]
                         2,
                     ),
                     "aggregation_per_million": round(agg, 4),
+                    "rest_per_million_all_in_measured": round(measured_rest, 4),
+                    "rest_per_million_all_in_at_measured_rate": round(float(at_own["total"]), 4),
                     "rest_per_million_all_in": round(rest, 4),
+                    "rest_by_driver": {k: round(v, 4) for k, v in design["by_driver"].items()},
+                    "rest_drivers_per_tick": {k: round(v, 6) for k, v in design["drivers"].items()},
+                    "rest_xray_share": {k: round(v, 4) for k, v in design["xray_share"].items()},
+                    "rest_per_million_all_in_full_batches": round(float(floor["total"]), 4),
+                    "rest_kept_per_tick": list(x["cost"]["rest"]["decomposition"].get("unmapped", [])),
                     "all_in": round(rest + agg, 4),
                     "aggregation_share": round(agg / (rest + agg), 4),
                 }
@@ -1011,6 +1171,44 @@ def project_streams(streams: Sequence[Mapping[str, Any]], prices: dict[str, Any]
             "fit_unit": "USD per million windows / per million aggregator invocations",
             "rows": rows,
         }
+    return out
+
+
+def rest_cross_check(
+    sources: Sequence[Mapping[str, Any]],
+    targets: Sequence[Mapping[str, Any]],
+    prices: dict[str, Any],
+    component_args: Mapping[str, Any],
+    fixed: float,
+) -> list[dict[str, Any]]:
+    """The DERIVED rest of each ``sources`` stream (analysed: `analyse_streaming`) evaluated at the rate of each
+    measured ``targets`` stream of the same kind and symbols, beside that stream's measured rest (all-in minus
+    aggregation, Lambda modeled): the check of `project_streams`' method against a faster measured point."""
+    out = []
+    for t in targets:
+        if not t.get("cost"):
+            continue
+        tm = t["cost"]["modeled"]
+        measured = float(tm["all_in"]) - float(tm["aggregation_per_million"])
+        t_rate = float(t["spec"]["ticks_per_second"])
+        for x in sources:
+            if x["kind"] != t["kind"] or int(x["symbols"]) != int(t["symbols"]) or not x.get("cost"):
+                continue
+            derived = project_rest_of(x, t_rate, component_args, prices, fixed)
+            _, t_drivers = rest_usage(t, {})
+            out.append(
+                {
+                    "label": t["label"],
+                    "from_rate": float(x["spec"]["ticks_per_second"]),
+                    "to_rate": t_rate,
+                    "measured_rest": round(measured, 4),
+                    "derived_rest": round(float(derived["total"]), 4),
+                    "difference": round(float(derived["total"]) - measured, 4),
+                    "derived_by_driver": {k: round(v, 4) for k, v in derived["by_driver"].items()},
+                    "derived_drivers_per_tick": {k: round(v, 6) for k, v in derived["drivers"].items()},
+                    "measured_drivers_per_tick": {k: round(v, 6) for k, v in t_drivers.per_tick.items()},
+                }
+            )
     return out
 
 
@@ -1038,11 +1236,12 @@ def usage_of(run: Mapping[str, Any], ticks: int, uploads: int, api_requests: int
         units=units,
         api_requests=api_requests,
         log_bytes=float(sum(int(v.get("log_bytes", 0)) for v in fns.values())),
+        fn_log_bytes={k: float(v.get("log_bytes", 0)) for k, v in fns.items() if k in fn_rows},
         ddb_stored_bytes_per_tick=float(storage.get("ddb_stored_bytes_per_tick", 0.0)),
         s3_stored_bytes_per_tick=float(storage.get("s3_stored_bytes_per_tick", 0.0)),
         cpu_ms={k: float(v["cpu_ms"]) for k, v in fns.items() if k in fn_rows and "cpu_ms" in v},
         aws_calls={
-            k: {a: int(n) for a, n in v["calls"]["by_action"].items()} for k, v in fns.items() if k in fn_rows
+            k: {a: int(n) for a, n in v["calls"]["by_action"].items()} for k, v in fns.items() if "calls" in v
         },
         call_overlap={
             k: float(v["call_overlap"]) for k, v in fns.items() if k in fn_rows and "call_overlap" in v
@@ -1339,11 +1538,11 @@ def render_streaming(st: Mapping[str, Any]) -> str:
             "as a cost per stored group (one item per symbol and 5m window with ticks, holding its 1m windows) + a cost "
             "per DataAggregator run (fit below, USD per million), then re-priced at the design rate's groups per tick "
             "(Zipf, Poisson) and at most "
-            f"{pr['aggregator_invocations_per_second']:g} aggregator runs/s (the buffer's bound); the rest of the "
-            "all-in cost is kept as measured per tick (pessimistic). Not pessimistic: the fitted per-group cost holds "
-            "the measured runs' repeats (a group named by several runs gets several deferrals, which the buffer's two "
-            "pollers can split, so it is computed more than once: column 'aggregate writes per stored group'); at the "
-            "design rate groups are dense and repeats more frequent; and a dense group reads more ticks per item.\n"
+            f"{pr['aggregator_invocations_per_second']:g} aggregator runs/s (the buffer's bound). Not pessimistic: "
+            "the fitted per-group cost holds the measured runs' repeats (a group named by several runs gets several "
+            "deferrals, which the buffer's two pollers can split, so it is computed more than once: column 'aggregate "
+            "writes per stored group'); at the design rate groups are dense and repeats more frequent, and a dense "
+            "group reads more ticks per item. The rest of the all-in cost is re-priced by what drives it (next table).\n"
         )
         rows = []
         for kind, k in pr["kinds"].items():
@@ -1381,15 +1580,137 @@ def render_streaming(st: Mapping[str, Any]) -> str:
                     "aggregate writes per stored group (measured)",
                     "groups/tick (design rate)",
                     "aggregation $/M",
-                    "rest of all-in $/M (as measured)",
+                    "rest of all-in $/M (derived)",
                     "all-in $/M",
                     "aggregation share",
                 ],
             )
         )
+        out.append(
+            f"\nDERIVED, the rest of the all-in cost (everything but the aggregation) at {pr['rate']:g} ticks/s, by "
+            "what drives it (bench/cost.py decompose_rest, from each run's measured calls, units, CPU, log bytes and "
+            "storage): per producer request (API POST or file object, with its queue messages), per DataProcessor run, "
+            "per tick, per stored aggregate window, and the fixed monthly costs. At the design rate an API request "
+            "still carries 100 ticks and a file the ticks of 5 s; processor runs are taken at the upper bound "
+            "min(messages/s, pollers / batching window + messages/s / batch size) (pessimistic: one run per message "
+            "here); X-Ray records the first trace each second and 5% of the rest per entry point (Lambda's and API "
+            "Gateway's default sampling rule). 'at the run's rate' re-prices each run at its own rate: it must equal "
+            "'as measured' (the check of the method); 'full batches' takes every processor run as a full batch "
+            "(the optimistic floor).\n"
+        )
+        rows = []
+        for kind, k in pr["kinds"].items():
+            for row in k["rows"]:
+                bd, dr = row["rest_by_driver"], row["rest_drivers_per_tick"]
+                rows.append(
+                    [
+                        f"{kind} {row['symbols']:,}",
+                        _money(row["rest_per_million_all_in_measured"]),
+                        _money(row["rest_per_million_all_in_at_measured_rate"]),
+                        f"{1 / dr['request']:,.0f}" if dr.get("request") else "-",
+                        f"{dr.get('run', 0) * 1e6:,.0f}",
+                        _money(bd["request"] + bd["message"]),
+                        _money(bd["run"]),
+                        _money(bd["tick"]),
+                        _money(bd["window"]),
+                        _money(bd["month"]),
+                        " / ".join(f"{v:.0%}" for v in row["rest_xray_share"].values()) or "-",
+                        _money(row["rest_per_million_all_in"]),
+                        _money(row["rest_per_million_all_in_full_batches"]),
+                    ]
+                )
+        out.append(
+            _table(
+                rows,
+                [
+                    "stream",
+                    "rest $/M as measured",
+                    "at the run's rate (check)",
+                    "ticks/request",
+                    "processor runs per M ticks",
+                    "per request (+ its messages)",
+                    "per run",
+                    "per tick",
+                    "per stored window",
+                    "fixed",
+                    "X-Ray share (requests / runs)",
+                    "rest $/M (derived)",
+                    "rest $/M, full batches",
+                ],
+            )
+        )
+        unmapped = sorted(
+            {u for k in pr["kinds"].values() for row in k["rows"] for u in row["rest_kept_per_tick"]}
+        )
+        if unmapped:
+            out.append(
+                "\nKept per tick (never scaled down) because bench/cost.py CALL_DRIVERS / FUNCTION_DRIVERS name no "
+                f"driver for them: {', '.join(unmapped)}"
+            )
     bad = [x for x in st["streams"] if not x["exact"]]
     for x in bad:
         out.append(f"\n{x['label']}: NOT exact: {'; '.join(x['problems'][:5])}")
+    return "\n".join(out)
+
+
+def render_rest_check(src: Mapping[str, Any], target: dict[str, Any]) -> str:
+    """`rest_cross_check` of the analysed streams of ``src`` against the streams measured in ``target`` (a results
+    JSON, analysed here), as a table."""
+    if "streaming" not in src or "streaming" not in target:
+        raise ValueError(
+            "--check-rest-against: both results files need a 'streaming' part (make bench part 6)"
+        )
+    analyse_streaming(target)
+    prices = cost.load_prices()
+    st = src["streaming"]
+    rows = rest_cross_check(
+        st["streams"],
+        target["streaming"]["streams"],
+        prices,
+        st.get("component_args") or {},
+        float(st["projection"]["fixed_per_million"]),
+    )
+    if not rows:
+        return "\nCross-check of the DERIVED rest: no stream of the same kind and symbols in both files."
+    out = [
+        "\nCross-check of the DERIVED rest of the all-in cost: the runs above re-priced at the rate of a MEASURED run "
+        "of the same kind and symbols, beside that run's measured rest (all-in minus aggregation, Lambda modeled); "
+        "per driver the derived USD per million ticks, and the drivers per tick derived / measured\n"
+    ]
+    table = []
+    for row in rows:
+        bd, dd, md = (
+            row["derived_by_driver"],
+            row["derived_drivers_per_tick"],
+            row["measured_drivers_per_tick"],
+        )
+        table.append(
+            [
+                row["label"],
+                f"{row['from_rate']:g} -> {row['to_rate']:g}",
+                _money(row["measured_rest"]),
+                _money(row["derived_rest"]),
+                f"{row['difference']:+.3f}",
+                " / ".join(_money(bd[k]) for k in ("request", "message", "run", "tick", "window", "month")),
+                " / ".join(
+                    f"{dd.get(k, 0) * 1e4:.1f}|{md.get(k, 0) * 1e4:.1f}" for k in ("request", "run", "window")
+                ),
+            ]
+        )
+    out.append(
+        _table(
+            table,
+            [
+                "stream",
+                "ticks/s",
+                "measured rest $/M",
+                "derived rest $/M",
+                "derived - measured",
+                "derived per request / message / run / tick / window / fixed",
+                "requests / runs / windows per 10k ticks, derived|measured",
+            ],
+        )
+    )
     return "\n".join(out)
 
 
@@ -1759,7 +2080,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="component args of the stream stacks as JSON, e.g. '{\"processor_batching_window_seconds\": 10}'",
     )
     ap.add_argument("--from-results", type=Path, help="re-analyse and print a results JSON (no measuring)")
+    ap.add_argument(
+        "--check-rest-against",
+        type=Path,
+        help="with --from-results: evaluate the DERIVED rest of its streams at the rate of each stream of this "
+        "results JSON (same kind and symbols) and print it beside that stream's measured rest",
+    )
     a = ap.parse_args(argv)
+    if a.check_rest_against is not None and a.from_results is None:
+        ap.error("--check-rest-against needs --from-results (the runs whose decomposition is projected)")
     if a.from_results is not None:
         r = json.loads(a.from_results.read_text())
         if "e2e" in r and "naive" in r:
@@ -1770,6 +2099,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         if a.out is not None:  # re-rendering never overwrites the last measured results unless asked to
             a.out.write_text(json.dumps(r, indent=1, default=str) + "\n")
         print(render(r))
+        if a.check_rest_against is not None:
+            print(render_rest_check(r, json.loads(a.check_rest_against.read_text())))
         return 0
     if a.out is None:
         a.out = RESULTS_PATH

@@ -234,7 +234,10 @@ def _row(inv: int, ms: float, units: dict[str, float], by_action: dict[str, int]
 def test_streaming_costs_follow_from_the_measured_units() -> None:
     fns = {
         "ingestion": _row(
-            10, 500, {"s3_tier1": 10, "sqs_requests": 10}, {"s3:PutObject": 10, "sqs:SendMessageBatch": 10}
+            10,
+            500,
+            {"s3_tier1": 10, "sqs_requests": 10, "sqs_messages": 10},
+            {"s3:PutObject": 10, "sqs:SendMessageBatch": 10},
         ),
         "processor": _row(
             10, 2000, {"ddb_wru": 1010, "events": 10}, {"dynamodb:BatchWriteItem": 40, "events:PutEvents": 10}

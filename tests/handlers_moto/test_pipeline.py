@@ -22,6 +22,7 @@ from urllib.parse import quote
 import pytest
 
 from tests.handlers_moto.conftest import NODE_MAJOR, NODE_VERSIONS, node_binary, wait_until
+from tools.local.client import aggregate_rows, group_partition
 from tools.local.host import (
     FUNCTIONS,
     LambdaHostProcess,
@@ -29,7 +30,6 @@ from tools.local.host import (
     bundle_path,
     pipeline_host_config,
 )
-from tools.local.client import aggregate_rows, group_partition
 from tools.local.moto_server import ACCOUNT, MotoServer
 
 SUFFIX = "it"
