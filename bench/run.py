@@ -50,6 +50,7 @@ from market_data_pipeline.constants import (  # noqa: E402
 )
 
 from bench import cost  # noqa: E402
+from tools.local import datagen  # noqa: E402
 from tools.local.calls import Call, ddb_item_size, summarize  # noqa: E402
 from tools.local.client import group_partition  # noqa: E402
 from tools.local.proxy import CountingProxy  # noqa: E402
@@ -702,6 +703,12 @@ def _fast_client(client: Any, read_timeout: float) -> Any:
     return StackClient(client.outputs, client.host, client.api_key, config)
 
 
+DEFERRAL_WAIT_S = datagen.INTERVALS_MS["5m"] / 1000 + DEFAULT_AGGREGATION_BATCHING_WINDOW_SECONDS + 60
+"""Longest wait, after a stream, for DataAggregator's last deferrals: a group of the stream's last 5-minute window
+comes back after the window's end (at most 5 minutes away) plus the settle time (`SETTLE_MS` in
+lib/lambda/src/core/coalesce.ts, 15 s) and the buffer's batching window; 60 s covers the settle time and the local
+host's polling."""
+
 EXACTNESS_READERS = 6
 """Symbols read at once by part 6's exactness check (each stack's own; six stacks settle at the same time)."""
 
@@ -709,9 +716,12 @@ EXACTNESS_READERS = 6
 def _settle_exact(
     cs: CountedStack, ticks: Sequence[Any], timeout: float
 ) -> tuple[list[str], float, tuple[int, int, int, int]]:
-    """Wait (bounded) until the stack is quiet twice in a row, then read every tick (table) and 1m/5m aggregate (API)
-    of the ticks' symbols and compare them with the independent computation; repeat until exact or `timeout`. Returns (problems,
-    seconds waited, the `_table_bytes` figures of the last read: one pass serves both)."""
+    """Wait (bounded) until the stack is quiet twice in a row, DataAggregator's deferrals included (delayed messages
+    in its buffer: the groups of the stream's last 5-minute window are stored only after that window has closed, up
+    to about 5.5 minutes after the stream, and their reads and writes belong to the stream's cost), then read every
+    tick (table) and 1m/5m aggregate (API) of the ticks' symbols and compare them with the independent computation;
+    repeat until exact or `timeout`. Returns (problems, seconds waited, the `_table_bytes` figures of the last read:
+    one pass serves both)."""
     from bench.stream import exactness
     from tools.local import datagen
 
@@ -730,7 +740,7 @@ def _settle_exact(
         if time.monotonic() - t0 > timeout:
             break
         try:
-            quiet = quiet + 1 if fast.quiet() else 0
+            quiet = quiet + 1 if fast.quiet(include_delayed=True) else 0
         except Exception:  # a slow moto answer: not known to be quiet
             quiet = 0
         if quiet >= 2:
@@ -831,7 +841,7 @@ def run_streaming(s: "Sizes", work: Path) -> dict[str, Any]:
         t_settle = time.monotonic()
         with concurrent.futures.ThreadPoolExecutor(max_workers=len(stacks)) as pool:
             futs = {
-                spec: pool.submit(_settle_exact, cs, runs[spec].ticks, s.stream_settle)
+                spec: pool.submit(_settle_exact, cs, runs[spec].ticks, s.stream_settle + DEFERRAL_WAIT_S)
                 for spec, cs in stacks.items()
             }
             settled = {spec: f.result() for spec, f in futs.items()}

@@ -140,9 +140,15 @@ class StackClient:
         """URLs of every queue the host polls (event-source queues and the local trigger shims)."""
         return [str(s["queueUrl"]) for s in self.host.config["eventSources"] if s.get("queueUrl")]
 
-    def quiet(self) -> bool:
-        """No message in any queue the host polls and no function busy."""
-        if any(self.depth(url) for url in self.polled_queues()):
+    def quiet(self, include_delayed: bool = False) -> bool:
+        """No message in any queue the host polls and no function busy. ``include_delayed``: delayed messages count
+        too (DataAggregator's deferrals wait in its buffer until the 5-minute group they name has closed)."""
+
+        def pending(url: str) -> int:
+            c = self.queue_counts(url)
+            return c["visible"] + c["in_flight"] + (c["delayed"] if include_delayed else 0)
+
+        if any(pending(url) for url in self.polled_queues()):
             return False
         return all(int(s.get("busy", 0)) == 0 for s in self.host.stats().values())
 
