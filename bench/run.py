@@ -52,7 +52,7 @@ from market_data_pipeline.constants import (  # noqa: E402
 from bench import cost  # noqa: E402
 from tools.local import datagen  # noqa: E402
 from tools.local.calls import Call, ddb_item_size, summarize  # noqa: E402
-from tools.local.client import group_partition  # noqa: E402
+from tools.local.client import aggregate_rows, group_partition  # noqa: E402
 from tools.local.proxy import CountingProxy  # noqa: E402
 
 LAMBDA_DIR = REPO / "lib" / "lambda"
@@ -713,17 +713,32 @@ EXACTNESS_READERS = 6
 """Symbols read at once by part 6's exactness check (each stack's own; six stacks settle at the same time)."""
 
 
+def _quiet_twice(fast: Any, include_delayed: bool, deadline: float) -> bool:
+    """Poll (bounded by the monotonic ``deadline``) until the stack is quiet twice in a row (`StackClient.quiet`)."""
+    quiet = 0
+    while time.monotonic() < deadline:
+        try:
+            quiet = quiet + 1 if fast.quiet(include_delayed=include_delayed) else 0
+        except Exception:  # a slow moto answer: not known to be quiet
+            quiet = 0
+        if quiet >= 2:
+            return True
+        time.sleep(1.0)
+    return False
+
+
 def _settle_exact(
     cs: CountedStack, ticks: Sequence[Any], timeout: float
 ) -> tuple[list[str], float, tuple[int, int, int, int]]:
-    """Wait (bounded) until the stack is quiet twice in a row, DataAggregator's deferrals included (delayed messages
-    in its buffer: the groups of the stream's last 5-minute window are stored only after that window has closed, up
-    to about 5.5 minutes after the stream, and their reads and writes belong to the stream's cost), then read every
-    tick (table) and 1m/5m aggregate (API) of the ticks' symbols and compare them with the independent computation;
-    repeat until exact or `timeout`. Returns (problems, seconds waited, the `_table_bytes` figures of the last read:
-    one pass serves both)."""
+    """Two bounded phases (``timeout`` in all). (1) Once the stack is quiet twice in a row apart from delayed
+    messages, read every tick (table) and 1m/5m aggregate (API) of the ticks' symbols and compare them with the
+    independent computation; repeat until exact. (2) Then wait until it is quiet with DataAggregator's deferrals too
+    (delayed messages in its buffer: the groups of the stream's last 5-minute window are stored only after that window
+    has closed, up to about 5.5 minutes after the stream, and their reads and writes belong to the stream's cost;
+    phase 1 overlaps that wait), and read the stored group items: every stored 1m/5m aggregate must equal the
+    independent computation too. Returns (problems, seconds waited, the `_table_bytes` figures)."""
     from bench.stream import exactness
-    from tools.local import datagen
+    from tools.local import demo
 
     p = cs.client
     fast = _fast_client(p, read_timeout=15)
@@ -733,44 +748,51 @@ def _settle_exact(
     first = min((t.ts for t in ticks), default=0)
     frm, to = first - first % 300_000, max((t.ts for t in ticks), default=0) + 300_000
     t0 = time.monotonic()
+    deadline = t0 + timeout
     problems = ["the pipeline never went quiet"]
-    table = (0, 0, 0, 0)
-    quiet = 0
-    for _ in range(int(timeout) + 10):
-        if time.monotonic() - t0 > timeout:
+    n_t = b_t = 0
+    p.ddb  # noqa: B018 - create the (cached) boto3 client before the threads share it
+    while _quiet_twice(fast, False, deadline):
+        stored: dict[str, int] = {}
+        got: dict[tuple[str, str], dict[int, dict[str, float | None]]] = {}
+        n_t = b_t = 0
+
+        def read(sym: str) -> tuple[str, list[Any], dict[str, Any]]:
+            return (
+                sym,
+                list(p.query(sym)),
+                {iv: p.api_aggregates(sym, iv, frm, to) for iv in datagen.INTERVALS_MS},
+            )
+
+        # one symbol's reads after another took most of part 6's time at 1,000 symbols (3 requests each, mostly
+        # waiting on moto and the host): a few at once, bounded, in symbol order
+        with concurrent.futures.ThreadPoolExecutor(max_workers=EXACTNESS_READERS) as readers:
+            for sym, items, api in readers.map(read, symbols):
+                stored[sym] = len(items)
+                n_t += len(items)
+                b_t += sum(ddb_item_size(i) for i in items)
+                for iv, api_rows in api.items():
+                    got[(sym, iv)] = api_rows
+        problems = exactness(ticks, stored, got)
+        if not problems:
             break
-        try:
-            quiet = quiet + 1 if fast.quiet(include_delayed=True) else 0
-        except Exception:  # a slow moto answer: not known to be quiet
-            quiet = 0
-        if quiet >= 2:
-            stored: dict[str, int] = {}
-            got: dict[tuple[str, str], dict[int, dict[str, float | None]]] = {}
-            n_t = b_t = n_a = b_a = 0
-            p.ddb  # noqa: B018 - create the (cached) boto3 client before the threads share it
-
-            def read(sym: str) -> tuple[str, list[Any], list[Any], dict[str, Any]]:
-                api = {iv: p.api_aggregates(sym, iv, frm, to) for iv in datagen.INTERVALS_MS}
-                return sym, list(p.query(sym)), list(p.query(group_partition(sym))), api
-
-            # one symbol's reads after another took most of part 6's time at 1,000 symbols (4 requests each, mostly
-            # waiting on moto and the host): a few at once, bounded, in symbol order
-            with concurrent.futures.ThreadPoolExecutor(max_workers=EXACTNESS_READERS) as readers:
-                for sym, items, groups, api in readers.map(read, symbols):
-                    stored[sym] = len(items)
-                    n_t += len(items)
-                    b_t += sum(ddb_item_size(i) for i in items)
-                    n_a += len(groups)
-                    b_a += sum(ddb_item_size(i) for i in groups)
-                    for iv, api_rows in api.items():
-                        got[(sym, iv)] = api_rows
-            table = (n_t, b_t, n_a, b_a)
-            problems = exactness(ticks, stored, got)
-            if not problems:
-                break
-            quiet = 0
         time.sleep(1.0)
-    return problems, round(time.monotonic() - t0, 1), table
+    if problems:
+        return problems, round(time.monotonic() - t0, 1), (n_t, b_t, 0, 0)
+    if not _quiet_twice(fast, True, deadline):
+        problem = "DataAggregator's deferrals never came back (delayed messages left in its buffer)"
+        return [problem], round(time.monotonic() - t0, 1), (n_t, b_t, 0, 0)
+    with concurrent.futures.ThreadPoolExecutor(max_workers=EXACTNESS_READERS) as readers:
+        groups = dict(
+            zip(symbols, readers.map(lambda sym: list(p.query(group_partition(sym))), symbols), strict=True)
+        )
+    stored_rows = {
+        (sym, iv): aggregate_rows(g, iv) for sym, g in groups.items() for iv in datagen.INTERVALS_MS
+    }
+    problems = [f"stored: {x}" for x in demo.compare(datagen.reference_aggregates(ticks), stored_rows)]
+    n_a = sum(len(g) for g in groups.values())
+    b_a = sum(ddb_item_size(i) for g in groups.values() for i in g)
+    return problems, round(time.monotonic() - t0, 1), (n_t, b_t, n_a, b_a)
 
 
 def _deliveries(calls: Mapping[str, Sequence[Call]], queues: Any) -> dict[str, Any]:

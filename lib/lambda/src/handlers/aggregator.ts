@@ -192,18 +192,28 @@ interface RunOutcome {
 }
 
 /**
- * True when the unit's stored group was computed at least CLOCK_SKEW_MS after the newest marker naming one of its
- * minutes (`newest`: encoded 1m pair -> marker ts). A marker is written after its ticks, and computedAt is taken
- * before the group's strongly consistent read, so such a group already counts those ticks: the scheduled run skips it
- * instead of computing it a second time (one small GetItem instead of a tick read and a write).
+ * The newest marker naming a minute of each (symbol, 5m) group (`newest`: encoded 1m pair -> marker ts), keyed like
+ * the work units (`unitKey`).
  */
-export async function alreadyFresh(store: TickStore, u: WorkUnit, newest: ReadonlyMap<string, number>): Promise<boolean> {
-  let marker = -Infinity;
+export function newestByGroup(newest: ReadonlyMap<string, number>): Map<string, number> {
+  const out = new Map<string, number>();
   for (const [k, ts] of newest) {
     const w = decodePair(k);
-    if (w.symbol === u.symbol && fiveMinuteStart(w.start) === u.start5m) marker = Math.max(marker, ts);
+    const g = unitKey({ symbol: w.symbol, start5m: fiveMinuteStart(w.start) });
+    out.set(g, Math.max(out.get(g) ?? -Infinity, ts));
   }
-  if (marker === -Infinity) return false;
+  return out;
+}
+
+/**
+ * True when the unit's stored group was computed at least CLOCK_SKEW_MS after the newest marker naming one of its
+ * minutes (`newest`: `newestByGroup`). A marker is written after its ticks, and computedAt is taken before the
+ * group's strongly consistent read, so such a group already counts those ticks: the scheduled run skips it instead
+ * of computing it a second time (one small GetItem instead of a tick read and a write).
+ */
+export async function alreadyFresh(store: TickStore, u: WorkUnit, newest: ReadonlyMap<string, number>): Promise<boolean> {
+  const marker = newest.get(unitKey(u));
+  if (marker === undefined) return false;
   const computedAt = await store.groupComputedAt(u.symbol, u.start5m);
   return computedAt !== undefined && computedAt >= marker + CLOCK_SKEW_MS;
 }
@@ -219,11 +229,12 @@ async function recomputeAll(
 ): Promise<RunOutcome> {
   let next = 0;
   const out: RunOutcome = { done: new Set(), failed: new Map() };
+  const groups = newest && newestByGroup(newest);
   const worker = async (): Promise<void> => {
     while (next < units.length && context.getRemainingTimeInMillis() > settings.reserveMs) {
       const u = units[next++] as WorkUnit;
       try {
-        if (newest && (await alreadyFresh(store, u, newest))) totals.fresh++;
+        if (groups && (await alreadyFresh(store, u, groups))) totals.fresh++;
         else await recomputeGroup(store, u, totals);
         out.done.add(unitKey(u));
       } catch (e) {
