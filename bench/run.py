@@ -31,10 +31,10 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Generator, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from market_data_pipeline.constants import HANDLER_DIRS
 
@@ -727,28 +727,22 @@ def _quiet_twice(fast: Any, include_delayed: bool, deadline: float) -> bool:
     return False
 
 
-def _settle_exact(
-    cs: CountedStack, ticks: Sequence[Any], timeout: float
-) -> tuple[list[str], float, tuple[int, int, int, int]]:
-    """Two bounded phases (``timeout`` in all). (1) Once the stack is quiet twice in a row apart from delayed
-    messages, read every tick (table) and 1m/5m aggregate (API) of the ticks' symbols and compare them with the
-    independent computation; repeat until exact. (2) Then wait until it is quiet with DataAggregator's deferrals too
-    (delayed messages in its buffer: the groups of the stream's last 5-minute window are stored only after that window
-    has closed, up to about 5.5 minutes after the stream, and their reads and writes belong to the stream's cost;
-    phase 1 overlaps that wait), and read the stored group items: every stored 1m/5m aggregate must equal the
-    independent computation too. Returns (problems, seconds waited, the `_table_bytes` figures)."""
+def _settle_api(
+    cs: CountedStack, ticks: Sequence[Any], deadline: float
+) -> tuple[list[str], float, tuple[int, int]]:
+    """Part 6, phase 1 (bounded by the monotonic ``deadline``): once the stack is quiet twice in a row apart from
+    delayed messages, read every tick (table) and 1m/5m aggregate (API) of the ticks' symbols and compare them with
+    the independent computation; repeat until exact. Returns (problems, seconds waited, (tick items, their bytes))."""
     from bench.stream import exactness
-    from tools.local import demo
 
     p = cs.client
     fast = _fast_client(p, read_timeout=15)
     symbols = sorted({t.symbol for t in ticks})
     # aggregates are compared as the API answers them: windows still open (or just closed) are computed at read time
-    # (docs/design.md, "Streaming"), so the table alone lacks them until they close
+    # (docs/design.md, "Streaming"), so the table alone lacks them until their group closes
     first = min((t.ts for t in ticks), default=0)
     frm, to = first - first % 300_000, max((t.ts for t in ticks), default=0) + 300_000
     t0 = time.monotonic()
-    deadline = t0 + timeout
     problems = ["the pipeline never went quiet"]
     n_t = b_t = 0
     p.ddb  # noqa: B018 - create the (cached) boto3 client before the threads share it
@@ -777,11 +771,26 @@ def _settle_exact(
         if not problems:
             break
         time.sleep(1.0)
-    if problems:
-        return problems, round(time.monotonic() - t0, 1), (n_t, b_t, 0, 0)
+    return problems, round(time.monotonic() - t0, 1), (n_t, b_t)
+
+
+def _settle_stored(
+    cs: CountedStack, ticks: Sequence[Any], deadline: float
+) -> tuple[list[str], float, tuple[int, int]]:
+    """Part 6, phase 2 (bounded by the monotonic ``deadline``): wait until the stack is quiet with DataAggregator's
+    deferrals too (delayed messages in its buffer: the groups of the stream's last 5-minute window are stored only
+    after that window has closed, up to about 5.5 minutes after the stream, and their reads and writes belong to the
+    stream's cost), then read the stored group items: every stored 1m/5m aggregate must equal the independent
+    computation too. Returns (problems, seconds waited, (group items, their bytes))."""
+    from tools.local import demo
+
+    p = cs.client
+    fast = _fast_client(p, read_timeout=15)
+    symbols = sorted({t.symbol for t in ticks})
+    t0 = time.monotonic()
     if not _quiet_twice(fast, True, deadline):
         problem = "DataAggregator's deferrals never came back (delayed messages left in its buffer)"
-        return [problem], round(time.monotonic() - t0, 1), (n_t, b_t, 0, 0)
+        return [problem], round(time.monotonic() - t0, 1), (0, 0)
     with concurrent.futures.ThreadPoolExecutor(max_workers=EXACTNESS_READERS) as readers:
         groups = dict(
             zip(symbols, readers.map(lambda sym: list(p.query(group_partition(sym))), symbols), strict=True)
@@ -792,7 +801,7 @@ def _settle_exact(
     problems = [f"stored: {x}" for x in demo.compare(datagen.reference_aggregates(ticks), stored_rows)]
     n_a = sum(len(g) for g in groups.values())
     b_a = sum(ddb_item_size(i) for g in groups.values() for i in g)
-    return problems, round(time.monotonic() - t0, 1), (n_t, b_t, n_a, b_a)
+    return problems, round(time.monotonic() - t0, 1), (n_a, b_a)
 
 
 def _deliveries(calls: Mapping[str, Sequence[Call]], queues: Any) -> dict[str, Any]:
@@ -822,9 +831,13 @@ def _deliveries(calls: Mapping[str, Sequence[Call]], queues: Any) -> dict[str, A
     return out
 
 
-def run_streaming(s: "Sizes", work: Path) -> dict[str, Any]:
-    """Part 6: every stream of `s` at once for `s.stream_seconds`, each into its own counted stack; then per stream
-    the measured usage (generic per function / event-source queue), freshness and the exactness check."""
+def streaming_phases(s: "Sizes", work: Path) -> Generator[None, None, dict[str, Any]]:
+    """Part 6 in two phases: every stream of `s` at once for `s.stream_seconds`, each into its own counted stack,
+    then the exactness check through the API (phase 1); it YIELDS once there, so the caller can run the other parts
+    while the groups of the streams' last 5-minute window wait for their window to close (up to about 5.5 minutes,
+    `DEFERRAL_WAIT_S`); then (phase 2) it waits until those deferrals are done, checks the stored groups and returns
+    per stream the measured usage (generic per function / event-source queue), freshness and exactness. Closing the
+    generator early stops the stacks."""
     from bench import stream
 
     specs = [
@@ -858,22 +871,36 @@ def run_streaming(s: "Sizes", work: Path) -> dict[str, Any]:
             f"{s.stream_ticks_per_second:g} ticks/s each (stacks up in {out['seconds_setup']:.0f} s) ..."
         )
         runs = stream.drive(stacks, s.stream_seconds, s.stream_settle, s.stream_poll_s, 10, log)
+        stream_end = time.monotonic()
         load = os.getloadavg()[0] if hasattr(os, "getloadavg") else None
         out["load_average_1m_at_end_of_stream"] = load
-        t_settle = time.monotonic()
         with concurrent.futures.ThreadPoolExecutor(max_workers=len(stacks)) as pool:
             futs = {
-                spec: pool.submit(_settle_exact, cs, runs[spec].ticks, s.stream_settle + DEFERRAL_WAIT_S)
+                spec: pool.submit(_settle_api, cs, runs[spec].ticks, stream_end + s.stream_settle)
                 for spec, cs in stacks.items()
             }
-            settled = {spec: f.result() for spec, f in futs.items()}
-        out["seconds_settle"] = round(time.monotonic() - t_settle, 1)
+            api = {spec: f.result() for spec, f in futs.items()}
+        out["seconds_settle"] = round(time.monotonic() - stream_end, 1)
+        yield
+        t_stored = time.monotonic()
+        # bounded from the end of the stream, and at least a few polls however long the caller's parts took
+        deadline = max(stream_end + s.stream_settle + DEFERRAL_WAIT_S, time.monotonic() + 30)
+        with concurrent.futures.ThreadPoolExecutor(max_workers=len(stacks)) as pool:
+            futs = {
+                spec: pool.submit(_settle_stored, cs, runs[spec].ticks, deadline)
+                for spec, cs in stacks.items()
+            }
+            stored = {spec: f.result() for spec, f in futs.items()}
+        out["seconds_deferrals"] = round(time.monotonic() - t_stored, 1)
+        out["seconds_from_stream_end_to_stored"] = round(time.monotonic() - stream_end, 1)
         for spec, cs in stacks.items():
             run = runs[spec]
             ticks = len(run.ticks)
             symbols = stream.symbol_names(spec.kind, spec.symbols)
-            problems, waited, table = settled[spec]
-            m = cs.measure(marks[spec], symbols, ticks, table)
+            problems, waited, (n_t, b_t) = api[spec]
+            stored_problems, _waited, (n_a, b_a) = stored[spec]
+            problems = problems + stored_problems
+            m = cs.measure(marks[spec], symbols, ticks, (n_t, b_t, n_a, b_a))
             fns = m.pop("functions")
             fns.update(
                 _deliveries({n: pr.since(marks[spec]["calls"][n]) for n, pr in cs.proxies.items()}, cs.queues)
@@ -899,6 +926,19 @@ def run_streaming(s: "Sizes", work: Path) -> dict[str, Any]:
     finally:
         for cs in stacks.values():
             cs.close()
+
+
+def run_streaming(s: "Sizes", work: Path) -> dict[str, Any]:
+    """Part 6 alone: both phases of `streaming_phases` back to back."""
+    phases = streaming_phases(s, work)
+    try:
+        next(phases)
+        next(phases)
+    except StopIteration as done:
+        return cast(dict[str, Any], done.value)
+    finally:
+        phases.close()
+    raise RuntimeError("streaming_phases yielded more than once")
 
 
 AGGREGATION_ROWS = ("aggregator",)
@@ -2025,7 +2065,6 @@ def analyse(r: dict[str, Any]) -> None:
 
 def run_all(s: Sizes, parts: Sequence[str], work: Path, out_path: Path | None) -> dict[str, Any]:
     """Run the selected parts and return (and optionally write) the results."""
-    from tools.local import datagen
 
     r: dict[str, Any] = {"machine": machine(), "sizes": asdict(s)}
     t0 = time.monotonic()
@@ -2039,7 +2078,37 @@ def run_all(s: Sizes, parts: Sequence[str], work: Path, out_path: Path | None) -
 
     build_bench()
     t = done("build", t0)
-    # The CPU part runs first, alone (Node 18 and 20 side by side, one core each), then the rest.
+    # Part 6 streams FIRST and alone; the other parts run while its streams' last 5-minute groups wait for their window
+    # to close (their deferrals come back up to about 5.5 minutes after the streams; their cost belongs to the
+    # streams), then part 6 finishes. The six idle stacks stay up meanwhile (their pollers, and the deferred groups'
+    # computations when they come due: light load beside parts 1-5; part 1 measures CPU time, not wall time).
+    phases = streaming_phases(s, work / "stream") if "stream" in parts else None
+    try:
+        if phases is not None:
+            next(phases)
+            t = done("stream", t)
+        t = _other_parts(s, parts, work, r, done, t)
+        if phases is not None:
+            try:
+                next(phases)
+                raise RuntimeError("streaming_phases yielded more than once")
+            except StopIteration as finished:
+                r["streaming"] = finished.value
+            analyse_streaming(r)
+            t = done("stream deferrals", t)
+    finally:
+        if phases is not None:
+            phases.close()
+    r["goals"] = goals(r)
+    r["seconds"] = round(time.monotonic() - t0, 1)
+    if out_path is not None:
+        out_path.write_text(json.dumps(r, indent=1, default=str) + "\n")
+    return r
+
+
+def _other_parts(s: Sizes, parts: Sequence[str], work: Path, r: dict[str, Any], done: Any, t: float) -> float:
+    """Parts 1-5 of `run_all` (each when selected), in order; returns the time the last one ended."""
+    # The CPU part runs first (Node 18 and 20 side by side, one core each), then the rest.
     if "cpu" in parts:
         log(f"[bench] 1. CPU throughput ({s.cpu_ticks:,} ticks, Node 18 and 20) ...")
         r["cpu"] = run_cpu(s)
@@ -2073,15 +2142,7 @@ def run_all(s: Sizes, parts: Sequence[str], work: Path, out_path: Path | None) -
         r["naive"] = naive
         t = done("naive", t)
         analyse(r)
-    if "stream" in parts:
-        r["streaming"] = run_streaming(s, work / "stream")
-        analyse_streaming(r)
-        t = done("stream", t)
-    r["goals"] = goals(r)
-    r["seconds"] = round(time.monotonic() - t0, 1)
-    if out_path is not None:
-        out_path.write_text(json.dumps(r, indent=1, default=str) + "\n")
-    return r
+    return t
 
 
 def main(argv: Sequence[str] | None = None) -> int:
