@@ -1634,7 +1634,7 @@ def render_streaming(st: Mapping[str, Any]) -> str:
             rows.append(
                 [
                     f"{kind} fit",
-                    f"${k['fit']['per_window']:.3f}/M windows",
+                    f"${k['fit']['per_window']:.3f}/M groups",
                     "",
                     f"${k['fit']['per_invocation']:.2f}/M runs",
                     "",
