@@ -199,10 +199,10 @@ function boundInt(bound: string, lower: boolean): number {
 
 /**
  * One page of 1m rows, unpacked from the group items of `<SYMBOL>#5m` (the one owner of 1m paging, used by the
- * DynamoDB store and the tests' in-memory store alike). `fetch` reads one page of group items (`<SYMBOL>#5m`). The page holds the first `limit` minutes with `lo <= start <= hi` after `req.start` (a minute start);
- * `last` is set only when more minutes follow, and names the page's last minute in the virtual partition
- * `<SYMBOL>#1m` (what the API's next token carries). `fetch` pages through the group items from the group holding
- * the first minute.
+ * DynamoDB store and the tests' in-memory store alike). The page holds the first `limit` minutes with
+ * `lo <= start <= hi` after `req.start` (a minute start); `last` is set only when more minutes follow, and names the
+ * page's last minute in the virtual partition `<SYMBOL>#1m` (what the API's next token carries). `fetch` reads one
+ * page of group items; they are paged through from the group holding the first minute.
  */
 export async function minutePage(
   req: PageRequest,
