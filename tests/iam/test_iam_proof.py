@@ -85,7 +85,9 @@ def _log(msg: str) -> None:
 
 
 def _quiet(client: StackClient, timeout: float = 60.0) -> None:
-    """Wait (bounded) until the stack is quiet (`StackClient.quiet`) twice in a row."""
+    """Wait (bounded) until the stack is quiet (`StackClient.quiet`) twice in a row, delayed messages included: a
+    DataAggregator deferral still waiting in its buffer would make calls after the proof stopped looking (R-SEC-4:
+    every call of the run is evidence)."""
     deadline = time.monotonic() + timeout
     quiet = 0
     while quiet < 2:
@@ -93,7 +95,7 @@ def _quiet(client: StackClient, timeout: float = 60.0) -> None:
             raise AssertionError(
                 f"the local stack did not go quiet within {timeout:.0f}s: {client.host.stats()}"
             )
-        quiet = quiet + 1 if client.quiet() else 0
+        quiet = quiet + 1 if client.quiet(include_delayed=True) else 0
         time.sleep(0.5)
 
 
