@@ -105,7 +105,9 @@ function unwrapNumbers(v: unknown): unknown {
 
 /**
  * The fields of one 1m row inside a group item's `minutes` list, in their order: each row is a list of Numbers (vwap
- * NULL when the volume is 0). Lists without attribute names keep a group of five minutes within one 1 KB write unit.
+ * NULL when the volume is 0). Lists without attribute names keep a group of five minutes (about 700 bytes) within one
+ * write unit: "A standard write request unit can write an item up to 1 KB" (https://aws.amazon.com/dynamodb/pricing/
+ * on-demand/); a PutItem of a larger item costs one unit per started KB.
  */
 export const MINUTE_ROW_FIELDS = ["windowStart", "open", "high", "low", "close", "volume", "vwap", "trades"] as const;
 
