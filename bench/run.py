@@ -34,7 +34,7 @@ import time
 from collections.abc import Generator, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 from market_data_pipeline.constants import HANDLER_DIRS
 
@@ -926,19 +926,6 @@ def streaming_phases(s: "Sizes", work: Path) -> Generator[None, None, dict[str, 
     finally:
         for cs in stacks.values():
             cs.close()
-
-
-def run_streaming(s: "Sizes", work: Path) -> dict[str, Any]:
-    """Part 6 alone: both phases of `streaming_phases` back to back."""
-    phases = streaming_phases(s, work)
-    try:
-        next(phases)
-        next(phases)
-    except StopIteration as done:
-        return cast(dict[str, Any], done.value)
-    finally:
-        phases.close()
-    raise RuntimeError("streaming_phases yielded more than once")
 
 
 AGGREGATION_ROWS = ("aggregator",)
