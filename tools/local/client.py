@@ -131,10 +131,10 @@ class StackClient:
         ]
         return {name: int(a[attr]) for name, attr in _QUEUE_COUNTS.items()}
 
-    def depth(self, url: str) -> int:
-        """Visible + in-flight messages of a queue (delayed ones are not counted)."""
+    def depth(self, url: str, include_delayed: bool = False) -> int:
+        """Visible + in-flight messages of a queue; ``include_delayed``: delayed ones too."""
         c = self.queue_counts(url)
-        return c["visible"] + c["in_flight"]
+        return c["visible"] + c["in_flight"] + (c["delayed"] if include_delayed else 0)
 
     def polled_queues(self) -> list[str]:
         """URLs of every queue the host polls (event-source queues and the local trigger shims)."""
@@ -143,12 +143,7 @@ class StackClient:
     def quiet(self, include_delayed: bool = False) -> bool:
         """No message in any queue the host polls and no function busy. ``include_delayed``: delayed messages count
         too (DataAggregator's deferrals wait in its buffer until the 5-minute group they name has closed)."""
-
-        def pending(url: str) -> int:
-            c = self.queue_counts(url)
-            return c["visible"] + c["in_flight"] + (c["delayed"] if include_delayed else 0)
-
-        if any(pending(url) for url in self.polled_queues()):
+        if any(self.depth(url, include_delayed) for url in self.polled_queues()):
             return False
         return all(int(s.get("busy", 0)) == 0 for s in self.host.stats().values())
 
