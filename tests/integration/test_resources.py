@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from tests.integration.conftest import OUTPUT_KEYS, Env
+from tests.integration.conftest import API_KEY_OUTPUT, Env, expected_output_keys
 
 SPEC_TAGS = {"Environment": "Production", "Project": "MarketAnalytics"}  # R-ORG-1
 DATA_RETENTION_DAYS = 30  # R-S3-4
@@ -29,10 +29,18 @@ def _denies_insecure_transport(policy: dict[str, Any]) -> bool:
     return False
 
 
-# R-RUN-3, R-PKG-6
+# R-RUN-3, R-PKG-6, R-API-4
 def test_flat_outputs_have_every_key(env: Env) -> None:
-    missing = [k for k in OUTPUT_KEYS if not env.outputs.get(k)]
-    assert not missing, f"flat outputs lack {missing}"
+    """Every stack output of the component is there; ApiKeyId exactly when the API itself demands API keys (its
+    answer to a request without key or signature), so a lost ApiKeyId fails here, not just in the API tests."""
+    auth = env.probed_auth()
+    wanted = expected_output_keys(auth)
+    missing = sorted(k for k in wanted if not env.outputs.get(k))
+    assert not missing, f"flat outputs lack {missing} (the API uses {auth.value} auth)"
+    if API_KEY_OUTPUT not in wanted:
+        assert API_KEY_OUTPUT not in env.outputs, (
+            f"{API_KEY_OUTPUT} exported, but the API uses {auth.value} auth"
+        )
     url = env.outputs["ApiUrl"]
     assert url.endswith("/"), url
     if env.local:
