@@ -7,6 +7,7 @@ import json
 from typing import Any
 
 import pytest
+from market_data_pipeline.config import ApiAuth
 
 from tests.integration.conftest import API_KEY_OUTPUT, Env, expected_output_keys
 
@@ -47,6 +48,18 @@ def test_flat_outputs_have_every_key(env: Env) -> None:
         assert url.startswith("http://127.0.0.1:"), url
     else:
         assert url.startswith("https://"), url  # R-API-5
+
+
+# R-RUN-3, R-API-4
+def test_key_check_fails_when_api_key_id_disagrees_with_the_api(env: Env) -> None:
+    """The check above is no tautology of `Env.auth` (which trusts the outputs): the same deployment's outputs without
+    ApiKeyId (API keys) or with one (IAM) fail it, because the API's own answer decides what is required."""
+    if env.auth is ApiAuth.API_KEY:
+        wrong = {k: v for k, v in env.outputs.items() if k != API_KEY_OUTPUT}
+    else:
+        wrong = {**env.outputs, API_KEY_OUTPUT: "not-a-key"}
+    with pytest.raises(AssertionError, match=API_KEY_OUTPUT):
+        test_flat_outputs_have_every_key(Env(wrong))
 
 
 # R-ORG-2

@@ -13,9 +13,17 @@ from market_data_pipeline.config import ApiAuth
 
 from tests.integration.conftest import Env
 from tests.integration.test_end_to_end import symbol, test_api_ingest_202_400_and_unauthenticated_403
-from tests.integration.test_resources import test_flat_outputs_have_every_key
+from tests.integration.test_resources import (
+    test_flat_outputs_have_every_key,
+    test_key_check_fails_when_api_key_id_disagrees_with_the_api,
+)
 
-__all__ = ["symbol", "test_api_ingest_202_400_and_unauthenticated_403", "test_flat_outputs_have_every_key"]
+__all__ = [
+    "symbol",
+    "test_api_ingest_202_400_and_unauthenticated_403",
+    "test_flat_outputs_have_every_key",
+    "test_key_check_fails_when_api_key_id_disagrees_with_the_api",
+]
 
 
 # R-API-4
