@@ -102,6 +102,9 @@ class Sizes:
     costs per million ticks at that volume. Not by default: the six stacks with the 1,000-symbol ones at the design
     rate took 498 s instead of about 290 s to stream and settle, which the 10-minute bench cannot hold, and those two
     fell behind (fresh p95 112 s); one such stack alone keeps up (bench/README.md, part 6)"""
+    stream_align: bool = False
+    """start the streams at the next 5-minute boundary (`bench.stream.next_group_start`, `--stream-align`): with
+    ``stream_seconds`` 300 each symbol's (symbol, 5m) group then holds what a continuous feed puts in it"""
     stream_kinds: tuple[str, ...] = ()
     """stream kinds (`bench.stream.KINDS`) of part 6; empty: every kind"""
     stream_settle: float = 150.0
@@ -881,7 +884,9 @@ def streaming_phases(s: "Sizes", work: Path) -> Generator[None, None, dict[str, 
             f"[bench] 6. streaming: {len(specs)} streams at once for {s.stream_seconds:.0f} s, "
             f"{_rates_text(out)} (stacks up in {out['seconds_setup']:.0f} s) ..."
         )
-        runs = stream.drive(stacks, s.stream_seconds, s.stream_settle, s.stream_poll_s, 10, log)
+        start_at = stream.next_group_start(time.time()) if s.stream_align else None
+        out["aligned_start"] = start_at is not None
+        runs = stream.drive(stacks, s.stream_seconds, s.stream_settle, s.stream_poll_s, 10, log, start_at)
         stream_end = time.monotonic()
         load = os.getloadavg()[0] if hasattr(os, "getloadavg") else None
         out["load_average_1m_at_end_of_stream"] = load
@@ -1524,7 +1529,7 @@ def render_streaming(st: Mapping[str, Any]) -> str:
     out.append(
         f"\n6. Streaming, MEASURED: {len(st['streams'])} streams at once for {st['seconds']:.0f} s of real time, each into "
         f"its own local stack (component args: {json.dumps(st.get('component_args') or {}) if st.get('component_args') else 'defaults'}), "
-        f"{_rates_text(st)}; API = "
+        f"{_rates_text(st)}{', started at a 5-minute boundary' if st.get('aligned_start') else ''}; API = "
         "POST /ingest batches of 100 ticks, file = one CSV object every 5 s; Zipf spread over the symbols (s = 1); "
         f"freshness polled every {st['poll_s']:g} s through GET /symbols/{{s}}/aggregates; load average at the end of the "
         f"streams: {st.get('load_average_1m_at_end_of_stream')}\n"
@@ -2205,6 +2210,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         "6.5 h day (default: none)",
     )
     ap.add_argument(
+        "--stream-align",
+        action="store_true",
+        help="start the streams at the next 5-minute boundary (waits up to 5 min); with --stream-seconds 300 each "
+        "(symbol, 5m) group holds what a continuous feed puts in it",
+    )
+    ap.add_argument(
         "--stream-kinds", help="comma-separated stream kinds of part 6 (default: every kind, api,file)"
     )
     ap.add_argument(
@@ -2275,6 +2286,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                 f"got {a.stream_design_rate_symbols!r}"
             )
         stream_over["stream_design_rate_symbols"] = design
+    if a.stream_align:
+        stream_over["stream_align"] = True
     if a.stream_kinds:
         from bench.stream import KINDS
 

@@ -13,6 +13,8 @@ from collections import Counter
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as hst
 
 from bench import cost
 from bench.run import _aggregation_rows, _deliveries, analyse_streaming, streaming_goals
@@ -23,6 +25,7 @@ from bench.stream import (
     TickSource,
     drive,
     exactness,
+    next_group_start,
     percentile,
     symbol_names,
     window_1m,
@@ -332,3 +335,12 @@ def test_all_in_goal_is_judged_at_the_design_rate_when_a_stream_ran_there() -> N
     old = {"streams": [slow, design]}
     all_in_old = [g for g in streaming_goals(old) if "all-in cost <=" in g["goal"]]
     assert all_in_old[0]["met"] is False and "at every symbol count" in all_in_old[0]["goal"]
+
+
+@given(hst.floats(min_value=1.6e9, max_value=2.0e9), hst.floats(min_value=0.0, max_value=30.0))
+def test_next_group_start_is_the_next_5_minute_boundary(now: float, margin: float) -> None:
+    """Issue 10 (part 6 --stream-align): the streams start on a (symbol, 5m) group boundary, the first one at least
+    ``margin`` seconds away, so that a 300 s stream fills each group as a continuous feed does."""
+    t = next_group_start(now, margin)
+    assert t % 300 == 0
+    assert now + margin < t <= now + margin + 300
