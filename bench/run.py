@@ -53,6 +53,7 @@ from bench import cost  # noqa: E402
 from tools.local import datagen  # noqa: E402
 from tools.local.calls import Call, ddb_item_size, summarize  # noqa: E402
 from tools.local.client import aggregate_rows, group_partition  # noqa: E402
+from tools.local.mocks import REGION  # noqa: E402
 from tools.local.proxy import CountingProxy  # noqa: E402
 
 LAMBDA_DIR = REPO / "lib" / "lambda"
@@ -139,7 +140,7 @@ def node_bin(version: str) -> str:
 def node_env() -> dict[str, str]:
     """Environment for bench node processes (no inherited AWS settings)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
-    env.update({"NODE_NO_WARNINGS": "1", "AWS_REGION": "us-east-1", "POWERTOOLS_TRACE_ENABLED": "false"})
+    env.update({"NODE_NO_WARNINGS": "1", "AWS_REGION": REGION, "POWERTOOLS_TRACE_ENABLED": "false"})
     return env
 
 
@@ -636,7 +637,7 @@ def run_naive(ds: Any, work: Path) -> dict[str, Any]:
             for n in ("ingestion", "processor", "aggregator", "esm")
         }
         cfg = {
-            "region": "us-east-1",
+            "region": REGION,
             "endpoints": {"setup": moto.endpoint_url, **{n: p.url for n, p in proxies.items()}},
             "names": {
                 "bucket": "naive-raw",

@@ -11,7 +11,8 @@ from decimal import Decimal
 from typing import Any
 
 from tools.local.host_config import API_URL_KEY, ENDPOINT_URL_KEY
-from tools.local.moto_server import CREDENTIALS, REGION
+from tools.local.mocks import REGION
+from tools.local.moto_server import CREDENTIALS
 
 AGGREGATE_FIELDS = ("open", "high", "low", "close", "volume", "vwap", "trades")
 """Aggregate attributes compared with the reference computation."""

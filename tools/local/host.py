@@ -26,6 +26,8 @@ from market_data_pipeline.api import BINARY_MEDIA_TYPES
 from market_data_pipeline.constants import HANDLER_DIRS
 
 from tools.local.child_server import terminate
+from tools.local.mocks import ACCOUNT, REGION
+from tools.local.moto_server import CREDENTIALS
 
 REPO = Path(__file__).resolve().parents[2]
 HOST_SCRIPT = REPO / "lib" / "lambda" / "host" / "lambda-host.mjs"
@@ -184,9 +186,9 @@ def scheduled_event(event_id: str = "local") -> dict[str, Any]:
         "id": event_id,
         "detail-type": "Scheduled Event",
         "source": "aws.events",
-        "account": "123456789012",
+        "account": ACCOUNT,
         "time": "2026-01-01T00:00:00Z",
-        "region": "us-east-1",
+        "region": REGION,
         "resources": [],
         "detail": {},
     }
@@ -357,10 +359,9 @@ class LambdaHostProcess:
         return boto3.client(
             "lambda",
             endpoint_url=self.url,
-            region_name="us-east-1",
-            aws_access_key_id="test",
-            aws_secret_access_key="test",
+            region_name=REGION,
             config=Config(retries={"max_attempts": 1}, read_timeout=900),
+            **CREDENTIALS,
         )
 
     def __enter__(self) -> "LambdaHostProcess":
