@@ -264,14 +264,6 @@ def _role(function_name: str) -> str:
     return function_name.rsplit("-", 1)[0].lower()
 
 
-def _log_next(host: Any, fn: str) -> int:
-    return int(host.get_json(f"/_host/logs?function={fn}&since=0")["next"])
-
-
-def _log_lines(host: Any, fn: str, since: int) -> list[str]:
-    return [str(x["line"]) for x in host.get_json(f"/_host/logs?function={fn}&since={since}")["lines"]]
-
-
 def emf_metrics(lines: Sequence[str]) -> set[str]:
     """Distinct CloudWatch metrics (name + dimension values) published through EMF lines of a log."""
     out: set[str] = set()
@@ -473,7 +465,7 @@ class CountedStack:
         return {
             "calls": {n: p.snapshot() for n, p in self.proxies.items()},
             "stats": self.host.stats(),
-            "logs": {f: _log_next(self.host, n) for f, n in self.names.items()},
+            "logs": {f: self.host.logs_since(n)[1] for f, n in self.names.items()},
         }
 
     def measure(
@@ -493,7 +485,7 @@ class CountedStack:
         by_fn: dict[str, Any] = {}
         for f, name in self.names.items():
             s0, s1 = since["stats"][name], stats1[name]
-            lines = _log_lines(self.host, name, since["logs"][f])
+            lines = self.host.logs_since(name, since["logs"][f])[0]
             by_fn[f] = {
                 "invocations": int(s1["invocations"]) - int(s0["invocations"]),
                 "errors": int(s1["errors"]) - int(s0["errors"]),
@@ -594,12 +586,12 @@ def _probe_schedule(host: Any, fn: str, proxy: CountingProxy) -> dict[str, Any]:
     client = host.lambda_client()
     event = scheduled_event("bench")
     client.invoke(FunctionName=fn, Payload=json.dumps(event).encode())
-    mark, s0, l0 = proxy.snapshot(), host.stats()[fn], _log_next(host, fn)
+    mark, s0, l0 = proxy.snapshot(), host.stats()[fn], host.logs_since(fn)[1]
     r = client.invoke(FunctionName=fn, Payload=json.dumps(event).encode())
     if r.get("FunctionError"):
         raise RuntimeError(f"scheduled aggregator run failed: {r['Payload'].read()[:500]!r}")
     s1 = host.stats()[fn]
-    lines = _log_lines(host, fn, l0)
+    lines = host.logs_since(fn, l0)[0]
     calls = proxy.since(mark)
     return {
         "calls": summarize(calls),

@@ -212,7 +212,7 @@ class FaultStack(StackClient):
 
     def log_seq(self, function: str) -> int:
         """The current end of a function's log (to count lines logged after it)."""
-        return self.logs_since(function, 0)[1]
+        return int(self.host.logs_since(function)[1])
 
     def error_filter_pattern(self, function: str) -> str:
         """The error metric filter pattern deployed on the function's log group (R-MON-2)."""
@@ -226,7 +226,7 @@ class FaultStack(StackClient):
     def errors_logged(self, function: str, since: int) -> int:
         """Lines logged since `since` that the deployed error metric filter counts (same pattern semantics)."""
         pattern = self.error_filter_pattern(function)
-        lines, _next = self.logs_since(function, since)
+        lines, _next = self.host.logs_since(function, since)
         return sum(1 for line in lines if metric_filter_matches(pattern, line))
 
     @contextmanager

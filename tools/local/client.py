@@ -165,12 +165,6 @@ class StackClient:
                 n += sum(1 for line in body.decode().splitlines() if line.strip())
         return n
 
-    # -- the local host -----------------------------------------------------------------------------------------
-    def logs_since(self, function: str, since: int) -> tuple[list[str], int]:
-        """Worker output lines of `function` after sequence number `since`, and the next sequence number."""
-        data = self.host.get_json(f"/_host/logs?function={urllib.parse.quote(function)}&since={since}")
-        return [str(e["line"]) for e in data["lines"]], int(data["next"])
-
     # -- the REST API (local host) ------------------------------------------------------------------------------
     def api(
         self,

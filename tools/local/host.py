@@ -346,10 +346,15 @@ class LambdaHostProcess:
         result: dict[str, Any] = self.get_json("/_host/stats")
         return result
 
-    def function_logs(self, name: str, since: int = 0) -> list[str]:
-        """The worker output lines (stdout and stderr) of function ``name`` kept by the host."""
+    def logs_since(self, name: str, since: int = 0) -> tuple[list[str], int]:
+        """The worker output lines (stdout and stderr) of function ``name`` the host kept after sequence number
+        ``since``, and the next sequence number (``GET /_host/logs``)."""
         data = self.get_json(f"/_host/logs?function={urllib.parse.quote(name)}&since={since}")
-        return [str(entry["line"]) for entry in data["lines"]]
+        return [str(entry["line"]) for entry in data["lines"]], int(data["next"])
+
+    def function_logs(self, name: str, since: int = 0) -> list[str]:
+        """The worker output lines of function ``name`` after ``since`` (`logs_since` without the next number)."""
+        return self.logs_since(name, since)[0]
 
     def lambda_client(self) -> Any:
         """A boto3 Lambda client speaking the Invoke API to this host."""
