@@ -415,41 +415,35 @@ def _wait_exact(
 
 
 class CountedStack:
-    """A local stack behind counting proxies: moto (its own process), the component deployed with default args, the
-    local Lambda host running the real bundles on Node 18, and one `CountingProxy` per function plus one for the
-    host's pollers (``esm``), so every AWS request is attributed to whoever made it. The schedule is off (events drive
-    the aggregation; `_probe_schedule` measures one idle run). Stop with `close()`.
+    """A local stack behind counting proxies: `tools.local.stack.LocalStack` (moto in its own process, the component
+    deployed with `args`, the local Lambda host running the real bundles on Node 18) with one `CountingProxy` per
+    function plus one for the host's pollers (``esm``), so every AWS request is attributed to whoever made it. The
+    schedule is off (events drive the aggregation; `_probe_schedule` measures one idle run). Stop with `close()`.
     """
 
     def __init__(self, label: str, work: Path, args: Mapping[str, Any] | None = None) -> None:
-        """Start everything (stops what it started on failure); `args`: component args (default: none)."""
+        """Start everything in `work` (stops what it started on failure); the stack's suffix is ``bench<label>``;
+        `args`: component args (default: none)."""
         from bench.stream import EventSourceQueues
         from tools.local.client import StackClient
-        from tools.local.deploy import deploy
-        from tools.local.host import HOST_CALLER, LambdaHostProcess, record_calls
-        from tools.local.moto_server import MotoServer
+        from tools.local.host import HOST_CALLER
+        from tools.local.stack import LocalStack
 
-        work.mkdir(parents=True, exist_ok=True)
         self.label = label
-        self.proxies: dict[str, CountingProxy] = {}
-        self.host: Any = None
-        self.moto = MotoServer("process", log_path=work / "moto.log").start()
+        self.stack = LocalStack(
+            work, suffix=f"bench{label}", extra_args=args, record_calls=True, schedule=False
+        )
+        self.stack.start()
         try:
-            self.deployment = d = deploy(self.moto.endpoint_url, f"bench{label}", dict(args or {}))
-            cfg = json.loads(json.dumps(d.host_config))
+            assert self.stack.deployment is not None  # set by start()
+            self.deployment = self.stack.deployment
+            self.cfg = cfg = self.stack.host_config
             self.names = {_role(n): n for n in cfg["functions"]}
-            cfg["nodeBinary"] = node_bin("18")
-            cfg["echoLogs"] = False
-            cfg["eventSources"] = [s for s in cfg["eventSources"] if s["type"] != "schedule"]
-            # one proxy per function (its endpoint and the queue URLs of its environment) and one for the host
-            recorders = record_calls(cfg, self.moto.endpoint_url)
-            self.proxies = {("esm" if n == HOST_CALLER else _role(n)): pr for n, pr in recorders.items()}
-            self.cfg = cfg
+            self.proxies: dict[str, CountingProxy] = {
+                ("esm" if n == HOST_CALLER else _role(n)): pr for n, pr in self.stack.recorders.items()
+            }
             self.queues = EventSourceQueues.from_host_config(cfg, _role)
-            self.host = LambdaHostProcess(cfg, log_path=work / "host.log").start()
-            self.client = StackClient(
-                {**d.outputs, "ApiUrl": f"{self.host.url}/{cfg['api']['stage']}/"}, self.host, d.api_key_value
-            )
+            self.client = StackClient.of(self.stack)
             self.s3 = self.client.s3
             self.bucket = self.client.bucket
             self.observers = {_role(r["function"]) for r in cfg["api"]["routes"] if r["method"] == "GET"} - {
@@ -459,6 +453,11 @@ class CountedStack:
         except BaseException:
             self.close()
             raise
+
+    @property
+    def host(self) -> Any:
+        """The running `tools.local.host.LambdaHostProcess` (None once closed)."""
+        return self.stack.host
 
     def mark(self) -> dict[str, Any]:
         """Where the counters stand now (calls per proxy, host stats, log positions)."""
@@ -518,14 +517,8 @@ class CountedStack:
         }
 
     def close(self) -> None:
-        """Stop the host, the proxies and moto (safe to call twice)."""
-        host, self.host = self.host, None
-        if host is not None:
-            host.close()
-        for pr in self.proxies.values():
-            pr.stop()
-        self.proxies = {}
-        self.moto.stop()
+        """Stop the host, the proxies and moto, the processes by PID (`LocalStack.stop`; safe to call twice)."""
+        self.stack.stop()
 
 
 def run_pipeline(label: str, ds: Any, work: Path, drain_timeout: float, probe_idle: bool) -> dict[str, Any]:
