@@ -97,6 +97,8 @@ class Sizes:
     """per stream: six stacks at 10 ticks/s kept up on the shared 2-core machine, at 20 ticks/s they fell behind
     (bench/README.md, part 6)"""
     stream_symbols: tuple[int, ...] = (10, 100, 1000)
+    stream_kinds: tuple[str, ...] = ()
+    """stream kinds (`bench.stream.KINDS`) of part 6; empty: every kind"""
     stream_settle: float = 150.0
     stream_poll_s: float = 1.0
     stream_args: tuple[tuple[str, Any], ...] = ()
@@ -829,7 +831,7 @@ def streaming_phases(s: "Sizes", work: Path) -> Generator[None, None, dict[str, 
     specs = [
         stream.StreamSpec(kind, n, s.stream_ticks_per_second)
         for n in s.stream_symbols
-        for kind in stream.KINDS
+        for kind in s.stream_kinds or stream.KINDS
     ]
     stacks: dict[Any, CountedStack] = {}
     out: dict[str, Any] = {
@@ -2145,6 +2147,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--stream-symbols", help="comma-separated symbol counts of the streams (default 10,100,1000)"
     )
     ap.add_argument(
+        "--stream-kinds", help="comma-separated stream kinds of part 6 (default: every kind, api,file)"
+    )
+    ap.add_argument(
         "--stream-args",
         help="component args of the stream stacks as JSON, e.g. '{\"processor_batching_window_seconds\": 10}'",
     )
@@ -2209,6 +2214,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         if not syms or min(syms) < 1 or max(syms) > 9999:
             ap.error(f"--stream-symbols must be within 1 to 9999, got {a.stream_symbols!r}")
         stream_over["stream_symbols"] = syms
+    if a.stream_kinds:
+        from bench.stream import KINDS
+
+        kinds = tuple(k.strip() for k in a.stream_kinds.split(","))
+        if not kinds or any(k not in KINDS for k in kinds) or len(set(kinds)) != len(kinds):
+            ap.error(
+                f"--stream-kinds must be distinct kinds out of {','.join(KINDS)}, got {a.stream_kinds!r}"
+            )
+        stream_over["stream_kinds"] = kinds
     if a.stream_args:
         try:
             cargs = json.loads(a.stream_args)

@@ -18,6 +18,7 @@ from openapi_spec_validator.readers import read_from_filename
 
 from tests.integration.conftest import Env
 from tests.stack_helpers import wait_for
+from tools.local.client import queue_depth
 from tools.local.host import scheduled_event
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -167,14 +168,6 @@ def run_schemathesis(env: Env, report: Path) -> dict[str, str]:
     return {"output": proc.stdout}
 
 
-def queue_depth(env: Env, url: str) -> int:
-    """Visible + in-flight messages of a queue."""
-    a = env.client("sqs").get_queue_attributes(
-        QueueUrl=url, AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"]
-    )["Attributes"]
-    return int(a["ApproximateNumberOfMessages"]) + int(a["ApproximateNumberOfMessagesNotVisible"])
-
-
 def plant_unaggregatable_window(env: Env, now_ms: int) -> tuple[str, int]:
     """Writes, bypassing ingestion, two ticks whose window volume (1.2e126) DynamoDB cannot store, and a #DIRTY marker
     naming their window (as DataProcessor would)."""
@@ -217,7 +210,9 @@ def test_fuzzed_contract_then_pipeline_healthy(env: Env, stack: Any, tmp_path: P
     assert api_calls > 100, "the fuzzing pass sent too few requests to mean anything"
 
     sqs = env.client("sqs")
-    wait_for("ProcessingQueue drained", lambda: queue_depth(env, env.outputs["QueueUrl"]) == 0, 120)
+    wait_for(
+        "ProcessingQueue drained", lambda: queue_depth(env.client("sqs"), env.outputs["QueueUrl"]) == 0, 120
+    )
     wait_for("no function busy", lambda: all(int(s["busy"]) == 0 for s in stack.host.stats().values()), 120)
 
     now_ms = int(time.time() * 1000)
@@ -249,7 +244,9 @@ def test_fuzzed_contract_then_pipeline_healthy(env: Env, stack: Any, tmp_path: P
 
     dlqs = [u for u in sqs.list_queues().get("QueueUrls", []) if "DLQ" in u]
     assert len(dlqs) >= 3, dlqs
-    assert {u.rsplit("/", 1)[1]: queue_depth(env, u) for u in dlqs} == {u.rsplit("/", 1)[1]: 0 for u in dlqs}
+    assert {u.rsplit("/", 1)[1]: queue_depth(env.client("sqs"), u) for u in dlqs} == {
+        u.rsplit("/", 1)[1]: 0 for u in dlqs
+    }
     agg = next(s for n, s in stack.host.stats().items() if "Aggregator" in n)
     assert int(agg["errors"]) == 0 and int(agg["asyncFailures"]) == 0, agg
 

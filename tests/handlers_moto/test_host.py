@@ -25,6 +25,7 @@ from botocore.exceptions import ClientError
 from bench import cost
 from tests.handlers_moto.conftest import FIXTURES, NODE_MAJOR, NODE_VERSIONS, node_binary, wait_until
 from tools.local.calls import Call
+from tools.local.client import queue_depth
 from tools.local.host import HOST_SCRIPT, LambdaHostProcess
 from tools.local.moto_server import MotoServer
 from tools.local.proxy import CountingProxy, ProxyRequest
@@ -215,13 +216,6 @@ def _drain_bodies(sqs: Any, url: str) -> list[str]:
     return [m["Body"] for m in msgs]
 
 
-def _depth(sqs: Any, url: str) -> int:
-    a = sqs.get_queue_attributes(
-        QueueUrl=url, AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"]
-    )["Attributes"]
-    return int(a["ApproximateNumberOfMessages"]) + int(a["ApproximateNumberOfMessagesNotVisible"])
-
-
 def test_sqs_event_source_partial_failures_and_redrive(moto: MotoServer, start_host: StartHost) -> None:
     """ESM: successes deleted, reported failures and whole-batch errors left to redrive into the DLQ (R-SQS-2)."""
     sqs = moto.client("sqs")
@@ -251,7 +245,7 @@ def test_sqs_event_source_partial_failures_and_redrive(moto: MotoServer, start_h
         QueueUrl=q, Entries=[{"Id": "0", "MessageBody": "crash"}, {"Id": "1", "MessageBody": "ok3"}]
     )
     wait_until(lambda: dead_has("crash", "ok3"), 60, "crash batch in the DLQ")
-    wait_until(lambda: _depth(sqs, q) == 0 or None, 60, "the source queue to be empty")
+    wait_until(lambda: queue_depth(sqs, q) == 0 or None, 60, "the source queue to be empty")
     batches = [json.loads(line)["batch"] for line in host.function_logs("S") if '"batch"' in line]
     delivered = [b for batch in batches for b in batch]
     assert delivered.count("ok1") == 1 and delivered.count("ok2") == 1  # successes deleted, never redelivered
@@ -331,7 +325,7 @@ def test_s3_notification_shim_with_async_retries_and_on_failure(
         == "incoming/please-fail.csv"
     )
     assert record["responsePayload"]["errorMessage"] == "asked to fail"
-    wait_until(lambda: _depth(sqs, shim) == 0 or None, 60, "the shim queue to drain")
+    wait_until(lambda: queue_depth(sqs, shim) == 0 or None, 60, "the shim queue to drain")
     events = [json.loads(line)["received"] for line in host.function_logs("I") if '"received"' in line]
     # delivered once, the key URL-encoded (moto also encodes "/"; handlers decode with + as space)
     keys = [unquote_plus(e["Records"][0]["s3"]["object"]["key"]) for e in events if "Records" in e]

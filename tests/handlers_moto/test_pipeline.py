@@ -22,7 +22,7 @@ from urllib.parse import quote
 import pytest
 
 from tests.handlers_moto.conftest import NODE_MAJOR, NODE_VERSIONS, node_binary, wait_until
-from tools.local.client import aggregate_rows, group_partition
+from tools.local.client import aggregate_rows, group_partition, queue_depth
 from tools.local.host import (
     FUNCTIONS,
     LambdaHostProcess,
@@ -361,12 +361,6 @@ def _bodies(p: Pipeline, url: str) -> list[str]:
     return [m["Body"] for m in sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages", [])]
 
 
-def _depth(p: Pipeline, url: str) -> int:
-    names = ["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"]
-    a = p.moto.client("sqs").get_queue_attributes(QueueUrl=url, AttributeNames=names)["Attributes"]
-    return sum(int(a[n]) for n in names)
-
-
 # ---- tests ---------------------------------------------------------------------------------------------------------
 def test_workers_run_on_the_requested_node(pipeline: Pipeline) -> None:
     """Issue 3 acceptance 3: the bundles really ran under this Node major version."""
@@ -537,7 +531,7 @@ def test_no_async_invocation_failed(pipeline: Pipeline) -> None:
     for kind in ("Ingestion", "Aggregator"):
         assert stats[pipeline.fn(kind)]["asyncFailures"] == 0, kind
     for url in (pipeline.res.ingestion_failure_queue_url, pipeline.res.aggregator_failure_queue_url):
-        assert url and _depth(pipeline, url) == 0, url
+        assert url and queue_depth(pipeline.moto.client("sqs"), url) == 0, url
 
 
 def test_query_routes(pipeline: Pipeline) -> None:
@@ -595,7 +589,11 @@ def test_redelivered_message_stored_once_same_ms_both_kept(pipeline: Pipeline) -
         sqs.send_message(QueueUrl=pipeline.res.queue_url, MessageBody=json.dumps(msg))
     wait_until(lambda: len(_stored_ticks(pipeline, ("DUPX",))) >= 2, 60, "DUPX ticks stored")
     # both deliveries processed (queue empty, nothing in flight; the poison leaves it by redrive) before judging
-    wait_until(lambda: _depth(pipeline, pipeline.res.queue_url) == 0, 180, "the processing queue to drain")
+    wait_until(
+        lambda: queue_depth(pipeline.moto.client("sqs"), pipeline.res.queue_url) == 0,
+        180,
+        "the processing queue to drain",
+    )
     stored = sorted(_stored_ticks(pipeline, ("DUPX",)), key=lambda t: t.price)
     assert [(t.ts, t.price) for t in stored] == [(ts, Decimal("10.5")), (ts, Decimal("10.75"))]
 

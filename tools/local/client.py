@@ -35,7 +35,20 @@ _QUEUE_COUNTS = {
     "in_flight": "ApproximateNumberOfMessagesNotVisible",
     "delayed": "ApproximateNumberOfMessagesDelayed",
 }
-"""`StackClient.queue_counts`: its names -> the SQS queue attributes they read."""
+"""`queue_counts`: its names -> the SQS queue attributes they read."""
+
+
+def queue_counts(sqs: Any, url: str) -> dict[str, int]:
+    """A queue's ``visible``, ``in_flight`` and ``delayed`` messages (SQS's approximate counts), read with the boto3
+    SQS client ``sqs``."""
+    a = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=list(_QUEUE_COUNTS.values()))["Attributes"]
+    return {name: int(a[attr]) for name, attr in _QUEUE_COUNTS.items()}
+
+
+def queue_depth(sqs: Any, url: str, include_delayed: bool = False) -> int:
+    """Visible + in-flight messages of a queue; ``include_delayed``: delayed ones too."""
+    c = queue_counts(sqs, url)
+    return c["visible"] + c["in_flight"] + (c["delayed"] if include_delayed else 0)
 
 
 class StackClient:
@@ -126,16 +139,12 @@ class StackClient:
         return aggregate_rows(self.query(group_partition(symbol)), interval)
 
     def queue_counts(self, url: str) -> dict[str, int]:
-        """A queue's ``visible``, ``in_flight`` and ``delayed`` messages (SQS's approximate counts)."""
-        a = self.sqs.get_queue_attributes(QueueUrl=url, AttributeNames=list(_QUEUE_COUNTS.values()))[
-            "Attributes"
-        ]
-        return {name: int(a[attr]) for name, attr in _QUEUE_COUNTS.items()}
+        """A queue's ``visible``, ``in_flight`` and ``delayed`` messages (`queue_counts`)."""
+        return queue_counts(self.sqs, url)
 
     def depth(self, url: str, include_delayed: bool = False) -> int:
-        """Visible + in-flight messages of a queue; ``include_delayed``: delayed ones too."""
-        c = self.queue_counts(url)
-        return c["visible"] + c["in_flight"] + (c["delayed"] if include_delayed else 0)
+        """Visible + in-flight messages of a queue; ``include_delayed``: delayed ones too (`queue_depth`)."""
+        return queue_depth(self.sqs, url, include_delayed)
 
     def polled_queues(self) -> list[str]:
         """URLs of every queue the host polls (event-source queues and the local trigger shims)."""

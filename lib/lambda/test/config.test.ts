@@ -2,10 +2,16 @@
 // values their rule allows and name the variable, the value and the rule otherwise; the one Powertools set-up takes
 // the service name and namespace from the environment with the handlers' fallbacks.
 import assert from "node:assert/strict";
+import { Readable } from "node:stream";
 import { afterEach, describe, it } from "node:test";
 import { MetricUnit } from "@aws-lambda-powertools/metrics";
 import fc from "fast-check";
-import { intEnv, intRuleText, requireEnv, retentionDays } from "../src/adapters/config.ts";
+import { DynamoDBClient, QueryCommand } from "@aws-sdk/client-dynamodb";
+import { intEnv, intRuleText, requireEnv, retentionDays, SDK_LOGGER_MIDDLEWARE, withoutSdkLogger } from "../src/adapters/config.ts";
+import { ddbClient } from "../src/adapters/ddb.ts";
+import { eventsClient } from "../src/adapters/events.ts";
+import { s3Client } from "../src/adapters/s3.ts";
+import { sqsClient } from "../src/adapters/sqs.ts";
 import { powertools } from "../src/adapters/powertools.ts";
 import { capture } from "./helpers/capture.ts";
 
@@ -105,6 +111,58 @@ describe("Powertools set-up", () => {
       else process.env.POWERTOOLS_LOG_LEVEL = level;
       if (disabled === undefined) delete process.env.POWERTOOLS_METRICS_DISABLED;
       else process.env.POWERTOOLS_METRICS_DISABLED = disabled;
+    }
+  });
+});
+
+describe("AWS SDK clients (issue 10: no per-call log record is built)", () => {
+  /** A DynamoDB client whose every call is answered by a canned empty Query page, and whose `logger` counts lines. */
+  function cannedClient(): { client: DynamoDBClient; lines: () => number } {
+    let n = 0;
+    const count = (): void => {
+      n++;
+    };
+    const client = new DynamoDBClient({
+      region: "us-east-1",
+      credentials: { accessKeyId: "test", secretAccessKey: "test" },
+      logger: { debug: () => undefined, info: count, warn: count, error: count },
+      requestHandler: {
+        handle: async () => ({
+          response: {
+            statusCode: 200,
+            headers: { "content-type": "application/x-amz-json-1.0" },
+            body: Readable.from([Buffer.from(JSON.stringify({ Items: [], Count: 0, ScannedCount: 0 }))]),
+          },
+        }),
+      },
+    });
+    return { client, lines: () => n };
+  }
+  const query = new QueryCommand({
+    TableName: "t",
+    KeyConditionExpression: "symbol = :s",
+    ExpressionAttributeValues: { ":s": { S: "AAPL" } },
+  });
+
+  it("the SDK adds its logger middleware under SDK_LOGGER_MIDDLEWARE, and it builds a log record of every call", async () => {
+    const { client, lines } = cannedClient();
+    assert.ok(client.middlewareStack.identify().some((m) => m.startsWith(`${SDK_LOGGER_MIDDLEWARE} `)));
+    await client.send(query);
+    assert.equal(lines(), 1);
+  });
+
+  it("withoutSdkLogger removes it: a call builds no log record and still answers", async () => {
+    const { client, lines } = cannedClient();
+    const out = await withoutSdkLogger(client).send(query);
+    assert.equal(out.Count, 0);
+    assert.equal(lines(), 0);
+  });
+
+  it("none of the four shared clients carries the logger middleware", () => {
+    for (const c of [ddbClient, eventsClient, s3Client, sqsClient]) {
+      const names = c.middlewareStack.identify();
+      assert.ok(names.length > 0);
+      assert.ok(!names.some((m) => m.startsWith(`${SDK_LOGGER_MIDDLEWARE} `)), names.join(", "));
     }
   });
 });

@@ -13,10 +13,10 @@ import {
   type QueryCommandInput,
   type WriteRequest,
 } from "@aws-sdk/client-dynamodb";
-import { clientConfig } from "./config.ts";
+import { clientConfig, withoutSdkLogger } from "./config.ts";
 
 /** The shared DynamoDB client (honours AWS_ENDPOINT_URL through the SDK's own env handling). */
-export const ddbClient = new DynamoDBClient(clientConfig());
+export const ddbClient = withoutSdkLogger(new DynamoDBClient(clientConfig()));
 
 export type Item = Record<string, AttributeValue>;
 /** BatchWriteItem accepts at most 25 put requests per call. */

@@ -3,11 +3,11 @@
  * Event format: docs/design.md "Event (processor -> EventBridge -> aggregator)".
  */
 import { EventBridgeClient, PutEventsCommand, type PutEventsRequestEntry } from "@aws-sdk/client-eventbridge";
-import { clientConfig } from "./config.ts";
+import { clientConfig, withoutSdkLogger } from "./config.ts";
 import { defaultSleep } from "./ddb.ts";
 
 /** The shared EventBridge client (honours AWS_ENDPOINT_URL through the SDK's own env handling). */
-export const eventsClient = new EventBridgeClient(clientConfig());
+export const eventsClient = withoutSdkLogger(new EventBridgeClient(clientConfig()));
 
 /** PutEvents limits: 10 entries and 256 KB per call. */
 export const MAX_ENTRIES_PER_CALL = 10;

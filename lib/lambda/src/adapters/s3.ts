@@ -9,10 +9,10 @@ import { once } from "node:events";
 import { PassThrough } from "node:stream";
 import { DeleteObjectCommand, GetObjectCommand, HeadObjectCommand, PutObjectCommand, S3Client } from "@aws-sdk/client-s3";
 import { Upload } from "@aws-sdk/lib-storage";
-import { clientConfig } from "./config.ts";
+import { clientConfig, withoutSdkLogger } from "./config.ts";
 
 /** The shared S3 client (honours AWS_ENDPOINT_URL, path-style addressing when it is set). */
-export const s3Client = new S3Client(clientConfig());
+export const s3Client = withoutSdkLogger(new S3Client(clientConfig()));
 
 /** An object opened for streaming. */
 export interface ObjectStream {

@@ -4,10 +4,10 @@
  * (DataAggregator's deferrals).
  */
 import { SendMessageBatchCommand, type SendMessageBatchRequestEntry, SQSClient } from "@aws-sdk/client-sqs";
-import { clientConfig } from "./config.ts";
+import { clientConfig, withoutSdkLogger } from "./config.ts";
 
 /** The shared SQS client (honours AWS_ENDPOINT_URL). */
-export const sqsClient = new SQSClient(clientConfig());
+export const sqsClient = withoutSdkLogger(new SQSClient(clientConfig()));
 
 /** Retry policy of sendBatch (mutable so tests can make the backoff instant). */
 export const retryPolicy = {
