@@ -53,14 +53,12 @@ from bench import cost  # noqa: E402
 from tools.local import datagen  # noqa: E402
 from tools.local.calls import Call, ddb_item_size, summarize  # noqa: E402
 from tools.local.client import aggregate_rows, group_partition  # noqa: E402
+from tools.local.host import FUNCTIONS, NODE18, bundle_path  # noqa: E402
 from tools.local.mocks import REGION  # noqa: E402
 from tools.local.proxy import CountingProxy  # noqa: E402
 
 LAMBDA_DIR = REPO / "lib" / "lambda"
 BENCH_DIST = LAMBDA_DIR / "dist" / "bench"
-NODE18 = REPO / "tools" / "node18" / "node_modules" / ".bin" / "node"
-HANDLERS_DIR = REPO / "sdk" / "python" / "market_data_pipeline" / "handlers"
-FUNCTIONS: tuple[str, ...] = tuple(HANDLER_DIRS.values())
 ROLE_PREFIX: dict[str, str] = {f"{function}-": handler for function, handler in HANDLER_DIRS.items()}
 RESULTS_PATH = REPO / "bench" / "results.json"
 PACK_TS = LAMBDA_DIR / "src" / "core" / "pack.ts"
@@ -202,7 +200,7 @@ def run_cold_start(runs: int) -> dict[str, Any]:
     node = node_bin("18")
     targets: dict[str, Path | None] = {
         "(none)": None,
-        **{f: HANDLERS_DIR / f / "index.mjs" for f in FUNCTIONS},
+        **{f: bundle_path(f) for f in FUNCTIONS},
     }
     for f, path in targets.items():
         if path is not None and not path.exists():
