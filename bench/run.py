@@ -95,6 +95,12 @@ class Sizes:
     """per stream: six stacks at 10 ticks/s kept up on the shared 2-core machine, at 20 ticks/s they fell behind
     (bench/README.md, part 6)"""
     stream_symbols: tuple[int, ...] = (10, 100, 1000)
+    stream_design_rate_symbols: tuple[int, ...] = ()
+    """symbol counts whose streams run at the design rate (`cost.design_rate` of prices.json, 5M ticks over a 6.5 h
+    trading day) instead of ``stream_ticks_per_second`` (`--stream-design-rate-symbols`): the goals of issue 10 are
+    costs per million ticks at that volume. Not by default: the six stacks with the 1,000-symbol ones at the design
+    rate took 498 s instead of about 290 s to stream and settle, which the 10-minute bench cannot hold, and those two
+    fell behind (fresh p95 112 s); one such stack alone keeps up (bench/README.md, part 6)"""
     stream_kinds: tuple[str, ...] = ()
     """stream kinds (`bench.stream.KINDS`) of part 6; empty: every kind"""
     stream_settle: float = 150.0
@@ -826,8 +832,9 @@ def streaming_phases(s: "Sizes", work: Path) -> Generator[None, None, dict[str, 
     generator early stops the stacks."""
     from bench import stream
 
+    design = round(cost.design_rate(cost.load_prices()), 1)
     specs = [
-        stream.StreamSpec(kind, n, s.stream_ticks_per_second)
+        stream.StreamSpec(kind, n, design if n in s.stream_design_rate_symbols else s.stream_ticks_per_second)
         for n in s.stream_symbols
         for kind in s.stream_kinds or stream.KINDS
     ]
@@ -835,6 +842,8 @@ def streaming_phases(s: "Sizes", work: Path) -> Generator[None, None, dict[str, 
     out: dict[str, Any] = {
         "seconds": s.stream_seconds,
         "ticks_per_second_per_stream": s.stream_ticks_per_second,
+        "design_rate_symbols": [n for n in s.stream_symbols if n in s.stream_design_rate_symbols],
+        "design_rate": design,
         "poll_s": s.stream_poll_s,
         "component_args": dict(s.stream_args),
         "streams": [],
@@ -854,7 +863,7 @@ def streaming_phases(s: "Sizes", work: Path) -> Generator[None, None, dict[str, 
         marks = {spec: cs.mark() for spec, cs in stacks.items()}
         log(
             f"[bench] 6. streaming: {len(specs)} streams at once for {s.stream_seconds:.0f} s, "
-            f"{s.stream_ticks_per_second:g} ticks/s each (stacks up in {out['seconds_setup']:.0f} s) ..."
+            f"{_rates_text(out)} (stacks up in {out['seconds_setup']:.0f} s) ..."
         )
         runs = stream.drive(stacks, s.stream_seconds, s.stream_settle, s.stream_poll_s, 10, log)
         stream_end = time.monotonic()
@@ -976,11 +985,7 @@ def rest_usage(x: Mapping[str, Any], init_ms: Mapping[str, float]) -> tuple[cost
     runs = sum(
         int(rows.get(f, {}).get("invocations", 0)) for f, d in cost.FUNCTION_DRIVERS.items() if d == "run"
     )
-    rate = (
-        ticks / float(x["seconds_sending"])
-        if float(x.get("seconds_sending") or 0) > 0
-        else float(x["spec"]["ticks_per_second"])
-    )
+    rate = ticks / float(x["seconds_sending"]) if float(x.get("seconds_sending") or 0) > 0 else _rate_of(x)
     drivers = cost.Drivers(
         rate,
         {
@@ -1082,7 +1087,7 @@ def rest_drivers_at(
     ticks = int(x["ticks"])
     windows = cost.scaled_windows_per_tick(
         int(x["storage"].get("aggregate_items", 0)) / ticks,
-        float(x["spec"]["ticks_per_second"]),
+        _rate_of(x),
         rate,
         int(x["symbols"]),
         float(x["spec"].get("zipf_s", 1.0)),
@@ -1175,16 +1180,14 @@ def project_streams(
             zipf = float(x["spec"].get("zipf_s", 1.0))
             agg = cost.projected_aggregation_per_million(fit, rate, int(x["symbols"]), inv_per_s, zipf)
             design = project_rest_of(x, rate, args, prices, fixed)
-            at_own = project_rest_of(x, float(x["spec"]["ticks_per_second"]), args, prices, fixed)
+            at_own = project_rest_of(x, _rate_of(x), args, prices, fixed)
             floor = project_rest_of(x, rate, args, prices, fixed, full_batches=True)
             rest = float(design["total"])
             rows.append(
                 {
                     "symbols": int(x["symbols"]),
                     "windows_per_tick_measured_rate": round(
-                        cost.windows_per_tick(float(x["spec"]["ticks_per_second"]), int(x["symbols"]), zipf)[
-                            "5m"
-                        ],
+                        cost.windows_per_tick(_rate_of(x), int(x["symbols"]), zipf)["5m"],
                         4,
                     ),
                     "windows_per_tick_design_rate": round(
@@ -1244,7 +1247,7 @@ def rest_cross_check(
             out.append(
                 {
                     "label": t["label"],
-                    "from_rate": float(x["spec"]["ticks_per_second"]),
+                    "from_rate": _rate_of(x),
                     "to_rate": t_rate,
                     "measured_rest": round(measured, 4),
                     "derived_rest": round(float(derived["total"]), 4),
@@ -1396,18 +1399,30 @@ def streaming_goals(st: Mapping[str, Any]) -> list[dict[str, Any]]:
         share = big["cost"]["modeled"]["aggregation_share"]
         out.append(
             {
-                "goal": f"{kind} stream at {big['symbols']:,} symbols: aggregation <= "
+                "goal": f"{kind} stream at {big['symbols']:,} symbols, {_rate_of(big):g} ticks/s: aggregation <= "
                 f"{GOAL_STREAM_AGGREGATION_SHARE:.0%} of the all-in cost (Lambda modeled)",
                 "value": f"{share:.0%}",
                 "met": share is not None and share <= GOAL_STREAM_AGGREGATION_SHARE,
             }
         )
-        worst = max(mine, key=lambda x: float(x["cost"]["modeled"]["all_in"]))
+        # the all-in goal is a cost per million ticks at the design volume (the fixed costs are spread over it): it is
+        # judged on the streams MEASURED at the design rate when there are any (every symbol count is judged DERIVED
+        # below); results without one judge every stream, as before
+        at_design = [x for x in mine if int(x["symbols"]) in (st.get("design_rate_symbols") or [])]
+        judged = at_design or mine
+        worst = max(judged, key=lambda x: float(x["cost"]["modeled"]["all_in"]))
         v = float(worst["cost"]["modeled"]["all_in"])
+        where = (
+            f"at the design rate ({st['design_rate']:g} ticks/s, "
+            + " and ".join(f"{int(x['symbols']):,}" for x in at_design)
+            + " symbols)"
+            if at_design
+            else "at every symbol count"
+        )
         out.append(
             {
-                "goal": f"{kind} stream: all-in cost <= ${GOAL_STREAM_ALL_IN[kind]:.2f} per million ticks at every "
-                "symbol count (Lambda modeled, fixed costs at 5M ticks/trading day)",
+                "goal": f"{kind} stream: all-in cost <= ${GOAL_STREAM_ALL_IN[kind]:.2f} per million ticks {where} "
+                "(Lambda modeled, fixed costs at 5M ticks/trading day)",
                 "value": f"${v:.3f} (worst: {worst['symbols']:,} symbols)",
                 "met": v <= GOAL_STREAM_ALL_IN[kind],
             }
@@ -1471,13 +1486,29 @@ def _overlap_cell(fn: Mapping[str, Any]) -> str:
     return f"{float(fn['call_overlap']):.2f}" if fn.get("calls_attributed") else "-"
 
 
+def _rate_of(x: Mapping[str, Any]) -> float:
+    """The ticks/s a measured stream was driven at (its spec)."""
+    return float(x["spec"]["ticks_per_second"])
+
+
+def _rates_text(st: Mapping[str, Any]) -> str:
+    """The streams' rates in words: every stream at ``ticks_per_second_per_stream``, except the symbol counts of
+    ``design_rate_symbols`` at ``design_rate`` (results from before it had none)."""
+    base = f"{st['ticks_per_second_per_stream']:g} ticks/s per stream"
+    counts = st.get("design_rate_symbols") or []
+    if not counts:
+        return base
+    names = " and ".join(f"{n:,}" for n in counts)
+    return f"{base}, the {names}-symbol streams at the design rate, {st['design_rate']:g} ticks/s"
+
+
 def render_streaming(st: Mapping[str, Any]) -> str:
     """Part 6 as tables: one row per stream, then the cost lines, requests per function and ingestion cost."""
     out: list[str] = []
     out.append(
         f"\n6. Streaming, MEASURED: {len(st['streams'])} streams at once for {st['seconds']:.0f} s of real time, each into "
         f"its own local stack (component args: {json.dumps(st.get('component_args') or {}) if st.get('component_args') else 'defaults'}), "
-        f"{st['ticks_per_second_per_stream']:g} ticks/s per stream; API = "
+        f"{_rates_text(st)}; API = "
         "POST /ingest batches of 100 ticks, file = one CSV object every 5 s; Zipf spread over the symbols (s = 1); "
         f"freshness polled every {st['poll_s']:g} s through GET /symbols/{{s}}/aggregates; load average at the end of the "
         f"streams: {st.get('load_average_1m_at_end_of_stream')}\n"
@@ -2121,6 +2152,14 @@ def _other_parts(s: Sizes, parts: Sequence[str], work: Path, r: dict[str, Any], 
     return t
 
 
+def _csv_ints(ap: argparse.ArgumentParser, flag: str, text: str) -> tuple[int, ...]:
+    """The integers of a comma-separated command-line value; a usage error naming ``flag`` otherwise."""
+    try:
+        return tuple(int(x) for x in text.split(","))
+    except ValueError:
+        ap.error(f"{flag} must be comma-separated integers, got {text!r}")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """CLI of `make bench`."""
     ap = argparse.ArgumentParser(
@@ -2143,6 +2182,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--stream-rate", type=float, help="ticks/s of each stream (default 10)")
     ap.add_argument(
         "--stream-symbols", help="comma-separated symbol counts of the streams (default 10,100,1000)"
+    )
+    ap.add_argument(
+        "--stream-design-rate-symbols",
+        help="comma-separated symbol counts (of --stream-symbols) whose streams run at the design rate, 5M ticks a "
+        "6.5 h day (default: none)",
     )
     ap.add_argument(
         "--stream-kinds", help="comma-separated stream kinds of part 6 (default: every kind, api,file)"
@@ -2186,10 +2230,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             ap.error(f"--cpu-ticks must be >= 1, got {a.cpu_ticks}")
         s = Sizes(**{**asdict(s), "cpu_ticks": a.cpu_ticks})
     if a.e2e:
-        try:
-            mults = tuple(int(x) for x in a.e2e.split(","))
-        except ValueError:
-            ap.error(f"--e2e must be comma-separated positive integers, got {a.e2e!r}")
+        mults = _csv_ints(ap, "--e2e", a.e2e)
         if not mults or min(mults) < 1 or mults[0] != 1:
             ap.error(
                 f"--e2e must start with 1 (the demo size, used for the request comparison), got {a.e2e!r}"
@@ -2205,13 +2246,19 @@ def main(argv: Sequence[str] | None = None) -> int:
             ap.error(f"--stream-rate must be above 0 and at most 1000 ticks/s, got {a.stream_rate}")
         stream_over["stream_ticks_per_second"] = a.stream_rate
     if a.stream_symbols:
-        try:
-            syms = tuple(int(x) for x in a.stream_symbols.split(","))
-        except ValueError:
-            ap.error(f"--stream-symbols must be comma-separated integers, got {a.stream_symbols!r}")
+        syms = _csv_ints(ap, "--stream-symbols", a.stream_symbols)
         if not syms or min(syms) < 1 or max(syms) > 9999:
             ap.error(f"--stream-symbols must be within 1 to 9999, got {a.stream_symbols!r}")
         stream_over["stream_symbols"] = syms
+    if a.stream_design_rate_symbols:
+        design = _csv_ints(ap, "--stream-design-rate-symbols", a.stream_design_rate_symbols)
+        known = stream_over.get("stream_symbols", s.stream_symbols)
+        if any(n not in known for n in design):
+            ap.error(
+                f"--stream-design-rate-symbols must name symbol counts of the streams ({','.join(map(str, known))}), "
+                f"got {a.stream_design_rate_symbols!r}"
+            )
+        stream_over["stream_design_rate_symbols"] = design
     if a.stream_kinds:
         from bench.stream import KINDS
 

@@ -255,6 +255,7 @@ def test_streaming_costs_follow_from_the_measured_units() -> None:
         "files": 0,
         "api_requests": 10,
         "seconds_sending": 50.0,
+        "spec": {"ticks_per_second": 20.0},
         "functions": fns,
         "storage": {
             "ddb_stored_bytes_per_tick": 300.0,
@@ -302,3 +303,32 @@ def test_streaming_costs_follow_from_the_measured_units() -> None:
     goals = streaming_goals(r["streaming"])
     assert [g["met"] for g in goals if "fresh" in g["goal"]] == [True]
     assert all(isinstance(g["met"], bool) for g in goals)
+
+
+def test_all_in_goal_is_judged_at_the_design_rate_when_a_stream_ran_there() -> None:
+    """Issue 10: the all-in goals are costs per million ticks at the design volume, so when part 6 measured a symbol
+    count at the design rate (`Sizes.stream_design_rate_symbols`) that stream is judged, not the slower ones; results
+    without one judge every stream (as before)."""
+
+    def stream(symbols: int, rate: float, all_in: float) -> dict[str, Any]:
+        return {
+            "kind": "file",
+            "label": f"file {symbols}",
+            "symbols": symbols,
+            "spec": {"ticks_per_second": rate},
+            "cost": {"modeled": {"all_in": all_in, "aggregation_share": 0.05}},
+            "freshness": {"samples": 1, "never_fresh": 0, "p50_s": 1.0, "p95_s": 2.0, "max_s": 3.0},
+            "exact": True,
+        }
+
+    slow, design = stream(10, 10.0, 1.5), stream(1000, 213.7, 0.85)
+    st: dict[str, Any] = {"streams": [slow, design], "design_rate_symbols": [1000], "design_rate": 213.7}
+    all_in = [g for g in streaming_goals(st) if "all-in cost <=" in g["goal"]]
+    assert len(all_in) == 1 and all_in[0]["met"] is True
+    assert "at the design rate (213.7 ticks/s, 1,000 symbols)" in all_in[0]["goal"]
+    assert all_in[0]["value"].startswith("$0.850")
+    share = [g for g in streaming_goals(st) if "aggregation <=" in g["goal"]]
+    assert share[0]["goal"].startswith("file stream at 1,000 symbols, 213.7 ticks/s")
+    old = {"streams": [slow, design]}
+    all_in_old = [g for g in streaming_goals(old) if "all-in cost <=" in g["goal"]]
+    assert all_in_old[0]["met"] is False and "at every symbol count" in all_in_old[0]["goal"]

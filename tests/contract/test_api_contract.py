@@ -91,7 +91,7 @@ def test_local_host_answers_as_api_gateway(env: Env) -> None:
             method,
             path,
         )
-    status, body = env.api("GET", "/symbols/A/latest", with_key=False)
+    status, body = env.api("GET", "/symbols/A/latest", with_auth=False)
     assert (status, json.loads(body)) == (403, {"message": "Forbidden"})
 
 

@@ -20,12 +20,15 @@ from urllib.parse import unquote_plus
 
 import boto3
 import pytest
+from botocore.auth import SigV4Auth
+from botocore.awsrequest import AWSRequest
+from botocore.credentials import Credentials
 from botocore.exceptions import ClientError
 
 from bench import cost
 from tests.handlers_moto.conftest import FIXTURES, NODE_MAJOR, NODE_VERSIONS, node_binary, wait_until
 from tools.local.calls import Call
-from tools.local.client import queue_depth
+from tools.local.client import queue_depth, sigv4_headers
 from tools.local.host import HOST_SCRIPT, LambdaHostProcess
 from tools.local.moto_server import MotoServer
 from tools.local.proxy import CountingProxy, ProxyRequest
@@ -462,6 +465,77 @@ def test_rest_api_routes_key_stage_and_bodies(start_host: StartHost) -> None:
     assert (status, json.loads(body)) == (504, {"message": "Endpoint request timed out"})
     status, _, body = host.request("POST", "/prod/ingest", b"x" * (10 * 1024 * 1024 + 1), key)
     assert status == 413 and "10485760" in json.loads(body)["message"]
+
+
+# R-API-4
+def test_rest_api_iam_routes_refuse_unsigned_requests(start_host: StartHost, tmp_path: Path) -> None:
+    """AWS_IAM routes: without a SigV4 Authorization header for execute-api, API Gateway's 403 "Missing
+    Authentication Token" (the API's MISSING_AUTHENTICATION_TOKEN gateway response) and the function is not invoked;
+    a header that is not SigV4 for execute-api in the region: 403 naming what is wrong; a request signed by botocore
+    passes, its key id in requestContext.identity.accessKey. Signatures are NOT verified (documented): one made with
+    a wrong secret passes too. A NONE route of the same API takes unsigned requests."""
+    routes = [
+        {"method": "POST", "resource": "/ingest", "function": "Api", "authorization": "AWS_IAM"},
+        {
+            "method": "GET",
+            "resource": "/symbols/{symbol}/latest",
+            "function": "Api",
+            "authorization": "AWS_IAM",
+        },
+        {"method": "GET", "resource": "/open", "function": "Open", "authorization": "NONE"},
+    ]
+    cfg = {
+        "nodeBinary": node_binary("node18"),
+        "functions": {"Api": fn("apiHandler"), "Open": fn("apiHandler")},
+        "api": {"apiKey": None, "stage": "prod", "routes": routes},
+    }
+    host = start_host(cfg)
+    missing = (403, "MissingAuthenticationTokenException", {"message": "Missing Authentication Token"})
+
+    def call(method: str, path: str, body: bytes | None, headers: dict[str, str]) -> tuple[int, str, Any]:
+        status, h, raw = host.request(method, path, body, headers)
+        return status, h.get("x-amzn-errortype", ""), json.loads(raw)
+
+    def signed(
+        method: str, path: str, body: bytes | None, key: str = "AKIDLOCAL", secret: str = "test"
+    ) -> Any:
+        return sigv4_headers(method, f"{host.url}{path}", body, {}, Credentials(key, secret), "us-east-1")
+
+    for method, path, body in [("POST", "/prod/ingest", b"[]"), ("GET", "/prod/symbols/A/latest?x=1", None)]:
+        assert call(method, path, body, {}) == missing, (method, path)
+        assert call(method, path, body, {"x-api-key": "k"}) == missing, "an API key is no signature"
+        assert call(method, path, body, {"authorization": ""}) == missing
+    status, kind, answer = call("GET", "/prod/symbols/A/latest", None, {"authorization": "Bearer abc"})
+    assert (status, kind) == (403, "IncompleteSignatureException") and "AWS4-HMAC-SHA256" in answer["message"]
+    for scope, problem in [("s3", "'execute-api', not 's3'"), ("eu-west-1", "'us-east-1', not 'eu-west-1'")]:
+        creds = Credentials("AKIDLOCAL", "test")
+        service, region = ("s3", "us-east-1") if scope == "s3" else ("execute-api", scope)
+        url = f"{host.url}/prod/symbols/A/latest"
+        req = AWSRequest(method="GET", url=url, data=b"")
+        SigV4Auth(creds, service, region).add_auth(req)
+        status, kind, answer = call("GET", "/prod/symbols/A/latest", None, dict(req.headers.items()))
+        assert (status, kind) == (403, "IncompleteSignatureException") and problem in answer["message"], (
+            answer
+        )
+    assert host.stats()["Api"]["invocations"] == 0, "a refused request reached the function"
+
+    path = "/prod/symbols/BRK.B%5E/latest?from=1&to=2"
+    status, _, ev = call("GET", path, None, signed("GET", path, None, key="AKIDSIGNED"))
+    assert status == 200 and ev["pathParameters"] == {"symbol": "BRK.B^"}, ev
+    assert ev["requestContext"]["identity"]["accessKey"] == "AKIDSIGNED"
+    assert ev["headers"]["Authorization"].startswith("AWS4-HMAC-SHA256 Credential=AKIDSIGNED/")
+    body = b'{"ticks": []}'
+    headers = signed("POST", "/prod/ingest", body, secret="not-the-secret")  # not verified locally
+    status, _, ev = call("POST", "/prod/ingest", body, headers)
+    assert status == 202 and ev["body"] == body.decode(), ev
+    status, _, ev = call("GET", "/prod/open", None, {})
+    assert status == 200 and ev["requestContext"]["identity"]["accessKey"] is None
+
+    bad = tmp_path / "bad.json"
+    bad_routes = [{**routes[0], "authorization": "CUSTOM"}]
+    bad.write_text(json.dumps({"functions": {"Api": fn("apiHandler")}, "api": {"routes": bad_routes}}))
+    proc = subprocess.run(["node", str(HOST_SCRIPT), str(bad)], capture_output=True, text=True, timeout=30)
+    assert proc.returncode == 2 and 'authorization "CUSTOM" must be one of NONE, AWS_IAM' in proc.stderr
 
 
 def test_sigterm_stops_everything_and_bad_config_is_named(start_host: StartHost, tmp_path: Path) -> None:

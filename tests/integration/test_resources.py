@@ -7,8 +7,9 @@ import json
 from typing import Any
 
 import pytest
+from market_data_pipeline.config import ApiAuth
 
-from tests.integration.conftest import OUTPUT_KEYS, Env
+from tests.integration.conftest import API_KEY_OUTPUT, Env, expected_output_keys
 
 SPEC_TAGS = {"Environment": "Production", "Project": "MarketAnalytics"}  # R-ORG-1
 DATA_RETENTION_DAYS = 30  # R-S3-4
@@ -29,16 +30,36 @@ def _denies_insecure_transport(policy: dict[str, Any]) -> bool:
     return False
 
 
-# R-RUN-3, R-PKG-6
+# R-RUN-3, R-PKG-6, R-API-4
 def test_flat_outputs_have_every_key(env: Env) -> None:
-    missing = [k for k in OUTPUT_KEYS if not env.outputs.get(k)]
-    assert not missing, f"flat outputs lack {missing}"
+    """Every stack output of the component is there; ApiKeyId exactly when the API itself demands API keys (its
+    answer to a request without key or signature), so a lost ApiKeyId fails here, not just in the API tests."""
+    auth = env.probed_auth()
+    wanted = expected_output_keys(auth)
+    missing = sorted(k for k in wanted if not env.outputs.get(k))
+    assert not missing, f"flat outputs lack {missing} (the API uses {auth.value} auth)"
+    if API_KEY_OUTPUT not in wanted:
+        assert API_KEY_OUTPUT not in env.outputs, (
+            f"{API_KEY_OUTPUT} exported, but the API uses {auth.value} auth"
+        )
     url = env.outputs["ApiUrl"]
     assert url.endswith("/"), url
     if env.local:
         assert url.startswith("http://127.0.0.1:"), url
     else:
         assert url.startswith("https://"), url  # R-API-5
+
+
+# R-RUN-3, R-API-4
+def test_key_check_fails_when_api_key_id_disagrees_with_the_api(env: Env) -> None:
+    """The check above is no tautology of `Env.auth` (which trusts the outputs): the same deployment's outputs without
+    ApiKeyId (API keys) or with one (IAM) fail it, because the API's own answer decides what is required."""
+    if env.auth is ApiAuth.API_KEY:
+        wrong = {k: v for k, v in env.outputs.items() if k != API_KEY_OUTPUT}
+    else:
+        wrong = {**env.outputs, API_KEY_OUTPUT: "not-a-key"}
+    with pytest.raises(AssertionError, match=API_KEY_OUTPUT):
+        test_flat_outputs_have_every_key(Env(wrong))
 
 
 # R-ORG-2

@@ -215,6 +215,30 @@ class StackClient:
         return out
 
 
+EXECUTE_API = "execute-api"
+"""The SigV4 service name of API Gateway's invoke endpoints (AWS_IAM methods: requests are signed for it,
+https://docs.aws.amazon.com/apigateway/latest/developerguide/api-gateway-control-access-using-iam-policies-to-invoke-api.html)."""
+
+
+def sigv4_headers(
+    method: str,
+    url: str,
+    body: bytes | None,
+    headers: Mapping[str, str],
+    credentials: Any,
+    region: str,
+) -> dict[str, str]:
+    """`headers` plus the SigV4 signature of the request for `execute-api` (Authorization, X-Amz-Date and, with
+    temporary credentials, X-Amz-Security-Token), made by botocore's own signer with `credentials` (botocore
+    `Credentials`). Send the request to `url` exactly as given, with these headers and `body`."""
+    from botocore.auth import SigV4Auth
+    from botocore.awsrequest import AWSRequest
+
+    request = AWSRequest(method=method, url=url, data=body or b"", headers=dict(headers))
+    SigV4Auth(credentials, EXECUTE_API, region).add_auth(request)
+    return {str(k): str(v) for k, v in request.headers.items()}
+
+
 def group_partition(symbol: str) -> str:
     """The partition of a symbol's group items: one item per 5-minute window, holding it and its 1m windows."""
     return f"{symbol}#5m"

@@ -89,7 +89,14 @@ def host_config(c: DeployContext, local_concurrency: int) -> dict[str, Any]:
             "binaryMediaTypes": c.binary_media_types,
             "missingRoute": c.missing_route,
             "routes": [
-                {"method": r["method"], "resource": r["path"], "function": r["function"]} for r in c.routes
+                {
+                    "method": r["method"],
+                    "resource": r["path"],
+                    "function": r["function"],
+                    "apiKeyRequired": r["apiKeyRequired"],
+                    "authorization": r["authorization"],
+                }
+                for r in c.routes
             ],
         },
     }

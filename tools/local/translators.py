@@ -795,12 +795,18 @@ def _rest_api(c: DeployContext, r: Recorded) -> None:
                 "path": route["path"] if str(route["path"]).startswith("/") else "/" + str(route["path"]),
                 "function": _last(fn_arn),
                 "apiKeyRequired": bool(route.get("apiKeyRequired", False)),
-                "iamAuth": bool(route.get("iamAuthEnabled", False)),
+                # pulumi-aws-apigateway RouteArgs.iam_auth_enabled: "By default, the route method auth type is set
+                # to `NONE`. If true, the auth type will be set to `AWS_IAM`."
+                "authorization": "AWS_IAM" if route.get("iamAuthEnabled") else "NONE",
             }
         )
-    if any(rt["iamAuth"] for rt in c.routes):
+    if any(rt["authorization"] == "AWS_IAM" for rt in c.routes):
         c.not_emulated.append(
-            (r.typ, r.name, "IAM (SigV4) authorization of the routes is not checked by the host")
+            (
+                r.typ,
+                r.name,
+                "SigV4 signatures of the AWS_IAM routes are not verified by the host (an unsigned request is refused)",
+            )
         )
     c.done(r, name, f"REST API with {len(c.routes)} routes served by the host")
 

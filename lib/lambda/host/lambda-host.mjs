@@ -30,6 +30,33 @@ const END_MARK = "\u0001lambda-host-end "; // written by worker.mjs after each i
 const MAX_INVOCATION_LOG = 1024 * 1024; // per invocation, for LogType Tail (which returns the last 4 KB)
 const MAX_HTTP_BODY = 10 * 1024 * 1024; // API Gateway REST payload limit
 const MAX_INVOKE_PAYLOAD = 6 * 1024 * 1024; // Lambda synchronous request payload limit
+const ROUTE_AUTHORIZATIONS = ["NONE", "AWS_IAM"]; // a REST method's authorizationType the host emulates (CUSTOM, COGNITO_USER_POOLS: not)
+
+// A SigV4 Authorization header (AWS: https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_sigv-authentication-methods.html):
+// "AWS4-HMAC-SHA256 Credential=<key id>/<yyyymmdd>/<region>/<service>/aws4_request, SignedHeaders=<h;...>, Signature=<hex>".
+const SIGV4_HEADER = /^AWS4-HMAC-SHA256 Credential=([^/,\s]+)\/(\d{8})\/([a-z0-9-]+)\/([a-z0-9-]+)\/aws4_request,\s*SignedHeaders=([a-z0-9-]+(?:;[a-z0-9-]+)*),\s*Signature=([0-9a-f]{64})$/;
+
+/**
+ * What API Gateway's AWS_IAM authorization sees in a request's headers (lower-cased names), without verifying the
+ * signature: `{ missing: true }` when there is no Authorization header (API Gateway: 403 "Missing Authentication
+ * Token", the MISSING_AUTHENTICATION_TOKEN gateway response); `{ problem }` when the header is not a SigV4 signature
+ * for `execute-api` in `region` (API Gateway: 403, IncompleteSignatureException / InvalidSignatureException);
+ * else `{ accessKey }` (the key id of the credential scope, put in requestContext.identity.accessKey).
+ * Sources: https://repost.aws/knowledge-center/api-gateway-troubleshoot-403-forbidden and
+ * https://repost.aws/knowledge-center/api-gateway-iam-sigv4-mismatch.
+ */
+export function sigV4Credential(headers, region) {
+  const value = headers.authorization;
+  if (value === undefined || String(value).trim() === "") return { missing: true };
+  const m = SIGV4_HEADER.exec(String(value).trim());
+  if (!m) return { problem: "Authorization header is not a SigV4 signature: expected 'AWS4-HMAC-SHA256 Credential=<key id>/<yyyymmdd>/<region>/execute-api/aws4_request, SignedHeaders=<names>, Signature=<64 hex digits>'" };
+  const [, accessKey, , scopeRegion, service, signed] = m;
+  if (service !== "execute-api") return { problem: `Credential should be scoped to service 'execute-api', not '${service}'` };
+  if (scopeRegion !== region) return { problem: `Credential should be scoped to region '${region}', not '${scopeRegion}'` };
+  if (!signed.split(";").includes("host")) return { problem: "SignedHeaders must include 'host'" };
+  if (headers["x-amz-date"] === undefined && headers.date === undefined) return { problem: "Authorization header requires existence of either a 'X-Amz-Date' or a 'Date' header" };
+  return { accessKey };
+}
 
 class ConfigError extends Error {}
 
@@ -77,6 +104,10 @@ export function normaliseConfig(raw, baseDir = process.cwd()) {
       if (!["GET", "POST", "PUT", "DELETE", "PATCH", "HEAD", "OPTIONS", "ANY"].includes(r.method)) bad(`api.routes[${i}].method ${r.method} is not an HTTP method`);
       if (typeof r.resource !== "string" || !r.resource.startsWith("/")) bad(`api.routes[${i}].resource must be a path like /symbols/{symbol}/latest`);
       if (!cfg.functions[r.function]) bad(`api.routes[${i}].function ${JSON.stringify(r.function)} is not in functions`);
+      r.authorization = r.authorization ?? "NONE";
+      if (!ROUTE_AUTHORIZATIONS.includes(r.authorization)) bad(`api.routes[${i}].authorization ${JSON.stringify(r.authorization)} must be one of ${ROUTE_AUTHORIZATIONS.join(", ")}`);
+      r.apiKeyRequired = r.apiKeyRequired ?? true;
+      if (typeof r.apiKeyRequired !== "boolean") bad(`api.routes[${i}].apiKeyRequired must be true or false`);
     });
     api.stage = api.stage ?? null;
     api.apiKey = api.apiKey ?? null;
@@ -421,16 +452,25 @@ export class LambdaHost {
       if (path === `/${api.stage}` || path.startsWith(`/${api.stage}/`)) path = path.slice(api.stage.length + 1) || "/";
       else if (api.requireStage) return json(403, { message: "Forbidden" }, { "x-amzn-errortype": "ForbiddenException" });
     }
+    // the API's MISSING_AUTHENTICATION_TOKEN gateway response (tools/local/translators.py missing_route_response):
+    // API Gateway answers with it both a path or method the API does not have and an unsigned request to an AWS_IAM
+    // method (https://repost.aws/knowledge-center/api-gateway-authentication-token-errors)
+    const missing = api.missingRoute ?? { status: 403, body: { message: "Missing Authentication Token" } };
+    const missingToken = () => json(missing.status, missing.body, { "x-amzn-errortype": "MissingAuthenticationTokenException" });
     const { route } = this.matchRoute(req.method, path);
-    if (!route) {
-      // the API's MISSING_AUTHENTICATION_TOKEN gateway response (tools/local/translators.py missing_route_response)
-      const missing = api.missingRoute ?? { status: 403, body: { message: "Missing Authentication Token" } };
-      return json(missing.status, missing.body, { "x-amzn-errortype": "MissingAuthenticationTokenException" });
+    if (!route) return missingToken();
+    let identity = null;
+    if (route.authorization === "AWS_IAM") {
+      // Only the header's presence and shape are checked: the signature is NOT verified (README.md, "HTTP endpoints").
+      const cred = sigV4Credential(req.headers, this.region);
+      if (cred.missing) return missingToken();
+      if (cred.problem) return json(403, { message: cred.problem }, { "x-amzn-errortype": "IncompleteSignatureException" });
+      identity = { accessKey: cred.accessKey };
     }
-    if (api.apiKey && route.apiKeyRequired !== false && req.headers["x-api-key"] !== api.apiKey) {
+    if (api.apiKey && route.apiKeyRequired && req.headers["x-api-key"] !== api.apiKey) {
       return json(403, { message: "Forbidden" }, { "x-amzn-errortype": "ForbiddenException" });
     }
-    const event = this.apiGatewayEvent(req, url, path, body, route);
+    const event = this.apiGatewayEvent(req, url, path, body, route, identity);
     let timer;
     const r = await Promise.race([
       this.invoke(route.function, event), // keeps running after a 504, as the Lambda function does behind API Gateway
@@ -469,7 +509,7 @@ export class LambdaHost {
     });
   }
 
-  apiGatewayEvent(req, url, path, body, route) {
+  apiGatewayEvent(req, url, path, body, route, iamIdentity = null) {
     const api = this.cfg.api;
     const headers = {};
     const multiValueHeaders = {};
@@ -495,7 +535,8 @@ export class LambdaHost {
         requestId: randomUUID(), extendedRequestId: randomUUID(), httpMethod: req.method, path: `/${stage}${path}`,
         protocol: `HTTP/${req.httpVersion}`, requestTime: now.toUTCString(), requestTimeEpoch: now.getTime(), domainName: lower.host ?? "127.0.0.1",
         identity: { sourceIp: req.socket.remoteAddress ?? "127.0.0.1", userAgent: lower["user-agent"] ?? null, apiKey: lower["x-api-key"] ?? null,
-          apiKeyId: api.apiKey ? "localkey" : null, accessKey: null, accountId: null, caller: null, cognitoIdentityId: null, user: null, userArn: null },
+          apiKeyId: api.apiKey ? "localkey" : null, accessKey: iamIdentity?.accessKey ?? null, accountId: null, caller: null,
+          cognitoIdentityId: null, user: null, userArn: null },
       },
       body: body.length ? (binary ? body.toString("base64") : body.toString("utf8")) : null,
       isBase64Encoded: body.length > 0 && binary,
