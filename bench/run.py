@@ -53,13 +53,12 @@ from bench import cost  # noqa: E402
 from tools.local import datagen  # noqa: E402
 from tools.local.calls import Call, ddb_item_size, summarize  # noqa: E402
 from tools.local.client import aggregate_rows, group_partition  # noqa: E402
+from tools.local.host import FUNCTIONS, NODE18, bundle_path  # noqa: E402
+from tools.local.mocks import REGION  # noqa: E402
 from tools.local.proxy import CountingProxy  # noqa: E402
 
 LAMBDA_DIR = REPO / "lib" / "lambda"
 BENCH_DIST = LAMBDA_DIR / "dist" / "bench"
-NODE18 = REPO / "tools" / "node18" / "node_modules" / ".bin" / "node"
-HANDLERS_DIR = REPO / "sdk" / "python" / "market_data_pipeline" / "handlers"
-FUNCTIONS: tuple[str, ...] = tuple(HANDLER_DIRS.values())
 ROLE_PREFIX: dict[str, str] = {f"{function}-": handler for function, handler in HANDLER_DIRS.items()}
 RESULTS_PATH = REPO / "bench" / "results.json"
 PACK_TS = LAMBDA_DIR / "src" / "core" / "pack.ts"
@@ -150,7 +149,7 @@ def node_bin(version: str) -> str:
 def node_env() -> dict[str, str]:
     """Environment for bench node processes (no inherited AWS settings)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
-    env.update({"NODE_NO_WARNINGS": "1", "AWS_REGION": "us-east-1", "POWERTOOLS_TRACE_ENABLED": "false"})
+    env.update({"NODE_NO_WARNINGS": "1", "AWS_REGION": REGION, "POWERTOOLS_TRACE_ENABLED": "false"})
     return env
 
 
@@ -210,7 +209,7 @@ def run_cold_start(runs: int) -> dict[str, Any]:
     node = node_bin("18")
     targets: dict[str, Path | None] = {
         "(none)": None,
-        **{f: HANDLERS_DIR / f / "index.mjs" for f in FUNCTIONS},
+        **{f: bundle_path(f) for f in FUNCTIONS},
     }
     for f, path in targets.items():
         if path is not None and not path.exists():
@@ -272,14 +271,6 @@ def _role(function_name: str) -> str:
         if function_name.startswith(prefix):
             return role
     return function_name.rsplit("-", 1)[0].lower()
-
-
-def _log_next(host: Any, fn: str) -> int:
-    return int(host.get_json(f"/_host/logs?function={fn}&since=0")["next"])
-
-
-def _log_lines(host: Any, fn: str, since: int) -> list[str]:
-    return [str(x["line"]) for x in host.get_json(f"/_host/logs?function={fn}&since={since}")["lines"]]
 
 
 def emf_metrics(lines: Sequence[str]) -> set[str]:
@@ -433,41 +424,35 @@ def _wait_exact(
 
 
 class CountedStack:
-    """A local stack behind counting proxies: moto (its own process), the component deployed with default args, the
-    local Lambda host running the real bundles on Node 18, and one `CountingProxy` per function plus one for the
-    host's pollers (``esm``), so every AWS request is attributed to whoever made it. The schedule is off (events drive
-    the aggregation; `_probe_schedule` measures one idle run). Stop with `close()`.
+    """A local stack behind counting proxies: `tools.local.stack.LocalStack` (moto in its own process, the component
+    deployed with `args`, the local Lambda host running the real bundles on Node 18) with one `CountingProxy` per
+    function plus one for the host's pollers (``esm``), so every AWS request is attributed to whoever made it. The
+    schedule is off (events drive the aggregation; `_probe_schedule` measures one idle run). Stop with `close()`.
     """
 
     def __init__(self, label: str, work: Path, args: Mapping[str, Any] | None = None) -> None:
-        """Start everything (stops what it started on failure); `args`: component args (default: none)."""
+        """Start everything in `work` (stops what it started on failure); the stack's suffix is ``bench<label>``;
+        `args`: component args (default: none)."""
         from bench.stream import EventSourceQueues
         from tools.local.client import StackClient
-        from tools.local.deploy import deploy
-        from tools.local.host import HOST_CALLER, LambdaHostProcess, record_calls
-        from tools.local.moto_server import MotoServer
+        from tools.local.host import HOST_CALLER
+        from tools.local.stack import LocalStack
 
-        work.mkdir(parents=True, exist_ok=True)
         self.label = label
-        self.proxies: dict[str, CountingProxy] = {}
-        self.host: Any = None
-        self.moto = MotoServer("process", log_path=work / "moto.log").start()
+        self.stack = LocalStack(
+            work, suffix=f"bench{label}", extra_args=args, record_calls=True, schedule=False
+        )
+        self.stack.start()
         try:
-            self.deployment = d = deploy(self.moto.endpoint_url, f"bench{label}", dict(args or {}))
-            cfg = json.loads(json.dumps(d.host_config))
+            assert self.stack.deployment is not None  # set by start()
+            self.deployment = self.stack.deployment
+            self.cfg = cfg = self.stack.host_config
             self.names = {_role(n): n for n in cfg["functions"]}
-            cfg["nodeBinary"] = node_bin("18")
-            cfg["echoLogs"] = False
-            cfg["eventSources"] = [s for s in cfg["eventSources"] if s["type"] != "schedule"]
-            # one proxy per function (its endpoint and the queue URLs of its environment) and one for the host
-            recorders = record_calls(cfg, self.moto.endpoint_url)
-            self.proxies = {("esm" if n == HOST_CALLER else _role(n)): pr for n, pr in recorders.items()}
-            self.cfg = cfg
+            self.proxies: dict[str, CountingProxy] = {
+                ("esm" if n == HOST_CALLER else _role(n)): pr for n, pr in self.stack.recorders.items()
+            }
             self.queues = EventSourceQueues.from_host_config(cfg, _role)
-            self.host = LambdaHostProcess(cfg, log_path=work / "host.log").start()
-            self.client = StackClient(
-                {**d.outputs, "ApiUrl": f"{self.host.url}/{cfg['api']['stage']}/"}, self.host, d.api_key_value
-            )
+            self.client = StackClient.of(self.stack)
             self.s3 = self.client.s3
             self.bucket = self.client.bucket
             self.observers = {_role(r["function"]) for r in cfg["api"]["routes"] if r["method"] == "GET"} - {
@@ -478,12 +463,17 @@ class CountedStack:
             self.close()
             raise
 
+    @property
+    def host(self) -> Any:
+        """The running `tools.local.host.LambdaHostProcess` (None once closed)."""
+        return self.stack.host
+
     def mark(self) -> dict[str, Any]:
         """Where the counters stand now (calls per proxy, host stats, log positions)."""
         return {
             "calls": {n: p.snapshot() for n, p in self.proxies.items()},
             "stats": self.host.stats(),
-            "logs": {f: _log_next(self.host, n) for f, n in self.names.items()},
+            "logs": {f: self.host.logs_since(n)[1] for f, n in self.names.items()},
         }
 
     def measure(
@@ -503,7 +493,7 @@ class CountedStack:
         by_fn: dict[str, Any] = {}
         for f, name in self.names.items():
             s0, s1 = since["stats"][name], stats1[name]
-            lines = _log_lines(self.host, name, since["logs"][f])
+            lines = self.host.logs_since(name, since["logs"][f])[0]
             by_fn[f] = {
                 "invocations": int(s1["invocations"]) - int(s0["invocations"]),
                 "errors": int(s1["errors"]) - int(s0["errors"]),
@@ -536,14 +526,8 @@ class CountedStack:
         }
 
     def close(self) -> None:
-        """Stop the host, the proxies and moto (safe to call twice)."""
-        host, self.host = self.host, None
-        if host is not None:
-            host.close()
-        for pr in self.proxies.values():
-            pr.stop()
-        self.proxies = {}
-        self.moto.stop()
+        """Stop the host, the proxies and moto, the processes by PID (`LocalStack.stop`; safe to call twice)."""
+        self.stack.stop()
 
 
 def run_pipeline(label: str, ds: Any, work: Path, drain_timeout: float, probe_idle: bool) -> dict[str, Any]:
@@ -604,12 +588,12 @@ def _probe_schedule(host: Any, fn: str, proxy: CountingProxy) -> dict[str, Any]:
     client = host.lambda_client()
     event = scheduled_event("bench")
     client.invoke(FunctionName=fn, Payload=json.dumps(event).encode())
-    mark, s0, l0 = proxy.snapshot(), host.stats()[fn], _log_next(host, fn)
+    mark, s0, l0 = proxy.snapshot(), host.stats()[fn], host.logs_since(fn)[1]
     r = client.invoke(FunctionName=fn, Payload=json.dumps(event).encode())
     if r.get("FunctionError"):
         raise RuntimeError(f"scheduled aggregator run failed: {r['Payload'].read()[:500]!r}")
     s1 = host.stats()[fn]
-    lines = _log_lines(host, fn, l0)
+    lines = host.logs_since(fn, l0)[0]
     calls = proxy.since(mark)
     return {
         "calls": summarize(calls),
@@ -647,7 +631,7 @@ def run_naive(ds: Any, work: Path) -> dict[str, Any]:
             for n in ("ingestion", "processor", "aggregator", "esm")
         }
         cfg = {
-            "region": "us-east-1",
+            "region": REGION,
             "endpoints": {"setup": moto.endpoint_url, **{n: p.url for n, p in proxies.items()}},
             "names": {
                 "bucket": "naive-raw",

@@ -3,8 +3,9 @@
     moto (child process) <- fault proxy (child process) <- host workers and pollers (every AWS call)
                          <- this test process (uploads, checks: straight to moto, never faulted)
 
-The stack is deployed from the component itself (tools/local/deploy.py); the host config it produces is pointed at
-the proxy by replacing the moto endpoint in it (endpoint, queue URLs), and DataProcessor runs the real bundle through
+The stack is started by `tools.local.stack.LocalStack` and deployed from the component itself (tools/local/deploy.py);
+its `front` option starts the fault proxy and points the host config at it (every moto URL in it: endpoint, queue
+URLs), and its `prepare` hook makes DataProcessor run the real bundle through
 `fixtures/crashing_processor.mjs` (a pass-through until a scenario writes a crash plan). Every scenario uses symbols
 of its own, so the checks of one never see the data of another.
 
@@ -32,8 +33,9 @@ from tests.stack_helpers import wait_for as wait_for  # re-exported: the scenari
 from tools.local import datagen
 from tools.local.client import AGGREGATE_FIELDS, StackClient
 from tools.local.fault_proxy import FaultProxyProcess
-from tools.local.host import NODE18, LambdaHostProcess, bundle_path
+from tools.local.host import LambdaHostProcess, bundle_path
 from tools.local.moto_server import MotoServer
+from tools.local.stack import LocalStack
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 SUFFIX = "flt"
@@ -212,7 +214,7 @@ class FaultStack(StackClient):
 
     def log_seq(self, function: str) -> int:
         """The current end of a function's log (to count lines logged after it)."""
-        return self.logs_since(function, 0)[1]
+        return int(self.host.logs_since(function)[1])
 
     def error_filter_pattern(self, function: str) -> str:
         """The error metric filter pattern deployed on the function's log group (R-MON-2)."""
@@ -226,7 +228,7 @@ class FaultStack(StackClient):
     def errors_logged(self, function: str, since: int) -> int:
         """Lines logged since `since` that the deployed error metric filter counts (same pattern semantics)."""
         pattern = self.error_filter_pattern(function)
-        lines, _next = self.logs_since(function, since)
+        lines, _next = self.host.logs_since(function, since)
         return sum(1 for line in lines if metric_filter_matches(pattern, line))
 
     @contextmanager
@@ -359,53 +361,42 @@ def send_dataset(
 
 @pytest.fixture(scope="session")
 def fault_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FaultStack]:
-    """moto + deployed component + fault proxy + host (workers on Node 18), stopped by PID at the end."""
-    from tools.local.deploy import deploy
-
+    """moto + deployed component + fault proxy + host (workers on Node 18), started by `LocalStack` and stopped by
+    PID at the end."""
     work = tmp_path_factory.mktemp("fault-stack")
     crash_dir = work / "crash"
     crash_dir.mkdir()
-    started: list[int] = []
-    moto = MotoServer("process", log_path=work / "moto.log")
-    proxy: FaultProxyProcess | None = None
-    host: LambdaHostProcess | None = None
-    try:
-        moto.start()
-        assert moto.pid is not None
-        started.append(moto.pid)
-        d = deploy(moto.endpoint_url, SUFFIX, STACK_ARGS)
-        moto.client("sqs").set_queue_attributes(
+
+    def prepare(stack: LocalStack, cfg: dict[str, Any]) -> None:
+        """The session's visibility timeout, and DataProcessor behind the crashing wrapper."""
+        assert stack.deployment is not None
+        d = stack.deployment
+        stack.moto.client("sqs").set_queue_attributes(
             QueueUrl=d.outputs["QueueUrl"], Attributes={"VisibilityTimeout": str(SESSION_VISIBILITY_S)}
         )
-        proxy = FaultProxyProcess(moto.endpoint_url, [], seed=0).start()
-        assert proxy.pid is not None
-        started.append(proxy.pid)
-        # every AWS call of the workers and the pollers goes through the proxy
-        cfg: dict[str, Any] = json.loads(json.dumps(d.host_config).replace(moto.endpoint_url, proxy.url))
-        cfg["nodeBinary"] = str(NODE18)
-        cfg["echoLogs"] = True  # worker lines in host.log (diagnostics of a failed run)
-        processor = d.outputs["ProcessorFunctionName"]
-        fn = cfg["functions"][processor]
+        fn = cfg["functions"][d.outputs["ProcessorFunctionName"]]
         fn["file"] = str(FIXTURES / "crashing_processor.mjs")
         # FAULTS_PROCESSOR_BUNDLE runs the scenarios against another processor bundle (e.g. one built with a
         # protection removed, to see a scenario fail); default: the shipped bundle
         real = os.environ.get("FAULTS_PROCESSOR_BUNDLE") or str(bundle_path("processor"))
         fn["env"] = {**fn["env"], "FAULT_REAL_HANDLER": real, "FAULT_CRASH_DIR": str(crash_dir)}
-        for src in cfg["eventSources"]:
-            if src["type"] == "schedule":
-                src["everyMs"] = SCHEDULE_EVERY_MS
-        (work / "host-config.json").write_text(json.dumps(cfg, indent=1))
-        host = LambdaHostProcess(cfg, log_path=work / "host.log")
-        host.start()
-        assert host.pid is not None
-        started.append(host.pid)
-        outputs = {**d.outputs, "ApiUrl": f"{host.url}/{cfg['api']['stage']}/"}
-        assert d.api_key_value, "the component made no API key (the abuse scenario needs one)"
-        yield FaultStack(moto, proxy, host, outputs, d.api_key_value, crash_dir)
+
+    stack = LocalStack(
+        work,
+        suffix=SUFFIX,
+        extra_args=STACK_ARGS,
+        schedule_every_ms=SCHEDULE_EVERY_MS,
+        echo_logs=True,  # worker lines in host.log (diagnostics of a failed run)
+        # every AWS call of the workers and the pollers goes through the fault proxy
+        front=lambda upstream: FaultProxyProcess(upstream, [], seed=0).start(),
+        prepare=prepare,
+    )
+    try:
+        stack.start()
+        assert stack.deployment is not None
+        api_key = stack.deployment.api_key_value
+        assert api_key, "the component made no API key (the abuse scenario needs one)"
+        yield FaultStack(stack.moto, stack.front, stack.host, stack.outputs, api_key, crash_dir)
     finally:
-        if host is not None:
-            host.stop()
-        if proxy is not None:
-            proxy.stop()
-        moto.stop()
-        assert_stopped(started, "the fault stack")
+        stack.stop()
+        assert_stopped(stack.started_pids, "the fault stack")

@@ -1,11 +1,17 @@
-"""The Python wrappers of the local stack: moto server control and the Lambda host process (issue 4 item 1, 3)."""
+"""The Python wrappers of the local stack: moto server control, the Lambda host process (issue 4 item 1, 3) and
+`LocalStack`, the one owner of the stack's start-up (R-RUN-1)."""
 
+import json
 import os
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from tests.handlers_moto.conftest import FIXTURES, wait_until
+from tools.local import datagen
+from tools.local.client import StackClient
+from tools.local.fault_proxy import FaultProxyProcess
 from tools.local.host import (
     LambdaHostError,
     LambdaHostProcess,
@@ -14,6 +20,7 @@ from tools.local.host import (
     pipeline_host_config,
 )
 from tools.local.moto_server import MotoServer
+from tools.local.stack import LocalStack
 
 
 def _pid_gone(pid: int) -> bool:
@@ -110,3 +117,82 @@ def test_pipeline_host_config_follows_the_env_contract() -> None:
     }
     with pytest.raises(ValueError, match="unknown function 'nope'"):
         bundle_path("nope")
+
+
+def test_local_stack_front_proxy_sits_behind_the_counting_proxies_and_everything_stops_by_pid(
+    tmp_path: Path,
+) -> None:
+    """R-RUN-1: `LocalStack(front=..., record_calls=True, schedule=False)` starts moto, the front proxy and the host,
+    points every moto URL of the host config at the front (behind one counting proxy per caller), drops the
+    schedule, and `stop()` ends every process it started by PID. A file pushed through the pipeline: each GetObject
+    a counting proxy recorded reached moto through the front, which forwarded exactly as many."""
+    stack = LocalStack(
+        tmp_path,
+        suffix="lsf",
+        record_calls=True,
+        schedule=False,
+        front=lambda upstream: FaultProxyProcess(upstream).start(),
+    )
+    try:
+        stack.start()
+        moto_url, front_url = stack.outputs["EndpointUrl"], stack.front.url
+        assert stack.started_pids == [stack.moto.pid, stack.front.pid, stack.host.pid]
+        cfg = stack.host_config
+        assert moto_url not in json.dumps(cfg) and front_url in json.dumps(cfg)
+        assert all(s["type"] != "schedule" for s in cfg["eventSources"])
+        assert {pr.upstream for pr in stack.recorders.values()} == {front_url}
+        for name, fn in cfg["functions"].items():
+            assert fn["env"]["AWS_ENDPOINT_URL"] == stack.recorders[name].url
+        client = StackClient.of(stack)
+        f = datagen.generate(seed=3, minutes=1, ticks_per_minute=5).files[0]
+        client.s3.put_object(Bucket=client.bucket, Key=f.key, Body=f.body)  # straight to moto: never proxied
+
+        def get_objects() -> int:
+            return sum(1 for pr in stack.recorders.values() for c in pr.since(0) if c.action == "GetObject")
+
+        recorded = wait_until(get_objects, 60, "the ingestion function to read the uploaded file")
+        forwarded: dict[str, Any] = stack.front.stats()["forwarded"]
+        assert forwarded.get("s3.GetObject") == recorded, forwarded
+    finally:
+        stack.stop()
+    assert stack.started_pids and all(_pid_gone(pid) for pid in stack.started_pids)
+
+
+def test_local_stack_stops_what_it_started_when_start_fails(tmp_path: Path) -> None:
+    """R-RUN-1: a start-up that fails after moto and the front proxy are up (here the `prepare` hook) raises, and
+    both processes are already stopped by PID when the error reaches the caller."""
+
+    def fail(_stack: LocalStack, _cfg: dict[str, Any]) -> None:
+        raise RuntimeError("prepare failed on purpose")
+
+    stack = LocalStack(
+        tmp_path, suffix="lsx", front=lambda upstream: FaultProxyProcess(upstream).start(), prepare=fail
+    )
+    try:
+        with pytest.raises(RuntimeError, match="prepare failed on purpose"):
+            stack.start()
+        assert len(stack.started_pids) == 2  # moto, the front proxy
+        assert [pid for pid in stack.started_pids if not _pid_gone(pid)] == []
+    finally:
+        stack.stop()  # the test's own clean-up (a no-op when start() cleaned up)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"schedule_every_ms": 0}, r"schedule_every_ms must be a positive integer .* got 0"),
+        ({"schedule_every_ms": 2.5}, r"schedule_every_ms must be a positive integer .* got 2\.5"),
+        (
+            {"schedule_every_ms": 1000, "schedule": False},
+            r"schedule_every_ms=1000 with schedule=False: the schedule is either dropped or given a rate",
+        ),
+    ],
+)
+def test_local_stack_refuses_bad_schedule_options(
+    tmp_path: Path, kwargs: dict[str, Any], message: str
+) -> None:
+    """R-RUN-1: a schedule option the stack cannot honour is refused before anything starts, naming what is
+    allowed."""
+    with pytest.raises(ValueError, match=message):
+        LocalStack(tmp_path, **kwargs)
+    assert list(tmp_path.iterdir()) == []

@@ -22,7 +22,8 @@ from moto.dynamodb.models import dynamodb_backends
 from moto.dynamodb.models.dynamo_type import DynamoType
 
 from tools.local import moto_threadsafe
-from tools.local.moto_server import ACCOUNT, CREDENTIALS, REGION
+from tools.local.mocks import ACCOUNT, REGION
+from tools.local.moto_server import CREDENTIALS
 
 THREADS = 4
 """Requests creating the same partition at once (DataProcessor's BatchWriteItem concurrency is 4)."""

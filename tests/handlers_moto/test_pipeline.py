@@ -30,7 +30,8 @@ from tools.local.host import (
     bundle_path,
     pipeline_host_config,
 )
-from tools.local.moto_server import ACCOUNT, MotoServer
+from tools.local.mocks import ACCOUNT
+from tools.local.moto_server import MotoServer
 
 SUFFIX = "it"
 API_KEY = "local-test-key-0123456789"

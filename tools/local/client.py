@@ -11,7 +11,8 @@ from decimal import Decimal
 from typing import Any
 
 from tools.local.host_config import API_URL_KEY, ENDPOINT_URL_KEY
-from tools.local.moto_server import CREDENTIALS, REGION
+from tools.local.mocks import REGION
+from tools.local.moto_server import CREDENTIALS
 
 AGGREGATE_FIELDS = ("open", "high", "low", "close", "volume", "vwap", "trades")
 """Aggregate attributes compared with the reference computation."""
@@ -172,12 +173,6 @@ class StackClient:
                 body = self.s3.get_object(Bucket=self.bucket, Key=obj["Key"])["Body"].read()
                 n += sum(1 for line in body.decode().splitlines() if line.strip())
         return n
-
-    # -- the local host -----------------------------------------------------------------------------------------
-    def logs_since(self, function: str, since: int) -> tuple[list[str], int]:
-        """Worker output lines of `function` after sequence number `since`, and the next sequence number."""
-        data = self.host.get_json(f"/_host/logs?function={urllib.parse.quote(function)}&since={since}")
-        return [str(e["line"]) for e in data["lines"]], int(data["next"])
 
     # -- the REST API (local host) ------------------------------------------------------------------------------
     def api(

@@ -26,6 +26,8 @@ from market_data_pipeline.api import BINARY_MEDIA_TYPES
 from market_data_pipeline.constants import HANDLER_DIRS
 
 from tools.local.child_server import terminate
+from tools.local.mocks import ACCOUNT, REGION
+from tools.local.moto_server import CREDENTIALS
 
 REPO = Path(__file__).resolve().parents[2]
 HOST_SCRIPT = REPO / "lib" / "lambda" / "host" / "lambda-host.mjs"
@@ -184,9 +186,9 @@ def scheduled_event(event_id: str = "local") -> dict[str, Any]:
         "id": event_id,
         "detail-type": "Scheduled Event",
         "source": "aws.events",
-        "account": "123456789012",
+        "account": ACCOUNT,
         "time": "2026-01-01T00:00:00Z",
-        "region": "us-east-1",
+        "region": REGION,
         "resources": [],
         "detail": {},
     }
@@ -344,10 +346,15 @@ class LambdaHostProcess:
         result: dict[str, Any] = self.get_json("/_host/stats")
         return result
 
-    def function_logs(self, name: str, since: int = 0) -> list[str]:
-        """The worker output lines (stdout and stderr) of function ``name`` kept by the host."""
+    def logs_since(self, name: str, since: int = 0) -> tuple[list[str], int]:
+        """The worker output lines (stdout and stderr) of function ``name`` the host kept after sequence number
+        ``since``, and the next sequence number (``GET /_host/logs``)."""
         data = self.get_json(f"/_host/logs?function={urllib.parse.quote(name)}&since={since}")
-        return [str(entry["line"]) for entry in data["lines"]]
+        return [str(entry["line"]) for entry in data["lines"]], int(data["next"])
+
+    def function_logs(self, name: str, since: int = 0) -> list[str]:
+        """The worker output lines of function ``name`` after ``since`` (`logs_since` without the next number)."""
+        return self.logs_since(name, since)[0]
 
     def lambda_client(self) -> Any:
         """A boto3 Lambda client speaking the Invoke API to this host."""
@@ -357,10 +364,9 @@ class LambdaHostProcess:
         return boto3.client(
             "lambda",
             endpoint_url=self.url,
-            region_name="us-east-1",
-            aws_access_key_id="test",
-            aws_secret_access_key="test",
+            region_name=REGION,
             config=Config(retries={"max_attempts": 1}, read_timeout=900),
+            **CREDENTIALS,
         )
 
     def __enter__(self) -> "LambdaHostProcess":

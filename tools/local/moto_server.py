@@ -32,9 +32,9 @@ from typing import Any, Literal
 from tools.local import moto_speedups, moto_threadsafe
 from tools.local.child_server import ChildServer, announce_ready, stop_event, wait_for_stop
 
-REGION = "us-east-1"
-ACCOUNT = "123456789012"
 CREDENTIALS = {"aws_access_key_id": "test", "aws_secret_access_key": "test"}
+"""The credentials every local client sends moto (it accepts any). The account and region are
+`tools.local.mocks.ACCOUNT`/`REGION`, imported where used: the moto child process must not import pulumi."""
 
 
 class MotoServerError(RuntimeError):
@@ -121,6 +121,8 @@ class MotoServer:
         import boto3
         from botocore.config import Config
 
+        from tools.local.mocks import REGION
+
         return boto3.client(
             service,
             endpoint_url=self.endpoint_url,
@@ -132,6 +134,8 @@ class MotoServer:
 
     def env(self) -> dict[str, str]:
         """Environment variables that point AWS SDKs at this server."""
+        from tools.local.mocks import REGION
+
         return {
             "AWS_ENDPOINT_URL": self.endpoint_url,
             "AWS_REGION": REGION,
