@@ -746,23 +746,34 @@ def _settle_api(
         got: dict[tuple[str, str], dict[int, dict[str, float | None]]] = {}
         n_t = b_t = 0
 
-        def read(sym: str) -> tuple[str, list[Any], dict[str, Any]]:
-            return (
-                sym,
-                list(p.query(sym)),
-                {iv: p.api_aggregates(sym, iv, frm, to) for iv in datagen.INTERVALS_MS},
-            )
+        def read(sym: str) -> tuple[str, list[Any], dict[str, Any], str | None]:
+            items = list(p.query(sym))
+            try:
+                return (
+                    sym,
+                    items,
+                    {iv: p.api_aggregates(sym, iv, frm, to) for iv in datagen.INTERVALS_MS},
+                    None,
+                )
+            except RuntimeError as e:
+                # an answer other than 200, e.g. the local host's 504 after API Gateway's 29 s: a hot symbol's group
+                # not stored yet is computed from its ticks at read time, and moto needed longer than that for the
+                # 5 minutes of one 1,000-symbol stream's busiest symbol at the design rate. Not exact this round;
+                # read again (the group is stored a few seconds after its window closes), until ``deadline``
+                return sym, items, {}, str(e)
 
         # one symbol's reads after another took most of part 6's time at 1,000 symbols (3 requests each, mostly
         # waiting on moto and the host): a few at once, bounded, in symbol order
+        errors: list[str] = []
         with concurrent.futures.ThreadPoolExecutor(max_workers=EXACTNESS_READERS) as readers:
-            for sym, items, api in readers.map(read, symbols):
+            for sym, items, api, error in readers.map(read, symbols):
                 stored[sym] = len(items)
                 n_t += len(items)
                 b_t += sum(ddb_item_size(i) for i in items)
                 for iv, api_rows in api.items():
                     got[(sym, iv)] = api_rows
-        problems = exactness(ticks, stored, got)
+                errors += [error] if error else []
+        problems = errors + exactness(ticks, stored, got)
         if not problems:
             break
         time.sleep(1.0)
