@@ -8,11 +8,16 @@ requests (emulated by the local host, which does not verify signatures). The who
 """
 
 import json
+import time
 
 from market_data_pipeline.config import ApiAuth
 
 from tests.integration.conftest import Env
-from tests.integration.test_end_to_end import symbol, test_api_ingest_202_400_and_unauthenticated_403
+from tests.integration.test_end_to_end import (
+    _delete_objects,
+    symbol,
+    test_api_ingest_202_400_and_unauthenticated_403,
+)
 from tests.integration.test_resources import (
     test_flat_outputs_have_every_key,
     test_key_check_fails_when_api_key_id_disagrees_with_the_api,
@@ -39,3 +44,42 @@ def test_outputs_say_iam_and_unknown_routes_answer_missing_token(env: Env) -> No
                 path,
                 signed,
             )
+
+
+# issue 10 (api_archive), R-FN-3
+def test_api_archive_holds_every_accepted_tick_of_the_request_before_the_202(env: Env, symbol: str) -> None:
+    """With `api_archive` on (this package's stack), the accepted ticks of a POST, normalised, one JSON line each,
+    are in `api/<yyyy>/<mm>/<dd>/<requestId>.jsonl` (UTC date) when the 202 arrives; rejected records are not."""
+    start = int(time.time() * 1000) - 60_000
+    ticks = [
+        {"symbol": symbol, "timestamp": start + i, "price": 10 + i, "volume": i, "venue": "X"}
+        for i in range(3)
+    ]
+    status, body = env.api_json("POST", "/ingest", [ticks[0], {"symbol": symbol, "price": 1}, *ticks[1:]])
+    assert status == 202 and body["accepted"] == 3 and body["rejectedCount"] == 1, body
+    s3, bucket = env.client("s3"), env.outputs["BucketName"]
+    keys = [
+        o["Key"]
+        for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix="api/")
+        for o in page.get("Contents", [])
+        if o["Key"].endswith(f"/{body['requestId']}.jsonl")
+    ]
+    try:
+        (key,) = keys
+        days = {time.strftime("api/%Y/%m/%d/", time.gmtime(time.time() + d)) for d in (-120, 0)}
+        assert key[: len("api/yyyy/mm/dd/")] in days, (key, days)
+        lines = s3.get_object(Bucket=bucket, Key=key)["Body"].read().decode().splitlines()
+        archived = [json.loads(line) for line in lines]
+        # the normalised form the processing messages carry (lib/lambda/src/core/tick.ts tickJson)
+        assert archived == [
+            {
+                "symbol": t["symbol"],
+                "ts": t["timestamp"],
+                "price": t["price"],
+                "volume": t["volume"],
+                "extra": {"venue": "X"},
+            }
+            for t in ticks
+        ], archived
+    finally:
+        _delete_objects(env, keys)

@@ -116,6 +116,8 @@ def test_r_pkg_5_integral_floats_from_other_languages_are_accepted() -> None:
         ("alarm_email", "not-an-email", "e-mail address"),
         ("api_auth", "BASIC", "API_KEY"),
         ("manage_api_gateway_account", "yes", "true or false"),
+        ("api_archive", "true", "true or false"),
+        ("api_archive", 1, "true or false"),
     ],
 )
 def test_r_pkg_5_invalid_values_name_the_arg_and_the_allowed_range(

@@ -107,6 +107,7 @@ def test_r_fn_3_to_5_environment_matches_the_design_contract(default_run: Run) -
         "RAW_BUCKET": f"market-data-prod-{ACCOUNT}-us-east-1",
         "PROCESSING_QUEUE_URL": queue_url,
         "MAX_BODY_BYTES": "4194304",
+        "API_ARCHIVE": "false",  # issue 10: api_archive is off by default
     }
     assert env["DataProcessor-prod"] == {
         **common,

@@ -6,7 +6,7 @@ import pytest
 from market_data_pipeline import policies
 
 from tests.harness import ACCOUNT, REGION, policy_doc
-from tests.unit.conftest import Run
+from tests.unit.conftest import Run, deploy
 
 BUCKET = f"arn:aws:s3:::market-data-prod-{ACCOUNT}-us-east-1"
 TABLE = f"arn:aws:dynamodb:{REGION}:{ACCOUNT}:table/MarketDataState-prod"
@@ -36,7 +36,6 @@ EXPECTED_ALLOWS: dict[str, set[tuple[str, str]]] = {
         ("s3:GetObject", f"{BUCKET}/rejected/*"),  # HEAD before deleting old rejects (issue 11)
         ("s3:ListBucket", BUCKET),  # only for the two prefixes: test below
         ("s3:PutObject", f"{BUCKET}/rejected/*"),
-        ("s3:PutObject", f"{BUCKET}/api/*"),
         ("s3:AbortMultipartUpload", f"{BUCKET}/rejected/*"),
         ("s3:DeleteObject", f"{BUCKET}/rejected/*"),
         ("sqs:SendMessage", QUEUE),
@@ -107,6 +106,18 @@ def test_r_sec_1_allows_are_exact_actions_on_exact_arns(default_run: Run, fn: st
     star = {(a, r) for a, r in allowed if r == "*"}
     assert star == XRAY  # X-Ray is the only `*` resource
     assert all("*" not in a for a, _ in allowed)
+
+
+# proves R-SEC-1, R-SEC-4 (issue 10): the api/ archive is granted exactly when api_archive asks for it
+@pytest.mark.parametrize("archive", [False, True])
+def test_r_sec_1_ingestion_may_write_api_archives_only_with_api_archive(archive: bool) -> None:
+    run = deploy({"api_archive": archive})
+    doc = run.role_policy(f"DataIngestionRole-prod-{REGION}")
+    allowed = pairs(statements(doc, "Allow"))
+    extra = {("s3:PutObject", f"{BUCKET}/api/*")} if archive else set()
+    assert allowed == EXPECTED_ALLOWS["DataIngestion"] | extra | own_logs("DataIngestion-prod") | XRAY
+    (fn,) = [f for f in run.all_inputs("aws:lambda/function:Function") if f["name"] == "DataIngestion-prod"]
+    assert fn["environment"]["variables"]["API_ARCHIVE"] == ("true" if archive else "false")
 
 
 # proves R-SEC-1 (issue 11): a deleted incoming/ object is a 404 "missing", not a 403 the function retries

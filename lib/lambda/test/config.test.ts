@@ -7,7 +7,7 @@ import { afterEach, describe, it } from "node:test";
 import { MetricUnit } from "@aws-lambda-powertools/metrics";
 import fc from "fast-check";
 import { DynamoDBClient, QueryCommand } from "@aws-sdk/client-dynamodb";
-import { intEnv, intRuleText, requireEnv, retentionDays, SDK_LOGGER_MIDDLEWARE, withoutSdkLogger } from "../src/adapters/config.ts";
+import { BOOL_ENV_VALUES, boolEnv, intEnv, intRuleText, requireEnv, retentionDays, SDK_LOGGER_MIDDLEWARE, withoutSdkLogger } from "../src/adapters/config.ts";
 import { ddbClient } from "../src/adapters/ddb.ts";
 import { eventsClient } from "../src/adapters/events.ts";
 import { s3Client } from "../src/adapters/s3.ts";
@@ -49,6 +49,29 @@ describe("typed env readers", () => {
       ),
       { numRuns: 400 },
     );
+  });
+
+  it("property: boolEnv accepts exactly true and false, the fallback when unset or empty; anything else names the variable and the allowed values", () => {
+    fc.assert(
+      fc.property(
+        fc.oneof(fc.constantFrom("true", "false", "", "TRUE", "False", "1", "0", "yes", " true", "true "), fc.string({ maxLength: 6 }), fc.constant(undefined)),
+        fc.boolean(),
+        (raw, fallback) => {
+          if (raw === undefined) delete process.env[VAR];
+          else process.env[VAR] = raw;
+          if (raw === undefined || raw === "") assert.equal(boolEnv(VAR, fallback), fallback);
+          else if (raw === "true" || raw === "false") assert.equal(boolEnv(VAR, fallback), raw === "true");
+          else {
+            assert.throws(
+              () => boolEnv(VAR, fallback),
+              (e: Error) => e.message === `${VAR}=${JSON.stringify(raw)} is not one of true, false (unset: ${fallback})`,
+            );
+          }
+        },
+      ),
+      { numRuns: 300 },
+    );
+    assert.deepEqual([...BOOL_ENV_VALUES], ["true", "false"]);
   });
 
   it("a changed value is read again (the parse is kept only while the text is the same)", () => {

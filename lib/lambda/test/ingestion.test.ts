@@ -88,6 +88,7 @@ beforeEach(() => {
   settings.sendConcurrency = 4;
   settings.maxRejectedInResponse = 1000;
   delete process.env.MAX_BODY_BYTES;
+  delete process.env.API_ARCHIVE;
 });
 afterEach(() => {
   s3.reset();
@@ -641,7 +642,8 @@ describe("API POST /ingest (R-API-1, R-DATA-3)", () => {
     );
   });
 
-  it("R-DATA-3 202 with accepted count and rejected index+reason; ticks archived under api/yyyy/mm/dd/<requestId>.jsonl and sent to SQS", async () => {
+  it("R-DATA-3 202 with accepted count and rejected index+reason; with API_ARCHIVE=true ticks archived under api/yyyy/mm/dd/<requestId>.jsonl and sent to SQS", async () => {
+    process.env.API_ARCHIVE = "true";
     const good = ticks(5);
     const body = [rec(good[0]!), rec(good[1]!), { ...rec(good[2]!), price: 0 }, rec(good[2]!), { symbol: "AAPL'; DROP TABLE--", timestamp: 1, price: 1, volume: 1 }, rec(good[3]!), rec(good[4]!)];
     const r = await call(api(JSON.stringify(body)));
@@ -663,6 +665,29 @@ describe("API POST /ingest (R-API-1, R-DATA-3)", () => {
     assert.equal(doc._aws.CloudWatchMetrics[0]!.Namespace, "MarketData");
     assert.deepEqual(doc._aws.CloudWatchMetrics[0]!.Dimensions, [["service"]]);
     assert.equal(doc.service, "ingestion");
+  });
+
+  it("issue 10: without API_ARCHIVE (the component's default is false) the ticks are only sent: no S3 call, the same 202", async () => {
+    for (const value of [undefined, "", "false"]) {
+      if (value === undefined) delete process.env.API_ARCHIVE;
+      else process.env.API_ARCHIVE = value;
+      delivered = [];
+      const good = ticks(3);
+      const r = await call(api(JSON.stringify([rec(good[0]!), { symbol: "" }, rec(good[1]!), rec(good[2]!)])));
+      assert.equal(r.status, 202, JSON.stringify(r.body));
+      assert.equal(r.body.accepted, 3);
+      assert.equal(r.body.rejectedCount, 1);
+      assert.deepEqual(deliveredTicks(), good);
+      assert.equal(s3.commandCalls(PutObjectCommand).length, 0, `API_ARCHIVE=${String(value)}`);
+      const ingested = r.logs.find((l) => l.message === "API request ingested");
+      assert.ok(ingested && !("archive" in ingested), JSON.stringify(ingested));
+    }
+    process.env.API_ARCHIVE = "true";
+    delivered = [];
+    const r = await call(api(JSON.stringify([rec(sampleTick(1))])));
+    assert.equal(r.status, 202);
+    assert.equal(s3.commandCalls(PutObjectCommand).length, 1);
+    assert.match(String(r.logs.find((l) => l.message === "API request ingested")?.archive), /^api\/\d{4}\/\d\d\/\d\d\/req-1\.jsonl$/);
   });
 
   it('R-DATA-3 {"ticks": [...]}, NDJSON (by type and by content), CSV and base64 + gzip bodies', async () => {
@@ -774,6 +799,7 @@ describe("API POST /ingest (R-API-1, R-DATA-3)", () => {
     assert.match(String(r.body.message), /retry/);
     assert.ok(r.logs.some((l) => l.level === "ERROR"));
     installDefaults();
+    process.env.API_ARCHIVE = "true";
     s3.on(PutObjectCommand).rejects(new Error("s3 down"));
     const r2 = await call(api(JSON.stringify([rec(sampleTick(1))])));
     assert.equal(r2.status, 503);

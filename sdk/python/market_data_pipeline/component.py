@@ -1,5 +1,6 @@
 """The MarketDataPipeline component: composition of the building blocks (args -> config -> resources -> outputs)."""
 
+import functools
 from collections.abc import Callable
 from typing import Optional
 
@@ -123,9 +124,10 @@ class MarketDataPipeline(pulumi.ComponentResource):
                     "RAW_BUCKET": storage.bucket.bucket,
                     "PROCESSING_QUEUE_URL": messaging.queue.url,
                     "MAX_BODY_BYTES": str(c.MAX_BODY_BYTES),
+                    "API_ARCHIVE": "true" if cfg.api_archive else "false",
                 },
                 lambda lg: policy_json(
-                    policies.ingestion_policy,
+                    functools.partial(policies.ingestion_policy, api_archive=cfg.api_archive),
                     lg,
                     messaging.queue.arn,
                     dlqs[DeadLetterQueue.INGESTION_FAILURES].arn,

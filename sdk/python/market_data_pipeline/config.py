@@ -67,6 +67,8 @@ class MarketDataPipelineArgs(TypedDict):
     """Optional e-mail address subscribed to the alarm topic."""
     api_auth: NotRequired[ApiAuth]
     """API authentication: API_KEY (default) or IAM."""
+    api_archive: NotRequired[bool]
+    """Keep a copy of every accepted `POST /ingest` body in the raw-data bucket, `api/<yyyy>/<mm>/<dd>/<requestId>.jsonl` (the normalised ticks, one per line), written before the ticks are sent on, for `data_retention_days` (default false). Off, the table holds every accepted tick for the same `data_retention_days` (with point-in-time recovery); on, every request costs one more S3 PUT and DataIngestion waits for it: about $0.10 per million ticks at 100 ticks per request, a tenth of the API stream's bill (bench/README.md). S3 uploads are always kept under `incoming/`."""
     manage_api_gateway_account: NotRequired[bool]
     """Manage the region's API Gateway account setting (aws.apigateway.Account) that stage access and execution logs need, with a role holding AWS's managed policy AmazonAPIGatewayPushToCloudWatchLogs (default true). The setting is one per account and region, shared by every REST API there, and is kept (with its role) when the stack is destroyed: let exactly one stack per account and region manage it and set false in the others (README, "Deploying to AWS")."""
 
@@ -99,6 +101,7 @@ class PipelineConfig:
     tags: Mapping[str, str] = field(default_factory=dict)
     alarm_email: str | None = None
     api_auth: ApiAuth = ApiAuth.API_KEY
+    api_archive: bool = c.DEFAULT_API_ARCHIVE
     manage_api_gateway_account: bool = True
 
     @property
@@ -131,6 +134,13 @@ def _int(args: Mapping[str, Any], arg: str, default: int, lo: int, hi: int) -> i
         value = int(value)
     if not lo <= value <= hi:
         raise _fail(arg, value, f"an integer from {lo} to {hi}")
+    return value
+
+
+def _bool(args: Mapping[str, Any], arg: str, default: bool) -> bool:
+    value = args.get(arg, default)
+    if not isinstance(value, bool):
+        raise _fail(arg, value, "true or false")
     return value
 
 
@@ -241,9 +251,8 @@ def validate(args: Mapping[str, Any]) -> PipelineConfig:
     if not isinstance(auth, ApiAuth):
         raise _fail("api_auth", auth, f"one of {[a.value for a in ApiAuth]}")
 
-    manage = args.get("manage_api_gateway_account", True)
-    if not isinstance(manage, bool):
-        raise _fail("manage_api_gateway_account", manage, "true or false")
+    manage = _bool(args, "manage_api_gateway_account", True)
+    archive = _bool(args, "api_archive", c.DEFAULT_API_ARCHIVE)
 
     try:
         tags = merge_tags(args.get("tags"))
@@ -291,5 +300,6 @@ def validate(args: Mapping[str, Any]) -> PipelineConfig:
         tags=tags,
         alarm_email=email,
         api_auth=auth,
+        api_archive=archive,
         manage_api_gateway_account=manage,
     )

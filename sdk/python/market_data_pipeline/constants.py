@@ -41,6 +41,9 @@ FUNCTION_NAMES = tuple(HANDLER_DIRS)  # R-FN-1: DataIngestion, DataProcessor, Da
 INCOMING_PREFIX = "incoming/"  # R-FN-3
 REJECTED_PREFIX = "rejected/"  # R-DATA-3
 API_ARCHIVE_PREFIX = "api/"
+DEFAULT_API_ARCHIVE = False
+"""`api_archive`'s default: the table holds every accepted tick for `data_retention_days`, as the archive would
+(issue 10: the archive's PUT and DataIngestion's wait for it are a tenth of the API stream's bill)."""
 
 EVENT_SOURCE = "market-data.processor"  # R-EVB-1
 EVENT_DETAIL_TYPE = "TicksStored"

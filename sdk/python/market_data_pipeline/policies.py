@@ -135,12 +135,19 @@ def deny_statements(p: ProtectedArns, *, table_read_only: bool = False) -> list[
 
 
 def ingestion_policy(
-    log_group_arn: str, queue_arn: str, failure_queue_arn: str, protected: ProtectedArns
+    log_group_arn: str,
+    queue_arn: str,
+    failure_queue_arn: str,
+    protected: ProtectedArns,
+    *,
+    api_archive: bool,
 ) -> Policy:
     """DataIngestion: read `incoming/`, write `rejected/` (multipart, so also abort; HEAD and delete when a new
-    version of a key has no rejects) and `api/`, list its two prefixes (404 for missing keys), send to the
-    processing queue, and send failed async events to its on-failure destination (docs/design.md, "IAM used")."""
+    version of a key has no rejects) and, with ``api_archive`` only, `api/`; list its two read prefixes (404 for
+    missing keys), send to the processing queue, and send failed async events to its on-failure destination
+    (docs/design.md, "IAM used"). Without the archive no statement names `api/` (R-SEC-4: no unused permission)."""
     b = protected.bucket_arn
+    writes = [f"{b}/{c.REJECTED_PREFIX}*"] + ([f"{b}/{c.API_ARCHIVE_PREFIX}*"] if api_archive else [])
     own_prefixes = [f"{c.INCOMING_PREFIX}*", f"{c.REJECTED_PREFIX}*"]
     # Without s3:ListBucket S3 answers 403 rather than 404 for a missing key (a deleted incoming/ object, a HEAD
     # of a rejected/ object that is not there): the function would retry instead of logging "missing". For that
@@ -156,11 +163,7 @@ def ingestion_policy(
             # HEAD of rejected/<key>.jsonl before deleting it (a DeleteObject would write a delete marker)
             _allow("CheckRejects", ["s3:GetObject"], [f"{b}/{c.REJECTED_PREFIX}*"]),
             list_own,
-            _allow(
-                "WriteRejectsAndArchive",
-                ["s3:PutObject"],
-                [f"{b}/{c.REJECTED_PREFIX}*", f"{b}/{c.API_ARCHIVE_PREFIX}*"],
-            ),
+            _allow("WriteRejectsAndArchive" if api_archive else "WriteRejects", ["s3:PutObject"], writes),
             _allow(
                 "ManageRejects",
                 ["s3:AbortMultipartUpload", "s3:DeleteObject"],

@@ -74,6 +74,18 @@ export function intEnv(name: string, rule: IntEnvRule): number {
   return value;
 }
 
+/** The values a boolean environment variable may hold (the component writes `true` or `false`). */
+export const BOOL_ENV_VALUES = ["true", "false"] as const;
+
+/** Reads a boolean environment variable: `fallback` when unset or empty, else `true` or `false` (nothing else). */
+export function boolEnv(name: string, fallback: boolean): boolean {
+  const raw = process.env[name];
+  if (raw === undefined || raw === "") return fallback;
+  if (raw === "true") return true;
+  if (raw === "false") return false;
+  throw new Error(`${name}=${JSON.stringify(raw)} is not one of ${BOOL_ENV_VALUES.join(", ")} (unset: ${fallback})`);
+}
+
 /** DATA_RETENTION_DAYS (default 30): the TTL of every stored item, a whole number of days from 1 to 36500. */
 export function retentionDays(): number {
   return intEnv("DATA_RETENTION_DAYS", { min: 1, max: 36_500, fallback: 30, unit: "days" });

@@ -16,13 +16,14 @@
  *
  * API (synchronous): see core/http.ts for the accepted bodies. 202 `{accepted, rejected, rejectedCount,
  * requestId}`; 400 malformed / wrong shape / unsupported type / no valid tick; 413 too large; 404/405 other routes.
- * Accepted ticks are archived to `api/yyyy/mm/dd/<requestId>.jsonl` FIRST and then sent to SQS; if either fails the
- * answer is 503 and the client retries (a retry re-sends the same ticks: harmless, stored once downstream).
+ * With API_ARCHIVE=true (the component's `api_archive` arg, default false), accepted ticks are archived to
+ * `api/yyyy/mm/dd/<requestId>.jsonl` FIRST and then sent to SQS; if either fails the answer is 503 and the client
+ * retries (a retry re-sends the same ticks: harmless, stored once downstream). Without it they are only sent.
  */
 import { randomUUID } from "node:crypto";
 import { MetricUnit } from "@aws-lambda-powertools/metrics";
 import type { Context } from "aws-lambda";
-import { intEnv, requireEnv } from "../adapters/config.ts";
+import { boolEnv, intEnv, requireEnv } from "../adapters/config.ts";
 import { powertools } from "../adapters/powertools.ts";
 import { RejectFile } from "../adapters/rejects.ts";
 import { openObject, putObject, s3Client } from "../adapters/s3.ts";
@@ -79,6 +80,11 @@ export interface FileResult {
  * warm invocation does no setup work (issue 10: one invocation per POST at streaming rates). */
 export function maxBodyBytes(): number {
   return intEnv("MAX_BODY_BYTES", { min: 1, fallback: DEFAULT_MAX_BODY_BYTES, unit: "bytes" });
+}
+
+/** Reads API_ARCHIVE (unset: false, the component's default): whether accepted API bodies are archived under `api/`. */
+export function apiArchive(): boolean {
+  return boolEnv("API_ARCHIVE", false);
 }
 
 /** S3 notification keys are URL-encoded with `+` for spaces. A key that is not valid encoding is used as it is. */
@@ -355,12 +361,13 @@ async function handleApi(event: ApiEvent, context?: Context): Promise<ApiResult>
     logger.warn("request rejected", { requestId, status: 400, reason: message });
     return errorResponse(400, message, { rejected, rejectedCount, requestId });
   }
-  const bucket = requireEnv("RAW_BUCKET");
   const queueUrl = requireEnv("PROCESSING_QUEUE_URL");
-  const key = archiveKey(requestId, event.requestContext?.requestTimeEpoch ?? Date.now());
+  const key = apiArchive() ? archiveKey(requestId, event.requestContext?.requestTimeEpoch ?? Date.now()) : undefined;
   const sender = new BatchSender(queueUrl, settings.sendConcurrency);
   try {
-    await putObject(bucket, key, `${ticks.map(tickJson).join("\n")}\n`, "application/x-ndjson");
+    if (key !== undefined) {
+      await putObject(requireEnv("RAW_BUCKET"), key, `${ticks.map(tickJson).join("\n")}\n`, "application/x-ndjson");
+    }
     for (const batch of packTicks(`api:${requestId}`, ticks)) await sender.send(batch.map((m) => m.body));
     await sender.drain();
   } catch (e) {
@@ -377,6 +384,12 @@ async function handleApi(event: ApiEvent, context?: Context): Promise<ApiResult>
   const messages = sender.messages;
   counts.accepted += ticks.length;
   counts.messages += messages;
-  logger.info("API request ingested", { requestId, accepted: ticks.length, rejected: rejectedCount, messages, archive: key });
+  logger.info("API request ingested", {
+    requestId,
+    accepted: ticks.length,
+    rejected: rejectedCount,
+    messages,
+    ...(key !== undefined ? { archive: key } : {}),
+  });
   return jsonResponse(202, { accepted: ticks.length, rejected, rejectedCount, requestId });
 }
