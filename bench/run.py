@@ -1001,7 +1001,7 @@ def rest_usage(x: Mapping[str, Any], init_ms: Mapping[str, float]) -> tuple[cost
     runs = sum(
         int(rows.get(f, {}).get("invocations", 0)) for f, d in cost.FUNCTION_DRIVERS.items() if d == "run"
     )
-    rate = ticks / float(x["seconds_sending"]) if float(x.get("seconds_sending") or 0) > 0 else _rate_of(x)
+    rate = ticks / _seconds_of(x) if _seconds_of(x) > 0 else _rate_of(x)
     drivers = cost.Drivers(
         rate,
         {
@@ -1012,6 +1012,28 @@ def rest_usage(x: Mapping[str, Any], init_ms: Mapping[str, float]) -> tuple[cost
         },
     )
     return u, drivers
+
+
+def _seconds_of(x: Mapping[str, Any]) -> float:
+    """The duration a measured stream's counts are taken over: ``seconds_sending``, from the sender's start to its
+    last request (`bench.stream.run_summary`; 0 when not recorded). Its requests span exactly that, and the functions
+    they drive run alongside (DataAggregator's deferred runs of the last 5-minute window come later, a few runs)."""
+    return float(x.get("seconds_sending") or 0.0)
+
+
+def xray_of_stream(x: Mapping[str, Any], u: cost.Usage, prices: dict[str, Any]) -> dict[str, Any]:
+    """X-Ray of a measured stream ``x`` whose WHOLE usage is ``u``: per trace entry point (`cost.xray_entry_points`)
+    its measured rate (traces over `_seconds_of`), and per trace counter the share the default sampling rule records
+    (`cost.xray_shares`) for ``Usage.xray_share`` of the stream and its slices. Without a duration: no rates, and
+    ``share`` is empty (every trace counted, prices.json ``xray_traced_share_of_invocations``)."""
+    seconds = _seconds_of(x)
+    if seconds <= 0:
+        return {"seconds": 0.0, "per_second": {}, "share": {}}
+    return {
+        "seconds": seconds,
+        "per_second": {e: sum(by.values()) / seconds for e, by in cost.xray_entry_points(u).items()},
+        "share": cost.xray_shares(u, seconds, prices),
+    }
 
 
 def idle_usage(probe: Mapping[str, Any], alarms: int, dashboards: int) -> cost.IdleUsage:
@@ -1051,8 +1073,17 @@ def analyse_streaming(r: dict[str, Any]) -> None:
         ui = usage_of({"functions": {"ingestion": x["functions"]["ingestion"]}}, ticks, 0, 0)
         ui.init_ms = init_ms
         ur, drivers = rest_usage(x, init_ms)
+        # X-Ray at the default sampling rule: every slice's traces at their entry point's rate in the WHOLE stream
+        xray = xray_of_stream(x, u, prices)
+        for usage in (u, ua, ui, ur):
+            usage.xray_share = dict(xray["share"])
         dec = cost.decompose_rest(ur, drivers, prices)
         c: dict[str, Any] = {
+            "xray": {
+                "seconds": xray["seconds"],
+                "per_second": {k: round(v, 4) for k, v in xray["per_second"].items()},
+                "share": {k: round(v, 4) for k, v in xray["share"].items()},
+            },
             "rest": {
                 "per_million": cost.per_million(ur, prices, lambda_basis="modeled")["total"],
                 "decomposition": asdict(dec),
