@@ -736,10 +736,10 @@ def decompose_rest(
         lines[fn_driver(f)]["logs"] += own * per_log_byte
     lines["tick"]["logs"] += max(0.0, u.log_bytes - sum(u.fn_log_bytes.values())) * per_log_byte
     lines["request"]["logs"] += u.api_requests * a["api_access_log_bytes_per_request"] * per_log_byte
-    # X-Ray traces by driver (xray_traces, split)
+    # X-Ray traces by driver (xray_entry_points' counters: API requests that invoked nothing count per request)
     traces: dict[str, float] = defaultdict(float)
-    for c, n in _xray_counts(u).items():
-        traces["request" if c == XRAY_API else fn_driver(c)] += n
+    for counter, n_traces in _xray_counts(u).items():
+        traces["request" if counter == XRAY_API else fn_driver(counter)] += n_traces
     # storage: aggregate items per stored window, the rest per tick
     d = p["dynamodb_on_demand"]
     months = a["data_retention_days"] / a["days_per_month"]

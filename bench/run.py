@@ -1087,7 +1087,7 @@ def analyse_streaming(r: dict[str, Any]) -> None:
             "rest": {
                 "per_million": cost.per_million(ur, prices, lambda_basis="modeled")["total"],
                 "decomposition": asdict(dec),
-            }
+            },
         }
         for basis in cost.LAMBDA_BASES:
             pm = cost.per_million(u, prices, lambda_basis=basis)
