@@ -288,18 +288,19 @@ _counts = st.integers(min_value=1, max_value=400)
     runs=_counts,
     windows=st.integers(min_value=0, max_value=5000),
     overlap=st.floats(min_value=1.0, max_value=6.0),
+    rate=st.floats(min_value=0.5, max_value=2000.0),
 )
 def test_at_the_measured_drivers_the_projection_reproduces_the_measured_rest(
-    ticks: int, requests: int, runs: int, windows: int, overlap: float
+    ticks: int, requests: int, runs: int, windows: int, overlap: float, rate: float
 ) -> None:
-    """Issue 10 (property): whatever the counts, re-pricing a decomposition at the drivers it was measured at gives
-    back `per_million` of the measured usage (at one request and one run per second or less the sampling rule
-    records every trace, as the measured runs assume)."""
+    """Issue 10 (property): whatever the counts and the rate, re-pricing a decomposition at the drivers it was
+    measured at gives back `per_million` of the measured usage, X-Ray included: the measured usage records each
+    entry point's traces at the sampling rule's share of its rate over the same duration (`xray_shares`)."""
     p = cost.load_prices()
     u = _api_usage(ticks, requests, runs)
     u.call_overlap = {"ingestion": overlap, "processor": overlap}
     u.ddb_window_bytes_per_tick = 50.0 if windows else 0.0
-    rate = min(ticks / requests, ticks / runs)  # <= 1 request and <= 1 run per second
+    u.xray_share = cost.xray_shares(u, ticks / rate, p)
     dec = cost.decompose_rest(u, _measured(u, rate, windows), p)
     got = cost.project_rest(dec, dec.measured, p, fixed=0.05)
     want = cost.per_million(u, p, lambda_basis="modeled")["total"] + 0.05
