@@ -147,6 +147,7 @@ def _design_rate_stream(kind: str, seconds: float = 300.0) -> dict[str, Any]:
         "requests": requests,
         "files": requests if kind == "file" else 0,
         "api_requests": requests if kind == "api" else 0,
+        "ticks_per_request": ticks // requests,
         "seconds_sending": seconds,
         "functions": {
             "ingestion": _fn_row(
@@ -174,6 +175,9 @@ def _design_rate_stream(kind: str, seconds: float = 300.0) -> dict[str, Any]:
             "ddb_stored_bytes_per_tick": 198.6 + 265 * 900 / ticks,
             "s3_stored_bytes_per_tick": 95.0,
         },
+        "freshness": {"samples": 5, "never_fresh": 0, "p50_s": 2.0, "p95_s": 3.0, "max_s": 3.5},
+        "exact": True,
+        "problems": [],
     }
 
 
@@ -241,7 +245,7 @@ def test_a_stream_without_a_duration_keeps_todays_line() -> None:
     x = _design_rate_stream("api")
     x["seconds_sending"] = 0.0
     c = _analysed([copy.deepcopy(x)])["streaming"]["streams"][0]["cost"]
-    assert c["xray"] == {"seconds": 0.0, "per_second": {}, "share": {}}
+    assert c["xray"] == {"seconds": 0.0, "per_second": {}, "entry_share": {}, "share": {}}
     traces = (
         x["api_requests"]
         + x["functions"]["processor"]["invocations"]
@@ -250,3 +254,15 @@ def test_a_stream_without_a_duration_keeps_todays_line() -> None:
     assert c["modeled"]["per_million"]["xray"] == pytest.approx(
         _xray_line(traces, int(x["ticks"]), p), abs=2e-6
     )
+
+
+def test_part_6_report_prints_each_entry_points_rate_and_recorded_share() -> None:
+    """Issue 10: the per-line table of part 6 says how the xray line is priced and prints, per stream, each entry
+    point's measured rate and the share recorded (API stage 2.1/s: (1 + 0.05 x 1.1) / 2.1 = 50%)."""
+    from bench.run import render_streaming
+
+    r = _analysed([_design_rate_stream("api"), _design_rate_stream("file")])
+    text = render_streaming(r["streaming"])
+    assert "at X-Ray's default sampling rule" in text
+    assert "api 2.10/s: 50%" in text and "processor 1.20/s: 84%" in text and "aggregator 0.50/s: 100%" in text
+    assert "ingestion 0.20/s: 100%" in text
