@@ -33,7 +33,7 @@ def _usage(ticks: int, api: int, files: int, processor: int, aggregator: int) ->
 
 
 def _xray_line(traces: float, ticks: int, p: dict[str, Any]) -> float:
-    return traces * p["xray"]["per_million_traces_recorded"] / ticks
+    return traces * float(p["xray"]["per_million_traces_recorded"]) / ticks
 
 
 _counts = st.integers(min_value=0, max_value=3000)
