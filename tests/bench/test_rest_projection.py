@@ -350,6 +350,26 @@ def test_scaling_the_request_count_scales_exactly_that_component(k: float, reque
         assert got["by_driver"][drv] == pytest.approx(base["by_driver"][drv], rel=1e-12), drv
 
 
+def analysed(streams: list[dict[str, Any]], seconds: float) -> dict[str, Any]:
+    """Part 6's results of measured ``streams`` of ``seconds`` each, analysed (`analyse_streaming`) with a hand-made
+    idle month (10 alarms, a dashboard, a 10 ms scheduled run)."""
+    from bench.run import analyse_streaming
+
+    r: dict[str, Any] = {
+        "streaming": {
+            "seconds": seconds,
+            "ticks_per_second_per_stream": 10.0,
+            "poll_s": 1.0,
+            "idle_schedule": {"units": {}, "busy_ms": 10.0, "log_bytes": 0, "emf_metrics": []},
+            "alarms": 10,
+            "dashboards": 1,
+            "streams": streams,
+        }
+    }
+    analyse_streaming(r)
+    return r
+
+
 def _stream(kind: str, symbols: int, aggregate_items: int, extra_call: str = "") -> dict[str, Any]:
     """A measured 10 ticks/s stream of 1,800 ticks as part 6 records it (hand-made counts)."""
     requests = 18 if kind == "api" else 36
@@ -417,7 +437,7 @@ def test_part_6_prints_the_rest_by_driver_and_the_goals_use_it() -> None:
     """Issue 10: the DERIVED table reproduces each run's measured rest at its own rate, prices the design rate's
     drivers (one 1,068-tick file every 5 s = 3 messages and, at the bound, 3 runs), the goals use the derived
     all-in, and a call no table names is printed as kept per tick."""
-    from bench.run import analyse_streaming, render_streaming, streaming_goals
+    from bench.run import render_streaming, streaming_goals
 
     streams = [
         _stream("api", 10, 40),
@@ -425,18 +445,7 @@ def test_part_6_prints_the_rest_by_driver_and_the_goals_use_it() -> None:
         _stream("file", 10, 40),
         _stream("file", 1000, 1000),
     ]
-    r: dict[str, Any] = {
-        "streaming": {
-            "seconds": 180,
-            "ticks_per_second_per_stream": 10.0,
-            "poll_s": 1.0,
-            "idle_schedule": {"units": {}, "busy_ms": 10.0, "log_bytes": 0, "emf_metrics": []},
-            "alarms": 10,
-            "dashboards": 1,
-            "streams": streams,
-        }
-    }
-    analyse_streaming(r)
+    r = analysed(streams, 180)
     pr = r["streaming"]["projection"]
     for kind in ("api", "file"):
         for row in pr["kinds"][kind]["rows"]:

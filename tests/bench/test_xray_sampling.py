@@ -11,7 +11,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from bench import cost
-from bench.run import _aggregation_rows, analyse_streaming, rest_usage, usage_of
+from bench.run import _aggregation_rows, rest_usage, usage_of
+from tests.bench.test_rest_projection import _fn_row, analysed
 
 
 def _recorded_share(per_second: float) -> float:
@@ -37,15 +38,18 @@ def _xray_line(traces: float, ticks: int, p: dict[str, Any]) -> float:
 
 
 _counts = st.integers(min_value=0, max_value=3000)
+_stream_counts = {
+    "ticks": st.integers(min_value=100, max_value=1_000_000),
+    "api": _counts,
+    "files": _counts,
+    "processor": _counts,
+    "aggregator": _counts,
+}
 
 
 @settings(max_examples=200, deadline=None)
 @given(
-    ticks=st.integers(min_value=100, max_value=1_000_000),
-    api=_counts,
-    files=_counts,
-    processor=_counts,
-    aggregator=_counts,
+    **_stream_counts,
     stretch=st.floats(min_value=1.0, max_value=50.0),
 )
 def test_at_one_trace_per_second_or_less_per_entry_point_the_line_is_todays(
@@ -64,11 +68,7 @@ def test_at_one_trace_per_second_or_less_per_entry_point_the_line_is_todays(
 
 @settings(max_examples=200, deadline=None)
 @given(
-    ticks=st.integers(min_value=100, max_value=1_000_000),
-    api=_counts,
-    files=_counts,
-    processor=_counts,
-    aggregator=_counts,
+    **_stream_counts,
     seconds=st.floats(min_value=10.0, max_value=600.0),
 )
 def test_at_a_known_rate_the_line_is_count_times_the_sampled_share_times_the_price(
@@ -111,19 +111,6 @@ def test_a_slice_without_the_streams_share_or_a_bad_share_is_refused() -> None:
         cost.per_million(u, p)
     with pytest.raises(ValueError, match="duration in seconds > 0"):
         cost.xray_shares(u, 0.0, p)
-
-
-def _fn_row(inv: int, units: dict[str, float], by_action: dict[str, int]) -> dict[str, Any]:
-    return {
-        "invocations": inv,
-        "busy_ms": 300.0 * inv,
-        "cpu_ms": 30.0 * inv,
-        "cold_starts": 1,
-        "log_bytes": 900 * inv,
-        "call_overlap": 1.5,
-        "calls": {"requests": sum(by_action.values()), "by_action": by_action},
-        "units": units,
-    }
 
 
 def _design_rate_stream(kind: str, seconds: float = 300.0) -> dict[str, Any]:
@@ -181,22 +168,6 @@ def _design_rate_stream(kind: str, seconds: float = 300.0) -> dict[str, Any]:
     }
 
 
-def _analysed(streams: list[dict[str, Any]]) -> dict[str, Any]:
-    r: dict[str, Any] = {
-        "streaming": {
-            "seconds": 300,
-            "ticks_per_second_per_stream": 10.0,
-            "poll_s": 1.0,
-            "idle_schedule": {"units": {}, "busy_ms": 10.0, "log_bytes": 0, "emf_metrics": []},
-            "alarms": 10,
-            "dashboards": 1,
-            "streams": streams,
-        }
-    }
-    analyse_streaming(r)
-    return r
-
-
 @pytest.mark.parametrize("kind", ["api", "file"])
 def test_part_6_prices_the_stream_and_its_slices_at_the_whole_streams_rates(kind: str) -> None:
     """Issue 10 (safety): part 6's measured xray line is the independent per-entry-point computation at the stream's
@@ -206,7 +177,7 @@ def test_part_6_prices_the_stream_and_its_slices_at_the_whole_streams_rates(kind
     reproduces it exactly."""
     p = cost.load_prices()
     x = _design_rate_stream(kind)
-    c = _analysed([x])["streaming"]["streams"][0]["cost"]
+    c = analysed([x], 300)["streaming"]["streams"][0]["cost"]
     seconds = float(x["seconds_sending"])
     fns = x["functions"]
     n = {f: int(fns[f]["invocations"]) for f in ("ingestion", "processor", "aggregator")}
@@ -244,7 +215,7 @@ def test_a_stream_without_a_duration_keeps_todays_line() -> None:
     p = cost.load_prices()
     x = _design_rate_stream("api")
     x["seconds_sending"] = 0.0
-    c = _analysed([copy.deepcopy(x)])["streaming"]["streams"][0]["cost"]
+    c = analysed([copy.deepcopy(x)], 300)["streaming"]["streams"][0]["cost"]
     assert c["xray"] == {"seconds": 0.0, "per_second": {}, "entry_share": {}, "share": {}}
     traces = (
         x["api_requests"]
@@ -261,7 +232,7 @@ def test_part_6_report_prints_each_entry_points_rate_and_recorded_share() -> Non
     point's measured rate and the share recorded (API stage 2.1/s: (1 + 0.05 x 1.1) / 2.1 = 50%)."""
     from bench.run import render_streaming
 
-    r = _analysed([_design_rate_stream("api"), _design_rate_stream("file")])
+    r = analysed([_design_rate_stream("api"), _design_rate_stream("file")], 300)
     text = render_streaming(r["streaming"])
     assert "at X-Ray's default sampling rule" in text
     assert "api 2.10/s: 50%" in text and "processor 1.20/s: 84%" in text and "aggregator 0.50/s: 100%" in text
