@@ -74,6 +74,11 @@ class Usage:
     """per function: its share of ``log_bytes`` (for `decompose_rest`; empty: not split)"""
     ddb_window_bytes_per_tick: float = 0.0
     """the part of ``ddb_stored_bytes_per_tick`` that is aggregate items (with their overhead), for `decompose_rest`"""
+    xray_share: dict[str, float] = field(default_factory=dict)
+    """per trace counter (each function of ``invocations``, and `XRAY_API` for API requests that invoked none): the
+    share of its traces X-Ray records, from the WHOLE measured stream's entry-point rates (`xray_shares`), so that a
+    slice of the stream (its aggregation rows, DataIngestion alone) prices each entry point at the stream's rate, not
+    at the slice's own count; empty: every trace at prices.json ``xray_traced_share_of_invocations`` (no duration)"""
 
 
 LAMBDA_BASES = ("wall", "modeled")
@@ -215,13 +220,7 @@ def per_million(u: Usage, p: dict[str, Any], lambda_basis: str = "wall") -> dict
     lines["logs"] = (
         (log_bytes / GIB) * (cw["logs_ingestion_gb"] + cw["logs_storage_gb_month"] * months_kept) * scale
     )
-    lines["xray"] = (
-        xray_traces(u)
-        * a["xray_traced_share_of_invocations"]
-        * p["xray"]["per_million_traces_recorded"]
-        / 1e6
-        * scale
-    )
+    lines["xray"] = xray_recorded(u, p) * p["xray"]["per_million_traces_recorded"] / 1e6 * scale
     d = p["dynamodb_on_demand"]
     months = a["data_retention_days"] / a["days_per_month"]
     ddb_gb = u.ddb_stored_bytes_per_tick * 1e6 / GIB
@@ -233,15 +232,82 @@ def per_million(u: Usage, p: dict[str, Any], lambda_basis: str = "wall") -> dict
     return {k: round(v, 6) for k, v in lines.items()}
 
 
+XRAY_API = "api"
+"""The trace entry point (and trace counter) of the API stage in `xray_entry_points`."""
+
+
+def xray_entry_points(u: Usage) -> dict[str, dict[str, float]]:
+    """Traces a run records at a traced share of 1, by trace ENTRY POINT (where X-Ray takes the sampling decision),
+    each split by the counter of ``u`` that counts them (a function's invocations, or `XRAY_API`: API requests).
+
+    An API request and the DataIngestion invocation it makes are ONE trace (API Gateway takes the sampling decision
+    and passes it in the trace header; the downstream segment joins that trace: "X-Ray sampling is parent-based",
+    https://docs.aws.amazon.com/xray/latest/devguide/xray-console-sampling.html): entry point `XRAY_API`, counted by
+    the ``ingestion`` invocations it joined and by the requests that invoked no function (none in the bench). A
+    function invoked from S3, SQS or EventBridge starts its own trace (linked, not joined:
+    https://docs.aws.amazon.com/lambda/latest/dg/services-xray.html): entry point = the function, once per invocation
+    (DataIngestion: those beyond the API requests, i.e. from S3 objects)."""
+    joined = min(u.api_requests, u.invocations.get("ingestion", 0))
+    out: dict[str, dict[str, float]] = {}
+    if u.api_requests:
+        api = {"ingestion": float(joined), XRAY_API: float(u.api_requests - joined)}
+        out[XRAY_API] = {c: n for c, n in api.items() if n}
+    for f, n in u.invocations.items():
+        own = n - (joined if f == "ingestion" else 0)
+        if own > 0:
+            out[f] = {f: float(own)}
+    return out
+
+
 def xray_traces(u: Usage) -> int:
-    """Traces a run records at a traced share of 1: one per Lambda invocation, where an API request and the
-    DataIngestion invocation it makes are ONE trace (API Gateway takes the sampling decision and passes it in the
-    trace header; the downstream segment joins that trace: "X-Ray sampling is parent-based",
-    https://docs.aws.amazon.com/xray/latest/devguide/xray-console-sampling.html). A function invoked from SQS or
-    EventBridge starts its own trace (linked, not joined: https://docs.aws.amazon.com/lambda/latest/dg/services-xray.html),
-    so it counts once per invocation. API requests that invoked no function (none in the bench) count alone."""
-    inv = sum(u.invocations.values())
-    return inv + max(0, u.api_requests - u.invocations.get("ingestion", 0))
+    """Traces a run records at a traced share of 1 (`xray_entry_points`, summed)."""
+    return int(sum(n for by in xray_entry_points(u).values() for n in by.values()))
+
+
+def _xray_counts(u: Usage) -> dict[str, float]:
+    """Traces at a traced share of 1 by counter (`xray_entry_points`, summed over the entry points)."""
+    counts: dict[str, float] = defaultdict(float)
+    for by in xray_entry_points(u).values():
+        for c, n in by.items():
+            counts[c] += n
+    return dict(counts)
+
+
+def xray_shares(u: Usage, seconds: float, p: dict[str, Any]) -> dict[str, float]:
+    """Per trace counter of ``u`` (each function, and `XRAY_API`), the share of its traces X-Ray's default sampling
+    rule records: each entry point's traces (`xray_entry_points`) at `xray_sampled_share` of that entry point's
+    MEASURED rate (its traces over ``seconds``, the time the stream ran); a counter with traces at several entry
+    points (DataIngestion of a usage with both API requests and S3 objects) at their weighted mean. Give it a WHOLE
+    stream's usage and set the answer as ``Usage.xray_share`` of the stream and of its slices."""
+    if not (isinstance(seconds, (int, float)) and math.isfinite(seconds) and seconds > 0):
+        raise ValueError(f"xray_shares needs the stream's duration in seconds > 0, got {seconds!r}")
+    recorded: dict[str, float] = defaultdict(float)
+    traces: dict[str, float] = defaultdict(float)
+    for by in xray_entry_points(u).values():
+        share = xray_sampled_share(sum(by.values()) / seconds, p)
+        for c, n in by.items():
+            recorded[c] += n * share
+            traces[c] += n
+    return {c: recorded[c] / traces[c] for c in traces}
+
+
+def xray_recorded(u: Usage, p: dict[str, Any]) -> float:
+    """Traces X-Ray records of ``u``: each counter's traces (`xray_entry_points`) times its ``Usage.xray_share``
+    (the sampled share of its entry point's rate in the whole stream), or all of them times prices.json
+    ``xray_traced_share_of_invocations`` for a usage without shares (no measured duration)."""
+    counts = _xray_counts(u)
+    if not u.xray_share:
+        return sum(counts.values()) * float(p["assumptions"]["xray_traced_share_of_invocations"])
+    missing = sorted(c for c, n in counts.items() if n and c not in u.xray_share)
+    if missing:
+        raise ValueError(
+            f"Usage.xray_share has no share for the trace counters {missing}; it has {sorted(u.xray_share)} "
+            "(set it from the whole stream's usage with xray_shares)"
+        )
+    bad = {c: v for c, v in u.xray_share.items() if not (isinstance(v, (int, float)) and 0 < v <= 1)}
+    if bad:
+        raise ValueError(f"Usage.xray_share values must be within (0, 1], got {bad}")
+    return sum(n * float(u.xray_share[c]) for c, n in counts.items())
 
 
 def idle_month(i: IdleUsage, p: dict[str, Any]) -> dict[str, float]:
@@ -614,8 +680,10 @@ def decompose_rest(
     * storage: the aggregate items' bytes (with the per-item overhead) per stored window, the rest of the stored
       bytes (tick items, S3 objects) per tick.
 
-    Reproduces ``per_million(u, p, lambda_basis)`` when projected at ``measured`` (up to the X-Ray sampling rule,
-    which at one trace per second or less per entry point records every trace, like the measured runs' assumption).
+    Reproduces ``per_million(u, p, lambda_basis)`` when projected at ``measured``: exactly when ``u.xray_share``
+    comes from the same rates (`xray_shares` over the duration that gives ``measured.ticks_per_second``, with one
+    DataIngestion invocation per producer request: bench/run.py ``analyse_streaming``), or when every entry point runs
+    at one trace per second or less (the sampling rule then records every trace, as a usage without shares counts).
     """
     if u.ticks <= 0:
         raise ValueError(f"decompose_rest needs a usage with ticks > 0, got {u.ticks}")
@@ -668,11 +736,10 @@ def decompose_rest(
         lines[fn_driver(f)]["logs"] += own * per_log_byte
     lines["tick"]["logs"] += max(0.0, u.log_bytes - sum(u.fn_log_bytes.values())) * per_log_byte
     lines["request"]["logs"] += u.api_requests * a["api_access_log_bytes_per_request"] * per_log_byte
-    # X-Ray traces by driver (xray_traces, split)
+    # X-Ray traces by driver (xray_entry_points' counters: API requests that invoked nothing count per request)
     traces: dict[str, float] = defaultdict(float)
-    for f, n in u.invocations.items():
-        traces[fn_driver(f)] += n
-    traces["request"] += max(0, u.api_requests - u.invocations.get("ingestion", 0))
+    for counter, n_traces in _xray_counts(u).items():
+        traces["request" if counter == XRAY_API else fn_driver(counter)] += n_traces
     # storage: aggregate items per stored window, the rest per tick
     d = p["dynamodb_on_demand"]
     months = a["data_retention_days"] / a["days_per_month"]

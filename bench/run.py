@@ -1001,7 +1001,7 @@ def rest_usage(x: Mapping[str, Any], init_ms: Mapping[str, float]) -> tuple[cost
     runs = sum(
         int(rows.get(f, {}).get("invocations", 0)) for f, d in cost.FUNCTION_DRIVERS.items() if d == "run"
     )
-    rate = ticks / float(x["seconds_sending"]) if float(x.get("seconds_sending") or 0) > 0 else _rate_of(x)
+    rate = ticks / _seconds_of(x) if _seconds_of(x) > 0 else _rate_of(x)
     drivers = cost.Drivers(
         rate,
         {
@@ -1012,6 +1012,31 @@ def rest_usage(x: Mapping[str, Any], init_ms: Mapping[str, float]) -> tuple[cost
         },
     )
     return u, drivers
+
+
+def _seconds_of(x: Mapping[str, Any]) -> float:
+    """The duration a measured stream's counts are taken over: ``seconds_sending``, from the sender's start to its
+    last request (`bench.stream.run_summary`; 0 when not recorded). Its requests span exactly that, and the functions
+    they drive run alongside (DataAggregator's deferred runs of the last 5-minute window come later, a few runs)."""
+    return float(x.get("seconds_sending") or 0.0)
+
+
+def xray_of_stream(x: Mapping[str, Any], u: cost.Usage, prices: dict[str, Any]) -> dict[str, Any]:
+    """X-Ray of a measured stream ``x`` whose WHOLE usage is ``u``: per trace entry point (`cost.xray_entry_points`)
+    its measured rate (traces over `_seconds_of`) and the share the default sampling rule records of it
+    (``entry_share``), and per trace counter that share (`cost.xray_shares`) for ``Usage.xray_share`` of the stream
+    and its slices. Without a duration: all empty (every trace counted, prices.json
+    ``xray_traced_share_of_invocations``)."""
+    seconds = _seconds_of(x)
+    if seconds <= 0:
+        return {"seconds": 0.0, "per_second": {}, "entry_share": {}, "share": {}}
+    per_second = {e: sum(by.values()) / seconds for e, by in cost.xray_entry_points(u).items()}
+    return {
+        "seconds": seconds,
+        "per_second": per_second,
+        "entry_share": {e: cost.xray_sampled_share(r, prices) for e, r in per_second.items()},
+        "share": cost.xray_shares(u, seconds, prices),
+    }
 
 
 def idle_usage(probe: Mapping[str, Any], alarms: int, dashboards: int) -> cost.IdleUsage:
@@ -1051,12 +1076,22 @@ def analyse_streaming(r: dict[str, Any]) -> None:
         ui = usage_of({"functions": {"ingestion": x["functions"]["ingestion"]}}, ticks, 0, 0)
         ui.init_ms = init_ms
         ur, drivers = rest_usage(x, init_ms)
+        # X-Ray at the default sampling rule: every slice's traces at their entry point's rate in the WHOLE stream
+        xray = xray_of_stream(x, u, prices)
+        for usage in (u, ua, ui, ur):
+            usage.xray_share = dict(xray["share"])
         dec = cost.decompose_rest(ur, drivers, prices)
         c: dict[str, Any] = {
+            "xray": {
+                "seconds": xray["seconds"],
+                "per_second": {k: round(v, 4) for k, v in xray["per_second"].items()},
+                "entry_share": {k: round(v, 4) for k, v in xray["entry_share"].items()},
+                "share": {k: round(v, 4) for k, v in xray["share"].items()},
+            },
             "rest": {
                 "per_million": cost.per_million(ur, prices, lambda_basis="modeled")["total"],
                 "decomposition": asdict(dec),
-            }
+            },
         }
         for basis in cost.LAMBDA_BASES:
             pm = cost.per_million(u, prices, lambda_basis=basis)
@@ -1502,6 +1537,14 @@ def _overlap_cell(fn: Mapping[str, Any]) -> str:
     return f"{float(fn['call_overlap']):.2f}" if fn.get("calls_attributed") else "-"
 
 
+def _xray_share_cell(xr: Mapping[str, Any]) -> str:
+    """A stream's X-Ray entry points as 'entry point r/s: recorded share' ('-' without a measured duration)."""
+    per_s, shares = xr.get("per_second") or {}, xr.get("entry_share") or {}
+    if not shares:
+        return "-"
+    return ", ".join(f"{e} {r:.2f}/s: {float(shares[e]):.0%}" for e, r in per_s.items() if e in shares)
+
+
 def _rate_of(x: Mapping[str, Any]) -> float:
     """The ticks/s a measured stream was driven at (its spec)."""
     return float(x["spec"]["ticks_per_second"])
@@ -1598,8 +1641,19 @@ def render_streaming(st: Mapping[str, Any]) -> str:
                     *(_money(x["cost"].get("model_5b_aggregator_per_million")) for x in streams),
                 ]
             )
+        if any(x["cost"].get("xray", {}).get("share") for x in streams):
+            rows.append(
+                [
+                    "X-Ray share recorded, per entry point at its measured rate (in the xray line)",
+                    *(_xray_share_cell(x["cost"].get("xray", {})) for x in streams),
+                ]
+            )
         out.append(
-            "\nCost per million ticks by line, USD, Lambda modeled for AWS (the wall-time basis differs in the lambda line)\n"
+            "\nCost per million ticks by line, USD, Lambda modeled for AWS (the wall-time basis differs in the lambda line); "
+            "xray: each trace entry point (the API stage with the DataIngestion invocation it makes, DataIngestion from "
+            "S3, DataProcessor, DataAggregator) at X-Ray's default sampling rule (the first trace each second and 5% of "
+            "the rest) at its measured rate over the stream's sending time; every trace at 1/s or less, and for a "
+            "stream without a recorded duration\n"
         )
         out.append(_table(rows, ["line", *(x["label"] for x in streams)]))
         keys = sorted({k for x in streams for k in x["requests_per_10k"]}, key=lambda k: (k == "total", k))

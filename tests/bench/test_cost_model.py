@@ -118,6 +118,11 @@ def test_an_api_request_and_its_ingestion_invocation_are_one_trace() -> None:
         12  # two requests that invoked nothing (say, refused by the gateway) are traces of their own
     )
     assert cost.xray_traces(u) == 17
+    assert cost.xray_entry_points(u) == {
+        "api": {"ingestion": 10, "api": 2},
+        "processor": {"processor": 4},
+        "aggregator": {"aggregator": 1},
+    }
 
 
 def test_windows_per_tick_matches_a_simulated_zipf_stream() -> None:

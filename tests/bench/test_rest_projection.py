@@ -288,18 +288,19 @@ _counts = st.integers(min_value=1, max_value=400)
     runs=_counts,
     windows=st.integers(min_value=0, max_value=5000),
     overlap=st.floats(min_value=1.0, max_value=6.0),
+    rate=st.floats(min_value=0.5, max_value=2000.0),
 )
 def test_at_the_measured_drivers_the_projection_reproduces_the_measured_rest(
-    ticks: int, requests: int, runs: int, windows: int, overlap: float
+    ticks: int, requests: int, runs: int, windows: int, overlap: float, rate: float
 ) -> None:
-    """Issue 10 (property): whatever the counts, re-pricing a decomposition at the drivers it was measured at gives
-    back `per_million` of the measured usage (at one request and one run per second or less the sampling rule
-    records every trace, as the measured runs assume)."""
+    """Issue 10 (property): whatever the counts and the rate, re-pricing a decomposition at the drivers it was
+    measured at gives back `per_million` of the measured usage, X-Ray included: the measured usage records each
+    entry point's traces at the sampling rule's share of its rate over the same duration (`xray_shares`)."""
     p = cost.load_prices()
     u = _api_usage(ticks, requests, runs)
     u.call_overlap = {"ingestion": overlap, "processor": overlap}
     u.ddb_window_bytes_per_tick = 50.0 if windows else 0.0
-    rate = min(ticks / requests, ticks / runs)  # <= 1 request and <= 1 run per second
+    u.xray_share = cost.xray_shares(u, ticks / rate, p)
     dec = cost.decompose_rest(u, _measured(u, rate, windows), p)
     got = cost.project_rest(dec, dec.measured, p, fixed=0.05)
     want = cost.per_million(u, p, lambda_basis="modeled")["total"] + 0.05
@@ -347,6 +348,26 @@ def test_scaling_the_request_count_scales_exactly_that_component(k: float, reque
     assert got["by_driver"]["request"] == pytest.approx(base["by_driver"]["request"] * k, rel=1e-12)
     for drv in ("message", "run", "tick", "window", "month"):
         assert got["by_driver"][drv] == pytest.approx(base["by_driver"][drv], rel=1e-12), drv
+
+
+def analysed(streams: list[dict[str, Any]], seconds: float) -> dict[str, Any]:
+    """Part 6's results of measured ``streams`` of ``seconds`` each, analysed (`analyse_streaming`) with a hand-made
+    idle month (10 alarms, a dashboard, a 10 ms scheduled run)."""
+    from bench.run import analyse_streaming
+
+    r: dict[str, Any] = {
+        "streaming": {
+            "seconds": seconds,
+            "ticks_per_second_per_stream": 10.0,
+            "poll_s": 1.0,
+            "idle_schedule": {"units": {}, "busy_ms": 10.0, "log_bytes": 0, "emf_metrics": []},
+            "alarms": 10,
+            "dashboards": 1,
+            "streams": streams,
+        }
+    }
+    analyse_streaming(r)
+    return r
 
 
 def _stream(kind: str, symbols: int, aggregate_items: int, extra_call: str = "") -> dict[str, Any]:
@@ -416,7 +437,7 @@ def test_part_6_prints_the_rest_by_driver_and_the_goals_use_it() -> None:
     """Issue 10: the DERIVED table reproduces each run's measured rest at its own rate, prices the design rate's
     drivers (one 1,068-tick file every 5 s = 3 messages and, at the bound, 3 runs), the goals use the derived
     all-in, and a call no table names is printed as kept per tick."""
-    from bench.run import analyse_streaming, render_streaming, streaming_goals
+    from bench.run import render_streaming, streaming_goals
 
     streams = [
         _stream("api", 10, 40),
@@ -424,18 +445,7 @@ def test_part_6_prints_the_rest_by_driver_and_the_goals_use_it() -> None:
         _stream("file", 10, 40),
         _stream("file", 1000, 1000),
     ]
-    r: dict[str, Any] = {
-        "streaming": {
-            "seconds": 180,
-            "ticks_per_second_per_stream": 10.0,
-            "poll_s": 1.0,
-            "idle_schedule": {"units": {}, "busy_ms": 10.0, "log_bytes": 0, "emf_metrics": []},
-            "alarms": 10,
-            "dashboards": 1,
-            "streams": streams,
-        }
-    }
-    analyse_streaming(r)
+    r = analysed(streams, 180)
     pr = r["streaming"]["projection"]
     for kind in ("api", "file"):
         for row in pr["kinds"][kind]["rows"]:
