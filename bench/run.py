@@ -28,10 +28,11 @@ import re
 import resource
 import statistics
 import subprocess
+import threading
 import sys
 import tempfile
 import time
-from collections.abc import Generator, Mapping, Sequence
+from collections.abc import Generator, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -752,8 +753,12 @@ def _settle_api(
         got: dict[tuple[str, str], dict[int, dict[str, float | None]]] = {}
         n_t = b_t = 0
 
+        unanswered = threading.Event()
+
         def read(sym: str) -> tuple[str, list[Any], dict[str, Any], str | None]:
             items = list(p.query(sym))
+            if unanswered.is_set() and not retry_unanswered:
+                return sym, items, {}, None  # the round stops reading the API (below)
             try:
                 return (
                     sym,
@@ -765,6 +770,7 @@ def _settle_api(
                 # an answer other than 200, e.g. the local host's 504 after API Gateway's 29 s: a hot symbol's group
                 # not stored yet is computed from its ticks at read time, and moto needed longer than that for the
                 # 5 minutes of one 1,000-symbol stream's busiest symbol at the design rate. Not exact this round
+                unanswered.set()
                 return sym, items, {}, str(e)
 
         # one symbol's reads after another took most of part 6's time at 1,000 symbols (3 requests each, mostly
@@ -778,12 +784,16 @@ def _settle_api(
                 for iv, api_rows in api.items():
                     got[(sym, iv)] = api_rows
                 errors += [error] if error else []
+        if errors and not retry_unanswered:
+            # After the first unanswered read the round reads only the table, and the API is not read again at once:
+            # each API read computes a symbol's unstored groups from its ticks, and on moto (one request at a time)
+            # that starves DataAggregator, which is storing those very groups (a design-rate run whose reads went on
+            # stored 178 of 1,000 groups before its deadline). The caller reads again once the deferrals are done
+            # (`API_RECHECK_S`).
+            problems = errors
+            break
         problems = errors + exactness(ticks, stored, got)
-        if not problems or (errors and not retry_unanswered):
-            # Unanswered reads are not retried at once: every round computes the unstored groups of all symbols from
-            # their ticks, and on moto (one request at a time) that starves DataAggregator, which is storing those
-            # very groups (a design-rate run read for 280 s and the aggregator stored 178 of 1,000 groups). The
-            # caller reads again once the deferrals are done (`API_RECHECK_S`).
+        if not problems:
             break
         time.sleep(1.0)
     return problems, round(time.monotonic() - t0, 1), (n_t, b_t)
@@ -920,7 +930,10 @@ def streaming_phases(s: "Sizes", work: Path) -> Generator[None, None, dict[str, 
                 )
                 for spec in first_read
             }
-            api.update({spec: f.result() for spec, f in again.items()})
+            for spec, f in again.items():
+                problems, waited, counts = f.result()
+                # the tick items as counted by the read that saw them all (a read that never started counts none)
+                api[spec] = (problems, waited, max(counts, api[spec][2]))
         out["seconds_deferrals"] = round(time.monotonic() - t_stored, 1)
         out["seconds_from_stream_end_to_stored"] = round(time.monotonic() - stream_end, 1)
         for spec, cs in stacks.items():
@@ -1486,7 +1499,7 @@ def streaming_goals(st: Mapping[str, Any]) -> list[dict[str, Any]]:
         v = float(worst["cost"]["modeled"]["all_in"])
         where = (
             f"at the design rate ({st['design_rate']:g} ticks/s, "
-            + " and ".join(f"{int(x['symbols']):,}" for x in at_design)
+            + _symbol_counts_text(int(x["symbols"]) for x in at_design)
             + " symbols)"
             if at_design
             else "at every symbol count"
@@ -1571,6 +1584,11 @@ def _rate_of(x: Mapping[str, Any]) -> float:
     return float(x["spec"]["ticks_per_second"])
 
 
+def _symbol_counts_text(counts: Iterable[int]) -> str:
+    """Symbol counts in words: ``1,000`` or ``100 and 1,000``."""
+    return " and ".join(f"{n:,}" for n in counts)
+
+
 def _rates_text(st: Mapping[str, Any]) -> str:
     """The streams' rates in words: every stream at ``ticks_per_second_per_stream``, except the symbol counts of
     ``design_rate_symbols`` at ``design_rate`` (results from before it had none)."""
@@ -1578,8 +1596,7 @@ def _rates_text(st: Mapping[str, Any]) -> str:
     counts = st.get("design_rate_symbols") or []
     if not counts:
         return base
-    names = " and ".join(f"{n:,}" for n in counts)
-    return f"{base}, the {names}-symbol streams at the design rate, {st['design_rate']:g} ticks/s"
+    return f"{base}, the {_symbol_counts_text(counts)}-symbol streams at the design rate, {st['design_rate']:g} ticks/s"
 
 
 def render_streaming(st: Mapping[str, Any]) -> str:

@@ -525,6 +525,47 @@ describe("DataAggregator behind the aggregation buffer (R-FN-5, R-EVB-1, R-PERF-
     assert.equal(aggItem("AAPL", "1m", T)?.trades, 1);
   });
 
+  it("R-PERF-1/R-SQS-3: a batch that runs short of time hands the groups it had no time for on in a continuation due at once, instead of failing and being computed again whole; the continuation finishes them", async () => {
+    // 12 symbols trading in the 5m window T, whose deferral comes back after it closed
+    const syms = Array.from({ length: 12 }, (_, i) => `S${i}`);
+    clock = T + 10_000;
+    const ds = await ingest(syms.map((symbol, i) => ({ symbol, ts: T + i, price: 10 + i, volume: i + 1 })));
+    await runBatch(ds.map((d, i) => ({ id: `e${i}`, body: JSON.stringify(ticksStored(d)) })));
+    assert.equal(deferrals.length, 1);
+    clock = T + 300_000 + SETTLE_MS;
+    const back = deferrals.splice(0);
+    // time runs short after the first few groups were read (the 5 s reserve is crossed)
+    const q0 = table.calls.query;
+    const short = lambdaContext("fn", "short", () => (table.calls.query - q0 >= 4 ? 1_000 : 300_000));
+    const puts = table.calls.put;
+    const r = (await agg.handler({ Records: back.map((d, i) => sqsRecord(`d${i}`, d.body)) }, short)) as { batchItemFailures: unknown[] };
+    assert.deepEqual(r.batchItemFailures, [], "the record is not redelivered: its unfinished groups went on");
+    const done = table.calls.put - puts;
+    assert.ok(done >= 4 && done < syms.length, `some groups done (${done}), not all`);
+    assert.equal(deferrals.length, 1, "one continuation message");
+    assert.equal(deferrals[0]!.delaySeconds, 0, "due at once");
+    const cont = JSON.parse(deferrals[0]!.body).deferred as Array<{ symbol: string; start: number; interval: string }>;
+    const stored = syms.filter((sym) => aggItem(sym, "5m", T) !== undefined);
+    assert.deepEqual(cont.map((w) => w.symbol).sort(), syms.filter((sym) => !stored.includes(sym)).sort(), "exactly the groups not done");
+    assert.ok(cont.every((w) => w.start === T && w.interval === "5m"));
+    // the continuation computes the rest, each group once
+    const puts2 = table.calls.put;
+    assert.deepEqual((await runBatch(deferrals.splice(0).map((d, i) => ({ id: `c${i}`, body: d.body })))).batchItemFailures, []);
+    assert.equal(table.calls.put - puts2, cont.length);
+    for (const [i, sym] of syms.entries()) {
+      const want = ref([{ symbol: sym, ts: T + i, price: 10 + i, volume: i + 1 }])!;
+      const got = aggItem(sym, "5m", T) as Record<string, unknown>;
+      assert.deepEqual(Object.fromEntries(Object.keys(want).map((k) => [k, got[k]])), want, sym);
+    }
+    // a continuation SQS refuses leaves the records failing, as before (redelivered, then the buffer's DLQ)
+    sqs.on(SendMessageBatchCommand).rejects(Object.assign(new Error("denied"), { name: "AccessDenied" }));
+    table.items.clear();
+    const q1 = table.calls.query;
+    const short2 = lambdaContext("fn", "short2", () => (table.calls.query - q1 >= 2 ? 1_000 : 300_000));
+    const r2 = (await agg.handler({ Records: back.map((d, i) => sqsRecord(`d${i}`, d.body)) }, short2)) as { batchItemFailures: Array<{ itemIdentifier: string }> };
+    assert.deepEqual(r2.batchItemFailures.map((f) => f.itemIdentifier), back.map((_d, i) => `d${i}`));
+  });
+
   it("property (R-PERF-1, R-EVB-3): any interleaving, duplication and redelivery of ticks, events and deferrals -> stored aggregates equal a recompute from the ticks", async () => {
     const tickArb = fc.record({
       symbol: fc.constantFrom("AAPL", "MSFT"),

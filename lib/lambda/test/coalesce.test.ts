@@ -3,8 +3,10 @@ import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import fc from "fast-check";
 import {
+  continuationDeferrals,
   DeferralLedger,
   MAX_DEFER_MS,
+  MAX_WINDOWS_PER_DEFERRAL,
   MAX_DELAY_SECONDS,
   type NamedWindow,
   namedWindowKey,
@@ -55,6 +57,34 @@ describe("coalesce.plan", () => {
         assert.equal(computed.size + deferred.size, new Set(named.map((w) => `${w.symbol}|${w.start - (w.start % 300_000)}`)).size, "nothing else");
       }),
     );
+  });
+
+  it("property: a continuation names each unit once as its 5m window, due at once, at most MAX_WINDOWS_PER_DEFERRAL per message; planned after the units were due, it computes exactly them", () => {
+    fc.assert(
+      fc.property(
+        fc.uniqueArray(fc.record({ symbol: fc.constantFrom("A", "B", "C"), k: fc.integer({ min: 0, max: 2_000 }) }), { selector: (u) => `${u.symbol}|${u.k}`, maxLength: 300 }),
+        fc.integer({ min: 1, max: 7 }),
+        (picked, chunk) => {
+          const units = picked.map((u) => ({ symbol: u.symbol, start5m: T + u.k * 300_000 }));
+          const max = MAX_WINDOWS_PER_DEFERRAL;
+          const ds = continuationDeferrals(units);
+          assert.equal(ds.length, Math.ceil(units.length / max));
+          assert.ok(ds.every((d) => d.delaySeconds === 0 && d.windows.length <= max && d.windows.length > 0));
+          const named = ds.flatMap((d) => d.windows);
+          assert.deepEqual(named, units.map((u) => ({ symbol: u.symbol, start: u.start5m, interval: "5m" })));
+          assert.ok(named.every((w) => namedWindowProblem(w) === null));
+          // when it comes back, every group has closed (they were computed, so they were due): all computed, none deferred
+          const now = T + 2_001 * 300_000 + SETTLE_MS;
+          const p = plan(named.slice(0, chunk * 50), now);
+          assert.deepEqual(p.defer, []);
+          const key = (u: { symbol: string; start5m: number }): string => `${u.symbol}|${u.start5m}`;
+          assert.deepEqual(p.compute.map(key).sort(), units.slice(0, chunk * 50).map(key).sort());
+        },
+      ),
+    );
+    // chunking at the limit
+    const many = Array.from({ length: MAX_WINDOWS_PER_DEFERRAL + 1 }, (_, i) => ({ symbol: "A", start5m: T + i * 300_000 }));
+    assert.deepEqual(continuationDeferrals(many).map((d) => d.windows.length), [MAX_WINDOWS_PER_DEFERRAL, 1]);
   });
 
   it("validates named windows", () => {

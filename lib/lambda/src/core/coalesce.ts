@@ -114,6 +114,20 @@ export function plan(windows: Iterable<NamedWindow>, now: number): Plan {
   return { compute, defer: deferList };
 }
 
+/**
+ * Deferrals due at once naming `units` as their 5m windows, at most MAX_WINDOWS_PER_DEFERRAL per message: the
+ * continuation of a run that had no time left for them (their windows have closed, so `plan` computes them at once
+ * when the message comes back; computing a group again is idempotent).
+ */
+export function continuationDeferrals(units: readonly WorkUnit[]): Deferral[] {
+  const out: Deferral[] = [];
+  for (let i = 0; i < units.length; i += MAX_WINDOWS_PER_DEFERRAL) {
+    const windows = units.slice(i, i + MAX_WINDOWS_PER_DEFERRAL).map((u): NamedWindow => ({ symbol: u.symbol, start: u.start5m, interval: "5m" }));
+    out.push({ delaySeconds: 0, windows });
+  }
+  return out;
+}
+
 /** The tick time range `[from, to)` one work unit reads: its whole 5m window. */
 export function unitRange(u: WorkUnit): { from: number; to: number } {
   return { from: u.start5m, to: u.start5m + FIVE_MINUTES };

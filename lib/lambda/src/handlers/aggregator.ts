@@ -30,6 +30,7 @@ import { sendBatch } from "../adapters/sqs.ts";
 import type { FailedWindow, TickStore } from "../adapters/tick-store.ts";
 import { type Aggregate, aggregateProblem, type StoredTick, WindowAccumulator } from "../core/aggregate.ts";
 import {
+  continuationDeferrals,
   type Deferral,
   DeferralLedger,
   deferralBody,
@@ -82,6 +83,8 @@ export interface Totals {
   empty: number;
   /** windows skipped because their aggregate cannot be computed or stored (recorded under #FAILED) */
   failed: number;
+  /** groups a buffer batch had no time for, handed on in a continuation message (`sendContinuation`) */
+  continued: number;
 }
 
 /** Result of one invocation (returned to the caller, useful for tests and the local host). */
@@ -267,7 +270,7 @@ async function sendDeferrals(deferrals: Deferral[]): Promise<{ sent: number; fai
 }
 
 function emptyTotals(): Totals {
-  return { windows1m: 0, windows5m: 0, written: 0, keptNewer: 0, empty: 0, deferred: 0, alreadyDeferred: 0, fresh: 0, failed: 0 };
+  return { windows1m: 0, windows5m: 0, written: 0, keptNewer: 0, empty: 0, deferred: 0, alreadyDeferred: 0, fresh: 0, failed: 0, continued: 0 };
 }
 
 /** Windows named by one message or event: valid ones, and reasons for invalid ones. */
@@ -310,8 +313,29 @@ export function windowsOf(message: unknown): Named {
 }
 
 /**
+ * Sends the groups a run had no time for back to the aggregation buffer, due at once (`continuationDeferrals`), so
+ * that the next run goes on from them instead of the whole batch being redelivered and computed again; returns the
+ * groups whose continuation was sent (the others keep their time-out).
+ */
+async function sendContinuation(units: WorkUnit[]): Promise<Set<string>> {
+  const sent = new Set<string>();
+  if (units.length === 0) return sent;
+  const queueUrl = requireEnv("AGGREGATION_QUEUE_URL");
+  for (const d of continuationDeferrals(units)) {
+    try {
+      await sendBatch(queueUrl, [deferralBody(d.windows)], d.delaySeconds);
+      for (const w of d.windows) sent.add(unitKey({ symbol: w.symbol, start5m: w.start }));
+    } catch (e) {
+      logger.error("continuation not sent; the records naming these groups are retried", { groups: d.windows.length, error: e as Error });
+    }
+  }
+  return sent;
+}
+
+/**
  * Computes the due windows of `named` and defers the open ones; returns, per named window key, the error that kept
- * it from being handled (absent = handled).
+ * it from being handled (absent = handled). With `continueUnfinished` (the buffer's batches), groups the run had no
+ * time for are handed on in a continuation message (`sendContinuation`) and count as handled once it is sent.
  */
 async function handleWindows(
   store: TickStore,
@@ -319,6 +343,7 @@ async function handleWindows(
   context: Context,
   totals: Totals,
   newest?: ReadonlyMap<string, number>,
+  continueUnfinished = false,
 ): Promise<{ problems: (w: NamedWindow) => Error | undefined; unfinished: number; units: number }> {
   const now = settings.now();
   const p = plan(named, now);
@@ -327,7 +352,10 @@ async function handleWindows(
   const deferred = await sendDeferrals(toSend.send);
   totals.deferred += deferred.sent;
   totals.alreadyDeferred += toSend.skipped;
-  const unfinished = p.compute.length - outcome.done.size - outcome.failed.size;
+  const left = p.compute.filter((u) => !outcome.done.has(unitKey(u)) && !outcome.failed.has(unitKey(u)));
+  const continued = continueUnfinished ? await sendContinuation(left) : new Set<string>();
+  totals.continued += continued.size;
+  const unfinished = left.length - continued.size;
   for (const [k, e] of outcome.failed) logger.error("window group failed", { group: k, error: e });
   for (const [k, e] of deferred.failed) logger.error("deferral not sent", { window: k, error: e });
   const timeOut = new Error("time ran out before this window group was computed");
@@ -338,7 +366,7 @@ async function handleWindows(
     const f = outcome.failed.get(k);
     if (f) return f;
     const inPlan = p.compute.some((u) => unitKey(u) === k);
-    if (inPlan && !outcome.done.has(k)) return timeOut;
+    if (inPlan && !outcome.done.has(k) && !continued.has(k)) return timeOut;
     // A 5m window deferred by a due minute: its deferral's failure.
     return deferred.failed.get(namedWindowKey({ symbol: w.symbol, start: fiveMinuteStart(w.start), interval: "5m" }));
   };
@@ -385,7 +413,7 @@ async function onBuffer(records: SQSRecord[], context: Context): Promise<SQSBatc
   });
   const totals = emptyTotals();
   const all = perRecord.flatMap((r) => r.named.valid);
-  const r = await handleWindows(store, all, context, totals);
+  const r = await handleWindows(store, all, context, totals, undefined, true);
   publish(totals);
   metrics.addMetric("BufferedMessages", MetricUnit.Count, records.length);
   const failures: SQSBatchItemFailure[] = [];
@@ -469,6 +497,7 @@ function publish(t: Totals): void {
   metrics.addMetric("WindowsDeferred", MetricUnit.Count, t.deferred);
   if (t.keptNewer) metrics.addMetric("AggregatesKeptNewer", MetricUnit.Count, t.keptNewer);
   metrics.addMetric("WindowsFailed", MetricUnit.Count, t.failed);
+  if (t.continued) metrics.addMetric("GroupsContinued", MetricUnit.Count, t.continued);
 }
 
 /** True for an SQS event source mapping batch. */
