@@ -28,9 +28,9 @@ import re
 import resource
 import statistics
 import subprocess
-import threading
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Generator, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass
@@ -755,7 +755,9 @@ def _settle_api(
 
         unanswered = threading.Event()
 
-        def read(sym: str) -> tuple[str, list[Any], dict[str, Any], str | None]:
+        def read(
+            sym: str, unanswered: threading.Event = unanswered
+        ) -> tuple[str, list[Any], dict[str, Any], str | None]:
             items = list(p.query(sym))
             if unanswered.is_set() and not retry_unanswered:
                 return sym, items, {}, None  # the round stops reading the API (below)
