@@ -359,13 +359,14 @@ async function handleWindows(
   for (const [k, e] of outcome.failed) logger.error("window group failed", { group: k, error: e });
   for (const [k, e] of deferred.failed) logger.error("deferral not sent", { window: k, error: e });
   const timeOut = new Error("time ran out before this window group was computed");
+  const planned = new Set(p.compute.map(unitKey)); // one lookup per named window, not a scan of the plan
   const problems = (w: NamedWindow): Error | undefined => {
     const d = deferred.failed.get(namedWindowKey(w));
     if (d) return d;
     const k = unitKey({ symbol: w.symbol, start5m: fiveMinuteStart(w.start) });
     const f = outcome.failed.get(k);
     if (f) return f;
-    const inPlan = p.compute.some((u) => unitKey(u) === k);
+    const inPlan = planned.has(k);
     if (inPlan && !outcome.done.has(k) && !continued.has(k)) return timeOut;
     // A 5m window deferred by a due minute: its deferral's failure.
     return deferred.failed.get(namedWindowKey({ symbol: w.symbol, start: fiveMinuteStart(w.start), interval: "5m" }));
