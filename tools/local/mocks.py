@@ -8,7 +8,9 @@ Self-contained on purpose (imports pulumi only): tests/package/installs.py copie
 """
 
 import asyncio
+import threading
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pulumi
@@ -162,15 +164,67 @@ class AwsMocks(pulumi.runtime.Mocks):
         return unsecret(dict(a.inputs))  # type: ignore[no-any-return]
 
 
+class _ThreadLoops:
+    """The event loops of the threads a mocked Pulumi run makes its monitor calls on, all closed after the run.
+
+    Pulumi makes each monitor call in a thread of the running loop's default executor, and `MockMonitor` gives that
+    thread an event loop of its own (`_ensure_event_loop`, pulumi/pulumi#6479) that nobody closes; a call that
+    awaits on that loop (`_sync_await`) makes further calls in ITS default executor, whose threads get loops too.
+    Each loop holds an epoll fd and a socket pair until the cyclic GC finds it: ~20 fds a run, past the 1,024 that
+    select() takes after a few hundred runs in one process. Here every executor's threads get their loop (with a
+    default executor made here) up front, so that `close` can shut them all down and close the loops.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._executors: list[ThreadPoolExecutor] = []
+        self._loops: list[asyncio.AbstractEventLoop] = []
+
+    def executor(self) -> ThreadPoolExecutor:
+        """A thread pool whose threads each get an event loop of their own, closed by `close`."""
+        pool = ThreadPoolExecutor(thread_name_prefix="run_pulumi", initializer=self._give_thread_a_loop)
+        with self._lock:
+            self._executors.append(pool)
+        return pool
+
+    def _give_thread_a_loop(self) -> None:
+        loop = asyncio.new_event_loop()
+        loop.set_default_executor(self.executor())
+        asyncio.set_event_loop(loop)
+        with self._lock:
+            self._loops.append(loop)
+
+    def close(self) -> None:
+        """Shut the pools down (outermost first: an outer call may still wait on an inner pool) and close the loops.
+
+        Bounded: Pulumi awaits every monitor call it made before the run returns, even when the program raised
+        (`run_pulumi_func` -> `wait_for_rpcs`), and the mock calls themselves block on nothing.
+        """
+        done = 0
+        while True:
+            with self._lock:
+                if done == len(self._executors):
+                    break
+                pool = self._executors[done]
+            pool.shutdown(wait=True, cancel_futures=True)
+            done += 1
+        for loop in self._loops:
+            loop.close()
+
+
 def run_pulumi(
     build: Callable[[], Any], mocks: AwsMocks | None = None, preview: bool = False
 ) -> tuple[AwsMocks, Any]:
     """Run `build` as a Pulumi program under fresh mocks and a fresh event loop.
 
+    Every event loop and worker thread of the run is closed before it returns (no fd left open: `_ThreadLoops`).
+
     Returns the mocks (with every registered resource) and the resolved value of what `build` returned.
     """
     mocks = mocks or AwsMocks()
     loop = asyncio.new_event_loop()
+    thread_loops = _ThreadLoops()
+    loop.set_default_executor(thread_loops.executor())
     asyncio.set_event_loop(loop)
     out: dict[str, Any] = {}
     try:
@@ -185,6 +239,7 @@ def run_pulumi(
 
         _go()
     finally:
+        thread_loops.close()
         loop.close()
         asyncio.set_event_loop(None)
     return mocks, out.get("value")
