@@ -9,6 +9,9 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from market_data_pipeline.config import validate
+from market_data_pipeline.constants import HANDLER_DIRS
+from market_data_pipeline.functions import EnvironmentResources, function_environment
 
 from tests.handlers_moto.conftest import NODE_MAJOR, NODE_VERSIONS, node_binary
 from tools.local.host import FUNCTIONS, bundle_path
@@ -19,21 +22,31 @@ const mod = await import(pathToFileURL(process.argv[2]).href);
 console.log(JSON.stringify({ node: process.version, handler: typeof mod.handler }));
 """
 
-# the env contract of docs/design.md: a module may read it at import time, as on Lambda
+# what Lambda sets; each function's own variables come from the component (`function_environment`): the bundles
+# check them at import time and refuse to start without them, as on Lambda
 LAMBDA_ENV = {
     "AWS_REGION": "us-east-1",
     "AWS_ACCESS_KEY_ID": "test",
     "AWS_SECRET_ACCESS_KEY": "test",
     "AWS_ENDPOINT_URL": "http://127.0.0.1:9",
-    "RAW_BUCKET": "b",
-    "PROCESSING_QUEUE_URL": "http://127.0.0.1:9/123456789012/q",
-    "STATE_TABLE": "MarketDataState-x",
-    "EVENT_BUS_NAME": "MarketDataEvents-x",
-    "DATA_RETENTION_DAYS": "30",
     "POWERTOOLS_TRACE_ENABLED": "false",
     "TZ": "UTC",
     "PATH": "/usr/bin:/bin",
 }
+RESOURCES = EnvironmentResources(
+    raw_bucket="b",
+    processing_queue_url="http://127.0.0.1:9/123456789012/q",
+    state_table="MarketDataState-x",
+    event_bus_name="MarketDataEvents-x",
+    aggregation_queue_url="http://127.0.0.1:9/123456789012/a",
+)
+FUNCTION_OF = {handler: fn for fn, handler in HANDLER_DIRS.items()}
+
+
+def function_env(handler: str) -> dict[str, str]:
+    """The environment the component gives the function of `handler` (ingestion, ...), with Lambda's own."""
+    cfg = validate({"environment_suffix": "x"})
+    return {**LAMBDA_ENV, **function_environment(FUNCTION_OF[handler], cfg, RESOURCES)}
 
 
 def import_bundle(node: str, bundle: Path, workdir: Path) -> dict[str, str]:
@@ -41,7 +54,7 @@ def import_bundle(node: str, bundle: Path, workdir: Path) -> dict[str, str]:
     stderr when it does not import; return what the importer saw ({"node": version, "handler": typeof handler})."""
     importer = workdir / "importer.mjs"
     importer.write_text(IMPORTER)
-    env = {**LAMBDA_ENV, "POWERTOOLS_SERVICE_NAME": bundle.parent.name}
+    env = function_env(bundle.parent.name)
     proc = subprocess.run(
         [node, str(importer), str(bundle)], capture_output=True, text=True, timeout=60, env=env, cwd=workdir
     )
