@@ -54,7 +54,7 @@ from bench import cost  # noqa: E402
 from tools.local import datagen  # noqa: E402
 from tools.local.calls import Call, ddb_item_size, summarize  # noqa: E402
 from tools.local.client import aggregate_rows, group_partition  # noqa: E402
-from tools.local.host import FUNCTIONS, NODE18, bundle_path  # noqa: E402
+from tools.local.host import FUNCTIONS, NODE18, bundle_environment, bundle_path  # noqa: E402
 from tools.local.mocks import REGION  # noqa: E402
 from tools.local.proxy import CountingProxy  # noqa: E402
 
@@ -217,14 +217,17 @@ def run_cold_start(runs: int) -> dict[str, Any]:
             raise FileNotFoundError(f"bundle of {f} missing at {path}: run `make build` first")
     samples: dict[str, list[tuple[float, float, float]]] = {k: [] for k in targets}
     cpu: dict[str, list[float]] = {k: [] for k in targets}
-    env = node_env()
+    # each bundle with its function's environment (the bundles refuse to start without it, as on Lambda)
+    envs = {
+        name: {**node_env(), **(bundle_environment(name) if path else {})} for name, path in targets.items()
+    }
     for _ in range(runs):
         for name, path in targets.items():
             t0 = time.perf_counter()
             r = subprocess.run(
                 [node, str(probe), *([str(path)] if path else [])],
                 capture_output=True,
-                env=env,
+                env=envs[name],
                 cwd=str(REPO),
                 timeout=60,
                 check=False,

@@ -9,12 +9,9 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from market_data_pipeline.config import validate
-from market_data_pipeline.constants import HANDLER_DIRS
-from market_data_pipeline.functions import EnvironmentResources, function_environment
 
 from tests.handlers_moto.conftest import NODE_MAJOR, NODE_VERSIONS, node_binary
-from tools.local.host import FUNCTIONS, bundle_path
+from tools.local.host import FUNCTIONS, bundle_environment, bundle_path
 
 IMPORTER = """
 import { pathToFileURL } from "node:url";
@@ -22,8 +19,8 @@ const mod = await import(pathToFileURL(process.argv[2]).href);
 console.log(JSON.stringify({ node: process.version, handler: typeof mod.handler }));
 """
 
-# what Lambda sets; each function's own variables come from the component (`function_environment`): the bundles
-# check them at import time and refuse to start without them, as on Lambda
+# what Lambda sets; each function's own variables come from the component (`bundle_environment`): the bundles check
+# them at import time and refuse to start without them, as on Lambda
 LAMBDA_ENV = {
     "AWS_REGION": "us-east-1",
     "AWS_ACCESS_KEY_ID": "test",
@@ -33,20 +30,6 @@ LAMBDA_ENV = {
     "TZ": "UTC",
     "PATH": "/usr/bin:/bin",
 }
-RESOURCES = EnvironmentResources(
-    raw_bucket="b",
-    processing_queue_url="http://127.0.0.1:9/123456789012/q",
-    state_table="MarketDataState-x",
-    event_bus_name="MarketDataEvents-x",
-    aggregation_queue_url="http://127.0.0.1:9/123456789012/a",
-)
-FUNCTION_OF = {handler: fn for fn, handler in HANDLER_DIRS.items()}
-
-
-def function_env(handler: str) -> dict[str, str]:
-    """The environment the component gives the function of `handler` (ingestion, ...), with Lambda's own."""
-    cfg = validate({"environment_suffix": "x"})
-    return {**LAMBDA_ENV, **function_environment(FUNCTION_OF[handler], cfg, RESOURCES)}
 
 
 def import_bundle(node: str, bundle: Path, workdir: Path) -> dict[str, str]:
@@ -54,7 +37,7 @@ def import_bundle(node: str, bundle: Path, workdir: Path) -> dict[str, str]:
     stderr when it does not import; return what the importer saw ({"node": version, "handler": typeof handler})."""
     importer = workdir / "importer.mjs"
     importer.write_text(IMPORTER)
-    env = function_env(bundle.parent.name)
+    env = {**LAMBDA_ENV, **bundle_environment(bundle.parent.name)}
     proc = subprocess.run(
         [node, str(importer), str(bundle)], capture_output=True, text=True, timeout=60, env=env, cwd=workdir
     )

@@ -51,6 +51,29 @@ def bundle_path(fn: str) -> Path:
     return HANDLERS_DIR / fn / "index.mjs"
 
 
+PLACEHOLDER_RESOURCES: EnvironmentResources[str] = EnvironmentResources(
+    raw_bucket="market-data-local",
+    processing_queue_url="http://127.0.0.1:9/123456789012/ProcessingQueue-local",
+    state_table="MarketDataState-local",
+    event_bus_name="MarketDataEvents-local",
+    aggregation_queue_url="http://127.0.0.1:9/123456789012/AggregationQueue-local",
+)
+"""Resource identities for a bundle started outside a stack (nothing listens at port 9)."""
+
+
+def bundle_environment(fn: str) -> dict[str, str]:
+    """The environment the component gives the function of bundle ``fn`` (ingestion, ...) with its default args,
+    naming `PLACEHOLDER_RESOURCES`: what a bundle needs to start outside a stack (it refuses to start without its
+    variables), e.g. to import it in a fresh Node process."""
+    function = {handler: f for f, handler in HANDLER_DIRS.items()}
+    if fn not in function:
+        raise ValueError(f"unknown function {fn!r}; allowed: {', '.join(FUNCTIONS)}")
+    env: dict[str, str] = function_environment(
+        function[fn], validate({"environment_suffix": "local"}), PLACEHOLDER_RESOURCES
+    )
+    return env
+
+
 @dataclass(frozen=True)
 class PipelineResources:
     """Physical names and URLs of the pipeline resources the host wires the four functions to."""
