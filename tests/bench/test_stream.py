@@ -17,12 +17,22 @@ from hypothesis import given
 from hypothesis import strategies as hst
 
 from bench import cost
-from bench.run import _aggregation_rows, _deliveries, analyse_streaming, streaming_goals
+from bench.run import (
+    DEFERRAL_WAIT_S,
+    ORDER_MARGIN_S,
+    Sizes,
+    _aggregation_rows,
+    _deliveries,
+    analyse_streaming,
+    micro_parts_first,
+    streaming_goals,
+)
 from bench.stream import (
     EventSourceQueues,
     Freshness,
     StreamSpec,
     TickSource,
+    crosses_group_boundary,
     drive,
     exactness,
     next_group_start,
@@ -344,3 +354,46 @@ def test_next_group_start_is_the_next_5_minute_boundary(now: float, margin: floa
     t = next_group_start(now, margin)
     assert t % 300 == 0
     assert now + margin < t <= now + margin + 300
+
+
+@given(hst.floats(min_value=1.6e9, max_value=2.0e9), hst.floats(min_value=0.0, max_value=900.0))
+def test_crosses_group_boundary_iff_a_multiple_of_5_minutes_lies_in_the_span(
+    start: float, seconds: float
+) -> None:
+    """Issue 10 (the bench's part order): a (symbol, 5m) group boundary lies in (start, start + seconds] exactly when
+    some multiple of 300 s does (counted by walking the multiples near ``start``)."""
+    k0 = int(start // 300) - 1
+    found = any(start < 300 * k <= start + seconds for k in range(k0, k0 + 6))
+    assert crosses_group_boundary(start, seconds) is found
+    with pytest.raises(ValueError, match="seconds must be >= 0"):
+        crosses_group_boundary(start, -1.0)
+
+
+@given(hst.floats(min_value=1.6e9, max_value=2.0e9))
+def test_micro_parts_run_first_unless_that_carries_the_streams_end_across_a_boundary(now: float) -> None:
+    """Issue 10 (make bench under 10 minutes): parts 1 and 3 run before the streams exactly when the streams, ending
+    that much later, still end in the 5-minute window they would end in without them (so the wait for their last
+    groups grows by no extra window); otherwise they run after part 6, and then the streams end at most their
+    duration (plus the margin) before a boundary, so their last groups come back well within the deferral wait."""
+    s = Sizes()
+    end = now + s.stream_setup_estimate + s.stream_seconds  # the streams' end without parts 1 and 3 first
+    late = end + s.micro_estimate + ORDER_MARGIN_S  # ... and with them first (and the margin)
+    if micro_parts_first(now, s):
+        assert end // 300 == late // 300
+    else:
+        to_boundary = 300 * (end // 300 + 1) - end
+        assert to_boundary <= s.micro_estimate + ORDER_MARGIN_S < DEFERRAL_WAIT_S
+    assert micro_parts_first(now, Sizes(stream_align=True)) is True
+
+
+def test_micro_parts_order_at_both_sides_of_a_boundary() -> None:
+    """Issue 10: concrete cases of `micro_parts_first` around the boundary at 1,764,001,800 s (2025-11-24T16:30Z)."""
+    s = Sizes()
+    boundary = 1_764_001_800.0
+    streams = s.stream_setup_estimate + s.stream_seconds
+    # the streams would end 10 s before the boundary: parts 1 and 3 first would push it past: they run after
+    assert micro_parts_first(boundary - streams - 10, s) is False
+    # ... 200 s before it: there is room for them first
+    assert micro_parts_first(boundary - streams - 200, s) is True
+    # ... just after it: a whole window ahead
+    assert micro_parts_first(boundary - streams + 1, s) is True
