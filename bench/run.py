@@ -1055,19 +1055,19 @@ def _seconds_of(x: Mapping[str, Any]) -> float:
 
 
 def xray_of_stream(x: Mapping[str, Any], u: cost.Usage, prices: dict[str, Any]) -> dict[str, Any]:
-    """X-Ray of a measured stream ``x`` whose WHOLE usage is ``u``: per trace entry point (`cost.xray_entry_points`)
-    its measured rate (traces over `_seconds_of`) and the share the default sampling rule records of it
-    (``entry_share``), and per trace counter that share (`cost.xray_shares`) for ``Usage.xray_share`` of the stream
-    and its slices. Without a duration: all empty (every trace counted, prices.json
+    """X-Ray of a measured stream ``x`` whose WHOLE usage is ``u``: per trace entry point its measured rate (traces
+    over `_seconds_of`) and the share the default sampling rule records of it (``entry_share``,
+    `cost.xray_entry_sampling`), and per trace counter that share (`cost.xray_shares`) for ``Usage.xray_share`` of
+    the stream and its slices. Without a duration: all empty (every trace counted, prices.json
     ``xray_traced_share_of_invocations``)."""
     seconds = _seconds_of(x)
     if seconds <= 0:
         return {"seconds": 0.0, "per_second": {}, "entry_share": {}, "share": {}}
-    per_second = {e: sum(by.values()) / seconds for e, by in cost.xray_entry_points(u).items()}
+    entry = cost.xray_entry_sampling(u, seconds, prices)
     return {
         "seconds": seconds,
-        "per_second": per_second,
-        "entry_share": {e: cost.xray_sampled_share(r, prices) for e, r in per_second.items()},
+        "per_second": {e: rate for e, (rate, _share) in entry.items()},
+        "entry_share": {e: share for e, (_rate, share) in entry.items()},
         "share": cost.xray_shares(u, seconds, prices),
     }
 
