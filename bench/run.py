@@ -110,10 +110,10 @@ class Sizes:
     stream_settle: float = 150.0
     stream_setup_estimate: float = 30.0
     """estimated seconds to start the stream stacks (six took 25-34 s on this machine kind); only orders the parts
-    (`micro_parts_first`)"""
-    micro_estimate: float = 80.0
-    """estimated seconds of parts 1 and 3 at these sizes (55 + 22 s on this machine kind); only orders the parts
-    (`micro_parts_first`)"""
+    (`micro_part_now`)"""
+    micro_estimates: tuple[tuple[str, float], ...] = (("cpu", 60.0), ("cold", 25.0))
+    """estimated seconds of parts 1 and 3 (`MICRO_PARTS`) at these sizes (55-63 and 21-22 s on this machine kind);
+    only orders the parts (`micro_part_now`)"""
     stream_poll_s: float = 1.0
     stream_args: tuple[tuple[str, Any], ...] = ()
     """component args of the stream stacks (default: none, i.e. the component's defaults)"""
@@ -135,7 +135,7 @@ QUICK = Sizes(
     stream_settle=90.0,
     stream_poll_s=1.0,
     stream_setup_estimate=5.0,
-    micro_estimate=5.0,
+    micro_estimates=(("cpu", 5.0), ("cold", 5.0)),
 )
 
 
@@ -2176,27 +2176,29 @@ def analyse(r: dict[str, Any]) -> None:
 
 MICRO_PARTS = ("cpu", "cold")
 """Parts 1 and 3: micro-benchmarks of CPU time and of fresh processes, sensitive to other load, so they run while no
-stack is up (`micro_parts_first`)."""
+stack is up (`micro_part_now`)."""
 
 ORDER_MARGIN_S = 20.0
-"""`micro_parts_first`'s allowance for its estimates (`Sizes.stream_setup_estimate`, `Sizes.micro_estimate`)."""
+"""`micro_part_now`'s allowance for its estimates (`Sizes.stream_setup_estimate`, `Sizes.micro_estimates`)."""
 
 
-def micro_parts_first(now_s: float, s: Sizes) -> bool:
-    """Whether parts 1 and 3 (`MICRO_PARTS`) run before part 6's streams (True) or after part 6 has finished and
-    stopped its stacks (False); either way they run alone. ``now_s``: the wall clock (epoch seconds).
+def micro_part_now(now_s: float, s: Sizes, part: str) -> bool:
+    """Whether micro part ``part`` (`MICRO_PARTS`) runs now, before part 6's streams (True), or after part 6 has
+    finished and stopped its stacks (False); either way it runs alone. ``now_s``: the wall clock (epoch seconds).
 
     Part 6 ends when its streams' last 5-minute groups are stored, after their window has closed (up to about 5.5
-    minutes after the streams, `DEFERRAL_WAIT_S`), and parts 2, 4 and 5 run in that wait. Running parts 1 and 3 first
-    moves the streams' end later by their duration: harmless unless that carries it across a 5-minute boundary,
-    where the last groups would wait a whole extra window. So they run first unless a boundary lies within their
-    estimated duration (plus `ORDER_MARGIN_S`) after the streams would end without them; then they run after part 6,
-    whose last groups come back soon after the streams, while parts 2, 4 and 5 run. With ``stream_align`` the
-    streams wait for a boundary anyway: parts 1 and 3 run first."""
+    minutes after the streams, `DEFERRAL_WAIT_S`), and parts 2, 4 and 5 run in that wait. A part run first moves the
+    streams' end later by its duration: harmless unless that carries the end across a 5-minute boundary, where the
+    last groups would wait a whole extra window. So it runs now unless a boundary lies within its estimate
+    (`Sizes.micro_estimates`, plus `ORDER_MARGIN_S`) after the streams would end if they started now; otherwise
+    after part 6, whose last groups then come back soon after the streams, while parts 2, 4 and 5 run. Asked before
+    each part, so a part slower than its estimate moves only the parts after it. With ``stream_align`` the streams
+    wait for a boundary anyway: every part runs first."""
     from bench import stream
 
+    estimate = dict(s.micro_estimates)[part]
     end = now_s + s.stream_setup_estimate + s.stream_seconds
-    return s.stream_align or not stream.crosses_group_boundary(end, s.micro_estimate + ORDER_MARGIN_S)
+    return s.stream_align or not stream.crosses_group_boundary(end, estimate + ORDER_MARGIN_S)
 
 
 def run_all(s: Sizes, parts: Sequence[str], work: Path, out_path: Path | None) -> dict[str, Any]:
@@ -2220,18 +2222,20 @@ def run_all(s: Sizes, parts: Sequence[str], work: Path, out_path: Path | None) -
 
     build_bench()
     t = done("build", t0)
-    # Parts 1 and 3 (CPU throughput, cold start: micro-benchmarks sensitive to other load) run alone, before part 6 or
-    # after it (`micro_parts_first`). Part 6 streams; parts 2, 4 and 5 (the pipeline on its own local stack, and the
+    # Parts 1 and 3 (CPU throughput, cold start: micro-benchmarks sensitive to other load) run alone, each before part
+    # 6 or after it (`micro_part_now`). Part 6 streams; parts 2, 4 and 5 (the pipeline on its own local stack, and the
     # naive design) run while the streams' last 5-minute groups wait for their window to close (their deferrals come
     # back up to about 5.5 minutes after the streams; their cost belongs to the streams); then part 6 finishes. The
     # six idle stacks stay up meanwhile: their pollers (about half a core) and the deferred groups' computations when
     # they come due are a load beside parts 2, 4 and 5 (whose request counts do not depend on it; their wall times
     # may be a little longer).
-    micro = [p for p in parts if p in MICRO_PARTS]
-    first = "stream" not in parts or micro_parts_first(time.time(), s)
-    r["micro_parts_first"] = first
-    if first:
-        t = _other_parts(s, micro, work, r, done, t, starts)
+    later: list[str] = []
+    r["micro_parts_after_streams"] = later
+    for part in (p for p in MICRO_PARTS if p in parts):
+        if "stream" not in parts or micro_part_now(time.time(), s, part):
+            t = _other_parts(s, [part], work, r, done, t, starts)
+        else:
+            later.append(part)
     phases = streaming_phases(s, work / "stream") if "stream" in parts else None
     try:
         if phases is not None:
@@ -2250,8 +2254,7 @@ def run_all(s: Sizes, parts: Sequence[str], work: Path, out_path: Path | None) -
     finally:
         if phases is not None:
             phases.close()
-    if not first:
-        t = _other_parts(s, micro, work, r, done, t, starts)
+    t = _other_parts(s, later, work, r, done, t, starts)
     # after every part: both analyses use part 1's aggregation rate, and part 6's part 3's cold starts too
     if "e2e" in r and "naive" in r:
         analyse(r)
