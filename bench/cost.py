@@ -261,7 +261,7 @@ def xray_entry_points(u: Usage) -> dict[str, dict[str, float]]:
 
 def xray_traces(u: Usage) -> int:
     """Traces a run records at a traced share of 1 (`xray_entry_points`, summed)."""
-    return int(sum(n for by in xray_entry_points(u).values() for n in by.values()))
+    return int(sum(_xray_counts(u).values()))
 
 
 def _xray_counts(u: Usage) -> dict[str, float]:
@@ -279,16 +279,24 @@ def xray_shares(u: Usage, seconds: float, p: dict[str, Any]) -> dict[str, float]
     MEASURED rate (its traces over ``seconds``, the time the stream ran); a counter with traces at several entry
     points (DataIngestion of a usage with both API requests and S3 objects) at their weighted mean. Give it a WHOLE
     stream's usage and set the answer as ``Usage.xray_share`` of the stream and of its slices."""
-    if not (isinstance(seconds, (int, float)) and math.isfinite(seconds) and seconds > 0):
-        raise ValueError(f"xray_shares needs the stream's duration in seconds > 0, got {seconds!r}")
+    entry = xray_entry_sampling(u, seconds, p)
     recorded: dict[str, float] = defaultdict(float)
     traces: dict[str, float] = defaultdict(float)
-    for by in xray_entry_points(u).values():
-        share = xray_sampled_share(sum(by.values()) / seconds, p)
+    for e, by in xray_entry_points(u).items():
+        share = entry[e][1]
         for c, n in by.items():
             recorded[c] += n * share
             traces[c] += n
     return {c: recorded[c] / traces[c] for c in traces}
+
+
+def xray_entry_sampling(u: Usage, seconds: float, p: dict[str, Any]) -> dict[str, tuple[float, float]]:
+    """Per trace entry point of ``u`` (`xray_entry_points`): its MEASURED rate (its traces over ``seconds``, the time
+    the stream ran) and the share of it X-Ray's default sampling rule records (`xray_sampled_share`)."""
+    if not (isinstance(seconds, (int, float)) and math.isfinite(seconds) and seconds > 0):
+        raise ValueError(f"xray_shares needs the stream's duration in seconds > 0, got {seconds!r}")
+    rates = {e: sum(by.values()) / seconds for e, by in xray_entry_points(u).items()}
+    return {e: (r, xray_sampled_share(r, p)) for e, r in rates.items()}
 
 
 def xray_recorded(u: Usage, p: dict[str, Any]) -> float:

@@ -54,7 +54,7 @@ from bench import cost  # noqa: E402
 from tools.local import datagen  # noqa: E402
 from tools.local.calls import Call, ddb_item_size, summarize  # noqa: E402
 from tools.local.client import aggregate_rows, group_partition  # noqa: E402
-from tools.local.host import FUNCTIONS, NODE18, bundle_path  # noqa: E402
+from tools.local.host import FUNCTIONS, NODE18, bundle_environment, bundle_path  # noqa: E402
 from tools.local.mocks import REGION  # noqa: E402
 from tools.local.proxy import CountingProxy  # noqa: E402
 
@@ -108,6 +108,12 @@ class Sizes:
     stream_kinds: tuple[str, ...] = ()
     """stream kinds (`bench.stream.KINDS`) of part 6; empty: every kind"""
     stream_settle: float = 150.0
+    stream_setup_estimate: float = 30.0
+    """estimated seconds to start the stream stacks (six took 25-34 s on this machine kind); only orders the parts
+    (`micro_part_now`)"""
+    micro_estimates: tuple[tuple[str, float], ...] = (("cpu", 60.0), ("cold", 25.0))
+    """estimated seconds of parts 1 and 3 (`MICRO_PARTS`) at these sizes (55-63 and 21-22 s on this machine kind);
+    only orders the parts (`micro_part_now`)"""
     stream_poll_s: float = 1.0
     stream_args: tuple[tuple[str, Any], ...] = ()
     """component args of the stream stacks (default: none, i.e. the component's defaults)"""
@@ -128,6 +134,8 @@ QUICK = Sizes(
     stream_symbols=(10,),
     stream_settle=90.0,
     stream_poll_s=1.0,
+    stream_setup_estimate=5.0,
+    micro_estimates=(("cpu", 5.0), ("cold", 5.0)),
 )
 
 
@@ -217,14 +225,17 @@ def run_cold_start(runs: int) -> dict[str, Any]:
             raise FileNotFoundError(f"bundle of {f} missing at {path}: run `make build` first")
     samples: dict[str, list[tuple[float, float, float]]] = {k: [] for k in targets}
     cpu: dict[str, list[float]] = {k: [] for k in targets}
-    env = node_env()
+    # each bundle with its function's environment (the bundles refuse to start without it, as on Lambda)
+    envs = {
+        name: {**node_env(), **(bundle_environment(name) if path else {})} for name, path in targets.items()
+    }
     for _ in range(runs):
         for name, path in targets.items():
             t0 = time.perf_counter()
             r = subprocess.run(
                 [node, str(probe), *([str(path)] if path else [])],
                 capture_output=True,
-                env=env,
+                env=envs[name],
                 cwd=str(REPO),
                 timeout=60,
                 check=False,
@@ -309,15 +320,10 @@ def corrected_units(calls: Sequence[Call], full_item_bytes: float) -> dict[str, 
 def _table_bytes(p: Any, symbols: Sequence[str]) -> tuple[int, int, int, int]:
     """(tick items, their bytes, aggregate items, their bytes) of the state table (DynamoDB item sizes); an aggregate
     item is one (symbol, 5m) group, holding its 5m window and its 1m windows."""
-    n_t = b_t = n_a = b_a = 0
-    for s in symbols:
-        for item in p.query(s):
-            n_t += 1
-            b_t += ddb_item_size(item)
-        for item in p.query(group_partition(s)):
-            n_a += 1
-            b_a += ddb_item_size(item)
-    return n_t, b_t, n_a, b_a
+    table = p.partitions()
+    ticks = [i for s in symbols for i in table.get(s, [])]
+    groups = [i for s in symbols for i in table.get(group_partition(s), [])]
+    return len(ticks), sum(map(ddb_item_size, ticks)), len(groups), sum(map(ddb_item_size, groups))
 
 
 def _bucket_bytes(s3: Any, bucket: str) -> int:
@@ -747,39 +753,35 @@ def _settle_api(
     t0 = time.monotonic()
     problems = ["the pipeline never went quiet"]
     n_t = b_t = 0
-    p.ddb  # noqa: B018 - create the (cached) boto3 client before the threads share it
     while _quiet_twice(fast, False, deadline):
         stored: dict[str, int] = {}
         got: dict[tuple[str, str], dict[int, dict[str, float | None]]] = {}
         n_t = b_t = 0
+        # the stored ticks: one Scan of the (small, local) table, not a Query per symbol (`StackClient.partitions`)
+        table = p.partitions()
 
         unanswered = threading.Event()
 
         def read(
             sym: str, unanswered: threading.Event = unanswered
-        ) -> tuple[str, list[Any], dict[str, Any], str | None]:
-            items = list(p.query(sym))
+        ) -> tuple[str, dict[str, Any], str | None]:
             if unanswered.is_set() and not retry_unanswered:
-                return sym, items, {}, None  # the round stops reading the API (below)
+                return sym, {}, None  # the round stops reading the API (below)
             try:
-                return (
-                    sym,
-                    items,
-                    {iv: p.api_aggregates(sym, iv, frm, to) for iv in datagen.INTERVALS_MS},
-                    None,
-                )
+                return sym, {iv: p.api_aggregates(sym, iv, frm, to) for iv in datagen.INTERVALS_MS}, None
             except RuntimeError as e:
                 # an answer other than 200, e.g. the local host's 504 after API Gateway's 29 s: a hot symbol's group
                 # not stored yet is computed from its ticks at read time, and moto needed longer than that for the
                 # 5 minutes of one 1,000-symbol stream's busiest symbol at the design rate. Not exact this round
                 unanswered.set()
-                return sym, items, {}, str(e)
+                return sym, {}, str(e)
 
-        # one symbol's reads after another took most of part 6's time at 1,000 symbols (3 requests each, mostly
+        # one symbol's reads after another took most of part 6's time at 1,000 symbols (2 requests each, mostly
         # waiting on moto and the host): a few at once, bounded, in symbol order
         errors: list[str] = []
         with concurrent.futures.ThreadPoolExecutor(max_workers=EXACTNESS_READERS) as readers:
-            for sym, items, api, error in readers.map(read, symbols):
+            for sym, api, error in readers.map(read, symbols):
+                items = table.get(sym, [])
                 stored[sym] = len(items)
                 n_t += len(items)
                 b_t += sum(ddb_item_size(i) for i in items)
@@ -818,10 +820,8 @@ def _settle_stored(
     if not _quiet_twice(fast, True, deadline):
         problem = "DataAggregator's deferrals never came back (delayed messages left in its buffer)"
         return [problem], round(time.monotonic() - t0, 1), (0, 0)
-    with concurrent.futures.ThreadPoolExecutor(max_workers=EXACTNESS_READERS) as readers:
-        groups = dict(
-            zip(symbols, readers.map(lambda sym: list(p.query(group_partition(sym))), symbols), strict=True)
-        )
+    table = p.partitions()  # one Scan, not a Query per symbol
+    groups = {sym: table.get(group_partition(sym), []) for sym in symbols}
     stored_rows = {
         (sym, iv): aggregate_rows(g, iv) for sym, g in groups.items() for iv in datagen.INTERVALS_MS
     }
@@ -1058,19 +1058,19 @@ def _seconds_of(x: Mapping[str, Any]) -> float:
 
 
 def xray_of_stream(x: Mapping[str, Any], u: cost.Usage, prices: dict[str, Any]) -> dict[str, Any]:
-    """X-Ray of a measured stream ``x`` whose WHOLE usage is ``u``: per trace entry point (`cost.xray_entry_points`)
-    its measured rate (traces over `_seconds_of`) and the share the default sampling rule records of it
-    (``entry_share``), and per trace counter that share (`cost.xray_shares`) for ``Usage.xray_share`` of the stream
-    and its slices. Without a duration: all empty (every trace counted, prices.json
+    """X-Ray of a measured stream ``x`` whose WHOLE usage is ``u``: per trace entry point its measured rate (traces
+    over `_seconds_of`) and the share the default sampling rule records of it (``entry_share``,
+    `cost.xray_entry_sampling`), and per trace counter that share (`cost.xray_shares`) for ``Usage.xray_share`` of
+    the stream and its slices. Without a duration: all empty (every trace counted, prices.json
     ``xray_traced_share_of_invocations``)."""
     seconds = _seconds_of(x)
     if seconds <= 0:
         return {"seconds": 0.0, "per_second": {}, "entry_share": {}, "share": {}}
-    per_second = {e: sum(by.values()) / seconds for e, by in cost.xray_entry_points(u).items()}
+    entry = cost.xray_entry_sampling(u, seconds, prices)
     return {
         "seconds": seconds,
-        "per_second": per_second,
-        "entry_share": {e: cost.xray_sampled_share(r, prices) for e, r in per_second.items()},
+        "per_second": {e: rate for e, (rate, _share) in entry.items()},
+        "entry_share": {e: share for e, (_rate, share) in entry.items()},
         "share": cost.xray_shares(u, seconds, prices),
     }
 
@@ -2177,6 +2177,33 @@ def analyse(r: dict[str, Any]) -> None:
         )
 
 
+MICRO_PARTS = ("cpu", "cold")
+"""Parts 1 and 3: micro-benchmarks of CPU time and of fresh processes, sensitive to other load, so they run while no
+stack is up (`micro_part_now`)."""
+
+ORDER_MARGIN_S = 20.0
+"""`micro_part_now`'s allowance for its estimates (`Sizes.stream_setup_estimate`, `Sizes.micro_estimates`)."""
+
+
+def micro_part_now(now_s: float, s: Sizes, part: str) -> bool:
+    """Whether micro part ``part`` (`MICRO_PARTS`) runs now, before part 6's streams (True), or after part 6 has
+    finished and stopped its stacks (False); either way it runs alone. ``now_s``: the wall clock (epoch seconds).
+
+    Part 6 ends when its streams' last 5-minute groups are stored, after their window has closed (up to about 5.5
+    minutes after the streams, `DEFERRAL_WAIT_S`), and parts 2, 4 and 5 run in that wait. A part run first moves the
+    streams' end later by its duration: harmless unless that carries the end across a 5-minute boundary, where the
+    last groups would wait a whole extra window. So it runs now unless a boundary lies within its estimate
+    (`Sizes.micro_estimates`, plus `ORDER_MARGIN_S`) after the streams would end if they started now; otherwise
+    after part 6, whose last groups then come back soon after the streams, while parts 2, 4 and 5 run. Asked before
+    each part, so a part slower than its estimate moves only the parts after it. With ``stream_align`` the streams
+    wait for a boundary anyway: every part runs first."""
+    from bench import stream
+
+    estimate = dict(s.micro_estimates)[part]
+    end = now_s + s.stream_setup_estimate + s.stream_seconds
+    return s.stream_align or not stream.crosses_group_boundary(end, estimate + ORDER_MARGIN_S)
+
+
 def run_all(s: Sizes, parts: Sequence[str], work: Path, out_path: Path | None) -> dict[str, Any]:
     """Run the selected parts and return (and optionally write) the results."""
 
@@ -2184,38 +2211,58 @@ def run_all(s: Sizes, parts: Sequence[str], work: Path, out_path: Path | None) -
     t0 = time.monotonic()
     part_s: dict[str, float] = {}
     r["part_seconds"] = part_s
+    load: dict[str, float] = {}
+    r["load_average_1m_at_start"] = load
+    """per part: the 1-minute load average when it started (what else the machine was doing)"""
 
     def done(part: str, since: float) -> float:
         part_s[part] = round(time.monotonic() - since, 1)
         log(f"[bench]    {part}: {part_s[part]:.0f} s")
         return time.monotonic()
 
+    def starts(part: str) -> None:
+        load[part] = round(os.getloadavg()[0], 2)
+
     build_bench()
     t = done("build", t0)
-    # Parts 1 and 3 (CPU throughput, cold start: micro-benchmarks sensitive to other load) run first, alone. Then part 6
-    # streams, and parts 2, 4 and 5 (the pipeline on its own local stack, and the naive design) run while the
-    # streams' last 5-minute groups wait for their window to close (their deferrals come back up to about 5.5 minutes
-    # after the streams; their cost belongs to the streams); then part 6 finishes. The six idle stacks stay up
-    # meanwhile: their pollers, and the deferred groups' computations when they come due, are a light load beside
-    # parts 2, 4 and 5 (whose request counts do not depend on it; their wall times may be a little longer).
-    t = _other_parts(s, [p for p in parts if p in ("cpu", "cold")], work, r, done, t)
+    # Parts 1 and 3 (CPU throughput, cold start: micro-benchmarks sensitive to other load) run alone, each before part
+    # 6 or after it (`micro_part_now`). Part 6 streams; parts 2, 4 and 5 (the pipeline on its own local stack, and the
+    # naive design) run while the streams' last 5-minute groups wait for their window to close (their deferrals come
+    # back up to about 5.5 minutes after the streams; their cost belongs to the streams); then part 6 finishes. The
+    # six idle stacks stay up meanwhile: their pollers (about half a core) and the deferred groups' computations when
+    # they come due are a load beside parts 2, 4 and 5 (whose request counts do not depend on it; their wall times
+    # may be a little longer).
+    later: list[str] = []
+    r["micro_parts_after_streams"] = later
+    for part in (p for p in MICRO_PARTS if p in parts):
+        if "stream" not in parts or micro_part_now(time.time(), s, part):
+            t = _other_parts(s, [part], work, r, done, t, starts)
+        else:
+            later.append(part)
     phases = streaming_phases(s, work / "stream") if "stream" in parts else None
     try:
         if phases is not None:
+            starts("stream")
             next(phases)
             t = done("stream", t)
-        t = _other_parts(s, [p for p in parts if p not in ("cpu", "cold")], work, r, done, t)
+        t = _other_parts(s, [p for p in parts if p not in MICRO_PARTS], work, r, done, t, starts)
         if phases is not None:
+            starts("stream deferrals")
             try:
                 next(phases)
                 raise RuntimeError("streaming_phases yielded more than once")
             except StopIteration as finished:
                 r["streaming"] = finished.value
-            analyse_streaming(r)
             t = done("stream deferrals", t)
     finally:
         if phases is not None:
             phases.close()
+    t = _other_parts(s, later, work, r, done, t, starts)
+    # after every part: both analyses use part 1's aggregation rate, and part 6's part 3's cold starts too
+    if "e2e" in r and "naive" in r:
+        analyse(r)
+    if "streaming" in r:
+        analyse_streaming(r)
     r["goals"] = goals(r)
     r["seconds"] = round(time.monotonic() - t0, 1)
     if out_path is not None:
@@ -2223,15 +2270,20 @@ def run_all(s: Sizes, parts: Sequence[str], work: Path, out_path: Path | None) -
     return r
 
 
-def _other_parts(s: Sizes, parts: Sequence[str], work: Path, r: dict[str, Any], done: Any, t: float) -> float:
-    """Parts 1-5 of `run_all` (each when selected), in order; returns the time the last one ended."""
+def _other_parts(
+    s: Sizes, parts: Sequence[str], work: Path, r: dict[str, Any], done: Any, t: float, starts: Any
+) -> float:
+    """Parts 1-5 of `run_all` (each when selected), in order; returns the time the last one ended. ``done(part,
+    since)`` records a part's seconds, ``starts(part)`` the load when it starts."""
     # The CPU part runs Node 18 and 20 side by side, one core each.
     if "cpu" in parts:
         log(f"[bench] 1. CPU throughput ({s.cpu_ticks:,} ticks, Node 18 and 20) ...")
+        starts("cpu")
         r["cpu"] = run_cpu(s)
         t = done("cpu", t)
     if "cold" in parts:
         log(f"[bench] 3. cold start ({s.cold_runs} fresh Node 18 processes per bundle) ...")
+        starts("cold")
         r["cold_start"] = run_cold_start(s.cold_runs)
         t = done("cold", t)
     if "pipeline" in parts:
@@ -2258,7 +2310,6 @@ def _other_parts(s: Sizes, parts: Sequence[str], work: Path, r: dict[str, Any], 
         naive = run_naive(ds0, work / "naive")
         r["naive"] = naive
         t = done("naive", t)
-        analyse(r)
     return t
 
 

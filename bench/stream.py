@@ -424,6 +424,15 @@ def next_group_start(now_s: float, margin_s: float = 1.0) -> float:
     return (math.floor((now_s + margin_s) / size) + 1) * size
 
 
+def crosses_group_boundary(start_s: float, seconds: float) -> bool:
+    """Whether a (symbol, 5-minute) group boundary lies in the ``seconds`` after the wall-clock second ``start_s``
+    (epoch), i.e. in (start_s, start_s + seconds]."""
+    if seconds < 0:
+        raise ValueError(f"seconds must be >= 0, got {seconds}")
+    size = datagen.INTERVALS_MS["5m"] / 1000
+    return math.floor((start_s + seconds) / size) > math.floor(start_s / size)
+
+
 def drive(
     stacks: Mapping[StreamSpec, Any],
     seconds: float,

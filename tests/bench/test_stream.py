@@ -17,12 +17,22 @@ from hypothesis import given
 from hypothesis import strategies as hst
 
 from bench import cost
-from bench.run import _aggregation_rows, _deliveries, analyse_streaming, streaming_goals
+from bench.run import (
+    DEFERRAL_WAIT_S,
+    ORDER_MARGIN_S,
+    Sizes,
+    _aggregation_rows,
+    _deliveries,
+    analyse_streaming,
+    micro_part_now,
+    streaming_goals,
+)
 from bench.stream import (
     EventSourceQueues,
     Freshness,
     StreamSpec,
     TickSource,
+    crosses_group_boundary,
     drive,
     exactness,
     next_group_start,
@@ -344,3 +354,52 @@ def test_next_group_start_is_the_next_5_minute_boundary(now: float, margin: floa
     t = next_group_start(now, margin)
     assert t % 300 == 0
     assert now + margin < t <= now + margin + 300
+
+
+@given(hst.floats(min_value=1.6e9, max_value=2.0e9), hst.floats(min_value=0.0, max_value=900.0))
+def test_crosses_group_boundary_iff_a_multiple_of_5_minutes_lies_in_the_span(
+    start: float, seconds: float
+) -> None:
+    """Issue 10 (the bench's part order): a (symbol, 5m) group boundary lies in (start, start + seconds] exactly when
+    some multiple of 300 s does (counted by walking the multiples near ``start``)."""
+    k0 = int(start // 300) - 1
+    found = any(start < 300 * k <= start + seconds for k in range(k0, k0 + 6))
+    assert crosses_group_boundary(start, seconds) is found
+    with pytest.raises(ValueError, match="seconds must be >= 0"):
+        crosses_group_boundary(start, -1.0)
+
+
+@given(hst.floats(min_value=1.6e9, max_value=2.0e9), hst.sampled_from(["cpu", "cold"]))
+def test_a_micro_part_runs_first_unless_that_carries_the_streams_end_across_a_boundary(
+    now: float, part: str
+) -> None:
+    """Issue 10 (make bench under 10 minutes): part 1 or 3 runs before the streams exactly when the streams, ending
+    that much later, still end in the 5-minute window they would end in without it (so the wait for their last
+    groups grows by no extra window); otherwise it runs after part 6, and then the streams end at most its duration
+    (plus the margin) before a boundary, so their last groups come back well within the deferral wait."""
+    s = Sizes()
+    estimate = dict(s.micro_estimates)[part]
+    end = now + s.stream_setup_estimate + s.stream_seconds  # the streams' end if they started now
+    late = end + estimate + ORDER_MARGIN_S  # ... and after the part (and the margin)
+    if micro_part_now(now, s, part):
+        assert end // 300 == late // 300
+    else:
+        to_boundary = 300 * (end // 300 + 1) - end
+        assert to_boundary <= estimate + ORDER_MARGIN_S < DEFERRAL_WAIT_S
+    assert micro_part_now(now, Sizes(stream_align=True), part) is True
+
+
+def test_micro_parts_order_at_both_sides_of_a_boundary() -> None:
+    """Issue 10: concrete cases of `micro_part_now` around the boundary at 1,764,001,800 s (2025-11-24T16:30Z)."""
+    s = Sizes()
+    boundary = 1_764_001_800.0
+    streams = s.stream_setup_estimate + s.stream_seconds
+    # the streams would end 10 s before the boundary: part 1 first would push it past: it runs after part 6
+    assert micro_part_now(boundary - streams - 10, s, "cpu") is False
+    # ... 50 s before it: no room for part 1 (60 s), room for part 3 (25 s)
+    assert micro_part_now(boundary - streams - 50, s, "cpu") is False
+    assert micro_part_now(boundary - streams - 50, s, "cold") is True
+    # ... 200 s before it: room for both
+    assert micro_part_now(boundary - streams - 200, s, "cpu") is True
+    # ... just after it: a whole window ahead
+    assert micro_part_now(boundary - streams + 1, s, "cpu") is True

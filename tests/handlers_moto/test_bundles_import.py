@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from tests.handlers_moto.conftest import NODE_MAJOR, NODE_VERSIONS, node_binary
-from tools.local.host import FUNCTIONS, bundle_path
+from tools.local.host import FUNCTIONS, bundle_environment, bundle_path
 
 IMPORTER = """
 import { pathToFileURL } from "node:url";
@@ -19,17 +19,13 @@ const mod = await import(pathToFileURL(process.argv[2]).href);
 console.log(JSON.stringify({ node: process.version, handler: typeof mod.handler }));
 """
 
-# the env contract of docs/design.md: a module may read it at import time, as on Lambda
+# what Lambda sets; each function's own variables come from the component (`bundle_environment`): the bundles check
+# them at import time and refuse to start without them, as on Lambda
 LAMBDA_ENV = {
     "AWS_REGION": "us-east-1",
     "AWS_ACCESS_KEY_ID": "test",
     "AWS_SECRET_ACCESS_KEY": "test",
     "AWS_ENDPOINT_URL": "http://127.0.0.1:9",
-    "RAW_BUCKET": "b",
-    "PROCESSING_QUEUE_URL": "http://127.0.0.1:9/123456789012/q",
-    "STATE_TABLE": "MarketDataState-x",
-    "EVENT_BUS_NAME": "MarketDataEvents-x",
-    "DATA_RETENTION_DAYS": "30",
     "POWERTOOLS_TRACE_ENABLED": "false",
     "TZ": "UTC",
     "PATH": "/usr/bin:/bin",
@@ -41,7 +37,7 @@ def import_bundle(node: str, bundle: Path, workdir: Path) -> dict[str, str]:
     stderr when it does not import; return what the importer saw ({"node": version, "handler": typeof handler})."""
     importer = workdir / "importer.mjs"
     importer.write_text(IMPORTER)
-    env = {**LAMBDA_ENV, "POWERTOOLS_SERVICE_NAME": bundle.parent.name}
+    env = {**LAMBDA_ENV, **bundle_environment(bundle.parent.name)}
     proc = subprocess.run(
         [node, str(importer), str(bundle)], capture_output=True, text=True, timeout=60, env=env, cwd=workdir
     )

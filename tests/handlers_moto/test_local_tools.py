@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from market_data_pipeline import COMPONENT_TOKEN
 
 from tests.handlers_moto.conftest import FIXTURES, wait_until
 from tools.local import datagen
@@ -20,6 +21,7 @@ from tools.local.host import (
     pipeline_host_config,
 )
 from tools.local.moto_server import MotoServer
+from tools.local.recording import record
 from tools.local.stack import LocalStack
 
 
@@ -75,8 +77,83 @@ def test_host_process_reports_bad_config_and_stops_by_pid(tmp_path: Path) -> Non
     assert pid is not None and _pid_gone(pid) and "listening on http://127.0.0.1:" in log.read_text()
 
 
-def test_pipeline_host_config_follows_the_env_contract() -> None:
-    """pipeline_host_config wires the four bundles with the env vars and triggers of docs/design.md."""
+def _declared(suffix: str, args: dict[str, Any]) -> tuple[PipelineResources, dict[str, Any]]:
+    """What the component declares for `args` under the Pulumi mocks: resources named as the mocks name them, and
+    per function its environment, timeout, memory, async retries and the event source mapping that feeds it."""
+    rec = record(suffix, args)
+    outs = next(r.outputs for r in rec if r.typ == COMPONENT_TOKEN)
+    queues = {r.inputs["name"]: r.outputs for r in rec if r.typ == "aws:sqs/queue:Queue"}
+    res = PipelineResources(
+        suffix=suffix,
+        bucket=outs["bucket_name"],
+        table=outs["table_name"],
+        queue_url=outs["queue_url"],
+        event_bus=outs["event_bus_name"],
+        s3_shim_queue_url="s3shim",
+        aggregation_queue_url=queues[f"AggregationQueue-{suffix}"]["url"],
+    )
+    fns: dict[str, Any] = {}
+    for r in rec:
+        if r.typ == "aws:lambda/function:Function":
+            fns[r.inputs["name"]] = {
+                "env": r.inputs["environment"]["variables"],
+                "timeout": r.inputs["timeout"],
+                "memory": r.inputs["memorySize"],
+            }
+    for r in rec:
+        if r.typ == "aws:lambda/functionEventInvokeConfig:FunctionEventInvokeConfig":
+            fns[r.inputs["functionName"]]["retries"] = r.inputs["maximumRetryAttempts"]
+        if r.typ == "aws:lambda/eventSourceMapping:EventSourceMapping":
+            fns[r.inputs["functionName"].split(":")[-1]]["sqs"] = {
+                "queue": r.inputs["eventSourceArn"].split(":")[-1],
+                "batchSize": r.inputs["batchSize"],
+                "maximumBatchingWindowSeconds": r.inputs["maximumBatchingWindowInSeconds"],
+            }
+    return res, fns
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        {},
+        {"api_archive": True, "data_retention_days": 400, "lambda_memory_mb": 1024},
+        {
+            "queue_visibility_timeout_seconds": 120,
+            "processor_batch_size": 100,
+            "processor_batching_window_seconds": 5,
+            "aggregation_batching_window_seconds": 2,
+        },
+    ],
+    ids=["defaults", "archive-retention-memory", "batches-timeouts"],
+)
+def test_pipeline_host_config_runs_each_function_as_the_component_declares_it(args: dict[str, Any]) -> None:
+    """R-FN-3..6: for the same args, `pipeline_host_config` gives each bundle exactly the environment the component
+    declares under the Pulumi mocks (every variable, so one added to the component cannot be missing locally), and
+    its timeout, memory, async retries, batch size and batching window."""
+    res, declared = _declared("dev", args)
+    cfg = pipeline_host_config(res, endpoint_url="http://127.0.0.1:1", args=args, schedule_every_ms=None)
+    queue_names = {res.queue_url: res.queue_url.rsplit("/", 1)[-1]}
+    queue_names[res.aggregation_queue_url] = res.aggregation_queue_url.rsplit("/", 1)[-1]
+    assert set(cfg["functions"]) == set(declared)
+    for name, fn in cfg["functions"].items():
+        want = declared[name]
+        assert fn["env"] == want["env"], name
+        assert (fn["timeout"], fn["memory"]) == (want["timeout"], want["memory"]), name
+        if "retries" in want:
+            assert fn["async"]["maximumRetryAttempts"] == want["retries"], name
+    sqs = {s["function"]: s for s in cfg["eventSources"] if s["type"] == "sqs"}
+    assert set(sqs) == {n for n, f in declared.items() if "sqs" in f}
+    for name, src in sqs.items():
+        assert {
+            "queue": queue_names[src["queueUrl"]],
+            "batchSize": src["batchSize"],
+            "maximumBatchingWindowSeconds": src["maximumBatchingWindowSeconds"],
+        } == declared[name]["sqs"], name
+
+
+def test_pipeline_host_config_overrides_and_bad_input() -> None:
+    """The local overrides change only what they name; a bad arg is refused by the component's own validation,
+    and an unknown timeout key or function names what is allowed."""
     res = PipelineResources(
         suffix="dev",
         bucket="b",
@@ -84,29 +161,39 @@ def test_pipeline_host_config_follows_the_env_contract() -> None:
         queue_url="q",
         event_bus="MarketDataEvents-dev",
         s3_shim_queue_url="s3shim",
-        rule_shim_queue_url="ruleshim",
+        aggregation_queue_url="aggq",
         ingestion_failure_queue_url="ingfail",
         api_key="k",
         stage="prod",
     )
-    cfg = pipeline_host_config(res, endpoint_url="http://127.0.0.1:1", schedule_every_ms=1000)
+    base = pipeline_host_config(res, endpoint_url="http://127.0.0.1:1", schedule_every_ms=1000)
+    cfg = pipeline_host_config(
+        res,
+        endpoint_url="http://127.0.0.1:1",
+        schedule_every_ms=1000,
+        timeouts={"processor": 15},
+        retention_days=7,
+        memory_mb=512,
+        extra_env={"query": {"X": "1"}},
+    )
     fns = cfg["functions"]
-    assert set(fns) == {"DataIngestion-dev", "DataProcessor-dev", "DataAggregator-dev", "DataQuery-dev"}
     assert fns["DataIngestion-dev"]["file"] == str(bundle_path("ingestion"))
-    assert fns["DataIngestion-dev"]["env"]["PROCESSING_QUEUE_URL"] == "q"
     assert fns["DataIngestion-dev"]["async"]["onFailureQueueUrl"] == "ingfail"
-    assert fns["DataProcessor-dev"]["env"]["EVENT_BUS_NAME"] == "MarketDataEvents-dev"
-    assert {f["env"]["POWERTOOLS_SERVICE_NAME"] for f in fns.values()} == {
-        "ingestion",
-        "processor",
-        "aggregator",
-        "query",
+    assert fns["DataProcessor-dev"]["timeout"] == 15
+    assert {n: f["timeout"] for n, f in fns.items() if n != "DataProcessor-dev"} == {
+        n: f["timeout"] for n, f in base["functions"].items() if n != "DataProcessor-dev"
     }
+    assert {f["memory"] for f in fns.values()} == {512}
+    assert fns["DataProcessor-dev"]["env"] == {
+        **base["functions"]["DataProcessor-dev"]["env"],
+        "DATA_RETENTION_DAYS": "7",
+    }
+    assert fns["DataQuery-dev"]["env"] == {**base["functions"]["DataQuery-dev"]["env"], "X": "1"}
     kinds = {(s["type"], s["function"]) for s in cfg["eventSources"]}
     assert kinds == {
         ("s3-notification", "DataIngestion-dev"),
         ("sqs", "DataProcessor-dev"),
-        ("eventbridge-rule", "DataAggregator-dev"),
+        ("sqs", "DataAggregator-dev"),
         ("schedule", "DataAggregator-dev"),
     }
     assert {(r["method"], r["resource"]) for r in cfg["api"]["routes"]} == {
@@ -115,6 +202,12 @@ def test_pipeline_host_config_follows_the_env_contract() -> None:
         ("GET", "/symbols/{symbol}/ticks"),
         ("GET", "/symbols/{symbol}/aggregates"),
     }
+    with pytest.raises(ValueError, match=r"invalid data_retention_days=0: allowed an integer from 1 to 3650"):
+        pipeline_host_config(res, endpoint_url="http://127.0.0.1:1", retention_days=0)
+    with pytest.raises(ValueError, match=r"unknown args \['nope'\]"):
+        pipeline_host_config(res, endpoint_url="http://127.0.0.1:1", args={"nope": 1})
+    with pytest.raises(ValueError, match=r"timeouts for unknown functions \['ingest'\]; allowed: ingestion"):
+        pipeline_host_config(res, endpoint_url="http://127.0.0.1:1", timeouts={"ingest": 1})
     with pytest.raises(ValueError, match="unknown function 'nope'"):
         bundle_path("nope")
 

@@ -123,7 +123,7 @@ def _create_resources(moto: MotoServer) -> tuple[PipelineResources, str]:
     )["QueueUrl"]
     s3_shim = sqs.create_queue(QueueName=f"local-s3-to-DataIngestion-{SUFFIX}")["QueueUrl"]
     # the TicksStored rule's target: the aggregation buffer DataAggregator consumes in batches (R-FN-5)
-    rule_shim = sqs.create_queue(QueueName=f"AggregationQueue-{SUFFIX}")["QueueUrl"]
+    aggregation_queue = sqs.create_queue(QueueName=f"AggregationQueue-{SUFFIX}")["QueueUrl"]
     ing_fail = sqs.create_queue(QueueName=f"DataIngestion-on-failure-{SUFFIX}")["QueueUrl"]
     agg_fail = sqs.create_queue(QueueName=f"DataAggregator-on-failure-{SUFFIX}")["QueueUrl"]
     bucket = f"market-data-raw-{SUFFIX}-{ACCOUNT}"
@@ -158,7 +158,9 @@ def _create_resources(moto: MotoServer) -> tuple[PipelineResources, str]:
     pattern = {"source": ["market-data.processor"], "detail-type": ["TicksStored"]}  # docs/design.md
     events.put_rule(Name=f"TicksStoredRule-{SUFFIX}", EventBusName=bus, EventPattern=json.dumps(pattern))
     events.put_targets(
-        Rule=f"TicksStoredRule-{SUFFIX}", EventBusName=bus, Targets=[{"Id": "shim", "Arn": arn(rule_shim)}]
+        Rule=f"TicksStoredRule-{SUFFIX}",
+        EventBusName=bus,
+        Targets=[{"Id": "shim", "Arn": arn(aggregation_queue)}],
     )
     res = PipelineResources(
         suffix=SUFFIX,
@@ -167,8 +169,7 @@ def _create_resources(moto: MotoServer) -> tuple[PipelineResources, str]:
         queue_url=queue,
         event_bus=bus,
         s3_shim_queue_url=s3_shim,
-        rule_shim_queue_url=rule_shim,
-        aggregation_queue_url=rule_shim,
+        aggregation_queue_url=aggregation_queue,
         ingestion_failure_queue_url=ing_fail,
         aggregator_failure_queue_url=agg_fail,
         api_key=API_KEY,
@@ -245,6 +246,8 @@ def pipeline(request: pytest.FixtureRequest, moto_server: MotoServer) -> Iterato
     cfg = pipeline_host_config(
         res,
         endpoint_url=moto_server.endpoint_url,
+        # batches handed on at once (the component's defaults wait up to 1 s and 10 s to gather them)
+        args={"processor_batching_window_seconds": 0, "aggregation_batching_window_seconds": 1},
         node_binary=node_binary(node),
         schedule_every_ms=None,  # the schedule is invoked explicitly below
         timeouts={"processor": VISIBILITY_TIMEOUT / 2},

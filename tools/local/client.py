@@ -10,6 +10,8 @@ from collections.abc import Iterable, Iterator, Mapping
 from decimal import Decimal
 from typing import Any
 
+from market_data_pipeline.constants import TABLE_HASH_KEY
+
 from tools.local.host_config import API_URL_KEY, ENDPOINT_URL_KEY
 from tools.local.mocks import REGION
 from tools.local.moto_server import CREDENTIALS
@@ -108,13 +110,28 @@ class StackClient:
         """The DynamoDB client."""
         return self.client("dynamodb")
 
+    def partitions(self) -> dict[str, list[dict[str, Any]]]:
+        """Every item of the table, by partition key (paginated, strongly consistent Scan): the whole of a small local
+        table in a few requests, where a `query` per partition would take one or more per symbol (the bench reads
+        thousands of partitions at once). A read for checking a local stack, not an access path of the functions."""
+        out: dict[str, list[dict[str, Any]]] = {}
+        kw: dict[str, Any] = {"TableName": self.table, "ConsistentRead": True}
+        for _ in range(MAX_PAGES):
+            page = self.ddb.scan(**kw)
+            for item in page["Items"]:
+                out.setdefault(item[TABLE_HASH_KEY]["S"], []).append(item)
+            if "LastEvaluatedKey" not in page:
+                return out
+            kw["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+        raise RuntimeError(f"scan of {self.table} had more than {MAX_PAGES} pages")
+
     def query(self, pk: str, select_count: bool = False) -> Iterator[dict[str, Any]]:
         """Every item of one partition of the table (paginated Query, never Scan); `select_count`: one
         ``{"count": n}`` per page instead."""
         kw: dict[str, Any] = {
             "TableName": self.table,
             "KeyConditionExpression": "#s = :s",
-            "ExpressionAttributeNames": {"#s": "symbol"},
+            "ExpressionAttributeNames": {"#s": TABLE_HASH_KEY},
             "ExpressionAttributeValues": {":s": {"S": pk}},
         }
         if select_count:

@@ -16,6 +16,7 @@ import subprocess
 import tempfile
 import time
 import urllib.parse
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
@@ -23,7 +24,9 @@ from typing import Any
 
 from market_data_pipeline import naming
 from market_data_pipeline.api import BINARY_MEDIA_TYPES
-from market_data_pipeline.constants import HANDLER_DIRS
+from market_data_pipeline.config import validate
+from market_data_pipeline.constants import AGGREGATION_BATCH_SIZE, ASYNC_MAX_RETRY_ATTEMPTS, HANDLER_DIRS
+from market_data_pipeline.functions import EnvironmentResources, function_environment, function_timeout
 
 from tools.local.child_server import terminate
 from tools.local.mocks import ACCOUNT, REGION
@@ -48,6 +51,29 @@ def bundle_path(fn: str) -> Path:
     return HANDLERS_DIR / fn / "index.mjs"
 
 
+PLACEHOLDER_RESOURCES: EnvironmentResources[str] = EnvironmentResources(
+    raw_bucket="market-data-local",
+    processing_queue_url="http://127.0.0.1:9/123456789012/ProcessingQueue-local",
+    state_table="MarketDataState-local",
+    event_bus_name="MarketDataEvents-local",
+    aggregation_queue_url="http://127.0.0.1:9/123456789012/AggregationQueue-local",
+)
+"""Resource identities for a bundle started outside a stack (nothing listens at port 9)."""
+
+
+def bundle_environment(fn: str) -> dict[str, str]:
+    """The environment the component gives the function of bundle ``fn`` (ingestion, ...) with its default args,
+    naming `PLACEHOLDER_RESOURCES`: what a bundle needs to start outside a stack (it refuses to start without its
+    variables), e.g. to import it in a fresh Node process."""
+    function = {handler: f for f, handler in HANDLER_DIRS.items()}
+    if fn not in function:
+        raise ValueError(f"unknown function {fn!r}; allowed: {', '.join(FUNCTIONS)}")
+    env: dict[str, str] = function_environment(
+        function[fn], validate({"environment_suffix": "local"}), PLACEHOLDER_RESOURCES
+    )
+    return env
+
+
 @dataclass(frozen=True)
 class PipelineResources:
     """Physical names and URLs of the pipeline resources the host wires the four functions to."""
@@ -58,70 +84,79 @@ class PipelineResources:
     queue_url: str
     event_bus: str
     s3_shim_queue_url: str
-    rule_shim_queue_url: str
+    aggregation_queue_url: str
+    """The aggregation buffer the TicksStored rule targets (R-FN-5): DataAggregator consumes it as an SQS event
+    source (batches, partial failures) and sends its deferrals to it (AGGREGATION_QUEUE_URL)."""
     ingestion_failure_queue_url: str | None = None
     aggregator_failure_queue_url: str | None = None
     api_key: str | None = None
     stage: str | None = None
-    aggregation_queue_url: str | None = None
-    """The aggregation buffer (R-FN-5): when set, the rule's target queue is consumed by DataAggregator as an SQS
-    event source (batches, partial failures) and DataAggregator sends its deferrals to it; when None, the host
-    invokes DataAggregator once per event from `rule_shim_queue_url` (the direct form R-EVB-1 also allows)."""
 
 
 def pipeline_host_config(
     res: PipelineResources,
     *,
     endpoint_url: str,
+    args: Mapping[str, Any] | None = None,
     node_binary: str | Path | None = None,
     schedule_every_ms: int | None = 300_000,
-    processor_batch_size: int = 10,
-    processor_batching_window_seconds: float = 0,
+    processor_batch_size: int | None = None,
+    processor_batching_window_seconds: int | None = None,
     processor_concurrency: int = 2,
     timeouts: dict[str, float] | None = None,
-    memory_mb: int = 3072,
-    retention_days: int = 30,
+    memory_mb: int | None = None,
+    retention_days: int | None = None,
     async_retry_delay_ms: int = 1000,
     echo_logs: bool = False,
     extra_env: dict[str, dict[str, str]] | None = None,
 ) -> dict[str, Any]:
-    """Host config for the four real bundles, following the env-var contract of docs/design.md.
+    """Host config for the four real bundles as the component declares them for `args` (its args without
+    `environment_suffix`, which is ``res.suffix``; validated by the component, so a bad one raises its ConfigError).
 
-    ``extra_env`` maps a function key (ingestion, ...) to additional environment variables.
-    ``schedule_every_ms=None`` turns the emulated schedule off (tests then invoke it explicitly).
+    The component is the one owner of what this config mirrors: each function's environment
+    (`market_data_pipeline.functions.function_environment`), timeout (`function_timeout`) and memory, the event
+    sources' batch sizes and windows, and the async retries. The keyword overrides are local changes on top:
+    ``processor_batch_size``, ``processor_batching_window_seconds``, ``memory_mb`` and ``retention_days`` stand for
+    the args of those names (``memory_mb``: ``lambda_memory_mb``, ``retention_days``: ``data_retention_days``);
+    ``timeouts`` maps a function key (ingestion, ...) to a timeout in seconds; ``extra_env`` maps a function key to
+    additional environment variables. ``processor_concurrency`` is the host's worker pool of DataProcessor (2 for
+    the others). ``schedule_every_ms=None`` turns the emulated schedule off (tests then invoke it explicitly).
     """
     if not res.suffix:
         raise ValueError("suffix must not be empty")
-    names = {handler: naming.function_name(fn, res.suffix) for fn, handler in HANDLER_DIRS.items()}
-    t = {"ingestion": 60.0, "processor": 50.0, "aggregator": 120.0, "query": 29.0, **(timeouts or {})}
-    common = {"POWERTOOLS_METRICS_NAMESPACE": "MarketData", "POWERTOOLS_LOG_LEVEL": "INFO"}
-    env = {
-        "ingestion": {
-            "RAW_BUCKET": res.bucket,
-            "PROCESSING_QUEUE_URL": res.queue_url,
-            "MAX_BODY_BYTES": "4194304",
-        },
-        "processor": {
-            "STATE_TABLE": res.table,
-            "EVENT_BUS_NAME": res.event_bus,
-            "DATA_RETENTION_DAYS": str(retention_days),
-        },
-        "aggregator": {
-            "STATE_TABLE": res.table,
-            "DATA_RETENTION_DAYS": str(retention_days),
-            **({"AGGREGATION_QUEUE_URL": res.aggregation_queue_url} if res.aggregation_queue_url else {}),
-        },
-        "query": {"STATE_TABLE": res.table},
+    overrides = {
+        "processor_batch_size": processor_batch_size,
+        "processor_batching_window_seconds": processor_batching_window_seconds,
+        "lambda_memory_mb": memory_mb,
+        "data_retention_days": retention_days,
     }
+    pipeline = validate(
+        {
+            **(args or {}),
+            "environment_suffix": res.suffix,
+            **{k: v for k, v in overrides.items() if v is not None},
+        }
+    )
+    env_resources = EnvironmentResources(
+        raw_bucket=res.bucket,
+        processing_queue_url=res.queue_url,
+        state_table=res.table,
+        event_bus_name=res.event_bus,
+        aggregation_queue_url=res.aggregation_queue_url,
+    )
+    names = {handler: naming.function_name(fn, res.suffix) for fn, handler in HANDLER_DIRS.items()}
+    unknown = sorted(set(timeouts or {}) - set(names))
+    if unknown:
+        raise ValueError(f"timeouts for unknown functions {unknown}; allowed: {', '.join(names)}")
     functions: dict[str, Any] = {}
-    for key, name in names.items():
-        functions[name] = {
+    for fn, key in HANDLER_DIRS.items():
+        functions[names[key]] = {
             "file": str(bundle_path(key)),
-            "timeout": t[key],
-            "memory": memory_mb,
+            "timeout": (timeouts or {}).get(key, function_timeout(fn, pipeline)),
+            "memory": pipeline.lambda_memory_mb,
             "concurrency": processor_concurrency if key == "processor" else 2,
-            "env": {**common, "POWERTOOLS_SERVICE_NAME": key, **env[key], **(extra_env or {}).get(key, {})},
-            "async": {"maximumRetryAttempts": 2, "retryDelayMs": async_retry_delay_ms},
+            "env": {**function_environment(fn, pipeline, env_resources), **(extra_env or {}).get(key, {})},
+            "async": {"maximumRetryAttempts": ASYNC_MAX_RETRY_ATTEMPTS, "retryDelayMs": async_retry_delay_ms},
         }
     functions[names["ingestion"]]["async"]["onFailureQueueUrl"] = res.ingestion_failure_queue_url
     functions[names["aggregator"]]["async"]["onFailureQueueUrl"] = res.aggregator_failure_queue_url
@@ -131,18 +166,16 @@ def pipeline_host_config(
             "type": "sqs",
             "queueUrl": res.queue_url,
             "function": names["processor"],
-            "batchSize": processor_batch_size,
-            "maximumBatchingWindowSeconds": processor_batching_window_seconds,
+            "batchSize": pipeline.processor_batch_size,
+            "maximumBatchingWindowSeconds": pipeline.processor_batching_window_seconds,
             "reportBatchItemFailures": True,
         },
-        {"type": "eventbridge-rule", "queueUrl": res.rule_shim_queue_url, "function": names["aggregator"]}
-        if res.aggregation_queue_url is None
-        else {
+        {
             "type": "sqs",
             "queueUrl": res.aggregation_queue_url,
             "function": names["aggregator"],
-            "batchSize": 1000,
-            "maximumBatchingWindowSeconds": 1,
+            "batchSize": AGGREGATION_BATCH_SIZE,
+            "maximumBatchingWindowSeconds": pipeline.aggregation_batching_window_seconds,
             "reportBatchItemFailures": True,
         },
     ]

@@ -87,8 +87,8 @@ beforeEach(() => {
   retryPolicy.sleep = async () => undefined;
   settings.sendConcurrency = 4;
   settings.maxRejectedInResponse = 1000;
-  delete process.env.MAX_BODY_BYTES;
-  delete process.env.API_ARCHIVE;
+  process.env.MAX_BODY_BYTES = "4194304";
+  process.env.API_ARCHIVE = "false";
 });
 afterEach(() => {
   s3.reset();
@@ -667,10 +667,17 @@ describe("API POST /ingest (R-API-1, R-DATA-3)", () => {
     assert.equal(doc.service, "ingestion");
   });
 
-  it("issue 10: without API_ARCHIVE (the component's default is false) the ticks are only sent: no S3 call, the same 202", async () => {
-    for (const value of [undefined, "", "false"]) {
+  it("issue 10: with API_ARCHIVE=false (the component's default) the ticks are only sent: no S3 call, the same 202; unset or empty it is refused, naming the variable", async () => {
+    for (const value of [undefined, ""]) {
       if (value === undefined) delete process.env.API_ARCHIVE;
       else process.env.API_ARCHIVE = value;
+      delivered = [];
+      const c = await capture(() => handler(api(JSON.stringify([rec(sampleTick(1))]))));
+      assert.match(String(c.error), /environment variable API_ARCHIVE is not set: allowed one of true, false/);
+      assert.equal(delivered.length, 0);
+    }
+    for (const value of ["false"]) {
+      process.env.API_ARCHIVE = value;
       delivered = [];
       const good = ticks(3);
       const r = await call(api(JSON.stringify([rec(good[0]!), { symbol: "" }, rec(good[1]!), rec(good[2]!)])));
@@ -746,13 +753,13 @@ describe("API POST /ingest (R-API-1, R-DATA-3)", () => {
     assert.equal(written.size, 0);
   });
 
-  it("R-DATA-3 413 above MAX_BODY_BYTES (raw and decoded size); the default is 4,194,304", async () => {
+  it("R-DATA-3 413 above MAX_BODY_BYTES (raw and decoded size), e.g. the component's 4,194,304; unset or bad it is refused", async () => {
     process.env.MAX_BODY_BYTES = "1000";
     const big = JSON.stringify(ticks(30).map(rec));
     assert.ok(big.length > 1000);
     assert.equal((await call(api(big))).status, 413);
     assert.equal((await call(api(Buffer.from(big).toString("base64"), { isBase64Encoded: true }))).status, 413);
-    delete process.env.MAX_BODY_BYTES;
+    process.env.MAX_BODY_BYTES = "4194304";
     assert.equal((await call(api(big))).status, 202);
     const huge = `[${"1,".repeat(2_100_000)}1]`; // 4.2 MB
     const r = await call(api(huge));
@@ -761,6 +768,9 @@ describe("API POST /ingest (R-API-1, R-DATA-3)", () => {
     process.env.MAX_BODY_BYTES = "abc";
     const c = await capture(() => handler(api("[]")));
     assert.match(String(c.error), /MAX_BODY_BYTES="abc" is not a positive whole number/);
+    delete process.env.MAX_BODY_BYTES;
+    const unset = await capture(() => handler(api("[]")));
+    assert.match(String(unset.error), /environment variable MAX_BODY_BYTES is not set: allowed a positive whole number of bytes/);
   });
 
   it("R-API-1 404 for other paths, 405 for other methods", async () => {

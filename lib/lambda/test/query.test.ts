@@ -7,6 +7,8 @@ import { FakeTable } from "./fakes/ddb-table.ts";
 
 process.env.AWS_REGION = "us-east-1";
 process.env.STATE_TABLE = "MarketDataState-test";
+process.env.POWERTOOLS_SERVICE_NAME = "query";
+process.env.POWERTOOLS_METRICS_NAMESPACE = "MarketData";
 process.env.POWERTOOLS_METRICS_DISABLED = "true";
 process.env.POWERTOOLS_LOG_LEVEL = "SILENT";
 const { handler, settings } = await import("../src/handlers/query.ts");

@@ -12,7 +12,13 @@ from . import policies
 from .api import Api
 from .aws_provider import placement
 from .config import MarketDataPipelineArgs, PipelineConfig, validate
-from .functions import PipelineFunction, Triggers, check_bundles
+from .functions import (
+    EnvironmentResources,
+    PipelineFunction,
+    Triggers,
+    check_bundles,
+    function_environment,
+)
 from .messaging import Messaging
 from .monitoring import Monitoring
 from .naming import DeadLetterQueue
@@ -94,24 +100,23 @@ class MarketDataPipeline(pulumi.ComponentResource):
             messaging.bus.arn,
             [messaging.ticks_rule.arn, messaging.schedule_rule.arn],
         )
-        table_env = {"STATE_TABLE": storage.table.name}
-        retention_env = {"DATA_RETENTION_DAYS": str(cfg.data_retention_days)}
+        env_resources = EnvironmentResources[pulumi.Input[str]](
+            raw_bucket=storage.bucket.bucket,
+            processing_queue_url=messaging.queue.url,
+            state_table=storage.table.name,
+            event_bus_name=messaging.bus.name,
+            aggregation_queue_url=messaging.aggregation_queue.url,
+        )
         dlqs = messaging.dead_letter_queues
 
-        def function(
-            fn: str,
-            timeout: int,
-            environment: dict[str, pulumi.Input[str]],
-            policy: Callable[[pulumi.Output[str]], pulumi.Output[str]],
-        ) -> PipelineFunction:
-            """Function `fn` (of FUNCTION_NAMES), named after its handler."""
+        def function(fn: str, policy: Callable[[pulumi.Output[str]], pulumi.Output[str]]) -> PipelineFunction:
+            """Function `fn` (of FUNCTION_NAMES), named after its handler, with its environment and timeout."""
             return PipelineFunction(
                 f"{name}-{c.HANDLER_DIRS[fn]}",
                 fn,
                 cfg,
                 region=region,
-                timeout=timeout,
-                environment=environment,
+                environment=function_environment(fn, cfg, env_resources),
                 policy=policy,
                 opts=child,
             )
@@ -119,13 +124,6 @@ class MarketDataPipeline(pulumi.ComponentResource):
         fns = {
             "DataIngestion": function(
                 "DataIngestion",
-                c.INGESTION_TIMEOUT_SECONDS,
-                {
-                    "RAW_BUCKET": storage.bucket.bucket,
-                    "PROCESSING_QUEUE_URL": messaging.queue.url,
-                    "MAX_BODY_BYTES": str(c.MAX_BODY_BYTES),
-                    "API_ARCHIVE": "true" if cfg.api_archive else "false",
-                },
                 lambda lg: policy_json(
                     functools.partial(policies.ingestion_policy, api_archive=cfg.api_archive),
                     lg,
@@ -136,16 +134,12 @@ class MarketDataPipeline(pulumi.ComponentResource):
             ),
             "DataProcessor": function(
                 "DataProcessor",
-                cfg.processor_timeout,  # R-FN-6
-                {**table_env, **retention_env, "EVENT_BUS_NAME": messaging.bus.name},
                 lambda lg: policy_json(
                     policies.processor_policy, lg, messaging.queue.arn, messaging.bus.arn, protected=protected
                 ),
             ),
             "DataAggregator": function(
                 "DataAggregator",
-                c.AGGREGATOR_TIMEOUT_SECONDS,
-                {**table_env, **retention_env, "AGGREGATION_QUEUE_URL": messaging.aggregation_queue.url},
                 lambda lg: policy_json(
                     policies.aggregator_policy,
                     lg,
@@ -156,8 +150,6 @@ class MarketDataPipeline(pulumi.ComponentResource):
             ),
             "DataQuery": function(
                 "DataQuery",
-                c.QUERY_TIMEOUT_SECONDS,
-                dict(table_env),
                 lambda lg: policy_json(policies.query_policy, lg, protected=protected),
             ),
         }

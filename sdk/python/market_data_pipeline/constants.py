@@ -39,6 +39,10 @@ market_data_pipeline/handlers/ (R-FN-1)."""
 FUNCTION_NAMES = tuple(HANDLER_DIRS)  # R-FN-1: DataIngestion, DataProcessor, DataAggregator, DataQuery
 
 INCOMING_PREFIX = "incoming/"  # R-FN-3
+TABLE_HASH_KEY = "symbol"
+"""MarketDataState's partition key (R-DDB-1): a tick's symbol, or a symbol's group partition (`<symbol>#5m`)."""
+TABLE_RANGE_KEY = "timestamp"
+"""MarketDataState's sort key (R-DDB-1): a tick's timestamp, or a group's window start (epoch ms)."""
 REJECTED_PREFIX = "rejected/"  # R-DATA-3
 API_ARCHIVE_PREFIX = "api/"
 DEFAULT_API_ARCHIVE = False

@@ -6,7 +6,9 @@ path has them). `HANDLERS_DIR` is read at call time, so tests may point it at pl
 """
 
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Generic, TypeVar
 
 import pulumi
 import pulumi_aws as aws
@@ -23,6 +25,9 @@ HANDLERS_DIR = Path(__file__).resolve().parent / "handlers"
 
 BUNDLE_FILE = "index.mjs"
 HANDLER = "index.handler"
+
+V = TypeVar("V")
+"""A resource identity: `pulumi.Input[str]` in the component, `str` locally."""
 
 
 class MissingBundleError(FileNotFoundError):
@@ -63,6 +68,61 @@ def base_environment(service: str) -> dict[str, str]:
     }
 
 
+@dataclass(frozen=True)
+class EnvironmentResources(Generic[V]):
+    """The resources a function's environment names: Pulumi outputs in the component, plain strings (moto's names
+    and URLs) in the local host (`tools/local/host.py`)."""
+
+    raw_bucket: V
+    """The raw-data bucket's name (RAW_BUCKET)."""
+    processing_queue_url: V
+    """The ProcessingQueue's URL (PROCESSING_QUEUE_URL)."""
+    state_table: V
+    """The MarketDataState table's name (STATE_TABLE)."""
+    event_bus_name: V
+    """The pipeline's event bus name (EVENT_BUS_NAME)."""
+    aggregation_queue_url: V
+    """The aggregation buffer's URL (AGGREGATION_QUEUE_URL)."""
+
+
+def function_environment(
+    function: str, cfg: PipelineConfig, res: EnvironmentResources[V]
+) -> dict[str, V | str]:
+    """The whole environment of function `function` (one of FUNCTION_NAMES), the one owner of the contract of
+    docs/design.md "Function environment": the component deploys it and the local host (`tools/local/host.py`) runs
+    the bundles with it. The bundles require every variable (a missing or bad one fails the function at init)."""
+    table: dict[str, V | str] = {"STATE_TABLE": res.state_table}
+    retention: dict[str, V | str] = {"DATA_RETENTION_DAYS": str(cfg.data_retention_days)}
+    own: dict[str, dict[str, V | str]] = {
+        "DataIngestion": {
+            "RAW_BUCKET": res.raw_bucket,
+            "PROCESSING_QUEUE_URL": res.processing_queue_url,
+            "MAX_BODY_BYTES": str(c.MAX_BODY_BYTES),
+            "API_ARCHIVE": "true" if cfg.api_archive else "false",
+        },
+        "DataProcessor": {**table, **retention, "EVENT_BUS_NAME": res.event_bus_name},
+        "DataAggregator": {**table, **retention, "AGGREGATION_QUEUE_URL": res.aggregation_queue_url},
+        "DataQuery": dict(table),
+    }
+    if function not in own:
+        raise ValueError(f"unknown function {function!r}; allowed: {', '.join(c.FUNCTION_NAMES)}")
+    return {**base_environment(c.HANDLER_DIRS[function]), **own[function]}
+
+
+def function_timeout(function: str, cfg: PipelineConfig) -> int:
+    """The timeout in seconds of function `function` (one of FUNCTION_NAMES); DataProcessor's follows the
+    processing queue's visibility timeout (R-FN-6)."""
+    timeouts = {
+        "DataIngestion": c.INGESTION_TIMEOUT_SECONDS,
+        "DataProcessor": cfg.processor_timeout,
+        "DataAggregator": c.AGGREGATOR_TIMEOUT_SECONDS,
+        "DataQuery": c.QUERY_TIMEOUT_SECONDS,
+    }
+    if function not in timeouts:
+        raise ValueError(f"unknown function {function!r}; allowed: {', '.join(c.FUNCTION_NAMES)}")
+    return timeouts[function]
+
+
 class PipelineFunction(pulumi.ComponentResource):
     """One function: its own log group (created first, R-MON-1), its own role and inline policy (R-SEC-1) and the
     function (runtime and memory from the args, X-Ray Active, JSON logs into the log group; R-FN-2)."""
@@ -78,13 +138,13 @@ class PipelineFunction(pulumi.ComponentResource):
         cfg: PipelineConfig,
         *,
         region: pulumi.Input[str],
-        timeout: int,
         environment: Mapping[str, pulumi.Input[str]],
         policy: Callable[[pulumi.Output[str]], pulumi.Output[str]],
         opts: pulumi.ResourceOptions,
     ) -> None:
-        """Create the function's log group, role and function; `policy(log_group_arn)` gives the policy JSON and
-        `region` goes into the role's (account-wide) name."""
+        """Create the function's log group, role and function; `environment` is its whole environment
+        (`function_environment`), `policy(log_group_arn)` gives the policy JSON and `region` goes into the role's
+        (account-wide) name."""
         super().__init__("market-data-pipeline:internal:PipelineFunction", name, {}, opts)
         child = pulumi.ResourceOptions(parent=self)
         tags = dict(cfg.tags)
@@ -108,7 +168,7 @@ class PipelineFunction(pulumi.ComponentResource):
             code=function_code(function),
             architectures=["arm64"],
             memory_size=cfg.lambda_memory_mb,
-            timeout=timeout,
+            timeout=function_timeout(function, cfg),
             tracing_config={"mode": "Active"},
             logging_config={
                 "log_format": "JSON",
@@ -116,7 +176,7 @@ class PipelineFunction(pulumi.ComponentResource):
                 "application_log_level": "INFO",
                 "system_log_level": "WARN",
             },
-            environment={"variables": {**base_environment(service), **environment}},
+            environment={"variables": dict(environment)},
             tags=tags,
             # The log group exists before the function (else Lambda creates an unmanaged one), and the role's
             # permissions before triggers that AWS validates against them (the SQS event source mapping).

@@ -117,9 +117,9 @@ class Storage(pulumi.ComponentResource):
         self.table = aws.dynamodb.Table(
             f"{name}-state",
             name=naming.table_name(s),
-            attributes=[{"name": "symbol", "type": "S"}, {"name": "timestamp", "type": "N"}],
-            hash_key="symbol",
-            range_key="timestamp",
+            attributes=[{"name": c.TABLE_HASH_KEY, "type": "S"}, {"name": c.TABLE_RANGE_KEY, "type": "N"}],
+            hash_key=c.TABLE_HASH_KEY,
+            range_key=c.TABLE_RANGE_KEY,
             billing_mode="PAY_PER_REQUEST",
             point_in_time_recovery={"enabled": True},
             server_side_encryption={"enabled": True},

@@ -25,25 +25,36 @@ export function withoutSdkLogger<T extends { middlewareStack: { remove(name: str
   return client;
 }
 
+/**
+ * The variables below are all set by the component (sdk/python/market_data_pipeline/functions.py
+ * `function_environment`, the one owner of their values and defaults): the bundles have no fallback of their own. A
+ * missing or bad one fails with `environment variable NAME is not set: allowed <what>` or `NAME="value" is not
+ * <what>`, and each handler reads its variables once at init (`environment()` at module level), so such a function
+ * fails its cold start.
+ */
+
 /** Reads a required environment variable (a non-empty string), failing with a clear message. */
 export function requireEnv(name: string): string {
   const v = process.env[name];
-  if (!v) throw new Error(`environment variable ${name} is not set`);
+  if (!v) throw new Error(`${notSet(name)}: allowed a non-empty string`);
   return v;
 }
 
-/** The rule of an integer environment variable: whole numbers `min..max` of `unit`, `fallback` when unset or empty. */
+function notSet(name: string): string {
+  return `environment variable ${name} is not set`;
+}
+
+/** The rule of an integer environment variable: whole numbers `min..max` of `unit`. */
 export interface IntEnvRule {
   min: number;
   /** no upper bound but the largest safe integer when absent */
   max?: number;
-  fallback: number;
   /** what the number counts, for the error message ("days", "bytes") */
   unit: string;
 }
 
 /** Parsed values by variable and rule, kept while the text is unchanged: a warm invocation parses nothing (issue 10). */
-const parsed = new Map<string, { raw: string | undefined; value: number }>();
+const parsed = new Map<string, { raw: string; value: number }>();
 
 /** What `rule` allows, in words: "a positive whole number of bytes", "a whole number of days from 1 to 36500". */
 export function intRuleText(rule: IntEnvRule): string {
@@ -54,21 +65,20 @@ export function intRuleText(rule: IntEnvRule): string {
 }
 
 /**
- * Reads an integer environment variable: `rule.fallback` when unset or empty, else a whole number within the bounds
- * (written as JavaScript's Number() reads it: digits, or e.g. `3e1`). Throws `NAME="value" is not <what is allowed>`.
+ * Reads a required integer environment variable: a whole number within the bounds (written as JavaScript's Number()
+ * reads it: digits, or e.g. `3e1`). Throws `environment variable NAME is not set: allowed <what is allowed>` when it
+ * is unset or empty, `NAME="value" is not <what is allowed>` when it is out of the rule.
  */
 export function intEnv(name: string, rule: IntEnvRule): number {
   const raw = process.env[name];
-  const memo = `${name}|${rule.min}|${rule.max}|${rule.fallback}`;
+  if (raw === undefined || raw === "") throw new Error(`${notSet(name)}: allowed ${intRuleText(rule)}`);
+  const memo = `${name}|${rule.min}|${rule.max}`;
   const known = parsed.get(memo);
   if (known !== undefined && known.raw === raw) return known.value;
-  let value = rule.fallback;
-  if (raw !== undefined && raw !== "") {
-    value = Number(raw);
-    const max = rule.max ?? Number.MAX_SAFE_INTEGER;
-    if (!Number.isSafeInteger(value) || value < rule.min || value > max) {
-      throw new Error(`${name}=${JSON.stringify(raw)} is not ${intRuleText(rule)} (unset: ${rule.fallback})`);
-    }
+  const value = Number(raw);
+  const max = rule.max ?? Number.MAX_SAFE_INTEGER;
+  if (!Number.isSafeInteger(value) || value < rule.min || value > max) {
+    throw new Error(`${name}=${JSON.stringify(raw)} is not ${intRuleText(rule)}`);
   }
   parsed.set(memo, { raw, value });
   return value;
@@ -77,16 +87,17 @@ export function intEnv(name: string, rule: IntEnvRule): number {
 /** The values a boolean environment variable may hold (the component writes `true` or `false`). */
 export const BOOL_ENV_VALUES = ["true", "false"] as const;
 
-/** Reads a boolean environment variable: `fallback` when unset or empty, else `true` or `false` (nothing else). */
-export function boolEnv(name: string, fallback: boolean): boolean {
+/** Reads a required boolean environment variable: `true` or `false`, nothing else (unset or empty included). */
+export function boolEnv(name: string): boolean {
   const raw = process.env[name];
-  if (raw === undefined || raw === "") return fallback;
+  const allowed = `one of ${BOOL_ENV_VALUES.join(", ")}`;
+  if (raw === undefined || raw === "") throw new Error(`${notSet(name)}: allowed ${allowed}`);
   if (raw === "true") return true;
   if (raw === "false") return false;
-  throw new Error(`${name}=${JSON.stringify(raw)} is not one of ${BOOL_ENV_VALUES.join(", ")} (unset: ${fallback})`);
+  throw new Error(`${name}=${JSON.stringify(raw)} is not ${allowed}`);
 }
 
-/** DATA_RETENTION_DAYS (default 30): the TTL of every stored item, a whole number of days from 1 to 36500. */
+/** DATA_RETENTION_DAYS: the TTL of every stored item, a whole number of days from 1 to 36500 (required). */
 export function retentionDays(): number {
-  return intEnv("DATA_RETENTION_DAYS", { min: 1, max: 36_500, fallback: 30, unit: "days" });
+  return intEnv("DATA_RETENTION_DAYS", { min: 1, max: 36_500, unit: "days" });
 }

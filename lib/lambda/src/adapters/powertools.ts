@@ -6,9 +6,7 @@
 import { Logger } from "@aws-lambda-powertools/logger";
 import { Metrics } from "@aws-lambda-powertools/metrics";
 import { Tracer } from "@aws-lambda-powertools/tracer";
-
-/** CloudWatch namespace of the metrics when POWERTOOLS_METRICS_NAMESPACE is unset (the component sets it). */
-export const DEFAULT_METRICS_NAMESPACE = "MarketData";
+import { requireEnv } from "./config.ts";
 
 /** Logger, Metrics and Tracer of one function. */
 export interface Powertools {
@@ -18,14 +16,15 @@ export interface Powertools {
 }
 
 /**
- * Builds the Powertools of a function: service name POWERTOOLS_SERVICE_NAME (the component sets the function's key),
- * else `fallbackService`; metrics namespace POWERTOOLS_METRICS_NAMESPACE, else "MarketData"; the tracer captures the
- * AWS SDK v3 `clients` the function uses.
+ * Builds the Powertools of a function: service name POWERTOOLS_SERVICE_NAME (the function's key), metrics namespace
+ * POWERTOOLS_METRICS_NAMESPACE, both required (the component sets them: no second default here; a missing one fails
+ * the function's init, naming it); the tracer captures the AWS SDK v3 `clients` the function uses.
  */
-export function powertools(fallbackService: string, clients: readonly object[] = []): Powertools {
-  const serviceName = process.env.POWERTOOLS_SERVICE_NAME ?? fallbackService;
+export function powertools(clients: readonly object[] = []): Powertools {
+  const serviceName = requireEnv("POWERTOOLS_SERVICE_NAME");
+  const namespace = requireEnv("POWERTOOLS_METRICS_NAMESPACE");
   const logger = new Logger({ serviceName });
-  const metrics = new Metrics({ namespace: process.env.POWERTOOLS_METRICS_NAMESPACE ?? DEFAULT_METRICS_NAMESPACE, serviceName });
+  const metrics = new Metrics({ namespace, serviceName });
   const tracer = new Tracer({ serviceName });
   for (const client of clients) tracer.captureAWSv3Client(client);
   return { logger, metrics, tracer };

@@ -28,6 +28,5 @@ export interface TicksStoredDetail {
 export const EVENT_SOURCE = "market-data.processor";
 export const EVENT_DETAIL_TYPE = "TicksStored";
 export const MAX_SQS_MESSAGE_BYTES = 262_144;
-export const DEFAULT_MAX_BODY_BYTES = 4_194_304;
 export const INTERVALS = { "1m": 60_000, "5m": 300_000 } as const;
 export type Interval = keyof typeof INTERVALS;

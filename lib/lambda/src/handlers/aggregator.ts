@@ -22,7 +22,7 @@
  */
 import { MetricUnit } from "@aws-lambda-powertools/metrics";
 import type { Context, SQSBatchItemFailure, SQSBatchResponse, SQSEvent, SQSRecord } from "aws-lambda";
-import { requireEnv } from "../adapters/config.ts";
+import { requireEnv, retentionDays } from "../adapters/config.ts";
 import { ddbClient, isDataRejection } from "../adapters/ddb.ts";
 import { DynamoTickStore } from "../adapters/dynamodb-store.ts";
 import { powertools } from "../adapters/powertools.ts";
@@ -45,7 +45,14 @@ import { hashDiscriminator } from "../core/keys.ts";
 import { EVENT_DETAIL_TYPE, EVENT_SOURCE, type WindowRef } from "../core/types.ts";
 import { decodePair, encodePair, fiveMinuteStart, minuteStart } from "../core/windows.ts";
 
-export const { logger, metrics, tracer } = powertools("aggregator", [ddbClient]);
+export const { logger, metrics, tracer } = powertools([ddbClient]);
+
+/** DataAggregator's environment (docs/design.md "Function environment"), read at init: a missing or bad variable
+ * fails the cold start, naming it and what is allowed. Invocations read each variable where they use it. */
+export function environment(): { table: string; queueUrl: string; retentionDays: number } {
+  return { table: requireEnv("STATE_TABLE"), queueUrl: requireEnv("AGGREGATION_QUEUE_URL"), retentionDays: retentionDays() };
+}
+environment();
 
 /** Overlap of the scheduled run's marker read (design.md). */
 export const CURSOR_OVERLAP_MS = 120_000;

@@ -43,9 +43,8 @@ import {
 import { FileTicks, ObjectBytes } from "../core/ingest.ts";
 import { packTicks } from "../core/pack.ts";
 import { type Tick, tickJson, validateTick } from "../core/tick.ts";
-import { DEFAULT_MAX_BODY_BYTES } from "../core/types.ts";
 
-export const { logger, metrics, tracer } = powertools("ingestion", [s3Client, sqsClient]);
+export const { logger, metrics, tracer } = powertools([s3Client, sqsClient]);
 
 /** Tunables (tests lower them). */
 export const settings = {
@@ -75,17 +74,30 @@ export interface FileResult {
   rejectedKey?: string;
 }
 
-/** Reads MAX_BODY_BYTES (default 4,194,304): a positive whole number of bytes. Parsed once per warm container
- * (again only if the variable changes); the AWS clients, Logger, Metrics and Tracer are module-level too, so a
- * warm invocation does no setup work (issue 10: one invocation per POST at streaming rates). */
+/** Reads MAX_BODY_BYTES (required: the component sets its API body limit): a positive whole number of bytes. Parsed
+ * once per warm container (again only if the variable changes); the AWS clients, Logger, Metrics and Tracer are
+ * module-level too, so a warm invocation does no setup work (issue 10: one invocation per POST at streaming rates). */
 export function maxBodyBytes(): number {
-  return intEnv("MAX_BODY_BYTES", { min: 1, fallback: DEFAULT_MAX_BODY_BYTES, unit: "bytes" });
+  return intEnv("MAX_BODY_BYTES", { min: 1, unit: "bytes" });
 }
 
-/** Reads API_ARCHIVE (unset: false, the component's default): whether accepted API bodies are archived under `api/`. */
+/** Reads API_ARCHIVE (required, `true` or `false`: the component's `api_archive`): whether accepted API bodies are
+ * archived under `api/`. */
 export function apiArchive(): boolean {
-  return boolEnv("API_ARCHIVE", false);
+  return boolEnv("API_ARCHIVE");
 }
+
+/** DataIngestion's environment (docs/design.md "Function environment"), read at init: a missing or bad variable
+ * fails the cold start, naming it and what is allowed. Invocations read each variable where they use it. */
+export function environment(): { rawBucket: string; queueUrl: string; maxBodyBytes: number; apiArchive: boolean } {
+  return {
+    rawBucket: requireEnv("RAW_BUCKET"),
+    queueUrl: requireEnv("PROCESSING_QUEUE_URL"),
+    maxBodyBytes: maxBodyBytes(),
+    apiArchive: apiArchive(),
+  };
+}
+environment();
 
 /** S3 notification keys are URL-encoded with `+` for spaces. A key that is not valid encoding is used as it is. */
 export function decodeS3Key(key: string): string {

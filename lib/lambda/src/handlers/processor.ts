@@ -27,7 +27,14 @@ import { hashDiscriminator, tickKey } from "../core/keys.ts";
 import { EVENT_DETAIL_TYPE, EVENT_SOURCE, type Tick, type TicksStoredDetail } from "../core/types.ts";
 import { dirtyPairs, encodePair } from "../core/windows.ts";
 
-export const { logger, metrics, tracer } = powertools("processor", [ddbClient, eventsClient]);
+export const { logger, metrics, tracer } = powertools([ddbClient, eventsClient]);
+
+/** DataProcessor's environment (docs/design.md "Function environment"), read at init: a missing or bad variable
+ * fails the cold start, naming it and what is allowed. Invocations read each variable where they use it. */
+export function environment(): { table: string; bus: string; retentionDays: number } {
+  return { table: requireEnv("STATE_TABLE"), bus: requireEnv("EVENT_BUS_NAME"), retentionDays: retentionDays() };
+}
+environment();
 
 /** Windows per event entry: keeps every aggregator invocation's work bounded. */
 export const WINDOWS_PER_ENTRY = 500;

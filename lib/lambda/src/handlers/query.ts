@@ -20,7 +20,14 @@ import { apiTick } from "../core/tick.ts";
 import type { Interval } from "../core/types.ts";
 import { intervalStart } from "../core/windows.ts";
 
-export const { logger, metrics, tracer } = powertools("query", [ddbClient]);
+export const { logger, metrics, tracer } = powertools([ddbClient]);
+
+/** DataQuery's environment (docs/design.md "Function environment"), read at init: a missing variable fails the cold
+ * start, naming it. Invocations read it where they use it. */
+export function environment(): { table: string } {
+  return { table: requireEnv("STATE_TABLE") };
+}
+environment();
 
 const HEADERS = { "content-type": "application/json", "cache-control": "no-store" };
 

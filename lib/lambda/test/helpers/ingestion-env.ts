@@ -11,4 +11,7 @@ process.env.AWS_SECRET_ACCESS_KEY = "test";
 delete process.env.POWERTOOLS_DEV;
 delete process.env.POWERTOOLS_METRICS_DISABLED;
 delete process.env.AWS_ENDPOINT_URL;
-delete process.env.MAX_BODY_BYTES;
+// the values the component sets with its default args (sdk/python/market_data_pipeline/functions.py): the bundle
+// requires them and refuses to start without them
+process.env.MAX_BODY_BYTES = "4194304";
+process.env.API_ARCHIVE = "false";
