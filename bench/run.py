@@ -80,7 +80,7 @@ GOAL_STREAM_FRESH_P95_S = 15.0
 class Sizes:
     """How much work each part does."""
 
-    cpu_ticks: int = 1_000_000
+    cpu_ticks: int = 500_000
     cpu_runs: int = 2
     cpu_warmup: int = 0
     cold_runs: int = 20
@@ -88,8 +88,8 @@ class Sizes:
     demo_ticks_per_minute: float = 40.0
     e2e_multipliers: tuple[int, ...] = (1, 5)
     drain_timeout: float = 600.0
-    naive_ticks_per_minute: float = 10.0
-    """the naive design runs on the demo's files and batches with a quarter of its ticks (every naive call but the
+    naive_ticks_per_minute: float = 5.0
+    """the naive design runs on the demo's files and batches with an eighth of its ticks (every naive call but the
     per-file GetObject is per tick, so requests per 10,000 ticks barely depend on the size; see bench/README.md)"""
     stream_seconds: float = 180.0
     stream_ticks_per_second: float = 10.0
@@ -430,6 +430,15 @@ def _wait_exact(
     return False, stored_at or time.monotonic(), time.monotonic(), problems
 
 
+def observer_functions(cfg: Mapping[str, Any]) -> set[str]:
+    """The functions of a host config that serve only GET routes of the API: in the bench they answer its own reads
+    (freshness probes, the exactness read), not the workload, so their usage is not the workload's."""
+    routes = cfg["api"]["routes"]
+    return {r["function"] for r in routes if r["method"] == "GET"} - {
+        r["function"] for r in routes if r["method"] != "GET"
+    }
+
+
 class CountedStack:
     """A local stack behind counting proxies: `tools.local.stack.LocalStack` (moto in its own process, the component
     deployed with `args`, the local Lambda host running the real bundles on Node 18) with one `CountingProxy` per
@@ -437,17 +446,34 @@ class CountedStack:
     schedule is off (events drive the aggregation; `_probe_schedule` measures one idle run). Stop with `close()`.
     """
 
-    def __init__(self, label: str, work: Path, args: Mapping[str, Any] | None = None) -> None:
+    def __init__(
+        self,
+        label: str,
+        work: Path,
+        args: Mapping[str, Any] | None = None,
+        observer_concurrency: int | None = None,
+    ) -> None:
         """Start everything in `work` (stops what it started on failure); the stack's suffix is ``bench<label>``;
-        `args`: component args (default: none)."""
+        `args`: component args (default: none); `observer_concurrency`: how many of each observer function
+        (`observer_functions`: it only answers the bench's own reads, and is not counted) the local host runs at once
+        instead of the deployment's (at most 2)."""
         from bench.stream import EventSourceQueues
         from tools.local.client import StackClient
         from tools.local.host import HOST_CALLER
         from tools.local.stack import LocalStack
 
+        def widen(_stack: Any, cfg: dict[str, Any]) -> None:
+            for name in observer_functions(cfg):
+                cfg["functions"][name]["concurrency"] = observer_concurrency
+
         self.label = label
         self.stack = LocalStack(
-            work, suffix=f"bench{label}", extra_args=args, record_calls=True, schedule=False
+            work,
+            suffix=f"bench{label}",
+            extra_args=args,
+            record_calls=True,
+            schedule=False,
+            prepare=widen if observer_concurrency else None,
         )
         self.stack.start()
         try:
@@ -462,9 +488,7 @@ class CountedStack:
             self.client = StackClient.of(self.stack)
             self.s3 = self.client.s3
             self.bucket = self.client.bucket
-            self.observers = {_role(r["function"]) for r in cfg["api"]["routes"] if r["method"] == "GET"} - {
-                _role(r["function"]) for r in cfg["api"]["routes"] if r["method"] != "GET"
-            }
+            self.observers = {_role(n) for n in observer_functions(cfg)}
             """functions that only serve GET routes: they answer the bench's own reads, not the workload"""
         except BaseException:
             self.close()
@@ -886,7 +910,10 @@ def streaming_phases(s: "Sizes", work: Path) -> Generator[None, None, dict[str, 
     try:
         t0 = time.monotonic()
         for spec in specs:
-            stacks[spec] = CountedStack(spec.suffix, work / spec.suffix, dict(s.stream_args))
+            # DataQuery answers only the bench's reads here: as many at once as the exactness read sends
+            stacks[spec] = CountedStack(
+                spec.suffix, work / spec.suffix, dict(s.stream_args), observer_concurrency=EXACTNESS_READERS
+            )
         out["seconds_setup"] = round(time.monotonic() - t0, 1)
         first = stacks[specs[0]]
         d = first.deployment
@@ -971,8 +998,10 @@ def streaming_phases(s: "Sizes", work: Path) -> Generator[None, None, dict[str, 
             )
         return out
     finally:
-        for cs in stacks.values():
-            cs.close()
+        # each stack's processes stop one after the other (about 2 s a stack): the stacks at once
+        with concurrent.futures.ThreadPoolExecutor(max_workers=max(1, len(stacks))) as closers:
+            for closing in [closers.submit(cs.close) for cs in stacks.values()]:
+                closing.result()
 
 
 AGGREGATION_ROWS = ("aggregator",)
@@ -2121,7 +2150,8 @@ def analyse(r: dict[str, Any]) -> None:
     naive_10k = per_10k(naive, ticks_naive)
     r["requests"] = {
         "dataset": f"demo data, {ticks0:,} valid ticks in {ours0['files']} files + {ours0['api_requests']} API "
-        f"requests; naive: the same generator with a quarter of the ticks, {ticks_naive:,})",
+        f"requests; naive: the same generator at {float(r['sizes']['naive_ticks_per_minute']):g} instead of "
+        f"{float(r['sizes']['demo_ticks_per_minute']):g} ticks per minute, {ticks_naive:,})",
         "ours": ours_10k,
         "naive": naive_10k,
         "ratio": round(naive_10k["total"] / ours_10k["total"], 2),
@@ -2332,7 +2362,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         default=",".join(PARTS),
         help=f"comma-separated subset of {','.join(PARTS)} (stream = part 6, the measured streams, alone)",
     )
-    ap.add_argument("--cpu-ticks", type=int, help="ticks for the CPU part (default 1,000,000)")
+    ap.add_argument("--cpu-ticks", type=int, help=f"ticks for the CPU part (default {Sizes().cpu_ticks:,})")
     ap.add_argument("--e2e", help="comma-separated multiples of the demo size for part 4 (default 1,5)")
     ap.add_argument(
         "--out",
