@@ -113,8 +113,8 @@ class Sizes:
     """estimated seconds to start the stream stacks (six took 25-34 s on this machine kind); only orders the parts
     (`micro_part_now`)"""
     micro_estimates: tuple[tuple[str, float], ...] = (("cpu", 60.0), ("cold", 25.0))
-    """estimated seconds of parts 1 and 3 (`MICRO_PARTS`) at these sizes (55-63 and 21-22 s on this machine kind);
-    only orders the parts (`micro_part_now`)"""
+    """estimated seconds of parts 1 and 3 (`MICRO_PARTS`) at these sizes (46 and 26 s in the run of 056468b on this
+    machine kind, a slow day for it); only orders the parts (`micro_part_now`)"""
     stream_poll_s: float = 1.0
     stream_args: tuple[tuple[str, Any], ...] = ()
     """component args of the stream stacks (default: none, i.e. the component's defaults)"""
