@@ -335,3 +335,28 @@ def test_host_calls_are_attributed_as_aws_attributes_them() -> None:
     assert len(rec.problems) == 2, rec.problems
     assert any(p.startswith("I: unclassified call") for p in rec.problems), rec.problems
     assert any(p.startswith("host:") and "neither" in p for p in rec.problems), rec.problems
+
+
+# proves R-SEC-1, R-EVB-1
+def test_processor_may_put_only_ticks_stored_events_on_its_bus() -> None:
+    """The component's PutEvents grant (`policies.put_ticks_stored_events`), evaluated with AWS's logic: our source
+    and detail-type on our bus are allowed; another source or detail-type, a missing one, or another bus are not."""
+    from market_data_pipeline import constants as c
+    from market_data_pipeline import policies
+
+    bus = "arn:aws:events:us-east-1:123456789012:event-bus/MarketDataEvents-t"
+    doc = _doc(policies.put_ticks_stored_events(bus))
+    ours = {"events:source": c.EVENT_SOURCE, "events:detail-type": c.EVENT_DETAIL_TYPE}
+    cases = {
+        "ours": (bus, ours, "Allowed"),
+        "other source": (bus, {**ours, "events:source": "acme.orders"}, "ImplicitlyDenied"),
+        "other detail-type": (bus, {**ours, "events:detail-type": "OrderPlaced"}, "ImplicitlyDenied"),
+        "no source": (bus, {"events:detail-type": c.EVENT_DETAIL_TYPE}, "ImplicitlyDenied"),
+        "no detail-type": (bus, {"events:source": c.EVENT_SOURCE}, "ImplicitlyDenied"),
+        "other bus": (bus.replace("MarketDataEvents-t", "default"), ours, "ImplicitlyDenied"),
+    }
+    got = evaluate(
+        {"p": [doc]},
+        [Request(k, "p", ROLE, "events:PutEvents", r, {**TLS, **ctx}) for k, (r, ctx, _w) in cases.items()],
+    )
+    assert {k: got[k].result for k in cases} == {k: w for k, (_r, _c, w) in cases.items()}

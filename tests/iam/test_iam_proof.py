@@ -13,6 +13,7 @@ The report is printed on failure and written to `iam-proof.txt` in the test's te
 """
 
 import copy
+import dataclasses
 import json
 import time
 from collections.abc import Iterator
@@ -275,3 +276,32 @@ def test_proof_fails_when_an_action_is_removed(
     _recording, judgement = _judge(policies, calls, config, invocations)
     denied = {(a.function, a.request.action, v.result) for a, v in judgement.denied}
     assert denied == {(processor, "dynamodb:BatchWriteItem", "ImplicitlyDenied")}, denied
+
+
+def test_proof_denies_put_events_of_another_source(
+    proof: Proof, recorded: tuple[dict[str, Any], dict[str, Any], dict[str, int], Path]
+) -> None:
+    """R-SEC-4, R-EVB-1: DataProcessor may put only the TicksStored events the rule matches (the `events:source`
+    and `events:detail-type` conditions of its grant). The same recorded calls, with the processor's PutEvents
+    entries naming another source or detail-type, are denied; the unchanged ones were allowed (test above)."""
+    calls, config, invocations, _tmp = recorded
+    for key, other in (("events:source", "other.source"), ("events:detail-type", "OtherEvent")):
+        spoofed = {caller: [_spoof_put_events(c, key, other) for c in cs] for caller, cs in calls.items()}
+        changed = sum(
+            a != b for caller, cs in calls.items() for a, b in zip(cs, spoofed[caller], strict=True)
+        )
+        assert changed > 0, "the scenario recorded no PutEvents call"
+        _recording, judgement = _judge(proof.policies, spoofed, config, invocations)
+        denied = {(a.function.split("-")[0], a.request.action, v.result) for a, v in judgement.denied}
+        assert denied == {("DataProcessor", "events:PutEvents", "ImplicitlyDenied")}, (key, denied)
+
+
+def _spoof_put_events(call: Any, key: str, value: str) -> Any:
+    """``call`` with context key ``key`` of its PutEvents authorizations set to ``value`` (other calls unchanged)."""
+    if not any(r.action == "events:PutEvents" for r in call.iam):
+        return call
+    iam = tuple(
+        dataclasses.replace(r, context=tuple((k, value if k == key else v) for k, v in r.context))
+        for r in call.iam
+    )
+    return dataclasses.replace(call, iam=iam)

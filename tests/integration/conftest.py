@@ -27,13 +27,11 @@ import pytest
 from botocore.config import Config
 from botocore.credentials import Credentials
 from market_data_pipeline import STACK_OUTPUT_KEYS
+from market_data_pipeline.component import API_KEY_OUTPUT
 from market_data_pipeline.config import ApiAuth
 
 from tests.stack_helpers import assert_stopped, wait_for
 from tools.local.client import sigv4_headers
-
-API_KEY_OUTPUT = "ApiKeyId"
-"""The stack output the component exports exactly when the API uses API keys (`stack_outputs`)."""
 
 UNAUTHENTICATED_ANSWERS = {
     ApiAuth.API_KEY: (403, {"message": "Forbidden"}),

@@ -159,6 +159,7 @@ def test_flat_outputs_are_the_components_stack_outputs() -> None:
     """R-RUN-3: the local stack's flat outputs are the component's `STACK_OUTPUT_KEYS` (ApiUrl once the host serves
     it) with moto's values, and the REST API keeps the physical name the component gives it."""
     from market_data_pipeline import STACK_OUTPUT_KEYS
+    from market_data_pipeline.component import API_KEY_OUTPUT
 
     from tools.local.moto_server import MotoServer
 
@@ -169,7 +170,7 @@ def test_flat_outputs_are_the_components_stack_outputs() -> None:
         assert d.outputs["QueueUrl"] == sqs.get_queue_url(QueueName="ProcessingQueue-fo")["QueueUrl"]
         assert d.outputs["DlqUrl"] == sqs.get_queue_url(QueueName="ProcessingQueueDLQ-fo")["QueueUrl"]
         keys = moto.client("apigateway").get_api_keys()["items"]
-        assert [k["id"] for k in keys] == [d.outputs["ApiKeyId"]]
+        assert [k["id"] for k in keys] == [d.outputs[API_KEY_OUTPUT]]
         table = moto.client("dynamodb").describe_table(TableName=d.outputs["TableName"])["Table"]
         assert d.outputs["TableArn"] == table["TableArn"]
         apis = moto.client("apigateway").get_rest_apis()["items"]

@@ -7,9 +7,10 @@ import json
 from typing import Any
 
 import pytest
+from market_data_pipeline.component import API_KEY_OUTPUT
 from market_data_pipeline.config import ApiAuth
 
-from tests.integration.conftest import API_KEY_OUTPUT, Env, expected_output_keys
+from tests.integration.conftest import Env, expected_output_keys
 
 SPEC_TAGS = {"Environment": "Production", "Project": "MarketAnalytics"}  # R-ORG-1
 DATA_RETENTION_DAYS = 30  # R-S3-4

@@ -114,12 +114,16 @@ def test_r_fn_3_to_5_environment_matches_the_design_contract(default_run: Run) -
         "POWERTOOLS_SERVICE_NAME": "processor",
         "STATE_TABLE": "MarketDataState-prod",
         "EVENT_BUS_NAME": "MarketDataEvents-prod",
+        "EVENT_SOURCE": "market-data.processor",
+        "EVENT_DETAIL_TYPE": "TicksStored",
         "DATA_RETENTION_DAYS": "30",
     }
     assert env["DataAggregator-prod"] == {
         **common,
         "POWERTOOLS_SERVICE_NAME": "aggregator",
         "STATE_TABLE": "MarketDataState-prod",
+        "EVENT_SOURCE": "market-data.processor",
+        "EVENT_DETAIL_TYPE": "TicksStored",
         "DATA_RETENTION_DAYS": "30",
         "AGGREGATION_QUEUE_URL": f"https://sqs.us-east-1.amazonaws.com/{ACCOUNT}/AggregationQueue-prod",
     }

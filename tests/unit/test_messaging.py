@@ -149,6 +149,13 @@ def test_r_evb_1_own_bus_and_rule_routing_ticks_stored_to_aggregator(default_run
         "detail-type": ["TicksStored"],
     }
     assert rule["state"] == "ENABLED"
+    # the processor emits, and the aggregator accepts, exactly what the rule matches (their environment)
+    for fn in ("DataProcessor-prod", "DataAggregator-prod"):
+        env = default_run.by_name("aws:lambda/function:Function")[fn]["environment"]["variables"]
+        assert json.loads(rule["eventPattern"]) == {
+            "source": [env["EVENT_SOURCE"]],
+            "detail-type": [env["EVENT_DETAIL_TYPE"]],
+        }, fn
     target = _targets(default_run)["TicksStoredRule-prod"]
     assert target["arn"] == arn("AggregationQueue-prod")  # the coalescing buffer (R-FN-5)
     assert target["eventBusName"] == "MarketDataEvents-prod"

@@ -18,6 +18,8 @@ import { lambdaContext } from "./helpers/context.ts";
 process.env.AWS_REGION = "us-east-1";
 process.env.STATE_TABLE = "MarketDataState-test";
 process.env.EVENT_BUS_NAME = "MarketDataEvents-test";
+process.env.EVENT_SOURCE = "market-data.processor";
+process.env.EVENT_DETAIL_TYPE = "TicksStored";
 process.env.AGGREGATION_QUEUE_URL = "http://sqs.local/000000000000/AggregationQueue-test";
 process.env.DATA_RETENTION_DAYS = "30";
 process.env.POWERTOOLS_SERVICE_NAME = "aggregator";
@@ -345,6 +347,29 @@ describe("DataAggregator", () => {
     const bad = { windows: [...detail!.windows, { symbol: "IBM", start: T + 1 }], ticks: 1 };
     await assert.rejects(run(ticksStored(bad), context()), /windows\[1\]: window start 1\d+ is not a non-negative multiple of 60000/);
     assert.equal(aggItem("IBM", "1m", T)?.trades, 1);
+  });
+
+  it("R-EVB-1: source and detail-type are the component's EVENT_SOURCE / EVENT_DETAIL_TYPE: the processor emits them, the aggregator accepts only them", async () => {
+    const saved = { EVENT_SOURCE: process.env.EVENT_SOURCE, EVENT_DETAIL_TYPE: process.env.EVENT_DETAIL_TYPE };
+    process.env.EVENT_SOURCE = "acme.ticks";
+    process.env.EVENT_DETAIL_TYPE = "Stored";
+    try {
+      const [detail] = await ingest([{ symbol: "IBM", ts: T, price: 2, volume: 3 }]);
+      const entry = events.commandCalls(PutEventsCommand).at(-1)?.args[0].input.Entries?.[0];
+      assert.equal(entry?.Source, "acme.ticks");
+      assert.equal(entry?.DetailType, "Stored");
+      mock.method(agg.logger, "error", () => undefined);
+      await assert.rejects(run(ticksStored(detail!), context()), /unsupported event .*expected acme\.ticks\/Stored or aws\.events/);
+      assert.equal(aggItem("IBM", "1m", T), undefined);
+      await run({ ...ticksStored(detail!), source: "acme.ticks", "detail-type": "Stored" }, context());
+      assert.equal(aggItem("IBM", "1m", T)?.trades, 1);
+      assert.deepEqual(agg.windowsOf(ticksStored(detail!)).valid, [], "a buffered message of another source names no window");
+    } finally {
+      for (const [k, v] of Object.entries(saved)) {
+        if (v === undefined) delete process.env[k];
+        else process.env[k] = v;
+      }
+    }
   });
 
   /** Random ticks, redelivered and shuffled across batches, through the processor and a scheduled run -> reference. */

@@ -108,8 +108,8 @@ describe("typed env readers", () => {
 /** The variables the component gives each function (docs/design.md "Function environment"), with test values. */
 const FUNCTION_ENV: Record<string, Record<string, string>> = {
   ingestion: { RAW_BUCKET: "raw", PROCESSING_QUEUE_URL: "http://sqs.local/q", MAX_BODY_BYTES: "4194304", API_ARCHIVE: "false" },
-  processor: { STATE_TABLE: "T", EVENT_BUS_NAME: "B", DATA_RETENTION_DAYS: "30" },
-  aggregator: { STATE_TABLE: "T", AGGREGATION_QUEUE_URL: "http://sqs.local/a", DATA_RETENTION_DAYS: "30" },
+  processor: { STATE_TABLE: "T", EVENT_BUS_NAME: "B", EVENT_SOURCE: "S", EVENT_DETAIL_TYPE: "D", DATA_RETENTION_DAYS: "30" },
+  aggregator: { STATE_TABLE: "T", AGGREGATION_QUEUE_URL: "http://sqs.local/a", EVENT_SOURCE: "S", EVENT_DETAIL_TYPE: "D", DATA_RETENTION_DAYS: "30" },
   query: { STATE_TABLE: "T" },
 };
 /** Values each typed variable refuses, and what its error says is allowed. */

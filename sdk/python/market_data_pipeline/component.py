@@ -212,6 +212,9 @@ class MarketDataPipeline(pulumi.ComponentResource):
         }
 
 
+API_KEY_OUTPUT = "ApiKeyId"
+"""The stack-output key of the API key's id: exported exactly when the API uses API keys (`stack_outputs`)."""
+
 STACK_OUTPUT_KEYS = {
     "ApiUrl": "api_url",
     "BucketName": "bucket_name",
@@ -224,7 +227,7 @@ STACK_OUTPUT_KEYS = {
     "ProcessorFunctionName": "processor_function_name",
     "AggregatorFunctionName": "aggregator_function_name",
     "QueryFunctionName": "query_function_name",
-    "ApiKeyId": "api_key_id",
+    API_KEY_OUTPUT: "api_key_id",
     "Region": "region",
 }
 """Stable stack-output key (docs/design.md, `cfn-outputs/flat-outputs.json`) -> component output attribute."""
@@ -234,7 +237,7 @@ def stack_outputs(pipeline: MarketDataPipeline) -> dict[str, pulumi.Output[objec
     """The component's outputs under the stable stack-output keys (R-PKG-7); ApiKeyId only with an API key."""
     outs: dict[str, pulumi.Output[object]] = {k: getattr(pipeline, a) for k, a in STACK_OUTPUT_KEYS.items()}
     if pipeline._cfg.api_auth.value != "API_KEY":
-        del outs["ApiKeyId"]
+        del outs[API_KEY_OUTPUT]
     return outs
 
 

@@ -93,6 +93,11 @@ def function_environment(
     the bundles with it. The bundles require every variable (a missing or bad one fails the function at init)."""
     table: dict[str, V | str] = {"STATE_TABLE": res.state_table}
     retention: dict[str, V | str] = {"DATA_RETENTION_DAYS": str(cfg.data_retention_days)}
+    # the TicksStored events DataProcessor emits and DataAggregator accepts: the values the rule matches (R-EVB-1)
+    ticks_stored: dict[str, V | str] = {
+        "EVENT_SOURCE": c.EVENT_SOURCE,
+        "EVENT_DETAIL_TYPE": c.EVENT_DETAIL_TYPE,
+    }
     own: dict[str, dict[str, V | str]] = {
         "DataIngestion": {
             "RAW_BUCKET": res.raw_bucket,
@@ -100,8 +105,13 @@ def function_environment(
             "MAX_BODY_BYTES": str(c.MAX_BODY_BYTES),
             "API_ARCHIVE": "true" if cfg.api_archive else "false",
         },
-        "DataProcessor": {**table, **retention, "EVENT_BUS_NAME": res.event_bus_name},
-        "DataAggregator": {**table, **retention, "AGGREGATION_QUEUE_URL": res.aggregation_queue_url},
+        "DataProcessor": {**table, **retention, **ticks_stored, "EVENT_BUS_NAME": res.event_bus_name},
+        "DataAggregator": {
+            **table,
+            **retention,
+            **ticks_stored,
+            "AGGREGATION_QUEUE_URL": res.aggregation_queue_url,
+        },
         "DataQuery": dict(table),
     }
     if function not in own:

@@ -176,6 +176,26 @@ def ingestion_policy(
     }
 
 
+def put_ticks_stored_events(bus_arn: str) -> Statement:
+    """DataProcessor's one event grant: PutEvents on our bus for the TicksStored events alone, the source and
+    detail-type the rule matches (R-EVB-1), so the role cannot put another kind of event on the bus.
+
+    `events:source` and `events:detail-type` are multivalued (ArrayOfString) keys of PutEvents (Service Authorization
+    Reference, Amazon EventBridge), hence `ForAllValues:StringEquals`, as in AWS's example policy
+    (https://docs.aws.amazon.com/eventbridge/latest/userguide/eb-event-bus-example-policy-cross-account-custom-bus-source.html;
+    conditions: https://docs.aws.amazon.com/eventbridge/latest/userguide/eb-use-conditions.html). `ForAllValues` also
+    holds when a key is absent, so `Null: false` requires both."""
+    st = _allow("PutTicksStoredEvents", ["events:PutEvents"], [bus_arn])
+    st["Condition"] = {
+        "ForAllValues:StringEquals": {
+            "events:source": [c.EVENT_SOURCE],
+            "events:detail-type": [c.EVENT_DETAIL_TYPE],
+        },
+        "Null": {"events:source": "false", "events:detail-type": "false"},
+    }
+    return st
+
+
 def processor_policy(log_group_arn: str, queue_arn: str, bus_arn: str, protected: ProtectedArns) -> Policy:
     """DataProcessor: consume the processing queue, write ticks and dirty markers, put events on our bus."""
     return {
@@ -193,7 +213,7 @@ def processor_policy(log_group_arn: str, queue_arn: str, bus_arn: str, protected
                 [queue_arn],
             ),
             _allow("WriteTicks", ["dynamodb:BatchWriteItem", "dynamodb:PutItem"], [protected.table_arn]),
-            _allow("PutTicksStoredEvents", ["events:PutEvents"], [bus_arn]),
+            put_ticks_stored_events(bus_arn),
             *deny_statements(protected),
         ],
     }

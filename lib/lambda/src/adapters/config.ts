@@ -40,6 +40,21 @@ export function requireEnv(name: string): string {
   return v;
 }
 
+/**
+ * The source and detail-type of DataProcessor's TicksStored events: `EVENT_SOURCE` and `EVENT_DETAIL_TYPE`, set on
+ * DataProcessor (which emits them) and DataAggregator (which accepts them) by the component, the owner of both
+ * (sdk/python/market_data_pipeline/constants.py), whose EventBridge rule matches them (R-EVB-1).
+ */
+export interface TicksStoredEventType {
+  source: string;
+  detailType: string;
+}
+
+/** Reads `EVENT_SOURCE` and `EVENT_DETAIL_TYPE` (both required non-empty strings). */
+export function ticksStoredEventType(): TicksStoredEventType {
+  return { source: requireEnv("EVENT_SOURCE"), detailType: requireEnv("EVENT_DETAIL_TYPE") };
+}
+
 function notSet(name: string): string {
   return `environment variable ${name} is not set`;
 }

@@ -25,8 +25,6 @@ export interface TicksStoredDetail {
   ticks: number;
 }
 
-export const EVENT_SOURCE = "market-data.processor";
-export const EVENT_DETAIL_TYPE = "TicksStored";
 export const MAX_SQS_MESSAGE_BYTES = 262_144;
 export const INTERVALS = { "1m": 60_000, "5m": 300_000 } as const;
 export type Interval = keyof typeof INTERVALS;

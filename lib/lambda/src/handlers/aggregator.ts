@@ -22,7 +22,7 @@
  */
 import { MetricUnit } from "@aws-lambda-powertools/metrics";
 import type { Context, SQSBatchItemFailure, SQSBatchResponse, SQSEvent, SQSRecord } from "aws-lambda";
-import { requireEnv, retentionDays } from "../adapters/config.ts";
+import { requireEnv, retentionDays, type TicksStoredEventType, ticksStoredEventType } from "../adapters/config.ts";
 import { ddbClient, isDataRejection } from "../adapters/ddb.ts";
 import { DynamoTickStore } from "../adapters/dynamodb-store.ts";
 import { powertools } from "../adapters/powertools.ts";
@@ -42,15 +42,25 @@ import {
   type WorkUnit,
 } from "../core/coalesce.ts";
 import { hashDiscriminator } from "../core/keys.ts";
-import { EVENT_DETAIL_TYPE, EVENT_SOURCE, type WindowRef } from "../core/types.ts";
+import type { WindowRef } from "../core/types.ts";
 import { decodePair, encodePair, fiveMinuteStart, minuteStart } from "../core/windows.ts";
 
 export const { logger, metrics, tracer } = powertools([ddbClient]);
 
 /** DataAggregator's environment (docs/design.md "Function environment"), read at init: a missing or bad variable
  * fails the cold start, naming it and what is allowed. Invocations read each variable where they use it. */
-export function environment(): { table: string; queueUrl: string; retentionDays: number } {
-  return { table: requireEnv("STATE_TABLE"), queueUrl: requireEnv("AGGREGATION_QUEUE_URL"), retentionDays: retentionDays() };
+export function environment(): { table: string; queueUrl: string; event: TicksStoredEventType; retentionDays: number } {
+  return {
+    table: requireEnv("STATE_TABLE"),
+    queueUrl: requireEnv("AGGREGATION_QUEUE_URL"),
+    event: ticksStoredEventType(),
+    retentionDays: retentionDays(),
+  };
+}
+
+/** Whether `e` is one of DataProcessor's TicksStored events (the source and detail-type the component sets). */
+function isTicksStored(e: { source?: unknown; "detail-type"?: unknown }, event: TicksStoredEventType): boolean {
+  return e.source === event.source && e["detail-type"] === event.detailType;
 }
 environment();
 
@@ -306,7 +316,8 @@ function namedFrom(list: unknown, what: string, interval: "1m" | undefined): Nam
 /** The windows a TicksStored event or a deferral message names. */
 export function windowsOf(message: unknown): Named {
   const e = (message ?? {}) as { source?: unknown; "detail-type"?: unknown; detail?: unknown; deferred?: unknown };
-  if (e.source === EVENT_SOURCE && e["detail-type"] === EVENT_DETAIL_TYPE) {
+  const event = ticksStoredEventType();
+  if (isTicksStored(e, event)) {
     const detail = e.detail as { windows?: unknown } | null;
     return namedFrom(detail?.windows, "TicksStored event detail", "1m");
   }
@@ -314,7 +325,7 @@ export function windowsOf(message: unknown): Named {
   return {
     valid: [],
     invalid: [
-      `unsupported message (source ${JSON.stringify(e.source)}, detail-type ${JSON.stringify(e["detail-type"])}); expected a ${EVENT_SOURCE}/${EVENT_DETAIL_TYPE} event or a deferral {"deferred": [...]}`,
+      `unsupported message (source ${JSON.stringify(e.source)}, detail-type ${JSON.stringify(e["detail-type"])}); expected a ${event.source}/${event.detailType} event or a deferral {"deferred": [...]}`,
     ],
   };
 }
@@ -521,9 +532,10 @@ export const handler = async (event: unknown, context: Context): Promise<Aggrega
     if (isSqsBatch(event)) return await onBuffer(event.Records, context);
     const e = (event ?? {}) as { source?: unknown; "detail-type"?: unknown; detail?: unknown };
     if (e.source === "aws.events" && e["detail-type"] === "Scheduled Event") return await onSchedule(context);
-    if (e.source === EVENT_SOURCE && e["detail-type"] === EVENT_DETAIL_TYPE) return await onTicksStored(e, context);
+    const ticksStored = ticksStoredEventType();
+    if (isTicksStored(e, ticksStored)) return await onTicksStored(e, context);
     throw new Error(
-      `unsupported event (source ${JSON.stringify(e.source)}, detail-type ${JSON.stringify(e["detail-type"])}); expected ${EVENT_SOURCE}/${EVENT_DETAIL_TYPE} or aws.events/Scheduled Event`,
+      `unsupported event (source ${JSON.stringify(e.source)}, detail-type ${JSON.stringify(e["detail-type"])}); expected ${ticksStored.source}/${ticksStored.detailType} or aws.events/Scheduled Event`,
     );
   } catch (err) {
     logger.error("aggregation failed", { error: err as Error });

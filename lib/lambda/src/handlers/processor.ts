@@ -16,7 +16,7 @@
 import { BatchProcessor, EventType, FullBatchFailureError, processPartialResponse } from "@aws-lambda-powertools/batch";
 import { MetricUnit } from "@aws-lambda-powertools/metrics";
 import type { Context, SQSBatchResponse, SQSEvent, SQSRecord } from "aws-lambda";
-import { requireEnv, retentionDays } from "../adapters/config.ts";
+import { requireEnv, retentionDays, type TicksStoredEventType, ticksStoredEventType } from "../adapters/config.ts";
 import { ddbClient } from "../adapters/ddb.ts";
 import { DynamoTickStore } from "../adapters/dynamodb-store.ts";
 import { eventsClient, putEvents } from "../adapters/events.ts";
@@ -24,15 +24,15 @@ import { powertools } from "../adapters/powertools.ts";
 import type { TickStore, TickToPut } from "../adapters/tick-store.ts";
 import { decodeTickMessage } from "../core/decode.ts";
 import { hashDiscriminator, tickKey } from "../core/keys.ts";
-import { EVENT_DETAIL_TYPE, EVENT_SOURCE, type Tick, type TicksStoredDetail } from "../core/types.ts";
+import type { Tick, TicksStoredDetail } from "../core/types.ts";
 import { dirtyPairs, encodePair } from "../core/windows.ts";
 
 export const { logger, metrics, tracer } = powertools([ddbClient, eventsClient]);
 
 /** DataProcessor's environment (docs/design.md "Function environment"), read at init: a missing or bad variable
  * fails the cold start, naming it and what is allowed. Invocations read each variable where they use it. */
-export function environment(): { table: string; bus: string; retentionDays: number } {
-  return { table: requireEnv("STATE_TABLE"), bus: requireEnv("EVENT_BUS_NAME"), retentionDays: retentionDays() };
+export function environment(): { table: string; bus: string; event: TicksStoredEventType; retentionDays: number } {
+  return { table: requireEnv("STATE_TABLE"), bus: requireEnv("EVENT_BUS_NAME"), event: ticksStoredEventType(), retentionDays: retentionDays() };
 }
 environment();
 
@@ -169,6 +169,7 @@ async function emitEvents(
   pairs: Array<{ symbol: string; start: number; ticks: number }>,
   context: Context,
 ): Promise<void> {
+  const event = ticksStoredEventType();
   const entries = [];
   for (let i = 0; i < pairs.length; i += WINDOWS_PER_ENTRY) {
     const part = pairs.slice(i, i + WINDOWS_PER_ENTRY);
@@ -176,7 +177,7 @@ async function emitEvents(
       windows: part.map((p) => ({ symbol: p.symbol, start: p.start })),
       ticks: part.reduce((n, p) => n + p.ticks, 0),
     };
-    entries.push({ Source: EVENT_SOURCE, DetailType: EVENT_DETAIL_TYPE, EventBusName: bus, Detail: JSON.stringify(detail) });
+    entries.push({ Source: event.source, DetailType: event.detailType, EventBusName: bus, Detail: JSON.stringify(detail) });
   }
   const res = await putEvents(entries, {
     remainingMs: () => context.getRemainingTimeInMillis(),
