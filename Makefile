@@ -93,6 +93,13 @@ integration: venv ## flat-outputs suite against a deployment: FLAT_OUTPUTS (defa
 bench: venv build ## benchmarks (issues 6, 10): core throughput vs baseline, AWS requests vs naive, cold start, e2e, cost, measured streams -> bench/results.json (ARGS=--quick|--parts stream)
 	$(PY) -m bench.run $(ARGS)
 
+KINDS ?= file api
+.PHONY: bench-design-rate
+bench-design-rate: venv build ## issue 10's goals MEASURED at the design rate (5M ticks/day): per kind, one 1,000-symbol stream for 300 s from a 5-minute boundary, about 12-16 min each -> bench/results-design-rate-<kind>.json (KINDS=file api)
+	@for k in $(KINDS); do \
+	  $(PY) -m bench.run --design-rate --stream-kinds $$k --out bench/results-design-rate-$$k.json $(ARGS) || exit 1; \
+	done
+
 .PHONY: mutation
 mutation: venv build ## plant a fixed set of realistic bugs one at a time and report which the fast suites catch (tools/mutation.py; ARGS=--only ID ...|--list)
 	$(PY) -m tools.mutation $(ARGS)

@@ -35,7 +35,7 @@ import time
 from collections.abc import Generator, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from market_data_pipeline.constants import HANDLER_DIRS
 
@@ -57,6 +57,9 @@ from tools.local.client import aggregate_rows, group_partition  # noqa: E402
 from tools.local.host import FUNCTIONS, NODE18, bundle_environment, bundle_path  # noqa: E402
 from tools.local.mocks import REGION  # noqa: E402
 from tools.local.proxy import CountingProxy  # noqa: E402
+
+if TYPE_CHECKING:
+    from bench.stream import StreamSpec
 
 LAMBDA_DIR = REPO / "lib" / "lambda"
 BENCH_DIST = LAMBDA_DIR / "dist" / "bench"
@@ -883,6 +886,25 @@ def _deliveries(calls: Mapping[str, Sequence[Call]], queues: Any) -> dict[str, A
     return out
 
 
+def design_ticks_per_second() -> float:
+    """The design rate the streams run at (`cost.design_rate`: 5M ticks over a 6.5 h day), to 0.1 tick/s."""
+    return round(cost.design_rate(cost.load_prices()), 1)
+
+
+def stream_specs(s: "Sizes") -> list["StreamSpec"]:
+    """PURE: part 6's streams for sizes ``s``: each kind (``stream_kinds``, default every kind) at each symbol count,
+    at ``stream_ticks_per_second``, or at the design rate (`cost.design_rate`, to 0.1 tick/s) for the symbol counts of
+    ``stream_design_rate_symbols``."""
+    from bench import stream
+
+    design = design_ticks_per_second()
+    return [
+        stream.StreamSpec(kind, n, design if n in s.stream_design_rate_symbols else s.stream_ticks_per_second)
+        for n in s.stream_symbols
+        for kind in s.stream_kinds or stream.KINDS
+    ]
+
+
 def streaming_phases(s: "Sizes", work: Path) -> Generator[None, None, dict[str, Any]]:
     """Part 6 in two phases: every stream of `s` at once for `s.stream_seconds`, each into its own counted stack,
     then the exactness check through the API (phase 1); it YIELDS once there, so the caller can run the other parts
@@ -892,12 +914,8 @@ def streaming_phases(s: "Sizes", work: Path) -> Generator[None, None, dict[str, 
     generator early stops the stacks."""
     from bench import stream
 
-    design = round(cost.design_rate(cost.load_prices()), 1)
-    specs = [
-        stream.StreamSpec(kind, n, design if n in s.stream_design_rate_symbols else s.stream_ticks_per_second)
-        for n in s.stream_symbols
-        for kind in s.stream_kinds or stream.KINDS
-    ]
+    specs = stream_specs(s)
+    design = design_ticks_per_second()
     stacks: dict[Any, CountedStack] = {}
     out: dict[str, Any] = {
         "seconds": s.stream_seconds,
@@ -2352,8 +2370,52 @@ def _csv_ints(ap: argparse.ArgumentParser, flag: str, text: str) -> tuple[int, .
         ap.error(f"{flag} must be comma-separated integers, got {text!r}")
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """CLI of `make bench`."""
+DESIGN_RATE_ARGS = (
+    "--parts",
+    "stream",
+    "--stream-symbols",
+    "1000",
+    "--stream-design-rate-symbols",
+    "1000",
+    "--stream-align",
+    "--stream-seconds",
+    "300",
+)
+"""What ``--design-rate`` (`make bench-design-rate`) means: part 6 alone, one 1,000-symbol stream per kind at the
+design rate (`cost.design_rate`: 5M ticks over a 6.5 h day), started at a 5-minute boundary and run for 300 s, so that
+each (symbol, 5-minute) group holds what a continuous feed at that rate puts in it (issue 10's goals are judged at
+this volume; bench/README.md "Part 6 MEASURED at the design rate")."""
+
+
+def design_rate_args(ap: argparse.ArgumentParser, a: argparse.Namespace) -> argparse.Namespace:
+    """``a`` with the ``DESIGN_RATE_ARGS`` preset applied; a flag of the preset also given by hand is refused (it
+    would silently lose to one of the two)."""
+    preset = ap.parse_args(DESIGN_RATE_ARGS)
+    defaults = ap.parse_args([])
+    given = sorted(
+        "--" + k.replace("_", "-")
+        for k, v in vars(preset).items()
+        if v != getattr(defaults, k) and getattr(a, k) != getattr(defaults, k)
+    )
+    if given:
+        ap.error(f"--design-rate sets {', '.join(given)} itself ({' '.join(DESIGN_RATE_ARGS)}); drop them")
+    from bench.stream import KINDS
+
+    if a.stream_kinds not in KINDS:
+        ap.error(
+            f"--design-rate needs --stream-kinds naming one kind ({' or '.join(KINDS)}): a design-rate stack takes "
+            f"about a core, so the kinds run one after the other (`make bench-design-rate`), got {a.stream_kinds!r}"
+        )
+    merged = argparse.Namespace(**vars(a))
+    for k, v in vars(preset).items():
+        if v != getattr(defaults, k):
+            setattr(merged, k, v)
+    merged.design_rate = False
+    return merged
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The CLI of `make bench` and `make bench-design-rate`."""
     ap = argparse.ArgumentParser(
         description="Benchmarks of issue 6: throughput, requests, cold start, e2e, cost."
     )
@@ -2393,6 +2455,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--stream-args",
         help="component args of the stream stacks as JSON, e.g. '{\"processor_batching_window_seconds\": 10}'",
     )
+    ap.add_argument(
+        "--design-rate",
+        action="store_true",
+        help=f"issue 10's goals MEASURED at the design rate: {' '.join(DESIGN_RATE_ARGS)}, for the one kind "
+        "--stream-kinds names (about 12-16 minutes per kind on a 2-core machine)",
+    )
     ap.add_argument("--from-results", type=Path, help="re-analyse and print a results JSON (no measuring)")
     ap.add_argument(
         "--check-rest-against",
@@ -2400,24 +2468,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="with --from-results: evaluate the DERIVED rest of its streams at the rate of each stream of this "
         "results JSON (same kind and symbols) and print it beside that stream's measured rest",
     )
-    a = ap.parse_args(argv)
-    if a.check_rest_against is not None and a.from_results is None:
-        ap.error("--check-rest-against needs --from-results (the runs whose decomposition is projected)")
-    if a.from_results is not None:
-        r = json.loads(a.from_results.read_text())
-        if "e2e" in r and "naive" in r:
-            analyse(r)
-        if "streaming" in r:
-            analyse_streaming(r)
-        r["goals"] = goals(r)
-        if a.out is not None:  # re-rendering never overwrites the last measured results unless asked to
-            a.out.write_text(json.dumps(r, indent=1, default=str) + "\n")
-        print(render(r))
-        if a.check_rest_against is not None:
-            print(render_rest_check(r, json.loads(a.check_rest_against.read_text())))
-        return 0
-    if a.out is None:
-        a.out = RESULTS_PATH
+    return ap
+
+
+def sizes_from_args(ap: argparse.ArgumentParser, a: argparse.Namespace) -> tuple[Sizes, list[str]]:
+    """The sizes and parts a measuring run of ``a`` (``build_parser()``'s arguments) does; a bad value exits through
+    ``ap.error`` naming the flag and what is allowed."""
+    if a.design_rate:
+        a = design_rate_args(ap, a)
     parts = [p.strip() for p in a.parts.split(",") if p.strip()]
     bad = [p for p in parts if p not in PARTS]
     if bad:
@@ -2478,6 +2536,35 @@ def main(argv: Sequence[str] | None = None) -> int:
         stream_over["stream_args"] = tuple(sorted(cargs.items()))
     if stream_over:
         s = Sizes(**{**asdict(s), **stream_over})
+    return s, parts
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """CLI of `make bench`."""
+    ap = build_parser()
+    a = ap.parse_args(argv)
+    if a.check_rest_against is not None and a.from_results is None:
+        ap.error("--check-rest-against needs --from-results (the runs whose decomposition is projected)")
+    if a.design_rate and a.from_results is not None:
+        ap.error(
+            "--design-rate measures; --from-results re-analyses a results JSON without measuring: give one"
+        )
+    if a.from_results is not None:
+        r = json.loads(a.from_results.read_text())
+        if "e2e" in r and "naive" in r:
+            analyse(r)
+        if "streaming" in r:
+            analyse_streaming(r)
+        r["goals"] = goals(r)
+        if a.out is not None:  # re-rendering never overwrites the last measured results unless asked to
+            a.out.write_text(json.dumps(r, indent=1, default=str) + "\n")
+        print(render(r))
+        if a.check_rest_against is not None:
+            print(render_rest_check(r, json.loads(a.check_rest_against.read_text())))
+        return 0
+    if a.out is None:
+        a.out = RESULTS_PATH
+    s, parts = sizes_from_args(ap, a)
     with tempfile.TemporaryDirectory(prefix="md-bench-") as tmp:
         r = run_all(s, parts, Path(tmp), a.out)
     print(render(r))
