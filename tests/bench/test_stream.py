@@ -345,6 +345,11 @@ def test_all_in_goal_is_judged_at_the_design_rate_when_a_stream_ran_there() -> N
     old = {"streams": [slow, design]}
     all_in_old = [g for g in streaming_goals(old) if "all-in cost <=" in g["goal"]]
     assert all_in_old[0]["met"] is False and "at every symbol count" in all_in_old[0]["goal"]
+    # a goal measured at another rate names where it is judged; one measured at the design rate does not
+    assert all_in_old[0]["goal"].endswith("judged at the design rate: `make bench-design-rate`")
+    assert "make bench-design-rate" not in all_in[0]["goal"] + share[0]["goal"]
+    share_old = [g for g in streaming_goals(old) if "aggregation <=" in g["goal"]]
+    assert share_old[0]["goal"].endswith("judged at the design rate: `make bench-design-rate`")
 
 
 @given(hst.floats(min_value=1.6e9, max_value=2.0e9), hst.floats(min_value=0.0, max_value=30.0))
