@@ -28,7 +28,7 @@ from botocore.exceptions import ClientError
 from bench import cost
 from tests.handlers_moto.conftest import FIXTURES, NODE_MAJOR, NODE_VERSIONS, node_binary, wait_until
 from tools.local.calls import Call
-from tools.local.client import queue_depth, sigv4_headers
+from tools.local.client import StackClient, queue_depth, sigv4_headers
 from tools.local.host import HOST_SCRIPT, LambdaHostProcess
 from tools.local.moto_server import MotoServer
 from tools.local.proxy import CountingProxy, ProxyRequest
@@ -536,6 +536,48 @@ def test_rest_api_iam_routes_refuse_unsigned_requests(start_host: StartHost, tmp
     bad.write_text(json.dumps({"functions": {"Api": fn("apiHandler")}, "api": {"routes": bad_routes}}))
     proc = subprocess.run(["node", str(HOST_SCRIPT), str(bad)], capture_output=True, text=True, timeout=30)
     assert proc.returncode == 2 and 'authorization "CUSTOM" must be one of NONE, AWS_IAM' in proc.stderr
+
+
+# R-API-4
+def test_stack_client_signs_its_requests_when_the_api_uses_iam(start_host: StartHost) -> None:
+    """`StackClient.api` (the demo's, the bench's and the fault tests' client) authenticates as the stack's API wants
+    it: without `ApiKeyId` in the outputs (IAM auth) it signs each request with SigV4 for execute-api (moto's
+    credentials), so an IAM stack can be driven through it; `key=None` sends no authentication, and an API key is no
+    signature."""
+    routes = [
+        {"method": "POST", "resource": "/ingest", "function": "Api", "authorization": "AWS_IAM"},
+        {
+            "method": "GET",
+            "resource": "/symbols/{symbol}/latest",
+            "function": "Api",
+            "authorization": "AWS_IAM",
+        },
+    ]
+    cfg = {
+        "nodeBinary": node_binary("node18"),
+        "functions": {"Api": fn("apiHandler")},
+        "api": {"apiKey": None, "stage": "prod", "routes": routes},
+    }
+    host = start_host(cfg)
+    outputs = {"BucketName": "b", "TableName": "t", "ApiUrl": f"{host.url}/prod"}
+    client = StackClient(outputs, host)
+    assert client.iam
+    status, _h, raw = client.api("GET", "/symbols/BRK.B%5E/latest?from=1&to=2")
+    ev = json.loads(raw)
+    assert status == 200 and ev["pathParameters"] == {"symbol": "BRK.B^"}, ev
+    assert ev["headers"]["Authorization"].startswith("AWS4-HMAC-SHA256 Credential=test/")
+    assert ev["requestContext"]["identity"]["accessKey"] == "test"
+    body = b'{"ticks": []}'
+    status, _h, raw = client.api("POST", "/ingest", body, {"content-type": "application/json"})
+    assert status == 202 and json.loads(raw)["body"] == body.decode()
+    missing = {"message": "Missing Authentication Token"}
+    status, _h, raw = client.api("GET", "/symbols/A/latest", key=None)
+    assert (status, json.loads(raw)) == (403, missing)
+    keyed = StackClient({**outputs, "ApiKeyId": "id"}, host, api_key="k")
+    assert not keyed.iam
+    status, _h, raw = keyed.api("GET", "/symbols/A/latest")
+    assert (status, json.loads(raw)) == (403, missing), "an API key is no signature"
+    assert host.stats()["Api"]["invocations"] == 2
 
 
 def test_sigterm_stops_everything_and_bad_config_is_named(start_host: StartHost, tmp_path: Path) -> None:

@@ -27,8 +27,8 @@ import pytest
 from botocore.config import Config
 from botocore.credentials import Credentials
 from market_data_pipeline import STACK_OUTPUT_KEYS
-from market_data_pipeline.component import API_KEY_OUTPUT
 from market_data_pipeline.config import ApiAuth
+from market_data_pipeline.constants import API_KEY_OUTPUT
 
 from tests.stack_helpers import assert_stopped, wait_for
 from tools.local.client import sigv4_headers

@@ -159,7 +159,7 @@ def test_flat_outputs_are_the_components_stack_outputs() -> None:
     """R-RUN-3: the local stack's flat outputs are the component's `STACK_OUTPUT_KEYS` (ApiUrl once the host serves
     it) with moto's values, and the REST API keeps the physical name the component gives it."""
     from market_data_pipeline import STACK_OUTPUT_KEYS
-    from market_data_pipeline.component import API_KEY_OUTPUT
+    from market_data_pipeline.constants import API_KEY_OUTPUT
 
     from tools.local.moto_server import MotoServer
 

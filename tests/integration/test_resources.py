@@ -7,8 +7,8 @@ import json
 from typing import Any
 
 import pytest
-from market_data_pipeline.component import API_KEY_OUTPUT
 from market_data_pipeline.config import ApiAuth
+from market_data_pipeline.constants import API_KEY_OUTPUT
 
 from tests.integration.conftest import Env, expected_output_keys
 

@@ -10,7 +10,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from decimal import Decimal
 from typing import Any
 
-from market_data_pipeline.constants import TABLE_HASH_KEY
+from market_data_pipeline.constants import API_KEY_OUTPUT, TABLE_HASH_KEY
 
 from tools.local.host_config import API_URL_KEY, ENDPOINT_URL_KEY
 from tools.local.mocks import REGION
@@ -54,8 +54,9 @@ def queue_depth(sqs: Any, url: str, include_delayed: bool = False) -> int:
 
 
 class StackClient:
-    """Reads the stack at `outputs` (flat outputs with `EndpointUrl`); `host` (a `LambdaHostProcess`) serves its API
-    with `api_key`. `config`: a botocore `Config` for the boto3 clients (default: moto_server's)."""
+    """Reads the stack at `outputs` (flat outputs with `EndpointUrl`); `host` (a `LambdaHostProcess`) serves its API,
+    with `api_key` when the outputs have `ApiKeyId` (API keys), else signing each request with SigV4 (IAM auth, R-API-4).
+    `config`: a botocore `Config` for the boto3 clients (default: moto_server's)."""
 
     def __init__(
         self, outputs: Mapping[str, str], host: Any = None, api_key: str | None = None, config: Any = None
@@ -64,6 +65,8 @@ class StackClient:
         self.outputs = dict(outputs)
         self.host = host
         self.api_key = api_key or ""
+        self.iam = API_KEY_OUTPUT not in self.outputs
+        """the API uses IAM auth: the component exports `ApiKeyId` exactly with API keys (`stack_outputs`)"""
         self.config = config
         self._clients: dict[str, Any] = {}
         self.bucket = self.outputs["BucketName"]
@@ -201,11 +204,20 @@ class StackClient:
         key: str | None = "valid",
         timeout: float = 120,
     ) -> tuple[int, dict[str, str], bytes]:
-        """One request to the REST API under the stage path; `key` None = no x-api-key, else the valid key or `key`."""
+        """One request to the REST API under the stage path, authenticated as the API wants it when `key` is "valid":
+        the stack's API key, or, with IAM auth, a SigV4 signature for `execute-api` with moto's credentials (the
+        local host checks the signature's form, not its secret); `key` None = neither, another string = that
+        x-api-key."""
         h = dict(headers or {})
-        if key is not None:
+        target = f"{self.stage_path}{path}"
+        if key == "valid" and self.iam:
+            from botocore.credentials import Credentials
+
+            creds = Credentials(CREDENTIALS["aws_access_key_id"], CREDENTIALS["aws_secret_access_key"])
+            h = sigv4_headers(method, f"{self.host.url}{target}", body, h, creds, REGION)
+        elif key is not None:
             h["x-api-key"] = self.api_key if key == "valid" else key
-        status, resp_headers, data = self.host.request(method, f"{self.stage_path}{path}", body, h, timeout)
+        status, resp_headers, data = self.host.request(method, target, body, h, timeout)
         return int(status), dict(resp_headers), bytes(data)
 
     def api_aggregates(self, symbol: str, interval: str, from_ms: int, to_ms: int) -> Rows:

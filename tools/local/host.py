@@ -38,6 +38,8 @@ HANDLERS_DIR = REPO / "sdk" / "python" / "market_data_pipeline" / "handlers"
 NODE18 = REPO / "tools" / "node18" / "node_modules" / ".bin" / "node"
 NODE22 = REPO / "tools" / "node22" / "node_modules" / ".bin" / "node"
 FUNCTIONS: tuple[str, ...] = tuple(HANDLER_DIRS.values())
+FUNCTION_OF: dict[str, str] = {handler: function for function, handler in HANDLER_DIRS.items()}
+"""Handler (ingestion, ...) -> its function (DataIngestion, ...): `HANDLER_DIRS` read backwards."""
 
 
 class LambdaHostError(RuntimeError):
@@ -65,11 +67,10 @@ def bundle_environment(fn: str) -> dict[str, str]:
     """The environment the component gives the function of bundle ``fn`` (ingestion, ...) with its default args,
     naming `PLACEHOLDER_RESOURCES`: what a bundle needs to start outside a stack (it refuses to start without its
     variables), e.g. to import it in a fresh Node process."""
-    function = {handler: f for f, handler in HANDLER_DIRS.items()}
-    if fn not in function:
+    if fn not in FUNCTION_OF:
         raise ValueError(f"unknown function {fn!r}; allowed: {', '.join(FUNCTIONS)}")
     env: dict[str, str] = function_environment(
-        function[fn], validate({"environment_suffix": "local"}), PLACEHOLDER_RESOURCES
+        FUNCTION_OF[fn], validate({"environment_suffix": "local"}), PLACEHOLDER_RESOURCES
     )
     return env
 

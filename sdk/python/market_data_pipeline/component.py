@@ -212,9 +212,6 @@ class MarketDataPipeline(pulumi.ComponentResource):
         }
 
 
-API_KEY_OUTPUT = "ApiKeyId"
-"""The stack-output key of the API key's id: exported exactly when the API uses API keys (`stack_outputs`)."""
-
 STACK_OUTPUT_KEYS = {
     "ApiUrl": "api_url",
     "BucketName": "bucket_name",
@@ -227,7 +224,7 @@ STACK_OUTPUT_KEYS = {
     "ProcessorFunctionName": "processor_function_name",
     "AggregatorFunctionName": "aggregator_function_name",
     "QueryFunctionName": "query_function_name",
-    API_KEY_OUTPUT: "api_key_id",
+    c.API_KEY_OUTPUT: "api_key_id",
     "Region": "region",
 }
 """Stable stack-output key (docs/design.md, `cfn-outputs/flat-outputs.json`) -> component output attribute."""
@@ -237,7 +234,7 @@ def stack_outputs(pipeline: MarketDataPipeline) -> dict[str, pulumi.Output[objec
     """The component's outputs under the stable stack-output keys (R-PKG-7); ApiKeyId only with an API key."""
     outs: dict[str, pulumi.Output[object]] = {k: getattr(pipeline, a) for k, a in STACK_OUTPUT_KEYS.items()}
     if pipeline._cfg.api_auth.value != "API_KEY":
-        del outs[API_KEY_OUTPUT]
+        del outs[c.API_KEY_OUTPUT]
     return outs
 
 

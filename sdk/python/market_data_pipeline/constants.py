@@ -124,3 +124,6 @@ API_GATEWAY_LOGS_MANAGED_POLICY = (
 )
 """AWS's managed policy for the API Gateway account's CloudWatch role (docs.aws.amazon.com/apigateway/latest/
 developerguide/set-up-logging.html): lets API Gateway create and write the log groups of every API in the region."""
+
+API_KEY_OUTPUT = "ApiKeyId"
+"""The stack-output key of the API key's id: exported exactly when the API uses API keys (`component.stack_outputs`)."""
