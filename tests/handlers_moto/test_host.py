@@ -467,6 +467,13 @@ def test_rest_api_routes_key_stage_and_bodies(start_host: StartHost) -> None:
     assert status == 413 and "10485760" in json.loads(body)["message"]
 
 
+IAM_ROUTES = [
+    {"method": "POST", "resource": "/ingest", "function": "Api", "authorization": "AWS_IAM"},
+    {"method": "GET", "resource": "/symbols/{symbol}/latest", "function": "Api", "authorization": "AWS_IAM"},
+]
+"""Two AWS_IAM routes of a host API whose function ``Api`` echoes its event (the probe's ``apiHandler``)."""
+
+
 # R-API-4
 def test_rest_api_iam_routes_refuse_unsigned_requests(start_host: StartHost, tmp_path: Path) -> None:
     """AWS_IAM routes: without a SigV4 Authorization header for execute-api, API Gateway's 403 "Missing
@@ -475,13 +482,7 @@ def test_rest_api_iam_routes_refuse_unsigned_requests(start_host: StartHost, tmp
     passes, its key id in requestContext.identity.accessKey. Signatures are NOT verified (documented): one made with
     a wrong secret passes too. A NONE route of the same API takes unsigned requests."""
     routes = [
-        {"method": "POST", "resource": "/ingest", "function": "Api", "authorization": "AWS_IAM"},
-        {
-            "method": "GET",
-            "resource": "/symbols/{symbol}/latest",
-            "function": "Api",
-            "authorization": "AWS_IAM",
-        },
+        *IAM_ROUTES,
         {"method": "GET", "resource": "/open", "function": "Open", "authorization": "NONE"},
     ]
     cfg = {
@@ -544,15 +545,7 @@ def test_stack_client_signs_its_requests_when_the_api_uses_iam(start_host: Start
     it: without `ApiKeyId` in the outputs (IAM auth) it signs each request with SigV4 for execute-api (moto's
     credentials), so an IAM stack can be driven through it; `key=None` sends no authentication, and an API key is no
     signature."""
-    routes = [
-        {"method": "POST", "resource": "/ingest", "function": "Api", "authorization": "AWS_IAM"},
-        {
-            "method": "GET",
-            "resource": "/symbols/{symbol}/latest",
-            "function": "Api",
-            "authorization": "AWS_IAM",
-        },
-    ]
+    routes = IAM_ROUTES
     cfg = {
         "nodeBinary": node_binary("node18"),
         "functions": {"Api": fn("apiHandler")},
