@@ -95,7 +95,7 @@ bench: venv build ## benchmarks (issues 6, 10): core throughput vs baseline, AWS
 
 KINDS ?= file api
 .PHONY: bench-design-rate
-bench-design-rate: venv build ## issue 10's goals MEASURED at the design rate (5M ticks/day): per kind, one 1,000-symbol stream for 300 s from a 5-minute boundary, about 12-16 min each -> bench/results-design-rate-<kind>.json (KINDS=file api)
+bench-design-rate: venv build ## issue 10's goals MEASURED at the design rate (5M ticks/day): per kind, one 1,000-symbol stream for 300 s from a 5-minute boundary, about 10-20 min each (waits for the boundary) -> bench/results-design-rate-<kind>.json (KINDS=file api)
 	@for k in $(KINDS); do \
 	  $(PY) -m bench.run --design-rate --stream-kinds $$k --out bench/results-design-rate-$$k.json $(ARGS) || exit 1; \
 	done

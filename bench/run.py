@@ -2464,7 +2464,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--design-rate",
         action="store_true",
         help=f"issue 10's goals MEASURED at the design rate: {' '.join(DESIGN_RATE_ARGS)}, for the one kind "
-        "--stream-kinds names (about 12-16 minutes per kind on a 2-core machine)",
+        "--stream-kinds names (about 10-20 minutes per kind on a 2-core machine: up to 5 of them waiting for the boundary)",
     )
     ap.add_argument("--from-results", type=Path, help="re-analyse and print a results JSON (no measuring)")
     ap.add_argument(
