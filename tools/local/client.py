@@ -55,8 +55,8 @@ def queue_depth(sqs: Any, url: str, include_delayed: bool = False) -> int:
 
 class StackClient:
     """Reads the stack at `outputs` (flat outputs with `EndpointUrl`); `host` (a `LambdaHostProcess`) serves its API,
-    with `api_key` when the outputs have `ApiKeyId` (API keys), else signing each request with SigV4 (IAM auth, R-API-4).
-    `config`: a botocore `Config` for the boto3 clients (default: moto_server's)."""
+    with `api_key`, or, with neither a key nor `ApiKeyId` in the outputs (IAM auth, R-API-4), signing each request with
+    SigV4. `config`: a botocore `Config` for the boto3 clients (default: moto_server's)."""
 
     def __init__(
         self, outputs: Mapping[str, str], host: Any = None, api_key: str | None = None, config: Any = None
@@ -65,8 +65,9 @@ class StackClient:
         self.outputs = dict(outputs)
         self.host = host
         self.api_key = api_key or ""
-        self.iam = API_KEY_OUTPUT not in self.outputs
-        """the API uses IAM auth: the component exports `ApiKeyId` exactly with API keys (`stack_outputs`)"""
+        self.iam = not self.api_key and API_KEY_OUTPUT not in self.outputs
+        """the API uses IAM auth: no API key given, and no `ApiKeyId` in the outputs (the component exports it exactly
+        with API keys, `stack_outputs`)"""
         self.config = config
         self._clients: dict[str, Any] = {}
         self.bucket = self.outputs["BucketName"]
