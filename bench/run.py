@@ -2395,13 +2395,9 @@ this volume; bench/README.md "Part 6 MEASURED at the design rate")."""
 def design_rate_args(ap: argparse.ArgumentParser, a: argparse.Namespace) -> argparse.Namespace:
     """``a`` with the ``DESIGN_RATE_ARGS`` preset applied; a flag of the preset also given by hand is refused (it
     would silently lose to one of the two)."""
-    preset = ap.parse_args(DESIGN_RATE_ARGS)
     defaults = ap.parse_args([])
-    given = sorted(
-        "--" + k.replace("_", "-")
-        for k, v in vars(preset).items()
-        if v != getattr(defaults, k) and getattr(a, k) != getattr(defaults, k)
-    )
+    preset = {k: v for k, v in vars(ap.parse_args(DESIGN_RATE_ARGS)).items() if v != getattr(defaults, k)}
+    given = sorted("--" + k.replace("_", "-") for k in preset if getattr(a, k) != getattr(defaults, k))
     if given:
         ap.error(f"--design-rate sets {', '.join(given)} itself ({' '.join(DESIGN_RATE_ARGS)}); drop them")
     from bench.stream import KINDS
@@ -2411,12 +2407,7 @@ def design_rate_args(ap: argparse.ArgumentParser, a: argparse.Namespace) -> argp
             f"--design-rate needs --stream-kinds naming one kind ({' or '.join(KINDS)}): a design-rate stack takes "
             f"about a core, so the kinds run one after the other (`make bench-design-rate`), got {a.stream_kinds!r}"
         )
-    merged = argparse.Namespace(**vars(a))
-    for k, v in vars(preset).items():
-        if v != getattr(defaults, k):
-            setattr(merged, k, v)
-    merged.design_rate = False
-    return merged
+    return argparse.Namespace(**{**vars(a), **preset, "design_rate": False})
 
 
 def build_parser() -> argparse.ArgumentParser:
