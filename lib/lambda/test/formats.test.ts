@@ -327,6 +327,23 @@ describe("JSON array (R-DATA-2, R-DATA-3)", () => {
     assert.deepEqual(run("json-array", ["[ ]"]), []);
     assert.deepEqual(run("json-array", [""]), []);
   });
+
+  it("R-DATA-3 a rejection that stops the scan reports the same raw input however the chunks were cut", () => {
+    // found by the parseAll property in CI: the raw was the rest of the chunk, so a cut inside the trailing data
+    // changed it
+    const text = '\n[]\n{"ticks": [';
+    const whole = run("json-array", [text]);
+    assert.equal(errors(whole).length, 1);
+    assert.equal(errors(whole)[0]!.raw, '{"ticks": [');
+    for (let cut = 0; cut <= text.length; cut++) assert.deepEqual(run("json-array", [text.slice(0, cut), text.slice(cut)]), whole);
+    const start = run("json-array", ["xy", "z"]);
+    assert.equal(errors(start)[0]!.raw, "xyz");
+    assert.match(errors(start)[0]!.reason, /must start with \[/);
+    // the raw stays bounded when the trailing data is long and arrives in many chunks
+    const long = run("json-array", ["[] ", ..."x".repeat(10_000).match(/.{1,7}/g)!]);
+    assert.equal(errors(long).length, 1);
+    assert.equal(errors(long)[0]!.raw, "x".repeat(MAX_RAW_CHARS));
+  });
 });
 
 describe("round trips (R-DATA-2): parse(format(ticks)) == ticks", () => {

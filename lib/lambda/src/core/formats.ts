@@ -544,6 +544,9 @@ const enum Phase {
   Dead,
 }
 
+/** Bytes of the input kept as the raw of a rejection that stops a JSON array scan (enough for MAX_RAW_CHARS chars). */
+const DEATH_RAW_BYTES = MAX_RAW_CHARS * 4;
+
 function isWs(c: number): boolean {
   return c === 32 || c === 10 || c === 13 || c === 9;
 }
@@ -574,6 +577,8 @@ export class JsonArrayParser implements StreamParser {
   /** the array sits in `{"ticks": [...]}`: one `}` must follow it */
   private readonly wrapped: boolean;
   private closed = false;
+  /** the scan stopped (die): the rejection waits here until its raw bytes are collected */
+  private dying: { line: number; reason: string; parts: Buffer[]; len: number } | undefined;
 
   constructor(
     private readonly emit: Emit,
@@ -590,6 +595,10 @@ export class JsonArrayParser implements StreamParser {
     if (this.bom && buf.length > 0) {
       this.bom = false;
       if (buf.length >= 3 && buf[0] === 0xef && buf[1] === 0xbb && buf[2] === 0xbf) buf = buf.subarray(3);
+    }
+    if (this.phase === Phase.Dead) {
+      this.collectDeathRaw(buf);
+      return;
     }
     const n = buf.length;
     let elemStart = this.phase === Phase.Element ? 0 : -1;
@@ -660,15 +669,14 @@ export class JsonArrayParser implements StreamParser {
             buf,
             i,
           );
-          return;
-        case Phase.Dead:
-          return;
+          return; // die() stopped the scan: later chunks only feed its raw (the check at the top of push)
       }
     }
     if (this.phase === Phase.Element) this.carry(buf, elemStart, n);
   }
 
   end(): void {
+    this.emitDeath();
     if (this.phase === Phase.Element) {
       this.emitElementError(
         "the file ends inside this array element (truncated file?)",
@@ -694,15 +702,34 @@ export class JsonArrayParser implements StreamParser {
     this.phase = Phase.Dead;
   }
 
+  /**
+   * Stops the scan: the rejection's `raw` is the first DEATH_RAW_BYTES bytes from byte `i` on, collected across
+   * later chunks, so it does not depend on where the chunks were cut. It is emitted once they are collected or at
+   * end().
+   */
   private die(reason: string, buf: Buffer, i: number): void {
     this.phase = Phase.Dead;
-    this.emit({
-      kind: "error",
-      line: this.line,
-      reason: `${reason}; the rest of the file was not read`,
-      raw: truncateRaw(buf.toString("utf8", i, Math.min(buf.length, i + MAX_RAW_CHARS * 4))),
-      count: 1,
-    });
+    this.dying = { line: this.line, reason: `${reason}; the rest of the file was not read`, parts: [], len: 0 };
+    this.collectDeathRaw(buf.subarray(i));
+  }
+
+  private collectDeathRaw(bytes: Buffer): void {
+    const d = this.dying;
+    if (d === undefined) return;
+    const take = Math.min(bytes.length, DEATH_RAW_BYTES - d.len);
+    if (take > 0) {
+      d.parts.push(Buffer.from(bytes.subarray(0, take)));
+      d.len += take;
+    }
+    if (d.len >= DEATH_RAW_BYTES) this.emitDeath();
+  }
+
+  private emitDeath(): void {
+    const d = this.dying;
+    if (d === undefined) return;
+    this.dying = undefined;
+    const raw = truncateRaw(Buffer.concat(d.parts, d.len).toString("utf8"));
+    this.emit({ kind: "error", line: d.line, reason: d.reason, raw, count: 1 });
   }
 
   private emptyElement(what: string): void {
