@@ -893,13 +893,12 @@ def design_ticks_per_second() -> float:
     return round(cost.design_rate(cost.load_prices()), 1)
 
 
-def stream_specs(s: "Sizes") -> list["StreamSpec"]:
+def stream_specs(s: "Sizes", design: float) -> list["StreamSpec"]:
     """PURE: part 6's streams for sizes ``s``: each kind (``stream_kinds``, default every kind) at each symbol count,
-    at ``stream_ticks_per_second``, or at the design rate (`cost.design_rate`, to 0.1 tick/s) for the symbol counts of
-    ``stream_design_rate_symbols``."""
+    at ``stream_ticks_per_second``, or at the design rate ``design`` (ticks/s, `design_ticks_per_second`) for the
+    symbol counts of ``stream_design_rate_symbols``."""
     from bench import stream
 
-    design = design_ticks_per_second()
     return [
         stream.StreamSpec(kind, n, design if n in s.stream_design_rate_symbols else s.stream_ticks_per_second)
         for n in s.stream_symbols
@@ -916,8 +915,8 @@ def streaming_phases(s: "Sizes", work: Path) -> Generator[None, None, dict[str, 
     generator early stops the stacks."""
     from bench import stream
 
-    specs = stream_specs(s)
     design = design_ticks_per_second()
+    specs = stream_specs(s, design)
     stacks: dict[Any, CountedStack] = {}
     out: dict[str, Any] = {
         "seconds": s.stream_seconds,

@@ -9,7 +9,14 @@ from pathlib import Path
 import pytest
 
 from bench import cost
-from bench.run import DESIGN_RATE_ARGS, Sizes, build_parser, sizes_from_args, stream_specs
+from bench.run import (
+    DESIGN_RATE_ARGS,
+    Sizes,
+    build_parser,
+    design_ticks_per_second,
+    sizes_from_args,
+    stream_specs,
+)
 from bench.stream import KINDS
 
 REPO = Path(__file__).resolve().parents[2]
@@ -26,7 +33,7 @@ def test_design_rate_runs_one_aligned_1000_symbol_stream_at_the_design_rate(kind
     6.5 h day, for 300 s from a 5-minute boundary (a full (symbol, 5-minute) group)."""
     s, parts = _sizes("--design-rate", "--stream-kinds", kind)
     assert parts == ["stream"]
-    (spec,) = stream_specs(s)
+    (spec,) = stream_specs(s, design_ticks_per_second())
     assert (spec.kind, spec.symbols) == (kind, 1000)
     assert spec.ticks_per_second == pytest.approx(5_000_000 / (6.5 * 3600), abs=0.05)
     assert spec.ticks_per_second == round(cost.design_rate(cost.load_prices()), 1)
@@ -39,7 +46,7 @@ def test_design_rate_runs_one_aligned_1000_symbol_stream_at_the_design_rate(kind
 def test_default_streams_are_the_six_10_ticks_a_second_streams() -> None:
     s, parts = _sizes()
     assert "stream" in parts
-    specs = stream_specs(s)
+    specs = stream_specs(s, design_ticks_per_second())
     assert sorted((x.kind, x.symbols, x.ticks_per_second) for x in specs) == sorted(
         (k, n, 10.0) for k in KINDS for n in (10, 100, 1000)
     )
