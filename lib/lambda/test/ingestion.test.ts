@@ -289,6 +289,33 @@ describe("S3 files: rejects and poison input (R-DATA-3)", () => {
     assert.ok(logs.some((l) => l.level === "ERROR" && l.message === "file partly or wholly unreadable"));
   });
 
+  it("R-DATA-3 a rejection the parser had decided before corrupt gzip cut the file is kept (nothing dropped)", async () => {
+    // gzip whose trailer is missing: every byte of the data decompresses, then the stream fails
+    const truncatedGzip = (text: string): Buffer => {
+      const gz = gzipSync(Buffer.from(text));
+      return gz.subarray(0, gz.length - 8);
+    };
+    // a JSON array with data after its closing ]: that rejection waits for its raw bytes when the gzip fails
+    const arrayKey = "incoming/tail.json.gz";
+    objects.set(arrayKey, truncatedGzip(`${formatJsonArray([sampleTick(1)])} trailing data`));
+    const { file: arrayFile } = await runS3(arrayKey);
+    assert.equal(arrayFile.accepted, 1);
+    const arrayRej = rejectsOf(arrayKey);
+    assert.deepEqual(arrayRej.map((r) => r.reason.split(";")[0]), ["unexpected data after the closing ] of the JSON array", `gzip data is corrupt or truncated (unexpected end of file)`]);
+    assert.equal(arrayRej[0]!.raw, "trailing data");
+    // a CSV whose header is bad: its rejection, counting the data lines it made unreadable, is emitted at the end
+    delivered.length = 0;
+    const csvKey = "incoming/badheader.csv.gz";
+    objects.set(csvKey, truncatedGzip("sym,timestamp,price,volume\nAAPL,1,2,3\nMSFT,1,2,3\n"));
+    const { file: csvFile } = await runS3(csvKey);
+    assert.equal(csvFile.accepted, 0);
+    const csvRej = rejectsOf(csvKey);
+    assert.equal(csvRej.length, 2);
+    assert.match(csvRej[0]!.reason, /invalid CSV header: .*the 2 data line\(s\) after it were not read/);
+    assert.match(csvRej[1]!.reason, /gzip data is corrupt or truncated/);
+    assert.equal(csvFile.rejected, 3, "the header's rejection counts the 2 lines it made unreadable, plus the cut");
+  });
+
   it("R-DATA-3 binary garbage: every line rejected, nothing sent, no crash", async () => {
     const key = "incoming/garbage.jsonl";
     const junk = Buffer.from(Array.from({ length: 4000 }, (_, i) => (i * 7919) % 256));

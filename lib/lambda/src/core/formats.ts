@@ -56,10 +56,18 @@ export interface ParseError {
 export type ParseEvent = ParsedRecord | ParseError;
 export type Emit = (e: ParseEvent) => void;
 
-/** A streaming parser: push byte chunks, then end(). Events go to the emit callback given at creation. */
+/**
+ * A streaming parser: push byte chunks, then end() (the input is complete) or abandon() (the rest of the input cannot
+ * be read, e.g. corrupt gzip). Events go to the emit callback given at creation.
+ */
 export interface StreamParser {
   push(chunk: Uint8Array): void;
   end(): void;
+  /**
+   * The input stops here and is not complete: emits the rejections already decided that wait for more input (so none
+   * is lost), and drops the partial line or element, which the caller rejects with its own reason.
+   */
+  abandon(): void;
   /** the format in use (undefined while an auto-detecting parser has seen only whitespace) */
   readonly format: Format | undefined;
 }
@@ -348,6 +356,10 @@ export class JsonLinesParser implements StreamParser {
     this.splitter.end();
   }
 
+  abandon(): void {
+    // nothing decided waits for more input: only the partial last line, which is dropped
+  }
+
   private onLine(l: Line): void {
     if (!l.ok) {
       this.emit({ kind: "error", line: l.lineNo, index: this.index++, reason: l.reason, raw: l.raw, count: 1 });
@@ -447,16 +459,25 @@ export class CsvParser implements StreamParser {
 
   end(): void {
     this.splitter.end();
-    if (this.headerError) {
-      const h = this.headerError;
-      this.emit({
-        kind: "error",
-        line: h.line,
-        reason: `${h.reason}; the ${this.skipped} data line(s) after it were not read`,
-        raw: h.raw,
-        count: Math.max(1, this.skipped),
-      });
-    }
+    this.emitHeaderError();
+  }
+
+  abandon(): void {
+    this.emitHeaderError(); // the data lines counted so far; the partial last one is dropped
+  }
+
+  /** A bad header rejects the file's data lines: one rejection, emitted once the count is known. */
+  private emitHeaderError(): void {
+    const h = this.headerError;
+    if (h === undefined) return;
+    this.headerError = undefined;
+    this.emit({
+      kind: "error",
+      line: h.line,
+      reason: `${h.reason}; the ${this.skipped} data line(s) after it were not read`,
+      raw: h.raw,
+      count: Math.max(1, this.skipped),
+    });
   }
 
   private onLine(l: Line): void {
@@ -702,6 +723,11 @@ export class JsonArrayParser implements StreamParser {
     this.phase = Phase.Dead;
   }
 
+  abandon(): void {
+    this.emitDeath(); // a partial element is dropped
+    this.phase = Phase.Dead;
+  }
+
   /**
    * Stops the scan: the rejection's `raw` is the first DEATH_RAW_BYTES bytes from byte `i` on, collected across
    * later chunks, so it does not depend on where the chunks were cut. It is emitted once they are collected or at
@@ -914,6 +940,11 @@ export class AutoParser implements StreamParser {
       this.decideBrace(p, true);
     }
     if (this.inner) this.inner.end();
+  }
+
+  abandon(): void {
+    this.pending = undefined; // the partial first line, still undecided: dropped
+    this.inner?.abandon();
   }
 }
 

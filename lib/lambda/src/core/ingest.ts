@@ -131,6 +131,7 @@ export class FileTicks {
 
   /** The rest of the file cannot be read (`reason`): the partial last line is not trusted; packs what is left. */
   cut(reason: string): void {
+    this.parser.abandon(); // the rejections it already decided come first
     this.rejects.add(0, reason, "");
     this.fileProblem = reason;
     this.flush();
