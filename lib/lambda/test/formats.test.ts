@@ -17,6 +17,7 @@ import {
   type ParseEvent,
   splitCsvLine,
 } from "../src/core/formats.ts";
+import { FileTicks, type RejectSink } from "../src/core/ingest.ts";
 import { validateTick } from "../src/core/tick.ts";
 import type { Tick } from "../src/core/types.ts";
 import { chunk, csvTickArb, formatCsv, formatJsonArray, formatJsonl, tickArb } from "./helpers/ticks.ts";
@@ -328,6 +329,27 @@ describe("JSON array (R-DATA-2, R-DATA-3)", () => {
     assert.deepEqual(run("json-array", [""]), []);
   });
 
+  it("R-DATA-2 a BOM or a first line's leading whitespace split across chunks changes nothing (examples found in review)", () => {
+    const tick = '{"symbol":"AAPL","timestamp":1,"price":2,"volume":3}';
+    for (const [hint, text] of [
+      ["json", `\uFEFF[${tick}]\n`],
+      [undefined, `\uFEFF[${tick}]\n`],
+      ["json", `\t${tick}\n`],
+      ["json", "\t{"],
+      [undefined, ` \t[${tick}]`],
+    ] as const) {
+      const whole = parseAll(hint, text);
+      const bytes = Buffer.from(text);
+      for (let cut = 0; cut <= bytes.length; cut++) assert.deepEqual(run("auto", [bytes.subarray(0, cut), bytes.subarray(cut)], hint), whole, `${JSON.stringify(text)} cut at ${cut}`);
+    }
+    assert.deepEqual(records(parseAll("json", `\uFEFF[${tick}]`)).length, 1);
+    // a first line whose whitespace alone is longer than a line may be: too long, the same byte count however cut
+    const long = `${" ".repeat(70_000)}${tick}\n`;
+    const wholeLong = parseAll("json", long, { maxLineBytes: 65_536 });
+    assert.match(errors(wholeLong)[0]!.reason, new RegExp(`\\(${Buffer.byteLength(long) - 1} bytes\\)`));
+    assert.deepEqual(run("auto", long.match(/[^]{1,999}/g)!, "json", 65_536), wholeLong);
+  });
+
   it("R-DATA-3 a rejection that stops the scan reports the same raw input however the chunks were cut", () => {
     // found by the parseAll property in CI: the raw was the rest of the chunk, so a cut inside the trailing data
     // changed it
@@ -406,8 +428,11 @@ describe("round trips (R-DATA-2): parse(format(ticks)) == ticks", () => {
       fc.array(tickArb, { maxLength: 20 }).map((t) => `{"ticks": ${formatJsonArray(t)}}`),
       bad,
     );
+    // a BOM and blank lines or whitespace before the first record (the auto-detection's prefix), cut anywhere
+    const lead = fc.tuple(fc.boolean(), fc.array(fc.constantFrom(" ", "\t", "\n", "\r\n"), { maxLength: 6 })).map(([bom, ws]) => (bom ? "\uFEFF" : "") + ws.join(""));
     fc.assert(
-      fc.property(doc, fc.constantFrom("csv", "jsonl", "json", undefined), fc.array(fc.nat(3000), { maxLength: 8 }), (text, hint, cuts) => {
+      fc.property(lead, doc, fc.constantFrom("csv", "jsonl", "json", undefined), fc.array(fc.oneof(fc.nat(8), fc.nat(3000)), { maxLength: 8 }), (prefix, body, hint, cuts) => {
+        const text = prefix + body;
         const whole = parseAll(hint as "csv" | "jsonl" | "json" | undefined, text);
         assert.deepEqual(whole, run("auto", chunk(Buffer.from(text), cuts), hint as "csv" | "jsonl" | "json" | undefined));
       }),
@@ -416,5 +441,52 @@ describe("round trips (R-DATA-2): parse(format(ticks)) == ticks", () => {
     // and on a known document it gives the records themselves
     const text = formatJsonArray([{ symbol: "A", ts: 1, price: 1, volume: 1 }]);
     assert.deepEqual(records(parseAll(undefined, text)), [{ symbol: "A", timestamp: 1, price: 1, volume: 1 }]);
+  });
+});
+
+describe("FileTicks: the same ticks, rejections and counts however the file was cut into chunks (R-DATA-2, R-DATA-3)", () => {
+  /** Everything FileTicks reports, in order: rejections, message bodies, the accepted count. */
+  function fileTicks(hint: "csv" | "jsonl" | "json" | undefined, pieces: Buffer[], cutShort: boolean): string[] {
+    const out: string[] = [];
+    const sink: RejectSink = { add: (line, reason, raw, extra, count = 1) => void out.push(JSON.stringify({ line, reason, raw, extra, count })) };
+    const f = new FileTicks("s3://bucket/key", hint, sink);
+    const take = (): void => {
+      for (const batch of f.takeBatches()) for (const m of batch) out.push(m.body);
+    };
+    for (const p of pieces) {
+      f.push(p);
+      take();
+    }
+    if (cutShort) f.cut("gzip data is corrupt or truncated (test)");
+    else f.end();
+    take();
+    out.push(`accepted ${f.accepted}`);
+    return out;
+  }
+  // tokens of every format, so the generator reaches the detection, the wrapper, strings, escapes, BOM and blank lines
+  const token = fc.constantFrom(
+    "{", "}", "[", "]", ",", ":", '"', "\\", " ", "\t", "\n", "\r\n", "\uFEFF", "\u00e9", "x",
+    '"symbol"', '"AAPL"', '"timestamp"', "1700000000000", '"price"', "1.5", '"volume"', "0", '{"ticks":',
+    '{"symbol":"A","timestamp":1,"price":2,"volume":3}', "symbol,timestamp,price,volume", "A,1,2,3",
+  );
+
+  it("R-DATA-3 read to the end or cut short (corrupt gzip), whole or in any chunks: identical output", () => {
+    fc.assert(
+      fc.property(fc.array(token, { maxLength: 60 }), fc.array(fc.nat(), { maxLength: 6 }), fc.constantFrom("csv", "jsonl", "json", undefined), fc.boolean(), (tokens, cutsRaw, hint, cutShort) => {
+        const bytes = Buffer.from(tokens.join(""));
+        const cuts = [...new Set(cutsRaw.map((c) => c % (bytes.length + 1)))].sort((a, b) => a - b);
+        const pieces = [...cuts, bytes.length].map((end, i) => bytes.subarray(i === 0 ? 0 : cuts[i - 1], end));
+        assert.deepEqual(fileTicks(hint, pieces, cutShort), fileTicks(hint, [bytes], cutShort));
+      }),
+      { numRuns: 1500 },
+    );
+  });
+
+  it("R-DATA-3 cut short, the complete lines read before the damage are kept, also while the format was undecided", () => {
+    // found in review: a short JSON Lines file named .json waits for 256 bytes to tell it from {"ticks": [...]}
+    const text = '{"symbol":"AAPL","timestamp":1700000000000,"price":2,"volume":3}\n{"symbol":"MSFT","timestamp":1700000000000,"price":2,"volume":3}\n';
+    const out = fileTicks("json", [Buffer.from(text)], true);
+    assert.equal(out.at(-1), "accepted 2");
+    assert.equal(out.filter((l) => l.startsWith('{"line"')).length, 1, "only the cut's own rejection");
   });
 });

@@ -314,6 +314,16 @@ describe("S3 files: rejects and poison input (R-DATA-3)", () => {
     assert.match(csvRej[0]!.reason, /invalid CSV header: .*the 2 data line\(s\) after it were not read/);
     assert.match(csvRej[1]!.reason, /gzip data is corrupt or truncated/);
     assert.equal(csvFile.rejected, 3, "the header's rejection counts the 2 lines it made unreadable, plus the cut");
+    // a short JSON Lines file named .json: its lines wait while the format is undecided (JSON Lines or
+    // {"ticks": [...]}); the complete ones are kept when the gzip fails (found in review: they were lost)
+    delivered.length = 0;
+    const linesKey = "incoming/short.json.gz";
+    const two = [sampleTick(1, "AAPL"), sampleTick(2, "MSFT")];
+    objects.set(linesKey, truncatedGzip(formatJsonl(two)));
+    const { file: linesFile } = await runS3(linesKey);
+    assert.deepEqual(deliveredTicks(), two);
+    assert.equal(linesFile.accepted, 2);
+    assert.deepEqual(rejectsOf(linesKey).map((r) => r.reason), ["gzip data is corrupt or truncated (unexpected end of file); the rest of the file was not read"]);
   });
 
   it("R-DATA-3 binary garbage: every line rejected, nothing sent, no crash", async () => {

@@ -117,6 +117,42 @@ function toBuffer(c: Uint8Array): Buffer {
   return Buffer.isBuffer(c) ? c : Buffer.from(c.buffer, c.byteOffset, c.byteLength);
 }
 
+const UTF8_BOM = Buffer.from([0xef, 0xbb, 0xbf]);
+const NO_BYTES = Buffer.alloc(0);
+
+/**
+ * Skips a UTF-8 byte order mark at the start of a stream of chunks, wherever the chunks were cut: the first bytes are
+ * held (at most 2) while they could still be the start of one.
+ */
+export class BomSkipper {
+  /** bytes held while undecided; undefined once decided */
+  private held: Buffer | undefined = NO_BYTES;
+
+  /** The bytes of `buf` to parse, without the BOM; empty while undecided. */
+  push(buf: Buffer): Buffer {
+    if (this.held === undefined) return buf;
+    const all = this.held.length === 0 ? buf : Buffer.concat([this.held, buf]);
+    const n = Math.min(all.length, UTF8_BOM.length);
+    if (!all.subarray(0, n).equals(UTF8_BOM.subarray(0, n))) {
+      this.held = undefined;
+      return all;
+    }
+    if (n < UTF8_BOM.length) {
+      this.held = Buffer.from(all); // a copy: the caller may reuse its chunk
+      return NO_BYTES;
+    }
+    this.held = undefined;
+    return all.subarray(UTF8_BOM.length);
+  }
+
+  /** The input ended: bytes held as a possible BOM that never completed are content. */
+  end(): Buffer {
+    const rest = this.held ?? NO_BYTES;
+    this.held = undefined;
+    return rest;
+  }
+}
+
 function decodeUtf8(buf: Buffer, start: number, end: number): string | undefined {
   const s = buf.toString("utf8", start, end);
   if (s.includes("\uFFFD") && !isUtf8(buf.subarray(start, end))) return undefined;
@@ -593,7 +629,7 @@ export class JsonArrayParser implements StreamParser {
   private tooLongLen = 0;
   private head = "";
   private readonly maxBytes: number;
-  private bom = true;
+  private readonly bom = new BomSkipper();
   private readonly onTickJson: ((json: string) => void) | undefined;
   /** the array sits in `{"ticks": [...]}`: one `}` must follow it */
   private readonly wrapped: boolean;
@@ -612,11 +648,10 @@ export class JsonArrayParser implements StreamParser {
   }
 
   push(chunk: Uint8Array): void {
-    let buf = toBuffer(chunk);
-    if (this.bom && buf.length > 0) {
-      this.bom = false;
-      if (buf.length >= 3 && buf[0] === 0xef && buf[1] === 0xbb && buf[2] === 0xbf) buf = buf.subarray(3);
-    }
+    this.scan(this.bom.push(toBuffer(chunk)));
+  }
+
+  private scan(buf: Buffer): void {
     if (this.phase === Phase.Dead) {
       this.collectDeathRaw(buf);
       return;
@@ -697,6 +732,8 @@ export class JsonArrayParser implements StreamParser {
   }
 
   end(): void {
+    const rest = this.bom.end();
+    if (rest.length > 0) this.scan(rest);
     this.emitDeath();
     if (this.phase === Phase.Element) {
       this.emitElementError(
@@ -858,9 +895,16 @@ export function createFormatParser(format: Format, emit: Emit, opts: ParserOptio
  */
 export class AutoParser implements StreamParser {
   private inner: StreamParser | undefined;
-  /** newlines seen in the whitespace-only prefix (the prefix itself is not kept: memory stays bounded) */
+  /** newlines seen in the whitespace-only prefix (its blank lines are not kept: memory stays bounded) */
   private newlines = 0;
-  private started = false;
+  /**
+   * the whitespace of the current line of that prefix, handed on with the line: exactly up to one byte more than a
+   * line may hold (then the line is too long whatever follows), beyond that only counted (`lineWsExtra`)
+   */
+  private lineWs: Buffer[] = [];
+  private lineWsLen = 0;
+  private lineWsExtra = 0;
+  private readonly bom = new BomSkipper();
   /** bytes from the line of the first `{` while deciding between JSON Lines and `{"ticks": [...]}` (bounded) */
   private pending: Buffer | undefined;
 
@@ -887,27 +931,59 @@ export class AutoParser implements StreamParser {
       this.decideBrace(joined, false);
       return;
     }
-    const buf = toBuffer(chunk);
+    this.scan(this.bom.push(toBuffer(chunk)));
+  }
+
+  /** The whitespace-only prefix, chunk by chunk: the first other byte decides the format. */
+  private scan(buf: Buffer): void {
     let i = 0;
-    if (!this.started && buf.length >= 3 && buf[0] === 0xef && buf[1] === 0xbb && buf[2] === 0xbf) i = 3;
-    if (buf.length > 0) this.started = true;
-    let lineStart = i;
+    let lineStart = 0;
     for (; i < buf.length; i++) {
       const c = buf[i] as number;
       if (c === 10) {
         this.newlines++;
         lineStart = i + 1;
+        this.lineWs = [];
+        this.lineWsLen = 0;
+        this.lineWsExtra = 0;
       } else if (!isWs(c)) break;
     }
-    if (i === buf.length) return;
-    const c = buf[i];
-    if (c === 123) {
-      this.decideBrace(buf.subarray(lineStart), false);
+    if (i === buf.length) {
+      this.keepLineWs(buf.subarray(lineStart));
       return;
     }
-    const format: Format = c === 91 ? "json-array" : this.hint === "json" ? "jsonl" : "csv";
+    const c = buf[i];
+    const rest = buf.subarray(lineStart);
+    if (c === 123 && this.lineWsExtra === 0) {
+      // the line with its whitespace from earlier chunks (at most a line's bound)
+      this.decideBrace(this.lineWsLen === 0 ? rest : Buffer.concat([...this.lineWs, rest]), false);
+      this.lineWs = [];
+      return;
+    }
+    // a `{` after more whitespace than a line may hold: too far for `{"ticks": [` (WRAPPER_LOOKAHEAD), JSON Lines
+    const format: Format = c === 123 ? "jsonl" : c === 91 ? "json-array" : this.hint === "json" ? "jsonl" : "csv";
     this.inner = createFormatParser(format, this.emit, { ...this.opts, firstLine: 1 + this.newlines });
-    this.inner.push(buf.subarray(lineStart));
+    this.handOnLineWs(this.inner);
+    this.inner.push(rest);
+  }
+
+  private keepLineWs(ws: Buffer): void {
+    const room = (this.opts.maxLineBytes ?? MAX_LINE_BYTES) + 1 - this.lineWsLen;
+    const keep = Math.min(room, ws.length);
+    if (keep > 0) {
+      this.lineWs.push(Buffer.from(ws.subarray(0, keep)));
+      this.lineWsLen += keep;
+    }
+    this.lineWsExtra += ws.length - keep;
+  }
+
+  /** The current line's whitespace from earlier chunks; what was only counted goes on as spaces, in bounded pieces. */
+  private handOnLineWs(inner: StreamParser): void {
+    for (const b of this.lineWs) inner.push(b);
+    for (let left = this.lineWsExtra; left > 0; left -= WS_PIECE.length) inner.push(WS_PIECE.subarray(0, Math.min(left, WS_PIECE.length)));
+    this.lineWs = [];
+    this.lineWsLen = 0;
+    this.lineWsExtra = 0;
   }
 
   /**
@@ -934,19 +1010,28 @@ export class AutoParser implements StreamParser {
   }
 
   end(): void {
-    if (this.pending !== undefined) {
-      const p = this.pending;
-      this.pending = undefined;
-      this.decideBrace(p, true);
-    }
+    const rest = this.bom.end(); // a possible BOM that never completed is content
+    if (rest.length > 0) this.push(rest);
+    this.decidePending();
     if (this.inner) this.inner.end();
   }
 
   abandon(): void {
-    this.pending = undefined; // the partial first line, still undecided: dropped
+    // the undecided lines may hold complete records: decided and handed on; the inner parser drops the partial one
+    this.decidePending();
     this.inner?.abandon();
   }
+
+  private decidePending(): void {
+    if (this.pending === undefined) return;
+    const p = this.pending;
+    this.pending = undefined;
+    this.decideBrace(p, true);
+  }
 }
+
+/** Spaces handed on for whitespace that was only counted (`AutoParser.lineWsExtra`). */
+const WS_PIECE = Buffer.alloc(64 * 1024, 0x20);
 
 /** How far AutoParser looks for `{"ticks": [` before settling on JSON Lines. */
 const WRAPPER_LOOKAHEAD = 256;
