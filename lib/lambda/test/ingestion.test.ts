@@ -472,6 +472,27 @@ describe("SQS sending (partial failures, retries)", () => {
     assert.equal(written.size, 0, "rejected/ is written only when the file succeeded");
   });
 
+  it("R-FN-3 a partly failed SendMessageBatch counts the entries SQS accepted: MessagesSent is what reached the queue", async () => {
+    // SQS takes entries 2..n of every call and refuses entry 1 as a sender fault: the batch fails, its others are sent
+    sqs.on(SendMessageBatchCommand).callsFake((input: SendMessageBatchCommandInput) => {
+      const entries = input.Entries ?? [];
+      const ok = entries.slice(1);
+      for (const e of ok) delivered.push(e.MessageBody as string);
+      return {
+        Successful: ok.map((e) => ({ Id: e.Id, MessageId: "m", MD5OfMessageBody: "x" })),
+        Failed: [{ Id: entries[0]!.Id, SenderFault: true, Code: "InvalidParameterValue", Message: "bad" }],
+      };
+    });
+    settings.sendConcurrency = 1;
+    objects.set("incoming/p.jsonl", Buffer.from(formatJsonl(ticks(1200))));
+    const c = await capture(() => handler(s3Event("incoming/p.jsonl")));
+    assert.match(String(c.error), /sender fault/);
+    assert.ok(delivered.length > 0, "some entries of the failed batch reached the queue");
+    assert.equal(metricSum(c.emf, "MessagesSent"), delivered.length);
+    const failed = c.logs.find((l) => l.message === "ingestion of the object failed; the invocation fails so that it is retried");
+    assert.equal(failed?.messagesSent, delivered.length);
+  });
+
   it("sender faults are not retried", async () => {
     sqs.on(SendMessageBatchCommand).resolves({ Successful: [], Failed: [{ Id: "m0", SenderFault: true, Code: "InvalidParameterValue", Message: "bad" }] });
     objects.set("incoming/s.csv", Buffer.from(formatCsv(ticks(3))));
