@@ -493,6 +493,26 @@ describe("SQS sending (partial failures, retries)", () => {
     assert.equal(failed?.messagesSent, delivered.length);
   });
 
+  it("R-FN-3 a failed attempt counts no tick as accepted or rejected, only the messages sent; its retry counts the file once", async () => {
+    const key = "incoming/f.jsonl";
+    objects.set(key, Buffer.from(`${formatJsonl(ticks(1200))}bad line\n`));
+    sqs.on(SendMessageBatchCommand).rejects(Object.assign(new Error("denied"), { name: "AccessDenied", $fault: "client", $metadata: { httpStatusCode: 403 } }));
+    const a1 = await capture(() => handler(s3Event(key)));
+    assert.match(String(a1.error), /denied/);
+    assert.equal(delivered.length, 0);
+    assert.equal(written.size, 0, "no rejected/ object: the upload was aborted");
+    assert.deepEqual([metricSum(a1.emf, "TicksAccepted"), metricSum(a1.emf, "TicksRejected"), metricSum(a1.emf, "MessagesSent")], [0, 0, 0]);
+    const failed = a1.logs.find((l) => l.message === "ingestion of the object failed; the invocation fails so that it is retried");
+    assert.equal(failed?.rejectedSoFar, 1, "the failed attempt's progress is logged");
+    // Lambda retries the event, SQS is back
+    installDefaults();
+    objects.set(key, Buffer.from(`${formatJsonl(ticks(1200))}bad line\n`));
+    const a2 = await runS3(key);
+    assert.equal(deliveredTicks().length, 1200);
+    const total = (name: string): number => metricSum(a1.emf, name) + metricSum(a2.emf, name);
+    assert.deepEqual([total("TicksAccepted"), total("TicksRejected"), total("MessagesSent")], [1200, 1, delivered.length]);
+  });
+
   it("sender faults are not retried", async () => {
     sqs.on(SendMessageBatchCommand).resolves({ Successful: [], Failed: [{ Id: "m0", SenderFault: true, Code: "InvalidParameterValue", Message: "bad" }] });
     objects.set("incoming/s.csv", Buffer.from(formatCsv(ticks(3))));

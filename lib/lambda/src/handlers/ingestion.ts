@@ -274,7 +274,13 @@ async function streamFile(bytes: ObjectBytes, ticks: FileTicks, sender: BatchSen
   await sender.drain();
 }
 
-/** A transient failure (S3 read, SQS send): batches in flight settle, the reject file is abandoned, logged. */
+/**
+ * A transient failure (S3 read, SQS send, the reject file's upload): batches in flight settle, the reject file is
+ * abandoned, logged. The invocation is retried and the attempt that completes the file counts its ticks, so this one
+ * counts no tick as accepted (most were never sent) nor rejected (no rejected/ object was written): a file's ticks
+ * are counted once, not once per attempt. Only the messages that really reached the queue are counted. The progress
+ * of the failed attempt goes to the log.
+ */
 async function failFile(
   result: FileResult,
   bytes: ObjectBytes,
@@ -286,14 +292,13 @@ async function failFile(
   await sender.drain().catch(() => undefined); // let batches in flight settle (their count is reported)
   await bytes.stop();
   const abortError = await rejects.abort();
-  result.accepted = ticks.accepted;
-  result.rejected = rejects.rejected;
   result.messages = sender.messages;
   logger.error("ingestion of the object failed; the invocation fails so that it is retried", {
     bucket: result.bucket,
     key: result.key,
     error: error as Error,
-    acceptedSoFar: result.accepted,
+    acceptedSoFar: ticks.accepted,
+    rejectedSoFar: rejects.rejected,
     messagesSent: sender.messages,
     ...(abortError ? { abortError: String(abortError) } : {}),
   });
