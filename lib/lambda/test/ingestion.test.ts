@@ -870,6 +870,26 @@ describe("API POST /ingest (R-API-1, R-DATA-3)", () => {
     assert.equal(r.body.rejectedCount, 10);
   });
 
+  it("R-DATA-3 a 503 counts no rejection (it lists none); the client's retry, answered 202 with the rejection, counts it once", async () => {
+    const body = JSON.stringify([rec(sampleTick(1)), { symbol: "bad" }]);
+    sqs.on(SendMessageBatchCommand).rejects(Object.assign(new Error("denied"), { name: "AccessDenied", $fault: "client", $metadata: { httpStatusCode: 403 } }));
+    const r1 = await call(api(body));
+    assert.equal(r1.status, 503);
+    assert.equal(r1.body.rejected, undefined);
+    assert.deepEqual([metricSum(r1.emf, "TicksAccepted"), metricSum(r1.emf, "TicksRejected"), metricSum(r1.emf, "MessagesSent")], [0, 0, 0]);
+    installDefaults();
+    const r2 = await call(api(body));
+    assert.equal(r2.status, 202);
+    assert.equal(r2.body.rejectedCount, 1);
+    assert.equal(metricSum(r1.emf, "TicksRejected") + metricSum(r2.emf, "TicksRejected"), 1);
+    assert.equal(metricSum(r2.emf, "TicksAccepted"), 1);
+    // the 400 that lists its rejections counts them
+    const r3 = await call(api(JSON.stringify([{ symbol: "bad" }, { symbol: "AAPL" }])));
+    assert.equal(r3.status, 400);
+    assert.equal(r3.body.rejectedCount, 2);
+    assert.equal(metricSum(r3.emf, "TicksRejected"), 2);
+  });
+
   it("503 (and an ERROR log) when SQS or the archive fails: the client retries; nothing sent when the archive failed", async () => {
     sqs.on(SendMessageBatchCommand).rejects(Object.assign(new Error("denied"), { name: "AccessDenied", $fault: "client", $metadata: { httpStatusCode: 403 } }));
     const r = await call(api(JSON.stringify([rec(sampleTick(1))])));

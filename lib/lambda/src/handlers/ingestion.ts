@@ -369,8 +369,10 @@ async function handleApi(event: ApiEvent, context?: Context): Promise<ApiResult>
       rejected.push(r.line !== undefined ? { index: r.index, line: r.line, reason: why } : { index: r.index, reason: why });
     }
   }
-  counts.rejected += rejectedCount;
+  // The rejections are counted on the answers that list them (this 400, the 202), never before the send: a 503
+  // lists none and the client's retry sends the same records, whose answer counts them.
   if (ticks.length === 0) {
+    counts.rejected += rejectedCount;
     const message =
       parsed.records.length === 0
         ? "the body holds no tick"
@@ -400,6 +402,7 @@ async function handleApi(event: ApiEvent, context?: Context): Promise<ApiResult>
   }
   const messages = sender.messages;
   counts.accepted += ticks.length;
+  counts.rejected += rejectedCount;
   counts.messages += messages;
   logger.info("API request ingested", {
     requestId,
