@@ -821,6 +821,27 @@ describe("API POST /ingest (R-API-1, R-DATA-3)", () => {
     assert.equal(written.size, 0);
   });
 
+  it("R-DATA-3 a CSV body whose header cannot be read counts its data lines as rejected (400 rejectedCount), like the same S3 file; malformed JSON counts 1", async () => {
+    const csv = "sym,timestamp,price,volume\nAAPL,1,2,3\nMSFT,1,2,3\n";
+    const r = await call(api(csv, { headers: { "content-type": "text/csv" } }));
+    assert.equal(r.status, 400);
+    assert.match(String(r.body.message), /line 1: invalid CSV header: .*the 2 data line\(s\) after it were not read/);
+    assert.equal(metricSum(r.emf, "TicksRejected"), 2);
+    assert.equal(r.body.rejectedCount, 2);
+    assert.equal(r.body.requestId, "req-1");
+    objects.set("incoming/h.csv", Buffer.from(csv));
+    const { file, emf } = await runS3("incoming/h.csv");
+    assert.equal(file.rejected, 2);
+    assert.equal(metricSum(emf, "TicksRejected"), metricSum(r.emf, "TicksRejected"), "the same bytes count the same by S3 and by the API");
+    // a body that cannot be read at all is one rejected record (an S3 file of these bytes is one rejection); empty: none
+    for (const [body, n] of [["{definitely not json", 1], ["42", 1], ["   ", 0]] as const) {
+      const m = await call(api(body));
+      assert.equal(m.status, 400, body);
+      assert.equal(m.body.rejectedCount, n, body);
+      assert.equal(metricSum(m.emf, "TicksRejected"), n, body);
+    }
+  });
+
   it("R-DATA-3 413 above MAX_BODY_BYTES (raw and decoded size), e.g. the component's 4,194,304; unset or bad it is refused", async () => {
     process.env.MAX_BODY_BYTES = "1000";
     const big = JSON.stringify(ticks(30).map(rec));

@@ -350,8 +350,11 @@ async function handleApi(event: ApiEvent, context?: Context): Promise<ApiResult>
   }
   const parsed = parseBody(decoded.body, ct.kind);
   if (!parsed.ok) {
-    logger.warn("request rejected", { requestId, status: 400, reason: parsed.message });
-    return errorResponse(400, parsed.message);
+    // a body that cannot be read is counted like the same bytes as an S3 file (core/http.ts ParsedBody: a bad CSV
+    // header counts its data lines, malformed JSON one record); the 400 says how many, like the "no valid tick" one
+    counts.rejected += parsed.count;
+    logger.warn("request rejected", { requestId, status: 400, reason: parsed.message, rejectedCount: parsed.count });
+    return errorResponse(400, parsed.message, { rejectedCount: parsed.count, requestId });
   }
   const ticks: Tick[] = [];
   const rejected: Array<{ index: number; reason: string; line?: number }> = [];
