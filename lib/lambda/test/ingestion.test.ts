@@ -493,6 +493,25 @@ describe("SQS sending (partial failures, retries)", () => {
     assert.equal(failed?.messagesSent, delivered.length);
   });
 
+  it("R-FN-3 entries sent by an earlier attempt are still counted when a later attempt fails for good (the error keeps its cause)", async () => {
+    let call = 0;
+    const denied = Object.assign(new Error("denied"), { name: "AccessDenied", $fault: "client", $metadata: { httpStatusCode: 403 } });
+    sqs.on(SendMessageBatchCommand).callsFake((input: SendMessageBatchCommandInput) => {
+      if (++call > 1) throw denied;
+      // the first call takes every entry but one (a transient failure, retried), the retry is refused for good
+      const entries = input.Entries ?? [];
+      for (const e of entries.slice(1)) delivered.push(e.MessageBody as string);
+      return { Successful: [], Failed: [{ Id: entries[0]!.Id, SenderFault: false, Code: "InternalError", Message: "try again" }] };
+    });
+    settings.sendConcurrency = 1;
+    objects.set("incoming/q.jsonl", Buffer.from(formatJsonl(ticks(1200))));
+    const c = await capture(() => handler(s3Event("incoming/q.jsonl")));
+    assert.match(String(c.error), /SendMessageBatch failed after 2 of 3 entries were sent: AccessDenied: denied/);
+    assert.equal((c.error as Error).cause, denied);
+    assert.equal(delivered.length, 2);
+    assert.equal(metricSum(c.emf, "MessagesSent"), 2);
+  });
+
   it("R-FN-3 a failed attempt counts no tick as accepted or rejected, only the messages sent; its retry counts the file once", async () => {
     const key = "incoming/f.jsonl";
     objects.set(key, Buffer.from(`${formatJsonl(ticks(1200))}bad line\n`));
