@@ -171,5 +171,6 @@ describe("parseBody (shapes)", () => {
     const bad = p("a,b\n1,2\n", "csv");
     assert.ok(!bad.ok);
     assert.match(bad.message, /line 1: invalid CSV header: missing column/);
+    assert.equal(bad.count, 1, "the rejection stands for the data line after the header");
   });
 });

@@ -482,6 +482,66 @@ describe("SQS sending (partial failures, retries)", () => {
     assert.equal(written.size, 0, "rejected/ is written only when the file succeeded");
   });
 
+  it("R-FN-3 a partly failed SendMessageBatch counts the entries SQS accepted: MessagesSent is what reached the queue", async () => {
+    // SQS takes entries 2..n of every call and refuses entry 1 as a sender fault: the batch fails, its others are sent
+    sqs.on(SendMessageBatchCommand).callsFake((input: SendMessageBatchCommandInput) => {
+      const entries = input.Entries ?? [];
+      const ok = entries.slice(1);
+      for (const e of ok) delivered.push(e.MessageBody as string);
+      return {
+        Successful: ok.map((e) => ({ Id: e.Id, MessageId: "m", MD5OfMessageBody: "x" })),
+        Failed: [{ Id: entries[0]!.Id, SenderFault: true, Code: "InvalidParameterValue", Message: "bad" }],
+      };
+    });
+    settings.sendConcurrency = 1;
+    objects.set("incoming/p.jsonl", Buffer.from(formatJsonl(ticks(1200))));
+    const c = await capture(() => handler(s3Event("incoming/p.jsonl")));
+    assert.match(String(c.error), /sender fault/);
+    assert.ok(delivered.length > 0, "some entries of the failed batch reached the queue");
+    assert.equal(metricSum(c.emf, "MessagesSent"), delivered.length);
+    const failed = c.logs.find((l) => l.message === "ingestion of the object failed; the invocation fails so that it is retried");
+    assert.equal(failed?.messagesSent, delivered.length);
+  });
+
+  it("R-FN-3 entries sent by an earlier attempt are still counted when a later attempt fails for good (the error keeps its cause)", async () => {
+    let call = 0;
+    const denied = Object.assign(new Error("denied"), { name: "AccessDenied", $fault: "client", $metadata: { httpStatusCode: 403 } });
+    sqs.on(SendMessageBatchCommand).callsFake((input: SendMessageBatchCommandInput) => {
+      if (++call > 1) throw denied;
+      // the first call takes every entry but one (a transient failure, retried), the retry is refused for good
+      const entries = input.Entries ?? [];
+      for (const e of entries.slice(1)) delivered.push(e.MessageBody as string);
+      return { Successful: [], Failed: [{ Id: entries[0]!.Id, SenderFault: false, Code: "InternalError", Message: "try again" }] };
+    });
+    settings.sendConcurrency = 1;
+    objects.set("incoming/q.jsonl", Buffer.from(formatJsonl(ticks(1200))));
+    const c = await capture(() => handler(s3Event("incoming/q.jsonl")));
+    assert.match(String(c.error), /SendMessageBatch failed after 2 of 3 entries were sent: AccessDenied: denied/);
+    assert.equal((c.error as Error).cause, denied);
+    assert.equal(delivered.length, 2);
+    assert.equal(metricSum(c.emf, "MessagesSent"), 2);
+  });
+
+  it("R-FN-3 a failed attempt counts no tick as accepted or rejected, only the messages sent; its retry counts the file once", async () => {
+    const key = "incoming/f.jsonl";
+    objects.set(key, Buffer.from(`${formatJsonl(ticks(1200))}bad line\n`));
+    sqs.on(SendMessageBatchCommand).rejects(Object.assign(new Error("denied"), { name: "AccessDenied", $fault: "client", $metadata: { httpStatusCode: 403 } }));
+    const a1 = await capture(() => handler(s3Event(key)));
+    assert.match(String(a1.error), /denied/);
+    assert.equal(delivered.length, 0);
+    assert.equal(written.size, 0, "no rejected/ object: the upload was aborted");
+    assert.deepEqual([metricSum(a1.emf, "TicksAccepted"), metricSum(a1.emf, "TicksRejected"), metricSum(a1.emf, "MessagesSent")], [0, 0, 0]);
+    const failed = a1.logs.find((l) => l.message === "ingestion of the object failed; the invocation fails so that it is retried");
+    assert.equal(failed?.rejectedSoFar, 1, "the failed attempt's progress is logged");
+    // Lambda retries the event, SQS is back
+    installDefaults();
+    objects.set(key, Buffer.from(`${formatJsonl(ticks(1200))}bad line\n`));
+    const a2 = await runS3(key);
+    assert.equal(deliveredTicks().length, 1200);
+    const total = (name: string): number => metricSum(a1.emf, name) + metricSum(a2.emf, name);
+    assert.deepEqual([total("TicksAccepted"), total("TicksRejected"), total("MessagesSent")], [1200, 1, delivered.length]);
+  });
+
   it("sender faults are not retried", async () => {
     sqs.on(SendMessageBatchCommand).resolves({ Successful: [], Failed: [{ Id: "m0", SenderFault: true, Code: "InvalidParameterValue", Message: "bad" }] });
     objects.set("incoming/s.csv", Buffer.from(formatCsv(ticks(3))));
@@ -790,6 +850,27 @@ describe("API POST /ingest (R-API-1, R-DATA-3)", () => {
     assert.equal(written.size, 0);
   });
 
+  it("R-DATA-3 a CSV body whose header cannot be read counts its data lines as rejected (400 rejectedCount), like the same S3 file; malformed JSON counts 1", async () => {
+    const csv = "sym,timestamp,price,volume\nAAPL,1,2,3\nMSFT,1,2,3\n";
+    const r = await call(api(csv, { headers: { "content-type": "text/csv" } }));
+    assert.equal(r.status, 400);
+    assert.match(String(r.body.message), /line 1: invalid CSV header: .*the 2 data line\(s\) after it were not read/);
+    assert.equal(metricSum(r.emf, "TicksRejected"), 2);
+    assert.equal(r.body.rejectedCount, 2);
+    assert.equal(r.body.requestId, "req-1");
+    objects.set("incoming/h.csv", Buffer.from(csv));
+    const { file, emf } = await runS3("incoming/h.csv");
+    assert.equal(file.rejected, 2);
+    assert.equal(metricSum(emf, "TicksRejected"), metricSum(r.emf, "TicksRejected"), "the same bytes count the same by S3 and by the API");
+    // a body that cannot be read at all is one rejected record (an S3 file of these bytes is one rejection); empty: none
+    for (const [body, n] of [["{definitely not json", 1], ["42", 1], ["   ", 0]] as const) {
+      const m = await call(api(body));
+      assert.equal(m.status, 400, body);
+      assert.equal(m.body.rejectedCount, n, body);
+      assert.equal(metricSum(m.emf, "TicksRejected"), n, body);
+    }
+  });
+
   it("R-DATA-3 413 above MAX_BODY_BYTES (raw and decoded size), e.g. the component's 4,194,304; unset or bad it is refused", async () => {
     process.env.MAX_BODY_BYTES = "1000";
     const big = JSON.stringify(ticks(30).map(rec));
@@ -837,6 +918,26 @@ describe("API POST /ingest (R-API-1, R-DATA-3)", () => {
     assert.equal(r.status, 202);
     assert.equal((r.body.rejected as unknown[]).length, 3);
     assert.equal(r.body.rejectedCount, 10);
+  });
+
+  it("R-DATA-3 a 503 counts no rejection (it lists none); the client's retry, answered 202 with the rejection, counts it once", async () => {
+    const body = JSON.stringify([rec(sampleTick(1)), { symbol: "bad" }]);
+    sqs.on(SendMessageBatchCommand).rejects(Object.assign(new Error("denied"), { name: "AccessDenied", $fault: "client", $metadata: { httpStatusCode: 403 } }));
+    const r1 = await call(api(body));
+    assert.equal(r1.status, 503);
+    assert.equal(r1.body.rejected, undefined);
+    assert.deepEqual([metricSum(r1.emf, "TicksAccepted"), metricSum(r1.emf, "TicksRejected"), metricSum(r1.emf, "MessagesSent")], [0, 0, 0]);
+    installDefaults();
+    const r2 = await call(api(body));
+    assert.equal(r2.status, 202);
+    assert.equal(r2.body.rejectedCount, 1);
+    assert.equal(metricSum(r1.emf, "TicksRejected") + metricSum(r2.emf, "TicksRejected"), 1);
+    assert.equal(metricSum(r2.emf, "TicksAccepted"), 1);
+    // the 400 that lists its rejections counts them
+    const r3 = await call(api(JSON.stringify([{ symbol: "bad" }, { symbol: "AAPL" }])));
+    assert.equal(r3.status, 400);
+    assert.equal(r3.body.rejectedCount, 2);
+    assert.equal(metricSum(r3.emf, "TicksRejected"), 2);
   });
 
   it("503 (and an ERROR log) when SQS or the archive fails: the client retries; nothing sent when the archive failed", async () => {

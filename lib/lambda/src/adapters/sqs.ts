@@ -20,13 +20,18 @@ export const retryPolicy = {
   random: Math.random,
 };
 
-/** A batch whose entries could not be sent after every attempt. */
+/**
+ * A batch whose entries could not be sent after every attempt. `sent` counts the entries SQS acknowledged in any
+ * attempt (a partial failure still delivers the other entries): they are on the queue, so MessagesSent must count them.
+ */
 export class SendBatchError extends Error {
   constructor(
     message: string,
     readonly failed: { id: string; code: string | undefined; message: string | undefined; senderFault: boolean }[],
+    readonly sent = 0,
+    options?: ErrorOptions,
   ) {
-    super(message);
+    super(message, options);
     this.name = "SendBatchError";
   }
 }
@@ -69,8 +74,8 @@ function backoff(attempt: number): number {
 /**
  * Sends up to 10 message bodies in one SendMessageBatch; entries that fail (partial failure) are sent again with
  * exponential backoff and full jitter; transient whole-call errors too. Throws SendBatchError when entries still
- * fail after retryPolicy.maxAttempts, or at once for a sender fault (a request that can never succeed).
- * Returns the number of attempts used. `delaySeconds` (0-900) delays every entry (DataAggregator's deferrals).
+ * fail after retryPolicy.maxAttempts, or at once for a sender fault (a request that can never succeed); the error
+ * says how many entries were sent all the same. Returns the number of attempts used. `delaySeconds` (0-900) delays every entry (DataAggregator's deferrals).
  */
 export async function sendBatch(queueUrl: string, bodies: string[], delaySeconds?: number): Promise<number> {
   if (bodies.length === 0) return 0;
@@ -82,18 +87,21 @@ export async function sendBatch(queueUrl: string, bodies: string[], delaySeconds
   }));
   let lastFailed: SendBatchError["failed"] = [];
   let lastError: unknown;
+  /** entries acknowledged so far (each attempt carries only the entries still failing) */
+  let sent = 0;
   for (let attempt = 0; attempt < retryPolicy.maxAttempts; attempt++) {
     if (attempt > 0) await retryPolicy.sleep(backoff(attempt));
     let out;
     try {
       out = await sqsClient.send(new SendMessageBatchCommand({ QueueUrl: queueUrl, Entries: entries }));
     } catch (e) {
-      if (!isTransient(e)) throw e;
+      if (!isTransient(e)) throw sent > 0 ? afterPartialSend(e, sent, bodies.length) : e;
       lastError = e;
       continue;
     }
     lastError = undefined;
     const failed = out.Failed ?? [];
+    sent += entries.length - failed.length;
     if (failed.length === 0) return attempt + 1;
     lastFailed = failed.map((f) => ({ id: f.Id ?? "?", code: f.Code, message: f.Message, senderFault: f.SenderFault === true }));
     const fatal = lastFailed.filter((f) => f.senderFault);
@@ -101,6 +109,7 @@ export async function sendBatch(queueUrl: string, bodies: string[], delaySeconds
       throw new SendBatchError(
         `SendMessageBatch rejected ${fatal.length} entr(y/ies) as a sender fault: ${fatal.map((f) => `${f.id} ${f.code}: ${f.message}`).join("; ")}`,
         lastFailed,
+        sent,
       );
     }
     const ids = new Set(lastFailed.map((f) => f.id));
@@ -108,17 +117,28 @@ export async function sendBatch(queueUrl: string, bodies: string[], delaySeconds
   }
   if (lastError !== undefined) {
     const err = lastError as Error;
-    throw new SendBatchError(`SendMessageBatch failed ${retryPolicy.maxAttempts} times: ${err.name}: ${err.message}`, []);
+    throw new SendBatchError(`SendMessageBatch failed ${retryPolicy.maxAttempts} times: ${err.name}: ${err.message}`, [], sent);
   }
   throw new SendBatchError(
     `SendMessageBatch: ${lastFailed.length} entr(y/ies) still failing after ${retryPolicy.maxAttempts} attempts: ${lastFailed.map((f) => `${f.code}: ${f.message}`).join("; ")}`,
     lastFailed,
+    sent,
   );
+}
+
+/** A call that can never succeed, after an earlier attempt delivered some entries: the error keeps that count (the
+ * original error, its name and message, stay visible in the message and as `cause`). */
+function afterPartialSend(e: unknown, sent: number, total: number): SendBatchError {
+  const err = e as Error;
+  return new SendBatchError(`SendMessageBatch failed after ${sent} of ${total} entries were sent: ${err.name}: ${err.message}`, [], sent, {
+    cause: e,
+  });
 }
 
 /**
  * Sends batches (sendBatch) with at most `concurrency` calls in flight; remembers the first failure and throws it on
- * the next send() or on drain(). Counts the messages and batches sent.
+ * the next send() or on drain(). Counts the messages and batches sent: a failed batch's messages that SQS accepted
+ * all the same (SendBatchError.sent) are on the queue and counted too.
  */
 export class BatchSender {
   private readonly inflight = new Set<Promise<void>>();
@@ -145,6 +165,7 @@ export class BatchSender {
         this.inflight.delete(p);
       },
       (e: unknown) => {
+        if (e instanceof SendBatchError) this.messages += e.sent;
         if (this.error === undefined) this.error = e;
         this.inflight.delete(p);
       },

@@ -172,14 +172,26 @@ export type BodyRecord =
   | { index: number; line?: number; value: unknown }
   | { index: number; line?: number; reason: string };
 
-/** The records of a body, or a 400 reason (malformed, wrong shape). */
-export type ParsedBody = { ok: true; format: Format | "json-object"; records: BodyRecord[] } | { ok: false; message: string };
+/**
+ * The records of a body, or a 400 reason (malformed, wrong shape) with `count`, the records that rejection stands for
+ * (TicksRejected and the 400's `rejectedCount`), counted as the S3 path counts the same bytes: a CSV header that cannot
+ * be read counts the data lines after it (the parser's count); a body that cannot be read at all (malformed JSON, a
+ * JSON value that is not a tick list) is ONE rejected record, as an S3 file of those bytes is one rejection; an empty
+ * body holds no record and counts 0.
+ */
+export type ParsedBody = { ok: true; format: Format | "json-object"; records: BodyRecord[] } | { ok: false; message: string; count: number };
 
-function fromEvents(events: ParseEvent[]): BodyRecord[] | string {
+/** A body that cannot be read at all: one rejected record (see ParsedBody). */
+function unreadable(message: string): ParsedBody {
+  return { ok: false, message, count: 1 };
+}
+
+function fromEvents(events: ParseEvent[]): BodyRecord[] | { message: string; count: number } {
   const out: BodyRecord[] = [];
   for (const e of events) {
     if (e.kind === "record") out.push({ index: e.index, line: e.line, value: e.value });
-    else if (e.index === undefined) return `line ${e.line}: ${e.reason}`; // the body as a whole is unreadable
+    // the body as a whole is unreadable: the rejection stands for `count` records (a bad CSV header: its data lines)
+    else if (e.index === undefined) return { message: `line ${e.line}: ${e.reason}`, count: e.count };
     else out.push({ index: e.index, line: e.line, reason: e.reason });
   }
   return out;
@@ -193,14 +205,14 @@ function fromJsonDocument(doc: unknown): ParsedBody {
     const o = doc as Record<string, unknown>;
     if ("ticks" in o) {
       const other = Object.keys(o).filter((k) => k !== "ticks");
-      if (other.length > 0) return { ok: false, message: `unexpected top-level field(s) ${other.join(", ")}; ${SHAPE}` };
-      if (!Array.isArray(o.ticks)) return { ok: false, message: `"ticks" must be an array; ${SHAPE}` };
+      if (other.length > 0) return unreadable(`unexpected top-level field(s) ${other.join(", ")}; ${SHAPE}`);
+      if (!Array.isArray(o.ticks)) return unreadable(`"ticks" must be an array; ${SHAPE}`);
       return { ok: true, format: "json-object", records: o.ticks.map((value, index) => ({ index, value })) };
     }
     // a single JSON object is a one-line NDJSON body: one tick
     return { ok: true, format: "jsonl", records: [{ index: 0, line: 1, value: doc }] };
   }
-  return { ok: false, message: `got a JSON ${doc === null ? "null" : typeof doc}; ${SHAPE}` };
+  return unreadable(`got a JSON ${doc === null ? "null" : typeof doc}; ${SHAPE}`);
 }
 
 function firstNonWs(s: string): string | undefined {
@@ -212,10 +224,10 @@ function firstNonWs(s: string): string | undefined {
 export function parseBody(body: Buffer, kind: BodyKind): ParsedBody {
   const text = body.toString("utf8");
   const first = firstNonWs(text.charCodeAt(0) === 0xfeff ? text.slice(1) : text);
-  if (first === undefined) return { ok: false, message: `the body is empty; ${SHAPE}` };
+  if (first === undefined) return { ok: false, message: `the body is empty; ${SHAPE}`, count: 0 };
   const lines = (format: "jsonl" | "csv"): ParsedBody => {
     const r = fromEvents(parseAll(format, body));
-    return typeof r === "string" ? { ok: false, message: r } : { ok: true, format, records: r };
+    return Array.isArray(r) ? { ok: true, format, records: r } : { ok: false, ...r };
   };
   if (kind === "ndjson") return lines("jsonl");
   if (kind === "csv") return lines("csv");
@@ -226,7 +238,7 @@ export function parseBody(body: Buffer, kind: BodyKind): ParsedBody {
   } catch (e) {
     // several JSON objects on separate lines: NDJSON sent as application/json
     if (first === "{" && /\}\s*\r?\n\s*\{/.test(text)) return lines("jsonl");
-    return { ok: false, message: `malformed JSON: ${(e as Error).message}` };
+    return unreadable(`malformed JSON: ${(e as Error).message}`);
   }
   return fromJsonDocument(doc);
 }

@@ -274,7 +274,13 @@ async function streamFile(bytes: ObjectBytes, ticks: FileTicks, sender: BatchSen
   await sender.drain();
 }
 
-/** A transient failure (S3 read, SQS send): batches in flight settle, the reject file is abandoned, logged. */
+/**
+ * A transient failure (S3 read, SQS send, the reject file's upload): batches in flight settle, the reject file is
+ * abandoned, logged. The invocation is retried and the attempt that completes the file counts its ticks, so this one
+ * counts no tick as accepted (most were never sent) nor rejected (no rejected/ object was written): a file's ticks
+ * are counted once, not once per attempt. Only the messages that really reached the queue are counted. The progress
+ * of the failed attempt goes to the log.
+ */
 async function failFile(
   result: FileResult,
   bytes: ObjectBytes,
@@ -286,14 +292,13 @@ async function failFile(
   await sender.drain().catch(() => undefined); // let batches in flight settle (their count is reported)
   await bytes.stop();
   const abortError = await rejects.abort();
-  result.accepted = ticks.accepted;
-  result.rejected = rejects.rejected;
   result.messages = sender.messages;
   logger.error("ingestion of the object failed; the invocation fails so that it is retried", {
     bucket: result.bucket,
     key: result.key,
     error: error as Error,
-    acceptedSoFar: result.accepted,
+    acceptedSoFar: ticks.accepted,
+    rejectedSoFar: rejects.rejected,
     messagesSent: sender.messages,
     ...(abortError ? { abortError: String(abortError) } : {}),
   });
@@ -345,8 +350,11 @@ async function handleApi(event: ApiEvent, context?: Context): Promise<ApiResult>
   }
   const parsed = parseBody(decoded.body, ct.kind);
   if (!parsed.ok) {
-    logger.warn("request rejected", { requestId, status: 400, reason: parsed.message });
-    return errorResponse(400, parsed.message);
+    // a body that cannot be read is counted like the same bytes as an S3 file (core/http.ts ParsedBody: a bad CSV
+    // header counts its data lines, malformed JSON one record); the 400 says how many, like the "no valid tick" one
+    counts.rejected += parsed.count;
+    logger.warn("request rejected", { requestId, status: 400, reason: parsed.message, rejectedCount: parsed.count });
+    return errorResponse(400, parsed.message, { rejectedCount: parsed.count, requestId });
   }
   const ticks: Tick[] = [];
   const rejected: Array<{ index: number; reason: string; line?: number }> = [];
@@ -364,8 +372,10 @@ async function handleApi(event: ApiEvent, context?: Context): Promise<ApiResult>
       rejected.push(r.line !== undefined ? { index: r.index, line: r.line, reason: why } : { index: r.index, reason: why });
     }
   }
-  counts.rejected += rejectedCount;
+  // The rejections are counted on the answers that list them (this 400, the 202), never before the send: a 503
+  // lists none and the client's retry sends the same records, whose answer counts them.
   if (ticks.length === 0) {
+    counts.rejected += rejectedCount;
     const message =
       parsed.records.length === 0
         ? "the body holds no tick"
@@ -395,6 +405,7 @@ async function handleApi(event: ApiEvent, context?: Context): Promise<ApiResult>
   }
   const messages = sender.messages;
   counts.accepted += ticks.length;
+  counts.rejected += rejectedCount;
   counts.messages += messages;
   logger.info("API request ingested", {
     requestId,

@@ -131,8 +131,6 @@ async function processBatch(event: SQSEvent, context: Context): Promise<SQSBatch
       logger.error("ticks not written; message will be redelivered", { messageId: d.record.messageId, reason });
     }
   }
-  // Distinct items stored (the same tick twice in one batch is one item).
-  metrics.addMetric("TicksStored", MetricUnit.Count, writtenIds.size);
 
   // 3-4. one marker and one PutEvents naming the windows of every tick written
   const pairs = dirtyPairs(writtenTicks);
@@ -152,6 +150,7 @@ async function processBatch(event: SQSEvent, context: Context): Promise<SQSBatch
     await emitEvents(bus, pairs, context);
   }
 
+  metrics.addMetric("TicksStored", MetricUnit.Count, ticksStored(decoded, failures));
   metrics.addMetric("MessagesFailed", MetricUnit.Count, failures.size);
   return processPartialResponse(
     event,
@@ -162,6 +161,18 @@ async function processBatch(event: SQSEvent, context: Context): Promise<SQSBatch
     new BatchProcessor(EventType.SQS),
     { context },
   );
+}
+
+/**
+ * TicksStored: the distinct ticks (the same tick twice in one batch is one item) of the records that succeed, decided
+ * after the marker (its failure fails every record). A failed record's ticks are not counted even when some were
+ * written: SQS redelivers the record and the invocation that completes it counts them, so a tick is counted once
+ * per record delivered successfully, not once per attempt.
+ */
+function ticksStored(decoded: Decoded[], failures: Map<string, string>): number {
+  const ids = new Set<string>();
+  for (const d of decoded) if (!failures.has(d.record.messageId)) for (const t of d.ticks) ids.add(t.id);
+  return ids.size;
 }
 
 async function emitEvents(
