@@ -14,6 +14,9 @@ import type { AggregatorResult } from "../src/handlers/aggregator.ts";
 import { groupRows } from "../src/adapters/dynamodb-store.ts";
 import { FakeTable } from "./fakes/ddb-table.ts";
 import { lambdaContext } from "./helpers/context.ts";
+import { putEventsAccepted, sqsRecord } from "./helpers/aws.ts";
+
+const AGGREGATION_QUEUE_ARN = "arn:aws:sqs:us-east-1:123456789012:AggregationQueue-test";
 
 process.env.AWS_REGION = "us-east-1";
 process.env.STATE_TABLE = "MarketDataState-test";
@@ -52,17 +55,7 @@ function context(): Context {
 async function ingest(...messages: Tick[][]): Promise<TicksStoredDetail[]> {
   const before = published.length;
   const event: SQSEvent = {
-    Records: messages.map((ticks, i) => ({
-      messageId: `m${clock}-${i}`,
-      receiptHandle: "r",
-      body: JSON.stringify({ v: 1, src: "test", ticks }),
-      attributes: { ApproximateReceiveCount: "1", SentTimestamp: "1", SenderId: "s", ApproximateFirstReceiveTimestamp: "1" },
-      messageAttributes: {},
-      md5OfBody: "",
-      eventSource: "aws:sqs",
-      eventSourceARN: "arn:aws:sqs:us-east-1:1:q",
-      awsRegion: "us-east-1",
-    })),
+    Records: messages.map((ticks, i) => sqsRecord(`m${clock}-${i}`, { v: 1, src: "test", ticks })),
   };
   const res = await proc.handler(event, context());
   assert.deepEqual(res.batchItemFailures, []);
@@ -112,7 +105,7 @@ beforeEach(() => {
   events.reset();
   events.on(PutEventsCommand).callsFake((input) => {
     for (const e of input.Entries ?? []) published.push(JSON.parse(e.Detail ?? "{}"));
-    return { FailedEntryCount: 0, Entries: (input.Entries ?? []).map(() => ({ EventId: "e" })) };
+    return putEventsAccepted(input);
   });
   deferrals = [];
   sqs.reset();
@@ -430,22 +423,8 @@ describe("DataAggregator", () => {
 });
 
 describe("DataAggregator behind the aggregation buffer (R-FN-5, R-EVB-1, R-PERF-1)", () => {
-  /** An SQS record as the event source mapping hands it over. */
-  function sqsRecord(id: string, body: string) {
-    return {
-      messageId: id,
-      receiptHandle: "r",
-      body,
-      attributes: { ApproximateReceiveCount: "1", SentTimestamp: "1", SenderId: "s", ApproximateFirstReceiveTimestamp: "1" },
-      messageAttributes: {},
-      md5OfBody: "",
-      eventSource: "aws:sqs",
-      eventSourceARN: "arn:aws:sqs:us-east-1:1:AggregationQueue-test",
-      awsRegion: "us-east-1",
-    };
-  }
   async function runBatch(bodies: Array<{ id: string; body: string }>) {
-    return (await agg.handler({ Records: bodies.map((b) => sqsRecord(b.id, b.body)) }, context())) as {
+    return (await agg.handler({ Records: bodies.map((b) => sqsRecord(b.id, b.body, AGGREGATION_QUEUE_ARN)) }, context())) as {
       batchItemFailures: Array<{ itemIdentifier: string }>;
     };
   }

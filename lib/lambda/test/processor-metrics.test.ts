@@ -2,6 +2,7 @@
  * DataProcessor's published metrics (EMF), across failed records and their redelivery. A file of its own because
  * processor.test.ts runs with POWERTOOLS_METRICS_DISABLED (no EMF is written there).
  */
+import "./helpers/processor-env.ts";
 import assert from "node:assert/strict";
 import { afterEach, beforeEach, describe, it } from "node:test";
 import { EventBridgeClient, PutEventsCommand } from "@aws-sdk/client-eventbridge";
@@ -10,16 +11,8 @@ import { mockClient } from "aws-sdk-client-mock";
 import { FakeTable } from "./fakes/ddb-table.ts";
 import { capture as captureWith, metricSum } from "./helpers/capture.ts";
 import { lambdaContext } from "./helpers/context.ts";
+import { putEventsAccepted, sqsRecord } from "./helpers/aws.ts";
 
-process.env.AWS_REGION = "us-east-1";
-process.env.STATE_TABLE = "MarketDataState-test";
-process.env.EVENT_BUS_NAME = "MarketDataEvents-test";
-process.env.EVENT_SOURCE = "market-data.processor";
-process.env.EVENT_DETAIL_TYPE = "TicksStored";
-process.env.DATA_RETENTION_DAYS = "30";
-process.env.POWERTOOLS_SERVICE_NAME = "processor";
-process.env.POWERTOOLS_METRICS_NAMESPACE = "MarketData";
-process.env.POWERTOOLS_LOG_LEVEL = "SILENT";
 const { handler, logger, metrics, settings } = await import("../src/handlers/processor.ts");
 
 const T = 1_700_000_040_000; // a 1m window start
@@ -28,28 +21,13 @@ let table: FakeTable;
 const capture = <T>(fn: () => Promise<T>) => captureWith(fn, { logger, metrics });
 const context = () => lambdaContext("DataProcessor-test", "req-1", () => 300_000);
 
-function record(id: string, ticks: unknown[]): SQSRecord {
-  return {
-    messageId: id,
-    receiptHandle: `rh-${id}`,
-    body: JSON.stringify({ v: 1, src: "api:test", ticks }),
-    attributes: { ApproximateReceiveCount: "1", SentTimestamp: "1", SenderId: "x", ApproximateFirstReceiveTimestamp: "1" },
-    messageAttributes: {},
-    md5OfBody: "",
-    eventSource: "aws:sqs",
-    eventSourceARN: "arn:aws:sqs:us-east-1:123456789012:ProcessingQueue-test",
-    awsRegion: "us-east-1",
-  };
-}
+const record = (id: string, ticks: unknown[]): SQSRecord => sqsRecord(id, { v: 1, src: "api:test", ticks });
 const tick = (symbol: string, ts = T) => ({ symbol, ts, price: 100, volume: 1 });
 
 beforeEach(() => {
   table = new FakeTable("MarketDataState-test");
   events.reset();
-  events.on(PutEventsCommand).callsFake((input) => ({
-    FailedEntryCount: 0,
-    Entries: (input.Entries ?? []).map((_: unknown, i: number) => ({ EventId: `e${i}` })),
-  }));
+  events.on(PutEventsCommand).callsFake(putEventsAccepted);
   settings.sleep = async () => undefined;
   settings.random = () => 0.5;
   settings.now = () => T + 60_000;

@@ -1,4 +1,5 @@
 // DataProcessor (R-FN-4, R-DATA-4, R-EVB-1, R-EVB-3, R-DDB-2 TTL) against an in-memory table and a mocked EventBridge.
+import "./helpers/processor-env.ts";
 import assert from "node:assert/strict";
 import { afterEach, beforeEach, describe, it, mock } from "node:test";
 import { DynamoDBServiceException } from "@aws-sdk/client-dynamodb";
@@ -9,17 +10,9 @@ import { mockClient } from "aws-sdk-client-mock";
 import type { Tick, TicksStoredDetail } from "../src/core/types.ts";
 import { FakeTable } from "./fakes/ddb-table.ts";
 import { lambdaContext } from "./helpers/context.ts";
+import { putEventsAccepted, sqsRecord } from "./helpers/aws.ts";
 
-process.env.AWS_REGION = "us-east-1";
-process.env.STATE_TABLE = "MarketDataState-test";
-process.env.EVENT_BUS_NAME = "MarketDataEvents-test";
-process.env.EVENT_SOURCE = "market-data.processor";
-process.env.EVENT_DETAIL_TYPE = "TicksStored";
-process.env.DATA_RETENTION_DAYS = "30";
-process.env.POWERTOOLS_SERVICE_NAME = "processor";
-process.env.POWERTOOLS_METRICS_NAMESPACE = "MarketData";
-process.env.POWERTOOLS_METRICS_DISABLED = "true";
-process.env.POWERTOOLS_LOG_LEVEL = "SILENT";
+process.env.POWERTOOLS_METRICS_DISABLED = "true"; // processor-metrics.test.ts reads the metrics
 const { handler, logger, settings } = await import("../src/handlers/processor.ts");
 const { retentionDays } = await import("../src/adapters/config.ts");
 const { tickKey } = await import("../src/core/keys.ts");
@@ -36,24 +29,7 @@ function context(): Context {
   return lambdaContext("DataProcessor-test", "req-1", () => remaining);
 }
 
-function record(id: string, body: unknown): SQSRecord {
-  return {
-    messageId: id,
-    receiptHandle: `rh-${id}`,
-    body: typeof body === "string" ? body : JSON.stringify(body),
-    attributes: {
-      ApproximateReceiveCount: "1",
-      SentTimestamp: "1",
-      SenderId: "x",
-      ApproximateFirstReceiveTimestamp: "1",
-    },
-    messageAttributes: {},
-    md5OfBody: "",
-    eventSource: "aws:sqs",
-    eventSourceARN: "arn:aws:sqs:us-east-1:123456789012:ProcessingQueue-test",
-    awsRegion: "us-east-1",
-  };
-}
+const record = (id: string, body: unknown): SQSRecord => sqsRecord(id, body);
 
 const msg = (ticks: unknown[]): unknown => ({ v: 1, src: "api:test", ticks });
 const tick = (symbol: string, ts: number, price = 100, volume = 1, extra?: Record<string, unknown>): Tick =>
@@ -76,10 +52,7 @@ function eventWindows(): Array<{ symbol: string; start: number }> {
 beforeEach(() => {
   table = new FakeTable("MarketDataState-test");
   events.reset();
-  events.on(PutEventsCommand).callsFake((input) => ({
-    FailedEntryCount: 0,
-    Entries: (input.Entries ?? []).map((_: unknown, i: number) => ({ EventId: `e${i}` })),
-  }));
+  events.on(PutEventsCommand).callsFake(putEventsAccepted);
   sleeps = [];
   remaining = 300_000;
   settings.sleep = async (ms: number) => {
