@@ -943,9 +943,7 @@ export class AutoParser implements StreamParser {
       if (c === 10) {
         this.newlines++;
         lineStart = i + 1;
-        this.lineWs = [];
-        this.lineWsLen = 0;
-        this.lineWsExtra = 0;
+        this.resetLineWs(); // a blank line: not kept
       } else if (!isWs(c)) break;
     }
     if (i === buf.length) {
@@ -956,8 +954,9 @@ export class AutoParser implements StreamParser {
     const rest = buf.subarray(lineStart);
     if (c === 123 && this.lineWsExtra === 0) {
       // the line with its whitespace from earlier chunks (at most a line's bound)
-      this.decideBrace(this.lineWsLen === 0 ? rest : Buffer.concat([...this.lineWs, rest]), false);
-      this.lineWs = [];
+      const line = this.lineWsLen === 0 ? rest : Buffer.concat([...this.lineWs, rest]);
+      this.resetLineWs();
+      this.decideBrace(line, false);
       return;
     }
     // a `{` after more whitespace than a line may hold: too far for `{"ticks": [` (WRAPPER_LOOKAHEAD), JSON Lines
@@ -981,6 +980,10 @@ export class AutoParser implements StreamParser {
   private handOnLineWs(inner: StreamParser): void {
     for (const b of this.lineWs) inner.push(b);
     for (let left = this.lineWsExtra; left > 0; left -= WS_PIECE.length) inner.push(WS_PIECE.subarray(0, Math.min(left, WS_PIECE.length)));
+    this.resetLineWs();
+  }
+
+  private resetLineWs(): void {
     this.lineWs = [];
     this.lineWsLen = 0;
     this.lineWsExtra = 0;
