@@ -25,6 +25,8 @@ export type Format = "csv" | "jsonl" | "json-array";
 export const MAX_LINE_BYTES = 65_536;
 /** Rejected records carry at most this many characters of the raw input. */
 export const MAX_RAW_CHARS = 1_000;
+/** Bytes of input read for a rejection's raw: enough for MAX_RAW_CHARS characters (UTF-8 takes at most 4 bytes each). */
+const MAX_RAW_BYTES = MAX_RAW_CHARS * 4;
 
 /** One parsed record (not yet validated as a tick). */
 export interface ParsedRecord {
@@ -151,6 +153,11 @@ export class BomSkipper {
     this.held = undefined;
     return rest;
   }
+}
+
+/** The first MAX_RAW_CHARS characters of `buf` (a rejection's raw when its line or element is too long to keep). */
+function rawHead(buf: Buffer): string {
+  return buf.toString("utf8", 0, Math.min(buf.length, MAX_RAW_BYTES)).slice(0, MAX_RAW_CHARS);
 }
 
 function decodeUtf8(buf: Buffer, start: number, end: number): string | undefined {
@@ -302,7 +309,7 @@ export class LineSplitter {
     // one byte over is allowed when it is a CR: a CRLF line of exactly maxLineBytes is not too long
     if (held > this.maxLineBytes && !(held === this.maxLineBytes + 1 && buf[end - 1] === 13)) {
       const all = Buffer.concat([...this.parts, buf.subarray(start, end)]);
-      this.head = all.toString("utf8", 0, Math.min(all.length, MAX_RAW_CHARS * 4)).slice(0, MAX_RAW_CHARS);
+      this.head = rawHead(all);
       this.skipping = true;
       this.skippedLen = all.length;
       this.skippedCR = all[all.length - 1] === 13;
@@ -342,7 +349,7 @@ export class LineSplitter {
         ok: false,
         lineNo: this.lineNo,
         reason: this.tooLongReason(end - start),
-        raw: truncateRaw(buf.toString("utf8", start, Math.min(end, start + MAX_RAW_CHARS * 4))),
+        raw: truncateRaw(buf.toString("utf8", start, Math.min(end, start + MAX_RAW_BYTES))),
       });
       return;
     }
@@ -601,9 +608,6 @@ const enum Phase {
   Dead,
 }
 
-/** Bytes of the input kept as the raw of a rejection that stops a JSON array scan (enough for MAX_RAW_CHARS chars). */
-const DEATH_RAW_BYTES = MAX_RAW_CHARS * 4;
-
 function isWs(c: number): boolean {
   return c === 32 || c === 10 || c === 13 || c === 9;
 }
@@ -766,7 +770,7 @@ export class JsonArrayParser implements StreamParser {
   }
 
   /**
-   * Stops the scan: the rejection's `raw` is the first DEATH_RAW_BYTES bytes from byte `i` on, collected across
+   * Stops the scan: the rejection's `raw` is the first MAX_RAW_BYTES bytes from byte `i` on, collected across
    * later chunks, so it does not depend on where the chunks were cut. It is emitted once they are collected or at
    * end().
    */
@@ -779,12 +783,12 @@ export class JsonArrayParser implements StreamParser {
   private collectDeathRaw(bytes: Buffer): void {
     const d = this.dying;
     if (d === undefined) return;
-    const take = Math.min(bytes.length, DEATH_RAW_BYTES - d.len);
+    const take = Math.min(bytes.length, MAX_RAW_BYTES - d.len);
     if (take > 0) {
       d.parts.push(Buffer.from(bytes.subarray(0, take)));
       d.len += take;
     }
-    if (d.len >= DEATH_RAW_BYTES) this.emitDeath();
+    if (d.len >= MAX_RAW_BYTES) this.emitDeath();
   }
 
   private emitDeath(): void {
@@ -814,7 +818,7 @@ export class JsonArrayParser implements StreamParser {
     }
     if (this.partsLen + (end - start) > this.maxBytes) {
       const all = Buffer.concat([...this.parts, buf.subarray(start, end)]);
-      this.head = all.toString("utf8", 0, Math.min(all.length, MAX_RAW_CHARS * 4)).slice(0, MAX_RAW_CHARS);
+      this.head = rawHead(all);
       this.tooLong = true;
       this.tooLongLen = all.length;
       this.parts = [];
